@@ -1,0 +1,11 @@
+"""Run every benchmark of this directory, one after the other: ``python -m benchmarks.run_all``."""
+
+from benchmarks import bench_cli, bench_logging, bench_runs
+
+if __name__ == "__main__":
+    print("== (a) per-run overhead ==")
+    bench_runs.main()
+    print("== (b) 100,000 log lines ==")
+    bench_logging.main()
+    print("== (c) runjob --local as a process ==")
+    bench_cli.main()

@@ -1,0 +1,21 @@
+"""The ``jobruntime`` command line. Sub-commands import what they need when they run."""
+
+from __future__ import annotations
+
+import click
+
+from jobruntime.cli import admin, jobs, results, runjob, users
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Run and administer network automation jobs."""
+
+
+main.add_command(admin.migrate)
+main.add_command(admin.sync)
+main.add_command(admin.demo)
+main.add_command(users.users)
+main.add_command(jobs.jobs)
+main.add_command(results.results)
+main.add_command(runjob.runjob)

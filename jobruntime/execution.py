@@ -1,0 +1,320 @@
+"""The run pipeline: pre-checks, input validation, the run transaction, post_run, the verdict.
+
+This is the one place that decides a run's status and which automatic log
+messages it gets (word for word as the reference's outcome table). Everything
+transport-related (how the request arrived, how results are announced) lives
+above it; time limits and profiling wrap the calls it makes.
+"""
+
+from __future__ import annotations
+
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from jobruntime.discovery import JobNotFound, load_job_class
+from jobruntime.inputs import InputValidationError, validate_data
+from jobruntime.job import Job, JobRequest
+from jobruntime.models import Job as JobRecord
+from jobruntime.models import JobResult, bind_session
+from jobruntime.profiling import profiled
+from jobruntime.runlog import LogEntry, RunLog
+from jobruntime.runtime import Runtime
+
+PENDING, RUNNING, COMPLETED, FAILED, ERRORED = "pending", "running", "completed", "failed", "errored"
+TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, ERRORED})
+
+REVERTED_AUTOMATICALLY = "Database changes have been reverted automatically."
+REVERTED_DUE_TO_ERROR = "Database changes have been reverted due to error."
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _traceback_block(prefix: str, exc: BaseException) -> str:
+    return f"{prefix}\n```\n{''.join(traceback.format_exception(exc))}\n```"
+
+
+def _exception_message(prefix: str, exc: BaseException) -> str:
+    return _traceback_block(f"{prefix}: `{type(exc).__name__}: {exc}`", exc)
+
+
+def create_job_result(
+    session: Session,
+    record: JobRecord | None,
+    class_path: str,
+    *,
+    user: Any = None,
+    data: Any = None,
+    commit: bool | None = None,
+    task_queue: str | None = None,
+    job_result_id: uuid.UUID | None = None,
+) -> JobResult:
+    """A pending JobResult; input is kept for re-runs only when the job has no sensitive variables."""
+    result = JobResult(
+        id=job_result_id or uuid.uuid4(),
+        job_model=record,
+        name=class_path,
+        user=user,
+        status=PENDING,
+        task_queue=task_queue,
+    )
+    if record is not None and not record.has_sensitive_variables:
+        result.job_kwargs = {"data": data, "commit": commit, "task_queue": task_queue}
+    session.add(result)
+    session.flush()
+    return result
+
+
+class _SetupError(Exception):
+    """A run that ends in ``initialization`` before the job's code runs."""
+
+    def __init__(self, message: str, obj: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.obj = obj
+
+
+@dataclass
+class RunOptions:
+    """What a caller asks of one run, beyond the JobResult row that already exists."""
+
+    data: Any = None
+    commit: bool | None = None
+    request: JobRequest | None = None
+    profile: bool = False
+    job_class: type[Job] | None = None
+    listeners: Iterable[Callable[[LogEntry], None]] = field(default_factory=tuple)
+
+
+class JobExecution:
+    """One run of one JobResult. Create, call :meth:`execute`, read the returned JobResult."""
+
+    def __init__(self, runtime: Runtime, job_result_id: uuid.UUID, options: RunOptions) -> None:
+        self.runtime = runtime
+        self.job_result_id = job_result_id
+        self.options = options
+        self.log = RunLog(
+            job_result_id,
+            runtime.log_writer,
+            runtime.sanitizer,
+            batch_size=runtime.settings.log_batch_size,
+            flush_interval=runtime.settings.log_flush_interval,
+        )
+        self.log.listeners.extend(options.listeners)
+        self.data: dict[str, Any] = {"output": ""}
+        self.status = PENDING
+        self.reason: str | None = None
+        self.started: datetime | None = None
+
+    # --- the pipeline --------------------------------------------------------
+
+    def execute(self) -> JobResult:
+        try:
+            record, result = self._load()
+            job = self._prepare(record, result)
+            commit = bool(self.options.commit if self.options.commit is not None else record.commit_default)
+            if record.read_only:
+                commit = False
+            status = self._run_phase(job, record, commit)
+            status = self._post_run_phase(job, commit, status)
+        except _SetupError as error:
+            self.log.add("failure", "initialization", error.message, error.obj)
+            return self._finish(ERRORED, reason=error.message.split("\n", 1)[0], data=None)
+        except BaseException as exc:
+            self._abandon(exc)
+            raise
+        return self._finish(status, reason=self.reason, data=self.data)
+
+    def _load(self) -> tuple[JobRecord, JobResult]:
+        with self.runtime.session() as session:
+            result = session.get(JobResult, self.job_result_id)
+            if result is None:
+                raise LookupError(f"JobResult {self.job_result_id} does not exist")
+            record = result.job_model
+            if record is None:
+                record = _record_for_class_path(session, result.name)
+            if record is None:
+                raise _SetupError(f'Unable to locate Job database record for "{result.name}" to run it!')
+            if not record.enabled:
+                raise _SetupError(f"Job {record.name} is not enabled to be run!", record)
+            return record, result
+
+    def _prepare(self, record: JobRecord, result: JobResult) -> Job:
+        job_class = self.options.job_class
+        if not record.installed:
+            raise _SetupError(f'Unable to locate job "{record.class_path}" to run it!', record)
+        if job_class is None:
+            try:
+                job_class = load_job_class(record.class_path, self.runtime.settings.jobs_root)
+            except (JobNotFound, ValueError, FileNotFoundError) as exc:
+                raise _SetupError(f'Unable to locate job "{record.class_path}" to run it!', record) from exc
+        try:
+            job = job_class()
+        except Exception as exc:  # noqa: BLE001 - any constructor failure is a set-up error
+            raise _SetupError(_traceback_block("Error initializing job:", exc), record) from exc
+        job.active_test = "initialization"
+        job._run_log = self.log
+        job.job_result = result
+        job.results = self.data
+        job.request = self.options.request
+        self._warn_about_time_limits(record)
+        return job
+
+    def _warn_about_time_limits(self, record: JobRecord) -> None:
+        settings = self.runtime.settings
+        soft = record.soft_time_limit or settings.soft_time_limit
+        hard = record.time_limit or settings.time_limit
+        if hard <= soft:
+            self.log.add(
+                "warning",
+                "initialization",
+                f"The hard time limit of {hard} seconds is less than or equal to the soft time limit of "
+                f"{soft} seconds. This job will fail silently after {hard} seconds.",
+            )
+
+    def _run_phase(self, job: Job, record: JobRecord, commit: bool) -> str:
+        read_only = record.read_only
+        with self.runtime.session() as session, bind_session(session):
+            job.session = session
+            try:
+                data = validate_data(type(job).variables(), self.options.data or {})
+            except InputValidationError as exc:
+                session.rollback()
+                raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record) from exc
+            self._mark_running()
+            try:
+                job.active_test = "run"
+                self._append_output(self._call_run(job, data, commit))
+                for test in job.test_methods:
+                    job.active_test = test.__name__
+                    self._append_output(test())
+                status = FAILED if job.failed else COMPLETED
+                if commit:
+                    self._record_verdict(session, status)
+                    session.commit()
+                else:
+                    session.rollback()
+                    if not read_only:
+                        job.log_info(REVERTED_AUTOMATICALLY)
+            except (Exception, SystemExit) as exc:
+                session.rollback()
+                job.log_failure(_exception_message("An exception occurred", exc))
+                if not read_only:
+                    job.log_info(REVERTED_DUE_TO_ERROR)
+                self.reason = f"{type(exc).__name__}: {exc}"
+                status = ERRORED
+        self.log.flush()
+        return status
+
+    def _call_run(self, job: Job, data: dict[str, Any], commit: bool) -> Any:
+        if not self.options.profile:
+            return job.run(data=data, commit=commit)
+        with profiled(self.job_result_id) as path:
+            value = job.run(data=data, commit=commit)
+        job.log_info(f"Wrote profiling information to {path}.")
+        return value
+
+    def _post_run_phase(self, job: Job, commit: bool, status: str) -> str:
+        job.active_test = "post_run"
+        with self.runtime.session() as session, bind_session(session):
+            job.session = session
+            try:
+                self._append_output(job.post_run())
+                if commit:
+                    session.commit()
+                else:
+                    session.rollback()
+            except (Exception, SystemExit) as exc:
+                session.rollback()
+                message = _exception_message("An exception occurred during job post_run()", exc)
+                job.log_failure(message)
+                self._append_output(message)
+                self.reason = f"post_run: {type(exc).__name__}: {exc}"
+                status = ERRORED
+        return status
+
+    # --- bookkeeping -------------------------------------------------------
+
+    def _append_output(self, value: Any) -> None:
+        if value:
+            self.data["output"] += f"\n{value}"
+
+    def _stored_data(self, data: dict[str, Any] | None) -> dict[str, Any] | None:
+        if data is None:
+            return None
+        return {**data, "output": self.runtime.sanitizer(data.get("output", ""))}
+
+    def _counts(self) -> dict[str, int]:
+        return {f"log_{level}": count for level, count in self.log.counts.items()}
+
+    def _mark_running(self) -> None:
+        self.started = utcnow()
+        self.status = RUNNING
+        with self.runtime.engine.begin() as connection:
+            connection.execute(
+                update(JobResult).where(JobResult.id == self.job_result_id).values(status=RUNNING, started=self.started)
+            )
+
+    def _record_verdict(self, session: Session, status: str) -> None:
+        """Write the run phase's verdict in the job's own transaction, so data and status commit together."""
+        session.execute(
+            update(JobResult)
+            .where(JobResult.id == self.job_result_id)
+            .values(status=status, data=self._stored_data(self.data), **self._counts())
+        )
+
+    def _finish(self, status: str, *, reason: str | None, data: dict[str, Any] | None) -> JobResult:
+        self.log.flush()
+        self.status = status
+        values: dict[str, Any] = {
+            "status": status,
+            "reason": reason if status == ERRORED else None,
+            "completed": utcnow(),
+            "data": self._stored_data(data),
+            **self._counts(),
+        }
+        with self.runtime.session() as session:
+            session.execute(update(JobResult).where(JobResult.id == self.job_result_id).values(**values))
+            session.commit()
+            return session.get(JobResult, self.job_result_id, populate_existing=True)
+
+    def _abandon(self, exc: BaseException) -> None:
+        """An interrupt or crash of the runner itself: never leave the run pending or running."""
+        try:
+            self.log.add("failure", "main", _exception_message("The run was interrupted", exc))
+            self._finish(ERRORED, reason=f"interrupted: {type(exc).__name__}", data=self.data)
+        except Exception:  # noqa: BLE001 - the original exception is what the caller must see
+            pass
+
+
+def _record_for_class_path(session: Session, class_path: str) -> JobRecord | None:
+    parts = class_path.split("/")
+    if len(parts) != 3:
+        return None
+    source, module_name, class_name = parts
+    return session.scalars(
+        select(JobRecord).where(
+            JobRecord.source == source,
+            JobRecord.module_name == module_name,
+            JobRecord.job_class_name == class_name,
+        )
+    ).first()
+
+
+def execute(runtime: Runtime, job_result_id: uuid.UUID, options: RunOptions | None = None) -> JobResult:
+    """Run the JobResult's job to a terminal status and return the stored JobResult."""
+    return JobExecution(runtime, job_result_id, options or RunOptions()).execute()
+
+
+__all__ = [
+    "COMPLETED", "ERRORED", "FAILED", "PENDING", "RUNNING", "TERMINAL_STATUSES",
+    "JobExecution", "RunOptions", "create_job_result", "execute",
+]

@@ -1,0 +1,318 @@
+"""The declarative base every model shares: Django-style construction, validation and managers.
+
+Job code written for Nautobot 1.x expects ``Model.objects``, ``validated_save()``,
+``Model.DoesNotExist`` and friendly validation messages; this module provides
+them on top of plain SQLAlchemy models so the same objects also work with any
+SQLAlchemy query.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from functools import cache
+from typing import Any, ClassVar, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, Session, mapped_column, object_session
+from sqlalchemy.orm.interfaces import MANYTOONE
+
+from jobruntime.models.errors import (
+    MultipleObjectsReturned,
+    ObjectDoesNotExist,
+    ProtectedError,
+    ValidationError,
+)
+from jobruntime.models.query import QuerySet
+from jobruntime.models.session import current_session
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+_NOT_SLUG = re.compile(r"[^a-z0-9_-]+")
+_MODELS_BY_LABEL: dict[str, type[Base]] = {}
+
+B = TypeVar("B", bound="Base")
+
+
+def slugify(value: str) -> str:
+    """Lower-case ``value`` and collapse anything but letters, digits, ``_`` and ``-`` to ``-``."""
+    return _NOT_SLUG.sub("-", value.lower()).strip("-")
+
+
+def model_for_label(label: str) -> type[Base]:
+    """The model class for a label such as ``"dcim.site"``."""
+    try:
+        return _MODELS_BY_LABEL[label.lower()]
+    except KeyError:
+        raise LookupError(f"No model is labelled {label!r}; known labels: {', '.join(sorted(_MODELS_BY_LABEL))}") from None
+
+
+class Manager(Generic[B]):
+    """``Model.objects``: hands out a new lazy QuerySet on each access from the class."""
+
+    def __get__(self, instance: object, owner: type[B]) -> QuerySet[B]:
+        if instance is not None:
+            raise AttributeError(f"Manager isn't accessible via {owner.__name__} instances; use {owner.__name__}.objects")
+        return QuerySet(owner)
+
+
+def session_for(obj: Base) -> Session:
+    """The session ``obj`` already belongs to, else the bound one."""
+    return object_session(obj) or current_session()
+
+
+class Base(DeclarativeBase):
+    """Declarative base: UUID primary key, Django-style API, per-model exceptions."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+
+    objects: ClassVar[Manager[Any]] = Manager()
+    DoesNotExist: ClassVar[type[ObjectDoesNotExist]] = ObjectDoesNotExist
+    MultipleObjectsReturned: ClassVar[type[MultipleObjectsReturned]] = MultipleObjectsReturned
+
+    _meta_label: ClassVar[str] = ""
+    _url_plural: ClassVar[str] = ""
+    _ordering: ClassVar[tuple[str, ...]] = ()
+    _slug_source: ClassVar[str | None] = None
+    _lookup_aliases: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        qualname = cls.__qualname__
+        cls.DoesNotExist = type(
+            "DoesNotExist", (ObjectDoesNotExist,), {"__module__": cls.__module__, "__qualname__": f"{qualname}.DoesNotExist"}
+        )
+        cls.MultipleObjectsReturned = type(
+            "MultipleObjectsReturned",
+            (MultipleObjectsReturned,),
+            {"__module__": cls.__module__, "__qualname__": f"{qualname}.MultipleObjectsReturned"},
+        )
+        if "_meta_label" in cls.__dict__:
+            _MODELS_BY_LABEL[cls._meta_label] = cls
+        super().__init_subclass__(**kwargs)
+
+    def __init__(self, **fields: Any) -> None:
+        """Accept Nautobot field names, relationship objects and properties such as ``termination_a``.
+
+        Python-side column defaults are applied here rather than at flush time,
+        so a new object reads like a saved one (``interface.enabled`` is True).
+        """
+        cls = type(self)
+        for key in fields:
+            if not hasattr(cls, key) or key.startswith("_"):
+                raise TypeError(f"{cls.__name__} has no field {key!r}")
+        for key, make_default in _python_defaults(cls):
+            if key not in fields:
+                setattr(self, key, make_default())
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+    # -- identity and display ---------------------------------------------------------------
+
+    @property
+    def pk(self) -> uuid.UUID:
+        """Alias of ``id``, as in Django."""
+        return self.id
+
+    def __str__(self) -> str:
+        name = getattr(self, "name", None)
+        return str(name) if name else f"{type(self).__name__} {self.id}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Base):
+            return NotImplemented
+        return type(self) is type(other) and _identity(self) == _identity(other)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, _identity(self)))
+
+    def get_absolute_url(self) -> str:
+        """Path of the object's detail page, e.g. ``/dcim/sites/<pk>/``."""
+        app = self._meta_label.split(".", 1)[0]
+        return f"/{app}/{self._url_plural}/{self.pk}/"
+
+    # -- validation and persistence ---------------------------------------------------------
+
+    def clean(self) -> None:
+        """Model-specific rules; raise ``ValidationError``. The default has none."""
+
+    def full_clean(self) -> None:
+        """Run ``clean()`` plus the generic length, required and uniqueness checks."""
+        session = session_for(self)
+        with session.no_autoflush:
+            self._fill_slug()
+            self.clean()
+            self._check_columns()
+            self._check_unique(session)
+
+    def validated_save(self) -> None:
+        """Validate, then add to the session and flush so database errors surface here."""
+        self.full_clean()
+        self.save()
+
+    def save(self) -> None:
+        """Add to the session and flush, without validation."""
+        session = session_for(self)
+        self._fill_slug()
+        session.add(self)
+        session.flush()
+
+    def delete(self, flush: bool = True) -> None:
+        """Delete the object, refusing while rows that protect it still reference it."""
+        session = session_for(self)
+        self._check_protected(session)
+        self._before_delete(session)
+        session.delete(self)
+        if flush:
+            session.flush()
+
+    def _before_delete(self, session: Session) -> None:
+        """Hook for models that must tidy related rows before they go (cables, ports)."""
+
+    def _fill_slug(self) -> None:
+        if self._slug_source and not getattr(self, "slug", None):
+            source = getattr(self, self._slug_source, None)
+            if source:
+                self.slug = slugify(str(source))
+
+    def _field_value(self, column: sa.Column[Any]) -> Any:
+        """A column's value, falling back to the related object's pk before the flush sets it."""
+        info = _column_info(type(self))
+        value = getattr(self, info.keys[column])
+        if value is None and column in info.relation_of:
+            related = getattr(self, info.relation_of[column])
+            value = related.id if related is not None else None
+        return value
+
+    def _field_label(self, column: sa.Column[Any]) -> str:
+        info = _column_info(type(self))
+        return info.relation_of.get(column, info.keys[column])
+
+    def _check_columns(self) -> None:
+        cls = type(self)
+        for column in cls.__table__.columns:
+            if column.primary_key:
+                continue
+            value = self._field_value(column)
+            label = self._field_label(column)
+            required = not column.nullable and column.default is None and column.server_default is None
+            if required and (value is None or value == ""):
+                raise ValidationError(f"{cls.__name__}: {label} is required")
+            length = getattr(column.type, "length", None)
+            if isinstance(value, str) and isinstance(column.type, sa.String) and length and len(value) > length:
+                raise ValidationError(f"{cls.__name__}: {label} is longer than {length} characters ({len(value)})")
+
+    def _check_unique(self, session: Session) -> None:
+        cls = type(self)
+        for columns in _unique_column_sets(cls):
+            values = [self._field_value(column) for column in columns]
+            if any(value is None for value in values):
+                continue
+            stmt = sa.select(cls.id).where(*(column == value for column, value in zip(columns, values, strict=True)))
+            if session.execute(stmt.where(cls.id != self.id).limit(1)).first() is not None:
+                raise ValidationError(self._duplicate_message(columns))
+
+    def _duplicate_message(self, columns: tuple[sa.Column[Any], ...]) -> str:
+        *scope, field = columns
+        message = f'{type(self).__name__}: {self._field_label(field)} "{self._display(field)}" already exists'
+        if scope:
+            message += " for " + ", ".join(f'{self._field_label(c)} "{self._display(c)}"' for c in scope)
+        return message
+
+    def _display(self, column: sa.Column[Any]) -> str:
+        info = _column_info(type(self))
+        if column in info.relation_of:
+            related = getattr(self, info.relation_of[column])
+            if related is not None:
+                return str(related)
+        return str(self._field_value(column))
+
+    def _check_protected(self, session: Session) -> None:
+        for model, column in _protecting_columns(type(self)):
+            stmt = sa.select(sa.literal(1)).select_from(column.table).where(column == self.id).limit(1)
+            if session.execute(stmt).first() is not None:
+                raise ProtectedError(
+                    f'{type(self).__name__} "{self}" cannot be deleted while {model.__name__} objects reference it '
+                    f"through {column.name}; reassign or delete those first"
+                )
+
+
+def _identity(obj: Base) -> Any:
+    """The pk without triggering a refresh, so hashing works on expired or detached objects."""
+    state = sa.inspect(obj)
+    if state.identity is not None:
+        return state.identity[0]
+    return obj.__dict__.get("id")
+
+
+class _ColumnInfo:
+    """Per-model map of table columns to attribute keys and to the relations they implement."""
+
+    def __init__(self, model: type[Base]) -> None:
+        mapper: Mapper[Any] = sa.inspect(model)
+        self.keys = {column: mapper.get_property_by_column(column).key for column in model.__table__.columns}
+        self.relation_of: dict[sa.Column[Any], str] = {}
+        for rel in mapper.relationships:
+            if rel.direction is MANYTOONE:
+                for column in rel.local_columns:
+                    self.relation_of.setdefault(column, rel.key)
+
+
+@cache
+def _column_info(model: type[Base]) -> _ColumnInfo:
+    return _ColumnInfo(model)
+
+
+@cache
+def _python_defaults(model: type[Base]) -> tuple[tuple[str, Any], ...]:
+    """``(attribute key, zero-argument factory)`` for every column with a Python-side default."""
+    info = _column_info(model)
+    defaults = []
+    for column, key in info.keys.items():
+        default = column.default
+        if default is None or not (default.is_scalar or default.is_callable):
+            continue
+        if default.is_scalar:
+            defaults.append((key, _constant(default.arg)))
+        else:
+            defaults.append((key, _call_without_context(default.arg)))
+    return tuple(defaults)
+
+
+def _constant(value: Any) -> Any:
+    return lambda: value
+
+
+def _call_without_context(factory: Any) -> Any:
+    return lambda: factory(None)
+
+
+@cache
+def _unique_column_sets(model: type[Base]) -> tuple[tuple[sa.Column[Any], ...], ...]:
+    table = model.__table__
+    sets = [(column,) for column in table.columns if column.unique and not column.primary_key]
+    sets += [tuple(c.columns) for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
+    sets += [tuple(i.columns) for i in table.indexes if i.unique]
+    return tuple(sets)
+
+
+@cache
+def _protecting_columns(model: type[Base]) -> tuple[tuple[type[Base], sa.Column[Any]], ...]:
+    """Foreign keys into ``model`` whose rows block deletion (no CASCADE / SET NULL)."""
+    found = []
+    for mapper in Base.registry.mappers:
+        for column in mapper.local_table.columns:
+            for fk in column.foreign_keys:
+                if fk.column.table is model.__table__ and (fk.ondelete or "").upper() not in ("CASCADE", "SET NULL"):
+                    found.append((mapper.class_, column))
+    return tuple(found)
+

@@ -1,0 +1,27 @@
+"""Exceptions raised by the models, named after the Django ones job authors already catch."""
+
+from __future__ import annotations
+
+
+class ValidationError(ValueError):
+    """A model instance breaks one of its rules; the message names model, field and rule."""
+
+
+class ProtectedError(ValidationError):
+    """An object cannot be deleted because other rows still reference it."""
+
+
+class FieldError(ValueError):
+    """A lookup, ordering or loader option names a field the model does not have."""
+
+
+class ObjectDoesNotExist(LookupError):
+    """``get()`` matched no row; each model has its own ``Model.DoesNotExist`` subclass."""
+
+
+class MultipleObjectsReturned(LookupError):
+    """``get()`` matched more than one row; each model has its own subclass."""
+
+
+class NoSessionBound(RuntimeError):
+    """A query ran outside ``bind_session()``, so there is no database session to use."""

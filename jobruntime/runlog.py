@@ -1,0 +1,154 @@
+"""A run's log: sanitised entries, buffered and written in batches on their own connection.
+
+Log entries must survive the job's rollback and must not cost a round trip per
+line, so they never go through the job's session: they are buffered here and
+written by a :class:`LogWriter` (PostgreSQL ``COPY`` or a multi-row ``INSERT``)
+on a separate connection. SQLite has a single writer, so there the buffer is only
+written at the engine's safe points, once the job's transaction is resolved.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+from sqlalchemy import Engine, insert
+
+from jobruntime.job import LOG_LEVELS
+from jobruntime.models import JobLogEntry
+from jobruntime.sanitize import Sanitizer
+
+_PYTHON_LEVELS = {"failure": logging.ERROR, "warning": logging.WARNING}
+_COLUMNS = (
+    "id", "job_result_id", "seq", "log_level", "grouping", "message",
+    "created", "log_object", "object_type", "object_id", "absolute_url",
+)
+
+
+class LogEntry(NamedTuple):
+    """One log line, in ``job_log_entry`` column order."""
+
+    id: uuid.UUID
+    job_result_id: uuid.UUID
+    seq: int
+    log_level: str
+    grouping: str
+    message: str
+    created: datetime
+    log_object: str | None
+    object_type: str | None
+    object_id: str | None
+    absolute_url: str | None
+
+
+class LogWriter:
+    """Writes batches of entries in one round trip; picks ``COPY`` on PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._use_copy = engine.dialect.name == "postgresql"
+        self._insert = insert(JobLogEntry.__table__)
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether writing while a job's transaction is open is safe (not on SQLite)."""
+        return self.engine.dialect.name != "sqlite"
+
+    def write(self, entries: Sequence[LogEntry]) -> None:
+        if not entries:
+            return
+        with self.engine.begin() as connection:
+            if self._use_copy:
+                self._copy(connection, entries)
+            else:
+                connection.execute(self._insert, [entry._asdict() for entry in entries])
+
+    @staticmethod
+    def _copy(connection: Any, entries: Sequence[LogEntry]) -> None:
+        cursor = connection.connection.driver_connection.cursor()
+        with cursor.copy(f"COPY job_log_entry ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+            for entry in entries:
+                copy.write_row(entry)
+
+
+def describe_object(obj: Any) -> tuple[str | None, str | None, str | None, str | None]:
+    """(display, model label, pk, url) of a logged object; a falsy object is no object."""
+    if not obj:
+        return None, None, None, None
+    display = str(obj)[:200]
+    label = getattr(obj, "_meta_label", None)
+    pk = getattr(obj, "pk", None)
+    url = None
+    get_url = getattr(obj, "get_absolute_url", None)
+    if get_url is not None:
+        try:
+            url = get_url()
+        except Exception:  # noqa: BLE001 - a broken URL must never break logging
+            url = None
+        if url is not None and len(url) > 255:
+            url = None
+    return display, label, None if pk is None else str(pk), url
+
+
+class RunLog:
+    """Collects one run's log entries, counts them per level and writes them in batches."""
+
+    def __init__(
+        self,
+        job_result_id: uuid.UUID,
+        writer: LogWriter,
+        sanitizer: Sanitizer,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 0.5,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.job_result_id = job_result_id
+        self.writer = writer
+        self.sanitize = sanitizer
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.logger = logger or logging.getLogger("jobruntime.jobs")
+        self.counts = dict.fromkeys(LOG_LEVELS, 0)
+        self.listeners: list[Callable[[LogEntry], None]] = []
+        self.live = writer.concurrent
+        self._buffer: list[LogEntry] = []
+        self._seq = 0
+        self._last_flush = time.monotonic()
+
+    def add(self, level: str, grouping: str, message: str, obj: Any = None) -> LogEntry:
+        """Record one entry; raises ValueError for a level outside LOG_LEVELS."""
+        if level not in self.counts:
+            raise ValueError(f"Unknown logging level: {level}")
+        message = self.sanitize(message)
+        display, label, pk, url = describe_object(obj)
+        if display is not None:
+            display = self.sanitize(display)
+        self._seq += 1
+        entry = LogEntry(
+            uuid.uuid4(), self.job_result_id, self._seq, level, grouping[:100], message,
+            datetime.now(timezone.utc), display, label, pk, url,
+        )
+        self.counts[level] += 1
+        self._buffer.append(entry)
+        python_level = _PYTHON_LEVELS.get(level, logging.INFO)
+        if self.logger.isEnabledFor(python_level):
+            self.logger.log(python_level, "%s: %s", grouping, message)
+        for listener in self.listeners:
+            listener(entry)
+        if self.live and (
+            len(self._buffer) >= self.batch_size or time.monotonic() - self._last_flush >= self.flush_interval
+        ):
+            self.flush()
+        return entry
+
+    def flush(self) -> None:
+        """Write what is buffered. The engine calls this at its safe points."""
+        if self._buffer:
+            entries, self._buffer = self._buffer, []
+            self.writer.write(entries)
+        self._last_flush = time.monotonic()

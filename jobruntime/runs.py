@@ -1,0 +1,63 @@
+"""Starting runs in this process: resolve the Job record and user, create the JobResult, execute.
+
+The CLI's ``runjob --local`` and the job author's test helper both come through here,
+so every entry point applies the same checks and the same pipeline.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import select
+
+from jobruntime.execution import RunOptions, create_job_result, execute
+from jobruntime.job import Job, JobRequest
+from jobruntime.job_records import find_record
+from jobruntime.models import JobResult, User
+from jobruntime.runlog import LogEntry
+from jobruntime.runtime import Runtime
+
+
+class RunRefused(ValueError):
+    """The run cannot be created at all (unknown job or user); nothing was recorded."""
+
+
+def find_user(runtime: Runtime, username: str) -> User:
+    with runtime.session() as session:
+        user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise RunRefused("No such user")
+    return user
+
+
+def run_local(
+    runtime: Runtime,
+    class_path: str,
+    *,
+    data: Any = None,
+    commit: bool | None = None,
+    username: str | None = None,
+    profile: bool = False,
+    job_class: type[Job] | None = None,
+    listeners: Iterable[Callable[[LogEntry], None]] = (),
+) -> JobResult:
+    """Create a JobResult for ``class_path`` and run it to completion in this process."""
+    user = find_user(runtime, username) if username else None
+    request = (
+        JobRequest(user=user, id=str(uuid.uuid4()), server_name="jobruntime_runjob") if user is not None else None
+    )
+    with runtime.session() as session:
+        record = find_record(session, class_path)
+        if record is None:
+            raise RunRefused(f'Job "{class_path}" not found')
+        result = create_job_result(
+            session, record, class_path, user=session.merge(user) if user else None, data=data, commit=commit
+        )
+        session.commit()
+        result_id = result.id
+    options = RunOptions(
+        data=data, commit=commit, request=request, profile=profile, job_class=job_class, listeners=tuple(listeners)
+    )
+    return execute(runtime, result_id, options)

@@ -1,0 +1,41 @@
+"""Process-wide resources, built once from Settings and passed to whatever runs jobs.
+
+A worker, the CLI and the test helper all build one Runtime; nothing below it
+reads the environment or opens connections of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from jobruntime.database import make_engine
+from jobruntime.runlog import LogWriter
+from jobruntime.sanitize import Sanitizer
+from jobruntime.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sanitizer: Sanitizer
+    log_writer: LogWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_writer = LogWriter(self.engine)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Runtime:
+        settings = settings or Settings()
+        return cls(
+            settings=settings,
+            engine=make_engine(settings.effective_database_url),
+            sanitizer=Sanitizer(settings.sanitizer_patterns),
+        )
+
+    def session(self) -> Session:
+        """A new ORM session; callers own its transaction."""
+        return Session(self.engine, expire_on_commit=False)

@@ -1,0 +1,47 @@
+"""Configuration, read once from the environment (prefix ``JOBRUNTIME_``) and passed in.
+
+Every backend is a URL so the same code runs on a laptop (embedded defaults, no
+servers) and in production (PostgreSQL, RabbitMQ, S3).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SANITIZER_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"(?i)(https?://)?\S+\s*@", r"\1{replacement}@"),
+    (r"(?i)(username|password|passwd|pwd)((?:\s+is.?|:)?\s+)\S+", r"\1\2{replacement}"),
+)
+
+
+class Settings(BaseSettings):
+    """All runtime settings. Build one with ``Settings()`` and hand it down."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBRUNTIME_", extra="ignore")
+
+    home: Path = Field(default=Path(".jobruntime"), description="Directory for the embedded database and files.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default is SQLite under home.")
+    jobs_root: Path = Field(default=Path("jobs"), description="Directory of local job modules (needs __init__.py).")
+    plugin_job_modules: list[str] = Field(default_factory=list, description="Importable modules that provide jobs.")
+    sanitizer_patterns: list[tuple[str, str]] = Field(default_factory=lambda: list(DEFAULT_SANITIZER_PATTERNS))
+    soft_time_limit: float = 300
+    time_limit: float = 600
+    default_queue: str = "default"
+    log_batch_size: int = Field(default=500, ge=1, description="Log entries written per database round trip.")
+    log_flush_interval: float = Field(default=0.5, ge=0, description="Seconds between log flushes while a job runs.")
+
+    @field_validator("home", "jobs_root")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        """The database URL, falling back to the embedded SQLite file under ``home``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'jobruntime.db'}"

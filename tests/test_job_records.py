@@ -1,0 +1,107 @@
+"""Discovery and `sync`: records created disabled, refreshed, uninstalled; overrides survive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from jobruntime.discovery import InvalidClassPath, JobNotFound, discover, load_job_class, split_class_path
+from jobruntime.job_records import JobRecordError, set_override, sync
+from jobruntime.models import Job as JobRecord
+
+JOB_MODULES = Path(__file__).parent / "job_modules"
+
+
+def record(session, class_path):
+    source, module, cls = class_path.split("/")
+    return session.scalars(
+        select(JobRecord).where(JobRecord.module_name == module, JobRecord.job_class_name == cls)
+    ).one()
+
+
+def test_discovery_finds_only_classes_defined_in_each_module():
+    found = discover(JOB_MODULES)
+    assert "local/basic/PassingJob" in found.jobs
+    assert "local/variables_job/EveryVariable" in found.jobs
+    assert not any(path.endswith("/Job") for path in found.jobs)
+    assert "local/broken" in found.errors and "ModuleNotFoundError" in found.errors["local/broken"]
+
+
+def test_sync_creates_disabled_records_with_class_values(session):
+    report = sync(session, discover(JOB_MODULES))
+    assert "local/basic/PassingJob" in report.created
+    passing = record(session, "local/basic/PassingJob")
+    assert passing.enabled is False and passing.installed is True
+    assert passing.grouping == "Basic Jobs"
+    assert passing.name == "Passing job"
+    assert passing.description == "Validate job import"
+    assert passing.slug == "local-basic-passingjob"
+    assert passing.has_sensitive_variables is False
+
+
+def test_duplicate_grouping_and_name_is_reported_and_others_still_refresh(session):
+    report = sync(session, discover(JOB_MODULES))
+    assert "local/duplicate_names/SameName" in report.errors
+    assert "same grouping and name" in report.errors["local/duplicate_names/SameName"]
+    assert "local/basic/FailingJob" in report.created
+
+
+def test_overrides_survive_a_refresh_and_enabled_is_kept(session):
+    sync(session, discover(JOB_MODULES))
+    passing = record(session, "local/basic/PassingJob")
+    passing.enabled = True
+    set_override(session, passing, "name", "Renamed by admin")
+    set_override(session, passing, "soft_time_limit", "30")
+    session.flush()
+    report = sync(session, discover(JOB_MODULES))
+    assert "local/basic/PassingJob" in report.refreshed
+    passing = record(session, "local/basic/PassingJob")
+    assert (passing.name, passing.name_override) == ("Renamed by admin", True)
+    assert passing.soft_time_limit == 30.0
+    assert passing.enabled is True
+
+
+def test_clearing_an_override_restores_the_code_value(session):
+    sync(session, discover(JOB_MODULES))
+    failing = record(session, "local/basic/FailingJob")
+    set_override(session, failing, "read_only", "true")
+    set_override(session, failing, "read_only", None, load_job_class("local/basic/FailingJob", JOB_MODULES))
+    assert (failing.read_only, failing.read_only_override) == (False, False)
+
+
+def test_sensitive_job_cannot_require_approval(session):
+    sync(session, discover(JOB_MODULES))
+    failing = record(session, "local/basic/FailingJob")
+    with pytest.raises(JobRecordError, match="sensitive variables cannot be marked as requiring approval"):
+        set_override(session, failing, "approval_required", "true")
+
+
+def test_unknown_override_field_is_refused(session):
+    sync(session, discover(JOB_MODULES))
+    with pytest.raises(JobRecordError, match="cannot be overridden"):
+        set_override(session, record(session, "local/basic/FailingJob"), "field_order", "[]")
+
+
+def test_removed_job_becomes_uninstalled(session, tmp_path):
+    (tmp_path / "__init__.py").write_text("")
+    module = tmp_path / "gone.py"
+    module.write_text("from jobruntime import Job\n\nclass Vanishing(Job):\n    pass\n")
+    sync(session, discover(tmp_path))
+    module.unlink()
+    report = sync(session, discover(tmp_path))
+    assert report.uninstalled == ["local/gone/Vanishing"]
+    assert record(session, "local/gone/Vanishing").installed is False
+
+
+def test_jobs_root_without_init_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="__init__.py"):
+        discover(tmp_path)
+
+
+def test_class_path_errors_are_specific():
+    with pytest.raises(InvalidClassPath, match="class path form"):
+        split_class_path("NoSlashes")
+    with pytest.raises(JobNotFound, match='Job "local/basic/Missing" not found'):
+        load_job_class("local/basic/Missing", JOB_MODULES)
