@@ -6,7 +6,8 @@ naming its variable. It runs in two passes:
 1. a pydantic model built from the job's variables checks keys, types, shapes
    and bounds, and fills in defaults and empty values;
 2. the ObjectVar/MultiObjectVar values that passed are looked up in the
-   database bound by ``bind_session()``, and their ``query_params`` enforced.
+   database bound by ``bind_session()``, and their ``query_params`` enforced
+   (:mod:`jobruntime.object_inputs`).
 
 :func:`serialize_data` is the reverse trip, to JSON-safe values for storage.
 """
@@ -14,17 +15,18 @@ naming its variable. It runs in two passes:
 from __future__ import annotations
 
 import io
-import json
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache, singledispatch
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import netaddr
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, ValidationInfo, create_model
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from jobruntime.object_inputs import ObjectRef, ObjectRefs, resolve_objects
 from jobruntime.variables import (
     BooleanVar,
     ChoiceVar,
@@ -41,7 +43,14 @@ from jobruntime.variables import (
     TextVar,
 )
 
-__all__ = ["InputValidationError", "NamedBytesIO", "VariableError", "serialize_data", "serialize_value", "validate_data"]
+__all__ = [
+    "InputValidationError",
+    "NamedBytesIO",
+    "VariableError",
+    "serialize_data",
+    "serialize_value",
+    "validate_data",
+]
 
 REQUIRED_MESSAGE = "This field is required."
 UNKNOWN_MESSAGE = "Job data contained an unknown property"
@@ -87,12 +96,12 @@ def _problem(rule: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(rule, message)
 
 
-def _raise_all(value: Any, problems: list[tuple[tuple[int, ...], PydanticCustomError]]) -> NoReturn:
-    """Raise every problem of one value, so that e.g. both a length and a regex failure show."""
-    if len(problems) == 1 and not problems[0][0]:
-        raise problems[0][1]
-    details = [InitErrorDetails(type=problem, loc=loc, input=value) for loc, problem in problems]
-    raise ValidationError.from_exception_data("job data", details)
+def _raise_if_any(value: Any, problems: list[PydanticCustomError], locations: list[int] | None = None) -> None:
+    """Raise every problem of one value at once (a length and a regex failure both show)."""
+    if problems:
+        locs = [(index,) for index in locations] if locations else [()] * len(problems)
+        details = [InitErrorDetails(type=problem, loc=loc, input=value) for loc, problem in zip(locs, problems)]
+        raise ValidationError.from_exception_data("job data", details)
 
 
 @singledispatch
@@ -107,19 +116,17 @@ def _clean_text(
     if not isinstance(value, str):
         raise _problem("type", "Enter a string.")
     text = value.strip()
+    length = len(text)
     problems = []
-    if min_length is not None and len(text) < min_length:
-        problems.append(
-            _problem("min_length", f"Ensure this value has at least {min_length} characters (it has {len(text)}).")
-        )
-    if max_length is not None and len(text) > max_length:
-        problems.append(
-            _problem("max_length", f"Ensure this value has at most {max_length} characters (it has {len(text)}).")
-        )
+    if min_length is not None and length < min_length:
+        message = f"Ensure this value has at least {min_length} characters (it has {length})."
+        problems.append(_problem("min_length", message))
+    if max_length is not None and length > max_length:
+        message = f"Ensure this value has at most {max_length} characters (it has {length})."
+        problems.append(_problem("max_length", message))
     if pattern is not None and not pattern.search(text):
         problems.append(_problem("regex", f"Invalid value. Must match regex: {pattern.pattern}"))
-    if problems:
-        _raise_all(value, [((), problem) for problem in problems])
+    _raise_if_any(value, problems)
     return text
 
 
@@ -133,7 +140,8 @@ def _(variable: TextVar, value: Any, name: str) -> str:
     return _clean_text(value)
 
 
-_WHOLE_NUMBER = re.compile(r"[+-]?\d+")
+# Bounded so that int() never hits the interpreter's digit limit.
+_WHOLE_NUMBER = re.compile(r"[+-]?\d{1,4000}")
 
 
 @_clean.register
@@ -151,8 +159,7 @@ def _(variable: IntegerVar, value: Any, name: str) -> int:
         problems.append(_problem("min_value", f"Ensure this value is greater than or equal to {variable.min_value}."))
     if variable.max_value is not None and number > variable.max_value:
         problems.append(_problem("max_value", f"Ensure this value is less than or equal to {variable.max_value}."))
-    if problems:
-        _raise_all(value, [((), problem) for problem in problems])
+    _raise_if_any(value, problems)
     return number
 
 
@@ -189,46 +196,44 @@ def _require_list(value: Any) -> list[Any] | tuple[Any, ...]:
 
 @_clean.register
 def _(variable: MultiChoiceVar, value: Any, name: str) -> list[str]:
-    chosen, problems = [], []
+    chosen, problems, locations = [], [], []
     for index, element in enumerate(_require_list(value)):
         try:
             chosen.append(_choice(variable, element))
         except PydanticCustomError as problem:
-            problems.append(((index,), problem))
-    if problems:
-        _raise_all(value, problems)
+            problems.append(problem)
+            locations.append(index)
+    _raise_if_any(value, problems, locations)
     return chosen
 
 
 def _pk(variable: ObjectVar, value: Any) -> Any:
-    """The pk a submitted value names: an instance of the model, a UUID or a string."""
+    """The pk a submitted value names (an instance of the model, a UUID or a string), else None."""
     if isinstance(value, variable.model):
         return value.pk
     if isinstance(value, str):
         return value.strip()
-    if isinstance(value, bool) or isinstance(value, (list, tuple, Mapping)) or value is None:
-        return None
-    return value
+    return value if isinstance(value, uuid.UUID) else None
 
 
 @_clean.register
-def _(variable: ObjectVar, value: Any, name: str) -> _ObjectRef | None:
+def _(variable: ObjectVar, value: Any, name: str) -> ObjectRef | None:
     if variable.null_option and value == "null":
         return None
     if isinstance(value, Mapping) and value and all(isinstance(key, str) for key in value):
-        return _ObjectRef(lookups=dict(value))
+        return ObjectRef(lookups=dict(value))
     pk = _pk(variable, value)
     if pk is None:
         raise _problem("type", "Enter a primary key or a dict of lookups such as {\"name\": \"...\"}.")
-    return _ObjectRef(pk=pk)
+    return ObjectRef(pk=pk)
 
 
 @_clean.register
-def _(variable: MultiObjectVar, value: Any, name: str) -> _ObjectRefs:
+def _(variable: MultiObjectVar, value: Any, name: str) -> ObjectRefs:
     pks = [_pk(variable, element) for element in _require_list(value)]
     if any(pk is None for pk in pks):
         raise _problem("type", "Enter a list of values.")
-    return _ObjectRefs(pks=pks)
+    return ObjectRefs(pks=pks)
 
 
 @_clean.register
@@ -294,8 +299,7 @@ def _(variable: IPNetworkVar, value: Any, name: str) -> netaddr.IPNetwork:
         problems.append(_problem("min_prefix_length", f"The prefix length must be greater than or equal to {low}."))
     if high is not None and network.prefixlen > high:
         problems.append(_problem("max_prefix_length", f"The prefix length must be less than or equal to {high}."))
-    if problems:
-        _raise_all(value, [((), problem) for problem in problems])
+    _raise_if_any(value, problems)
     return network
 
 
@@ -370,151 +374,6 @@ def _translate(error: Mapping[str, Any]) -> VariableError:
     return VariableError(variable, error["type"], error["msg"])
 
 
-# -- pass two: database objects -------------------------------------------------------------
-
-
-def _render(mapping: Mapping[str, Any]) -> str:
-    """Show lookups and filters in messages as a user writes them, in JSON."""
-    return json.dumps(mapping, default=str)
-
-
-def _as_uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
-class _Rejected(Exception):
-    def __init__(self, rule: str, message: str) -> None:
-        super().__init__(message)
-        self.rule = rule
-        self.message = message
-
-
-def _by_pk(model: type, pks: list[Any]) -> dict[uuid.UUID, Any]:
-    """The objects with these pks, in one query; pks that are not UUIDs simply match nothing."""
-    wanted = {pk for pk in map(_as_uuid, pks) if pk is not None}
-    return {obj.pk: obj for obj in model.objects.filter(pk__in=list(wanted))} if wanted else {}
-
-
-def _fetch_one(model: type, ref: _ObjectRef) -> Any:
-    if ref.lookups is None:
-        found = _by_pk(model, [ref.pk]).get(_as_uuid(ref.pk))
-        if found is None:
-            raise _Rejected("not_found", f"No {model.__name__} matches pk {ref.pk}.")
-        return found
-    # The lookups come from the user, so a database error they provoke must not
-    # abort the caller's transaction: run them inside a savepoint.
-    try:
-        with current_session().begin_nested():
-            query = model.objects.filter(**ref.lookups)
-            matches = list(query[:2])
-            count = query.count() if len(matches) > 1 else len(matches)
-    except (FieldError, ModelValidationError) as exc:
-        raise _Rejected("lookup", str(exc)) from exc
-    except StatementError as exc:
-        raise _Rejected("lookup", f"The lookup {_render(ref.lookups)} could not be run: {exc.orig}") from exc
-    if count == 0:
-        raise _Rejected("not_found", f"No {model.__name__} matches {_render(ref.lookups)}.")
-    if count > 1:
-        raise _Rejected(
-            "multiple", f"{count} {model.__name__} objects match {_render(ref.lookups)}; a lookup must match exactly one."
-        )
-    return matches[0]
-
-
-def _fetch_many(name: str, model: type, ref: _ObjectRefs) -> list[Any]:
-    found = _by_pk(model, ref.pks)
-    missing = [pk for pk in ref.pks if _as_uuid(pk) not in found]
-    if missing:
-        shown = ", ".join(str(pk) for pk in missing)
-        raise _Rejected("not_found", f"Failed to find requested objects for var {name}: [{shown}]")
-    return [found[_as_uuid(pk)] for pk in ref.pks]
-
-
-def _query_filters(
-    variable: ObjectVar, variables: Mapping[str, ScriptVariable], cleaned: Mapping[str, Any], failed: set[str]
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """``(ORM filters, filters as shown to the user)`` from ``query_params``.
-
-    ``None`` means a referenced variable is itself invalid, so the check cannot
-    be made (that variable already has its own error).
-    """
-    relations = sa.inspect(variable.model).relationships.keys()
-    filters, shown = {}, {}
-    for key, wanted in variable.query_params.items():
-        if isinstance(wanted, str) and wanted.startswith("$"):
-            source = wanted[1:]
-            if source not in variables:
-                raise _Rejected("query_params", f"query_params refers to ${source}, which is not a variable of this job.")
-            if source in failed:
-                return None
-            wanted = cleaned[source]
-            if _is_blank(wanted):
-                continue
-            if isinstance(wanted, list):
-                wanted = [getattr(item, "pk", item) for item in wanted]
-            else:
-                wanted = getattr(wanted, "pk", wanted)
-        field = key[:-3] if key.endswith("_id") and key[:-3] in relations else key
-        if isinstance(wanted, (list, tuple)):
-            field = f"{field}__in"
-        filters[field] = wanted
-        shown[key] = wanted
-    return filters, shown
-
-
-def _check_query_params(
-    variable: ObjectVar, chosen: list[Any], variables: Mapping[str, ScriptVariable], cleaned: Mapping[str, Any], failed: set[str]
-) -> list[_Rejected]:
-    rules = _query_filters(variable, variables, cleaned, failed)
-    if rules is None or not rules[0] or not chosen:
-        return []
-    filters, shown = rules
-    try:
-        allowed = set(variable.model.objects.filter(pk__in=[obj.pk for obj in chosen], **filters).values_list("pk", flat=True))
-    except (FieldError, ModelValidationError) as exc:
-        return [_Rejected("query_params", f"query_params {_render(variable.query_params)} cannot be applied: {exc}")]
-    return [
-        _Rejected("query_params", f"{obj} does not match the filter {_render(shown)} for this field.")
-        for obj in chosen
-        if obj.pk not in allowed
-    ]
-
-
-def _resolve_objects(
-    variables: Mapping[str, ScriptVariable], cleaned: dict[str, Any], failed: set[str]
-) -> list[VariableError]:
-    """Replace object references in ``cleaned`` by model instances, then enforce ``query_params``.
-
-    Every object variable is loaded before any ``query_params`` is checked, so
-    a ``$variable`` reference works whatever the order of the variables.
-    """
-    errors: list[VariableError] = []
-    for name, variable in variables.items():
-        value = cleaned.get(name)
-        try:
-            if isinstance(value, _ObjectRefs):
-                cleaned[name] = _fetch_many(name, variable.model, value)
-            elif isinstance(value, _ObjectRef):
-                cleaned[name] = _fetch_one(variable.model, value)
-        except _Rejected as rejected:
-            errors.append(VariableError(name, rejected.rule, rejected.message))
-            failed.add(name)
-    for name, variable in variables.items():
-        if not isinstance(variable, ObjectVar) or name in failed or not variable.query_params:
-            continue
-        value = cleaned[name]
-        chosen = value if isinstance(value, list) else [value] if value is not None else []
-        try:
-            rejections = _check_query_params(variable, chosen, variables, cleaned, failed)
-        except _Rejected as rejected:
-            rejections = [rejected]
-        errors.extend(VariableError(name, rejected.rule, rejected.message) for rejected in rejections)
-    return errors
-
-
 # -- the pipeline -------------------------------------------------------------------------
 
 
@@ -536,7 +395,7 @@ def validate_data(variables: Mapping[str, ScriptVariable], data: Any) -> dict[st
     for name, variable in variables.items():
         if name not in cleaned and name not in failed:
             cleaned[name] = _empty_value(variable)
-    errors.extend(_resolve_objects(variables, cleaned, failed))
+    errors.extend(VariableError(*problem) for problem in resolve_objects(variables, cleaned, failed))
     if errors:
         position = {name: index for index, name in enumerate(variables)}
         errors.sort(key=lambda error: position.get(error.variable, len(position)))

@@ -62,5 +62,7 @@ def run_job_for_testing(
     )
     with runtime.session() as session:
         return session.scalars(
-            select(JobResult).where(JobResult.id == result.id).options(selectinload(JobResult.logs))
+            select(JobResult)
+            .where(JobResult.id == result.id)
+            .options(selectinload(JobResult.logs), selectinload(JobResult.user), selectinload(JobResult.job_model))
         ).one()

@@ -49,7 +49,9 @@ def model_for_label(label: str) -> type[Base]:
     try:
         return _MODELS_BY_LABEL[label.lower()]
     except KeyError:
-        raise LookupError(f"No model is labelled {label!r}; known labels: {', '.join(sorted(_MODELS_BY_LABEL))}") from None
+        raise LookupError(
+            f"No model is labelled {label!r}; known labels: {', '.join(sorted(_MODELS_BY_LABEL))}"
+        ) from None
 
 
 class Manager(Generic[B]):
@@ -57,7 +59,9 @@ class Manager(Generic[B]):
 
     def __get__(self, instance: object, owner: type[B]) -> QuerySet[B]:
         if instance is not None:
-            raise AttributeError(f"Manager isn't accessible via {owner.__name__} instances; use {owner.__name__}.objects")
+            raise AttributeError(
+                f"Manager isn't accessible via {owner.__name__} instances; use {owner.__name__}.objects"
+            )
         return QuerySet(owner)
 
 
@@ -86,7 +90,9 @@ class Base(DeclarativeBase):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         qualname = cls.__qualname__
         cls.DoesNotExist = type(
-            "DoesNotExist", (ObjectDoesNotExist,), {"__module__": cls.__module__, "__qualname__": f"{qualname}.DoesNotExist"}
+            "DoesNotExist",
+            (ObjectDoesNotExist,),
+            {"__module__": cls.__module__, "__qualname__": f"{qualname}.DoesNotExist"},
         )
         cls.MultipleObjectsReturned = type(
             "MultipleObjectsReturned",
@@ -169,6 +175,11 @@ class Base(DeclarativeBase):
     def delete(self, flush: bool = True) -> None:
         """Delete the object, refusing while rows that protect it still reference it."""
         session = session_for(self)
+        state = sa.inspect(self)
+        if state.transient:
+            raise ValueError(f"{type(self).__name__} {self} cannot be deleted: it was never saved")
+        if state.pending:
+            session.flush()
         self._check_protected(session)
         self._before_delete(session)
         session.delete(self)
@@ -199,7 +210,7 @@ class Base(DeclarativeBase):
 
     def _check_columns(self) -> None:
         cls = type(self)
-        for column in cls.__table__.columns:
+        for column in table_of(cls).columns:
             if column.primary_key:
                 continue
             value = self._field_value(column)
@@ -246,6 +257,14 @@ class Base(DeclarativeBase):
                 )
 
 
+def table_of(model: type[Base]) -> sa.Table:
+    """The model's table, typed as a Table (every model here maps exactly one)."""
+    table = model.__table__
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not mapped to a single table")
+    return table
+
+
 def _identity(obj: Base) -> Any:
     """The pk without triggering a refresh, so hashing works on expired or detached objects."""
     state = sa.inspect(obj)
@@ -259,12 +278,13 @@ class _ColumnInfo:
 
     def __init__(self, model: type[Base]) -> None:
         mapper: Mapper[Any] = sa.inspect(model)
-        self.keys = {column: mapper.get_property_by_column(column).key for column in model.__table__.columns}
+        self.keys = {column: mapper.get_property_by_column(column).key for column in table_of(model).columns}
         self.relation_of: dict[sa.Column[Any], str] = {}
         for rel in mapper.relationships:
             if rel.direction is MANYTOONE:
                 for column in rel.local_columns:
-                    self.relation_of.setdefault(column, rel.key)
+                    if isinstance(column, sa.Column):
+                        self.relation_of.setdefault(column, rel.key)
 
 
 @cache
@@ -279,11 +299,9 @@ def _python_defaults(model: type[Base]) -> tuple[tuple[str, Any], ...]:
     defaults = []
     for column, key in info.keys.items():
         default = column.default
-        if default is None or not (default.is_scalar or default.is_callable):
-            continue
-        if default.is_scalar:
+        if isinstance(default, sa.ColumnDefault) and default.is_scalar:
             defaults.append((key, _constant(default.arg)))
-        else:
+        elif isinstance(default, sa.ColumnDefault) and default.is_callable:
             defaults.append((key, _call_without_context(default.arg)))
     return tuple(defaults)
 
@@ -298,8 +316,10 @@ def _call_without_context(factory: Any) -> Any:
 
 @cache
 def _unique_column_sets(model: type[Base]) -> tuple[tuple[sa.Column[Any], ...], ...]:
-    table = model.__table__
-    sets = [(column,) for column in table.columns if column.unique and not column.primary_key]
+    table = table_of(model)
+    sets: list[tuple[sa.Column[Any], ...]] = [
+        (column,) for column in table.columns if column.unique and not column.primary_key
+    ]
     sets += [tuple(c.columns) for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
     sets += [tuple(i.columns) for i in table.indexes if i.unique]
     return tuple(sets)
@@ -308,11 +328,10 @@ def _unique_column_sets(model: type[Base]) -> tuple[tuple[sa.Column[Any], ...], 
 @cache
 def _protecting_columns(model: type[Base]) -> tuple[tuple[type[Base], sa.Column[Any]], ...]:
     """Foreign keys into ``model`` whose rows block deletion (no CASCADE / SET NULL)."""
-    found = []
+    found: list[tuple[type[Base], sa.Column[Any]]] = []
     for mapper in Base.registry.mappers:
-        for column in mapper.local_table.columns:
+        for column in table_of(mapper.class_).columns:
             for fk in column.foreign_keys:
-                if fk.column.table is model.__table__ and (fk.ondelete or "").upper() not in ("CASCADE", "SET NULL"):
+                if fk.column.table is table_of(model) and (fk.ondelete or "").upper() not in ("CASCADE", "SET NULL"):
                     found.append((mapper.class_, column))
     return tuple(found)
-

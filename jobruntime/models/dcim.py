@@ -8,12 +8,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, relationship
 
-from jobruntime.models.base import Base
+from jobruntime.models.base import Base, session_for
+from jobruntime.models.cabling import (
+    CableTermination,
+    check_compatible,
+    describe_termination,
+    termination_model,
+    terminations_with_cables,
+)
 from jobruntime.models.errors import ValidationError
 from jobruntime.models.organization import Site, Status, Tenant
 
 if TYPE_CHECKING:
-    from jobruntime.models.cabling import Cable
     from jobruntime.models.ipam import IPAddress
 
 
@@ -183,15 +189,220 @@ class Device(Base):
             if ip.interface is None or ip.interface.device is not self:
                 raise ValidationError(f"Device: {field} {ip} is not assigned to an interface of {self}")
         platform_vendor = self.platform.manufacturer if self.platform else None
-        if platform_vendor is not None and self.device_type is not None:
-            if platform_vendor is not self.device_type.manufacturer:
-                raise ValidationError(
-                    f"Device: platform {self.platform} is for {platform_vendor} devices, "
-                    f"not {self.device_type.manufacturer}"
-                )
+        device_vendor = self.device_type.manufacturer if self.device_type else None
+        if platform_vendor is not None and device_vendor is not None and platform_vendor is not device_vendor:
+            raise ValidationError(
+                f"Device: platform {self.platform} is for {platform_vendor} devices, not {device_vendor}"
+            )
 
     def _before_delete(self, session: Session) -> None:
-        from jobruntime.models.cabling import terminations_with_cables
-
         for port in terminations_with_cables(session, device_id=self.id):
             port._before_delete(session)
+
+
+class DeviceComponent(CableTermination):
+    """Columns shared by every named, cable-able part of a device; names are unique per device."""
+
+    _device_related_name: ClassVar[str]
+    _ordering: ClassVar[tuple[str, ...]] = ("device", "name")
+
+    name: Mapped[str] = mapped_column(sa.String(64))
+    description: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    @declared_attr
+    def device_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(sa.ForeignKey("device.id", ondelete="CASCADE"))
+
+    @declared_attr
+    def device(cls) -> Mapped[Device]:
+        return relationship(back_populates=cls._device_related_name)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (sa.UniqueConstraint("device_id", "name"),)
+
+    def __str__(self) -> str:
+        return self.name or super().__str__()
+
+
+class Interface(DeviceComponent, Base):
+    """A network interface; IP addresses are assigned to interfaces."""
+
+    __tablename__ = "interface"
+    _meta_label = "dcim.interface"
+    _url_plural = "interfaces"
+    _device_related_name = "interfaces"
+
+    type: Mapped[str] = mapped_column(sa.String(50), default="virtual")
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    mgmt_only: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    mac_address: Mapped[str | None] = mapped_column(sa.String(18))
+    mtu: Mapped[int | None] = mapped_column(sa.Integer)
+
+    ip_addresses: Mapped[list[IPAddress]] = relationship(back_populates="interface", passive_deletes=True)
+
+    def clean(self) -> None:
+        """MTU must be a size an interface can have."""
+        if self.mtu is not None and not 1 <= self.mtu <= 65536:
+            raise ValidationError(f"Interface: mtu {self.mtu} is outside 1-65536")
+
+
+class ConsolePort(DeviceComponent, Base):
+    """A console port on a device, cabled to a console server port."""
+
+    __tablename__ = "console_port"
+    _meta_label = "dcim.consoleport"
+    _url_plural = "console-ports"
+    _device_related_name = "console_ports"
+
+    type: Mapped[str] = mapped_column(sa.String(50), default="")
+
+
+class ConsoleServerPort(DeviceComponent, Base):
+    """A port on a console server that console ports plug into."""
+
+    __tablename__ = "console_server_port"
+    _meta_label = "dcim.consoleserverport"
+    _url_plural = "console-server-ports"
+    _device_related_name = "console_server_ports"
+
+    type: Mapped[str] = mapped_column(sa.String(50), default="")
+
+
+class PowerPort(DeviceComponent, Base):
+    """A power inlet on a device, cabled to a power outlet."""
+
+    __tablename__ = "power_port"
+    _meta_label = "dcim.powerport"
+    _url_plural = "power-ports"
+    _device_related_name = "power_ports"
+
+    type: Mapped[str] = mapped_column(sa.String(50), default="")
+    maximum_draw: Mapped[int | None] = mapped_column(sa.Integer)
+    allocated_draw: Mapped[int | None] = mapped_column(sa.Integer)
+
+
+class PowerOutlet(DeviceComponent, Base):
+    """A power outlet on a PDU that power ports plug into."""
+
+    __tablename__ = "power_outlet"
+    _meta_label = "dcim.poweroutlet"
+    _url_plural = "power-outlets"
+    _device_related_name = "power_outlets"
+
+    type: Mapped[str] = mapped_column(sa.String(50), default="")
+    feed_leg: Mapped[str] = mapped_column(sa.String(50), default="")
+
+
+class Cable(Base):
+    """A physical connection between two compatible terminations.
+
+    Terminations are stored generically (model label + id), like Nautobot's
+    generic foreign keys; ``termination_a``/``termination_b`` resolve them.
+    Saving links both ends' ``cable``; deleting unlinks them.
+    """
+
+    __tablename__ = "cable"
+    __table_args__ = (
+        sa.UniqueConstraint("termination_a_type", "termination_a_id"),
+        sa.UniqueConstraint("termination_b_type", "termination_b_id"),
+    )
+    _meta_label = "dcim.cable"
+    _url_plural = "cables"
+    _ordering = ("termination_a_type", "termination_a_id", "termination_b_type", "termination_b_id")
+
+    termination_a_type: Mapped[str] = mapped_column(sa.String(100))
+    termination_a_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    termination_b_type: Mapped[str] = mapped_column(sa.String(100))
+    termination_b_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    type: Mapped[str] = mapped_column(sa.String(50), default="")
+    label: Mapped[str] = mapped_column(sa.String(100), default="")
+    color: Mapped[str] = mapped_column(sa.String(6), default="")
+    length: Mapped[int | None] = mapped_column(sa.Integer)
+    length_unit: Mapped[str] = mapped_column(sa.String(50), default="")
+
+    status: Mapped[Status] = relationship()
+
+    def __str__(self) -> str:
+        return self.label or f"#{str(self.id)[:8]}"
+
+    @property
+    def termination_a(self) -> CableTermination | None:
+        """The A end (an Interface, ConsolePort, ...), loaded on first access."""
+        return self._get_termination("a")
+
+    @termination_a.setter
+    def termination_a(self, value: CableTermination | None) -> None:
+        self._set_termination("a", value)
+
+    @property
+    def termination_b(self) -> CableTermination | None:
+        """The B end, loaded on first access."""
+        return self._get_termination("b")
+
+    @termination_b.setter
+    def termination_b(self, value: CableTermination | None) -> None:
+        self._set_termination("b", value)
+
+    def _get_termination(self, side: str) -> CableTermination | None:
+        label = getattr(self, f"termination_{side}_type")
+        pk = getattr(self, f"termination_{side}_id")
+        if label is None or pk is None:
+            return None
+        cache: dict[str, CableTermination] = self.__dict__.setdefault("_terminations", {})
+        cached = cache.get(side)
+        if cached is None or cached.id != pk or cached._meta_label != label:
+            cached = session_for(self).get(termination_model(label), pk)
+            if cached is None:
+                raise ValidationError(f"Cable: termination_{side} {label} {pk} does not exist")
+            cache[side] = cached
+        return cached
+
+    def _set_termination(self, side: str, value: CableTermination | None) -> None:
+        cache: dict[str, CableTermination] = self.__dict__.setdefault("_terminations", {})
+        if value is None:
+            setattr(self, f"termination_{side}_type", None)
+            setattr(self, f"termination_{side}_id", None)
+            cache.pop(side, None)
+            return
+        if not isinstance(value, CableTermination):
+            raise ValidationError(
+                f"Cable: termination_{side} must be an interface, console port, console server port, "
+                f"power port or power outlet, not {type(value).__name__}"
+            )
+        setattr(self, f"termination_{side}_type", value._meta_label)
+        setattr(self, f"termination_{side}_id", value.id)
+        cache[side] = value
+
+    def clean(self) -> None:
+        """Both ends set, distinct, compatible, and not already cabled elsewhere."""
+        a, b = self.termination_a, self.termination_b
+        if a is None or b is None:
+            raise ValidationError(f"Cable: termination_{'a' if a is None else 'b'} is required")
+        if a._meta_label == b._meta_label and a.id == b.id:
+            raise ValidationError(f"Cable: cannot connect {describe_termination(a)} to itself")
+        check_compatible(a, b)
+        for side, end in (("a", a), ("b", b)):
+            existing = end.cable_id or (end.cable.id if end.cable is not None else None)
+            if existing is not None and existing != self.id:
+                raise ValidationError(
+                    f"Cable: termination_{side} {describe_termination(end)} already has a cable "
+                    f"({end.cable or existing}); delete that cable first"
+                )
+
+    def save(self) -> None:
+        """Persist the cable and point both terminations at it, unlinking ends it no longer has."""
+        session = session_for(self)
+        ends = [end for end in (self.termination_a, self.termination_b) if end is not None]
+        if sa.inspect(self).persistent:
+            for port in terminations_with_cables(session, cable_id=self.id):
+                if all(port is not end for end in ends):
+                    port.cable = None
+        for end in ends:
+            end.cable = self
+        super().save()
+
+    def _before_delete(self, session: Session) -> None:
+        for port in terminations_with_cables(session, cable_id=self.id):
+            port.cable = None

@@ -49,6 +49,7 @@ _PATTERN_LOOKUPS = {
 }
 _COMPARISONS = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}
 _RELATION_LOOKUPS = frozenset({"exact", "in", "isnull"})
+Column = sa.ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 @runtime_checkable
@@ -95,7 +96,7 @@ def _is_field(model: type, name: str) -> bool:
     return _column_attr(model, name) is not None or _relationship(model, name) is not None
 
 
-def coerce_value(column: sa.ColumnElement[Any], value: Any, path: str) -> Any:
+def coerce_value(column: Column, value: Any, path: str) -> Any:
     """Turn instances into their pk and strings into the column's Python type."""
     if isinstance(value, DeclarativeBase):
         return value.id  # type: ignore[attr-defined]
@@ -114,7 +115,7 @@ def coerce_value(column: sa.ColumnElement[Any], value: Any, path: str) -> Any:
     return value
 
 
-def _coerce_many(column: sa.ColumnElement[Any], values: Any, path: str) -> Any:
+def _coerce_many(column: Column, values: Any, path: str) -> Any:
     if isinstance(values, SelectsValues):
         return values.values_select()
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
@@ -122,7 +123,7 @@ def _coerce_many(column: sa.ColumnElement[Any], values: Any, path: str) -> Any:
     return [coerce_value(column, value, path) for value in values]
 
 
-def _compare_column(column: sa.ColumnElement[Any], lookup: str, value: Any, path: str) -> ColumnElement[bool]:
+def _compare_column(column: Column, lookup: str, value: Any, path: str) -> ColumnElement[bool]:
     if lookup == "isnull":
         return column.is_(None) if value else column.is_not(None)
     if lookup == "in":
@@ -219,10 +220,14 @@ class PathJoiner:
             if rel is None:
                 raise _unknown(model, part, path)
             if rel.direction is not MANYTOONE:
-                raise FieldError(f"{path!r}: {model.__name__}.{name} is many-valued and cannot be ordered or selected by")
+                raise FieldError(
+                    f"{path!r}: {model.__name__}.{name} is many-valued and cannot be ordered or selected by"
+                )
             if last:
                 (local_column,) = rel.local_columns
-                return getattr(entity, sa.inspect(model).get_property_by_column(local_column).key), local_column.nullable
+                return getattr(
+                    entity, sa.inspect(model).get_property_by_column(local_column).key
+                ), local_column.nullable
             prefix += (name,)
             if prefix not in self._aliases:
                 alias = aliased(rel.mapper.class_)

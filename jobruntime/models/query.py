@@ -75,7 +75,7 @@ class QuerySet(Generic[M]):
             return self._clone()
         excluded = ~sa.func.coalesce(sa.and_(*clauses), sa.false())
         described = {**self._described, **{f"exclude:{path}": value for path, value in lookups.items()}}
-        return self._clone(_where=self._where + (excluded,), _described=described)
+        return self._clone(_where=(*self._where, excluded), _described=described)
 
     def order_by(self, *fields: str) -> QuerySet[M]:
         """Replace the ordering; ``-field`` sorts descending, no fields means unordered."""
@@ -275,9 +275,7 @@ class QuerySet(Generic[M]):
         ordering = source._ordering if sliced else ()
         rows = list(source._clone(_ordering=ordering, _limit=2 if source._limit is None else min(source._limit, 2)))
         if not rows:
-            raise self.model.DoesNotExist(
-                f"{self.model.__name__} matching query does not exist: {source._described!r}"
-            )
+            raise self.model.DoesNotExist(f"{self.model.__name__} matching query does not exist: {source._described!r}")
         if len(rows) > 1:
             raise self.model.MultipleObjectsReturned(
                 f"get() returned more than one {self.model.__name__} matching {source._described!r}; "
@@ -301,8 +299,10 @@ class QuerySet(Generic[M]):
     def get_or_create(self, defaults: dict[str, Any] | None = None, **lookups: Any) -> tuple[M, bool]:
         """Fetch the object matching ``lookups`` or create it from them plus ``defaults``.
 
-        The insert runs in a savepoint so a concurrent creator winning the race
-        leaves the caller's transaction usable and the winner's row is returned.
+        On PostgreSQL the insert runs in a savepoint so a concurrent creator
+        winning the race leaves the caller's transaction usable and the winner's
+        row is returned. SQLite has a single writer, and a savepoint there could
+        commit early (see ``jobruntime.database``), so it inserts directly.
         """
         try:
             return self.get(**lookups), False
@@ -311,6 +311,8 @@ class QuerySet(Generic[M]):
         fields = {key: value for key, value in lookups.items() if "__" not in key}
         fields.update(defaults or {})
         session = current_session()
+        if session.get_bind().dialect.name == "sqlite":
+            return self.create(**fields), True
         try:
             with session.begin_nested():
                 return self.create(**fields), True

@@ -1,0 +1,149 @@
+"""Engines, schema migration and seed data for the jobruntime database.
+
+One engine per URL per process: engines own connection pools, so sharing them
+avoids opening a pool per job. SQLite is tuned for several worker processes on
+one file (WAL, a generous busy timeout, enforced foreign keys).
+
+SQLite transactions keep the sqlite3 driver's default: BEGIN is issued before
+the first data change, so reads never pin a snapshot that another connection's
+commit would invalidate (which fails at once with "database is locked"). The
+price: a SAVEPOINT opened before any write starts the transaction itself, and
+releasing it commits, so write-bearing ``begin_nested()`` blocks belong after
+the transaction's first write on SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, make_url, select
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
+
+import jobruntime
+from jobruntime.models import Status
+
+MIGRATIONS_DIR = Path(jobruntime.__file__).parent.parent / "infra" / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30000
+
+
+class StatusSeed(NamedTuple):
+    """One default status."""
+
+    slug: str
+    name: str
+    color: str
+
+
+# Nautobot's default statuses.
+DEFAULT_STATUSES: tuple[StatusSeed, ...] = tuple(
+    StatusSeed(*row)
+    for row in (
+        ("active", "Active", "4caf50"),
+        ("available", "Available", "4caf50"),
+        ("connected", "Connected", "4caf50"),
+        ("container", "Container", "9e9e9e"),
+        ("decommissioned", "Decommissioned", "9e9e9e"),
+        ("decommissioning", "Decommissioning", "ffc107"),
+        ("deprecated", "Deprecated", "f44336"),
+        ("dhcp", "DHCP", "4caf50"),
+        ("failed", "Failed", "f44336"),
+        ("inventory", "Inventory", "9e9e9e"),
+        ("maintenance", "Maintenance", "9e9e9e"),
+        ("offline", "Offline", "ffc107"),
+        ("planned", "Planned", "00bcd4"),
+        ("provisioning", "Provisioning", "2196f3"),
+        ("reserved", "Reserved", "00bcd4"),
+        ("retired", "Retired", "f44336"),
+        ("slaac", "SLAAC", "4caf50"),
+        ("staged", "Staged", "2196f3"),
+    )
+)
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse ``url``, selecting the psycopg 3 driver for bare ``postgresql://`` URLs."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str | URL) -> Engine:
+    """The process-wide engine for ``url``, created on first use."""
+    parsed = normalize_url(url)
+    key = parsed.render_as_string(hide_password=False)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _create(parsed)
+            _engines[key] = engine
+        return engine
+
+
+def _create(url: URL) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    """Per-connection SQLite settings (pragmas are not persistent)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA case_sensitive_like = ON")
+    cursor.close()
+
+
+def _forget_engines_after_fork() -> None:
+    """A forked child must not reuse the parent's pooled connections."""
+    for engine in _engines.values():
+        engine.dispose(close=False)
+    _engines.clear()
+
+
+os.register_at_fork(after_in_child=_forget_engines_after_fork)
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest revision; safe to call on every start.
+
+    Concurrent callers are serialised (an advisory lock on PostgreSQL, an
+    immediate write lock on SQLite) so only one of them creates tables.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.connect() as connection, connection.begin():
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('jobruntime.migrate'))")
+        elif connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def seed_statuses(session: Session) -> int:
+    """Insert any missing default statuses (matched by slug); returns how many were added."""
+    existing = set(session.scalars(select(Status.slug)))
+    missing = [
+        Status(slug=seed.slug, name=seed.name, color=seed.color)
+        for seed in DEFAULT_STATUSES
+        if seed.slug not in existing
+    ]
+    session.add_all(missing)
+    session.flush()
+    return len(missing)
