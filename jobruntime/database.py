@@ -1,8 +1,10 @@
 """Engines, schema migration and seed data for the jobruntime database.
 
 One engine per URL per process: engines own connection pools, so sharing them
-avoids opening a pool per job. SQLite is tuned for several worker processes on
-one file (WAL, a generous busy timeout, enforced foreign keys).
+avoids opening a pool per job. Connections are not pinged on checkout (that
+would cost a round trip per statement batch on the hot path). SQLite is tuned
+for several worker processes on one file (WAL with synchronous=NORMAL, which
+stays consistent after a crash, a generous busy timeout, enforced foreign keys).
 
 SQLite transactions keep the sqlite3 driver's default: BEGIN is issued before
 the first data change, so reads never pin a snapshot that another connection's
@@ -19,8 +21,6 @@ import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
@@ -65,7 +65,7 @@ DEFAULT_STATUSES: tuple[StatusSeed, ...] = tuple(
     )
 )
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[str, bool], Engine] = {}
 _engines_lock = threading.Lock()
 
 
@@ -77,24 +77,30 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(url: str | URL) -> Engine:
-    """The process-wide engine for ``url``, created on first use."""
+def make_engine(url: str | URL, *, autocommit: bool = False) -> Engine:
+    """The process-wide engine for ``url``, created on first use.
+
+    ``autocommit=True`` gives a separate pool whose connections stay in autocommit
+    mode: single statements on hot paths then cost one round trip, with no BEGIN,
+    COMMIT or per-checkout isolation switch.
+    """
     parsed = normalize_url(url)
-    key = parsed.render_as_string(hide_password=False)
+    key = (parsed.render_as_string(hide_password=False), autocommit)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _create(parsed)
+            engine = _create(parsed, autocommit)
             _engines[key] = engine
         return engine
 
 
-def _create(url: URL) -> Engine:
+def _create(url: URL, autocommit: bool) -> Engine:
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, **options)
     if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    engine = create_engine(url, **options)
     event.listen(engine, "connect", _configure_sqlite_connection)
     return engine
 
@@ -104,6 +110,7 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA case_sensitive_like = ON")
     cursor.close()
@@ -125,6 +132,9 @@ def migrate(engine: Engine) -> None:
     Concurrent callers are serialised (an advisory lock on PostgreSQL, an
     immediate write lock on SQLite) so only one of them creates tables.
     """
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.connect() as connection, connection.begin():

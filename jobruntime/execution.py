@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from jobruntime.discovery import JobNotFound, load_job_class
 from jobruntime.inputs import InputValidationError, validate_data
@@ -51,19 +51,24 @@ def create_job_result(
     record: JobRecord | None,
     class_path: str,
     *,
-    user: Any = None,
+    user_id: uuid.UUID | None = None,
     data: Any = None,
     commit: bool | None = None,
     task_queue: str | None = None,
     job_result_id: uuid.UUID | None = None,
+    claimed: bool = False,
 ) -> JobResult:
-    """A pending JobResult; input is kept for re-runs only when the job has no sensitive variables."""
+    """A new JobResult: ``pending``, or ``running`` when the caller runs it at once (``claimed``).
+
+    Input is kept for re-runs only when the job has no sensitive variables.
+    """
     result = JobResult(
         id=job_result_id or uuid.uuid4(),
         job_model=record,
         name=class_path,
-        user=user,
-        status=PENDING,
+        user_id=user_id,
+        status=RUNNING if claimed else PENDING,
+        started=utcnow() if claimed else None,
         task_queue=task_queue,
     )
     if record is not None and not record.has_sensitive_variables:
@@ -97,8 +102,10 @@ class RunOptions:
 class JobExecution:
     """One run of one JobResult. Create, call :meth:`execute`, read the returned JobResult."""
 
-    def __init__(self, runtime: Runtime, job_result_id: uuid.UUID, options: RunOptions) -> None:
+    def __init__(self, runtime: Runtime, job_result: uuid.UUID | JobResult, options: RunOptions) -> None:
         self.runtime = runtime
+        self.result: JobResult | None = job_result if isinstance(job_result, JobResult) else None
+        job_result_id = job_result.id if isinstance(job_result, JobResult) else job_result
         self.job_result_id = job_result_id
         self.options = options
         self.log = RunLog(
@@ -113,6 +120,7 @@ class JobExecution:
         self.status = PENDING
         self.reason: str | None = None
         self.started: datetime | None = None
+        self._committed: dict[str, Any] | None = None
 
     # --- the pipeline --------------------------------------------------------
 
@@ -134,18 +142,27 @@ class JobExecution:
         return self._finish(status, reason=self.reason, data=self.data)
 
     def _load(self) -> tuple[JobRecord, JobResult]:
-        with self.runtime.session() as session:
-            result = session.get(JobResult, self.job_result_id)
-            if result is None:
-                raise LookupError(f"JobResult {self.job_result_id} does not exist")
-            record = result.job_model
-            if record is None:
+        if self.result is None:
+            self.result = self._fetch_result()
+        result = self.result
+        record = result.job_model
+        if record is None:
+            with self.runtime.session(autocommit=True) as session:
                 record = _record_for_class_path(session, result.name)
-            if record is None:
-                raise _SetupError(f'Unable to locate Job database record for "{result.name}" to run it!')
-            if not record.enabled:
-                raise _SetupError(f"Job {record.name} is not enabled to be run!", record)
-            return record, result
+        if record is None:
+            raise _SetupError(f'Unable to locate Job database record for "{result.name}" to run it!')
+        if not record.enabled:
+            raise _SetupError(f"Job {record.name} is not enabled to be run!", record)
+        return record, result
+
+    def _fetch_result(self) -> JobResult:
+        with self.runtime.session(autocommit=True) as session:
+            result = session.get(
+                JobResult, self.job_result_id, options=[joinedload(JobResult.job_model), joinedload(JobResult.user)]
+            )
+        if result is None:
+            raise LookupError(f"JobResult {self.job_result_id} does not exist")
+        return result
 
     def _prepare(self, record: JobRecord, result: JobResult) -> Job:
         job_class = self.options.job_class
@@ -189,7 +206,8 @@ class JobExecution:
             except InputValidationError as exc:
                 session.rollback()
                 raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record) from exc
-            self._mark_running()
+            if self.result.status == PENDING:
+                self._mark_running()
             try:
                 job.active_test = "run"
                 self._append_output(self._call_run(job, data, commit))
@@ -198,6 +216,8 @@ class JobExecution:
                     self._append_output(test())
                 status = FAILED if job.failed else COMPLETED
                 if commit:
+                    if self.log.live:
+                        self.log.flush()
                     self._record_verdict(session, status)
                     session.commit()
                 else:
@@ -223,6 +243,8 @@ class JobExecution:
         return value
 
     def _post_run_phase(self, job: Job, commit: bool, status: str) -> str:
+        if type(job).post_run is Job.post_run:
+            return status
         job.active_test = "post_run"
         with self.runtime.session() as session, bind_session(session):
             job.session = session
@@ -258,33 +280,44 @@ class JobExecution:
     def _mark_running(self) -> None:
         self.started = utcnow()
         self.status = RUNNING
-        with self.runtime.engine.begin() as connection:
+        with self.runtime.autocommit_engine.connect() as connection:
             connection.execute(
                 update(JobResult).where(JobResult.id == self.job_result_id).values(status=RUNNING, started=self.started)
             )
 
+    def _values(self, status: str, reason: str | None, data: dict[str, Any] | None) -> dict[str, Any]:
+        return {
+            "status": status,
+            "reason": reason if status == ERRORED else None,
+            "data": self._stored_data(data),
+            **self._counts(),
+        }
+
     def _record_verdict(self, session: Session, status: str) -> None:
-        """Write the run phase's verdict in the job's own transaction, so data and status commit together."""
-        session.execute(
-            update(JobResult)
-            .where(JobResult.id == self.job_result_id)
-            .values(status=status, data=self._stored_data(self.data), **self._counts())
-        )
+        """Write the verdict in the job's own transaction, so data changes and status commit together.
+
+        When nothing happens after the commit (no post_run, no late log line) this is the final write.
+        """
+        values = {**self._values(status, self.reason, self.data), "completed": utcnow()}
+        session.execute(update(JobResult).where(JobResult.id == self.job_result_id).values(**values))
+        self._committed = values
 
     def _finish(self, status: str, *, reason: str | None, data: dict[str, Any] | None) -> JobResult:
         self.log.flush()
         self.status = status
-        values: dict[str, Any] = {
-            "status": status,
-            "reason": reason if status == ERRORED else None,
-            "completed": utcnow(),
-            "data": self._stored_data(data),
-            **self._counts(),
-        }
-        with self.runtime.session() as session:
-            session.execute(update(JobResult).where(JobResult.id == self.job_result_id).values(**values))
-            session.commit()
-            return session.get(JobResult, self.job_result_id, populate_existing=True)
+        values = self._values(status, reason, data)
+        committed = self._committed
+        if committed is not None and all(committed[key] == value for key, value in values.items()):
+            values["completed"] = committed["completed"]
+        else:
+            values["completed"] = utcnow()
+            with self.runtime.autocommit_engine.connect() as connection:
+                connection.execute(update(JobResult).where(JobResult.id == self.job_result_id).values(**values))
+        if self.result is None:
+            self.result = self._fetch_result()
+        for key, value in {**values, "started": self.started or self.result.started}.items():
+            setattr(self.result, key, value)
+        return self.result
 
     def _abandon(self, exc: BaseException) -> None:
         """An interrupt or crash of the runner itself: never leave the run pending or running."""
@@ -309,9 +342,13 @@ def _record_for_class_path(session: Session, class_path: str) -> JobRecord | Non
     ).first()
 
 
-def execute(runtime: Runtime, job_result_id: uuid.UUID, options: RunOptions | None = None) -> JobResult:
-    """Run the JobResult's job to a terminal status and return the stored JobResult."""
-    return JobExecution(runtime, job_result_id, options or RunOptions()).execute()
+def execute(runtime: Runtime, job_result: uuid.UUID | JobResult, options: RunOptions | None = None) -> JobResult:
+    """Run a JobResult's job to a terminal status and return the stored JobResult.
+
+    Pass the JobResult itself (with ``job_model`` loaded) when the caller just created
+    or claimed it, to save reading it back.
+    """
+    return JobExecution(runtime, job_result, options or RunOptions()).execute()
 
 
 __all__ = [

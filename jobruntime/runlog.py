@@ -4,17 +4,20 @@ Log entries must survive the job's rollback and must not cost a round trip per
 line, so they never go through the job's session: they are buffered here and
 written by a :class:`LogWriter` (PostgreSQL ``COPY`` or a multi-row ``INSERT``)
 on a separate connection. SQLite has a single writer, so there the buffer is only
-written at the engine's safe points, once the job's transaction is resolved.
+written at the engine's safe points, once the job's transaction is resolved;
+until then full batches wait in a temporary file, not in memory.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from sqlalchemy import Engine, insert
 
@@ -23,16 +26,15 @@ from jobruntime.models import JobLogEntry
 from jobruntime.sanitize import Sanitizer
 
 _PYTHON_LEVELS = {"failure": logging.ERROR, "warning": logging.WARNING}
-_COLUMNS = (
-    "id", "job_result_id", "seq", "log_level", "grouping", "message",
+LOG_COLUMNS = (
+    "job_result_id", "seq", "log_level", "grouping", "message",
     "created", "log_object", "object_type", "object_id", "absolute_url",
 )
 
 
 class LogEntry(NamedTuple):
-    """One log line, in ``job_log_entry`` column order."""
+    """One log line, in LOG_COLUMNS order; the database (or the model's default) draws its id."""
 
-    id: uuid.UUID
     job_result_id: uuid.UUID
     seq: int
     log_level: str
@@ -59,6 +61,7 @@ class LogWriter:
         return self.engine.dialect.name != "sqlite"
 
     def write(self, entries: Sequence[LogEntry]) -> None:
+        """One round trip per batch on PostgreSQL."""
         if not entries:
             return
         with self.engine.begin() as connection:
@@ -70,7 +73,7 @@ class LogWriter:
     @staticmethod
     def _copy(connection: Any, entries: Sequence[LogEntry]) -> None:
         cursor = connection.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY job_log_entry ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY job_log_entry ({', '.join(LOG_COLUMNS)}) FROM STDIN") as copy:
             for entry in entries:
                 copy.write_row(entry)
 
@@ -117,6 +120,7 @@ class RunLog:
         self.listeners: list[Callable[[LogEntry], None]] = []
         self.live = writer.concurrent
         self._buffer: list[LogEntry] = []
+        self._spill: IO[bytes] | None = None
         self._seq = 0
         self._last_flush = time.monotonic()
 
@@ -125,12 +129,13 @@ class RunLog:
         if level not in self.counts:
             raise ValueError(f"Unknown logging level: {level}")
         message = self.sanitize(message)
-        display, label, pk, url = describe_object(obj)
-        if display is not None:
+        display = label = pk = url = None
+        if obj:
+            display, label, pk, url = describe_object(obj)
             display = self.sanitize(display)
         self._seq += 1
         entry = LogEntry(
-            uuid.uuid4(), self.job_result_id, self._seq, level, grouping[:100], message,
+            self.job_result_id, self._seq, level, grouping[:100], message,
             datetime.now(timezone.utc), display, label, pk, url,
         )
         self.counts[level] += 1
@@ -140,14 +145,33 @@ class RunLog:
             self.logger.log(python_level, "%s: %s", grouping, message)
         for listener in self.listeners:
             listener(entry)
-        if self.live and (
-            len(self._buffer) >= self.batch_size or time.monotonic() - self._last_flush >= self.flush_interval
-        ):
+        if len(self._buffer) >= self.batch_size:
+            if self.live:
+                self.flush()
+            else:
+                self._spill_buffer()
+        elif self.live and time.monotonic() - self._last_flush >= self.flush_interval:
             self.flush()
         return entry
 
+    def _spill_buffer(self) -> None:
+        """Keep memory flat while entries must wait for a safe point: park full batches on disk."""
+        if self._spill is None:
+            self._spill = tempfile.TemporaryFile()
+        pickle.dump(self._buffer, self._spill, protocol=pickle.HIGHEST_PROTOCOL)
+        self._buffer = []
+
     def flush(self) -> None:
-        """Write what is buffered. The engine calls this at its safe points."""
+        """Write what is buffered (parked batches first, in order). The engine calls this at its safe points."""
+        if self._spill is not None:
+            spill, self._spill = self._spill, None
+            with spill:
+                spill.seek(0)
+                while True:
+                    try:
+                        self.writer.write(pickle.load(spill))
+                    except EOFError:
+                        break
         if self._buffer:
             entries, self._buffer = self._buffer, []
             self.writer.write(entries)

@@ -25,7 +25,7 @@ class RunRefused(ValueError):
 
 
 def find_user(runtime: Runtime, username: str) -> User:
-    with runtime.session() as session:
+    with runtime.session(autocommit=True) as session:
         user = session.scalars(select(User).where(User.username == username)).first()
     if user is None:
         raise RunRefused("No such user")
@@ -48,16 +48,15 @@ def run_local(
     request = (
         JobRequest(user=user, id=str(uuid.uuid4()), server_name="jobruntime_runjob") if user is not None else None
     )
-    with runtime.session() as session:
+    with runtime.session(autocommit=True) as session:
         record = find_record(session, class_path)
         if record is None:
             raise RunRefused(f'Job "{class_path}" not found')
         result = create_job_result(
-            session, record, class_path, user=session.merge(user) if user else None, data=data, commit=commit
+            session, record, class_path, user_id=user.id if user else None, data=data, commit=commit, claimed=True
         )
-        session.commit()
-        result_id = result.id
     options = RunOptions(
         data=data, commit=commit, request=request, profile=profile, job_class=job_class, listeners=tuple(listeners)
     )
-    return execute(runtime, result_id, options)
+    result.user = user
+    return execute(runtime, result, options)

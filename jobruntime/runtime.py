@@ -23,9 +23,12 @@ class Runtime:
     engine: Engine
     sanitizer: Sanitizer
     log_writer: LogWriter = field(init=False)
+    autocommit_engine: Engine = field(init=False)
 
     def __post_init__(self) -> None:
-        self.log_writer = LogWriter(self.engine)
+        self.autocommit_engine = make_engine(self.engine.url, autocommit=True)
+        # COPY is one statement and needs no transaction; SQLite's executemany does.
+        self.log_writer = LogWriter(self.autocommit_engine if self.engine.dialect.name == "postgresql" else self.engine)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Runtime:
@@ -36,6 +39,10 @@ class Runtime:
             sanitizer=Sanitizer(settings.sanitizer_patterns),
         )
 
-    def session(self) -> Session:
-        """A new ORM session; callers own its transaction."""
-        return Session(self.engine, expire_on_commit=False)
+    def session(self, *, autocommit: bool = False) -> Session:
+        """A new ORM session; callers own its transaction.
+
+        ``autocommit=True`` suits reads and single-statement writes on hot paths: each
+        statement commits by itself, saving the BEGIN and COMMIT round trips.
+        """
+        return Session(self.autocommit_engine if autocommit else self.engine, expire_on_commit=False)

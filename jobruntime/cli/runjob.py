@@ -74,7 +74,7 @@ def _run_local(class_path: str, data: dict, commit: bool, username: str | None, 
             )
         )
         if as_json:
-            echo_json(job_result_json(session.merge(result, load=False), logs))
+            echo_json(job_result_json(result, logs))
         else:
             render.print_summary(logs)
             output = (result.data or {}).get("output")

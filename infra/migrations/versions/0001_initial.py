@@ -404,6 +404,9 @@ def upgrade() -> None:
     _dcim(sqlite)
     _ipam(sqlite)
     _jobs()
+    if not sqlite:
+        # Log entries are bulk-copied without ids; the server draws them.
+        op.execute("ALTER TABLE job_log_entry ALTER COLUMN id SET DEFAULT gen_random_uuid()")
     _seed_statuses()
 
 
