@@ -7,6 +7,7 @@ servers) and in production (PostgreSQL, RabbitMQ, S3).
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Literal
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -31,6 +32,15 @@ class Settings(BaseSettings):
     soft_time_limit: float = 300
     time_limit: float = 600
     default_queue: str = "default"
+    broker_url: str = Field(default="memory://", description="kombu URL: memory:// (in-process) or amqp://...")
+    queue_type: Literal["quorum", "classic"] = Field(default="quorum", description="RabbitMQ type of run queues.")
+    check_consumers: bool = Field(
+        default=True, description="Refuse to publish to a queue no worker consumes (off for scale-from-zero)."
+    )
+    lease_seconds: float = Field(default=30, gt=0, description="How long a claimed run stays leased without renewal.")
+    max_attempts: int = Field(default=3, ge=1, description="Deliveries/re-queues of one run before it is given up.")
+    signing_secret: str | None = Field(default=None, description="HMAC secret of internal publishers.")
+    prefetch: int = Field(default=1, ge=1, description="Unacknowledged messages per worker process.")
     log_batch_size: int = Field(default=500, ge=1, description="Log entries written per database round trip.")
     log_flush_interval: float = Field(default=0.5, ge=0, description="Seconds between log flushes while a job runs.")
 

@@ -27,12 +27,12 @@ from jobruntime.models.errors import (
     ProtectedError,
     ValidationError,
 )
-from jobruntime.models.extras import JOB_OVERRIDABLE_FIELDS, Job, JobLogEntry, JobResult
+from jobruntime.models.extras import JOB_OVERRIDABLE_FIELDS, Job, JobLogEntry, JobResult, OutboxEvent
 from jobruntime.models.ipam import VLAN, IPAddress, Prefix
 from jobruntime.models.organization import Region, Site, Status, Tenant, TenantGroup
 from jobruntime.models.query import QuerySet
 from jobruntime.models.session import bind_session, current_session
-from jobruntime.models.users import User
+from jobruntime.models.users import ObjectPermission, Token, User
 
 __all__ = [
     "COMPATIBLE_TERMINATIONS",
@@ -55,7 +55,9 @@ __all__ = [
     "Manufacturer",
     "MultipleObjectsReturned",
     "NoSessionBound",
+    "ObjectPermission",
     "ObjectDoesNotExist",
+    "OutboxEvent",
     "Platform",
     "PowerOutlet",
     "PowerPort",
@@ -67,6 +69,7 @@ __all__ = [
     "Status",
     "Tenant",
     "TenantGroup",
+    "Token",
     "User",
     "ValidationError",
     "bind_session",

@@ -141,7 +141,10 @@ class JobResult(Base):
     task_queue: Mapped[str | None] = mapped_column(sa.String(100))
     worker: Mapped[str | None] = mapped_column(sa.String(255))
     attempt: Mapped[int] = _counter()
-    lease_expires: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    lease_expires: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    heartbeat: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    request: Mapped[Any | None] = mapped_column(sa.JSON)
+    cancel_requested_by: Mapped[str | None] = mapped_column(sa.String(150))
     log_default: Mapped[int] = _counter()
     log_success: Mapped[int] = _counter()
     log_info: Mapped[int] = _counter()
@@ -193,3 +196,23 @@ class JobLogEntry(Base):
 
     def __str__(self) -> str:
         return self.message
+
+
+class OutboxEvent(Base):
+    """An event written in the same transaction as the change it describes, published after commit.
+
+    A relay publishes unpublished rows in ``created`` order and stamps ``published``;
+    a crash between commit and publish only delays the event.
+    """
+
+    __tablename__ = "outbox_event"
+    __table_args__ = (sa.Index(None, "published", "created"),)
+    _meta_label = "extras.outboxevent"
+    _url_plural = "outbox-events"
+    _ordering = ("created",)
+
+    created: Mapped[dt.datetime] = _created()
+    exchange: Mapped[str] = mapped_column(sa.String(100))
+    routing_key: Mapped[str] = mapped_column(sa.String(255))
+    body: Mapped[Any] = mapped_column(sa.JSON)
+    published: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

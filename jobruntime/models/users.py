@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jobruntime.models.base import Base
 from jobruntime.models.types import UTCDateTime, utcnow
@@ -28,3 +29,47 @@ class User(Base):
 
     def __str__(self) -> str:
         return self.username
+
+
+class Token(Base):
+    """A user's API token. Only its SHA-256 is stored; the key is shown once, at creation."""
+
+    __tablename__ = "user_token"
+    _meta_label = "users.token"
+    _url_plural = "tokens"
+    _ordering = ("created",)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    description: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
+    created: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=sa.text("CURRENT_TIMESTAMP")
+    )
+    expires: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    def __str__(self) -> str:
+        return f"token of {self.user_id}"
+
+
+class ObjectPermission(Base):
+    """A user may perform ``action`` (e.g. ``run_job``) on one Job record, or on every job when ``job_id`` is null."""
+
+    __tablename__ = "object_permission"
+    __table_args__ = (sa.UniqueConstraint("user_id", "action", "job_id"),)
+    _meta_label = "users.objectpermission"
+    _url_plural = "permissions"
+    _ordering = ("created",)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(sa.String(50))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("job.id", ondelete="CASCADE"))
+    created: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=sa.text("CURRENT_TIMESTAMP")
+    )
+
+    user: Mapped[User] = relationship()
+
+    def __str__(self) -> str:
+        return f"{self.action} for {self.user_id} on {self.job_id or 'every job'}"

@@ -1,0 +1,25 @@
+"""The migrations produce exactly the schema the models describe, on both backends."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from jobruntime.database import make_engine, migrate
+from jobruntime.models import Base
+
+
+def test_migrated_schema_matches_the_models(fresh_db_url):
+    engine = make_engine(fresh_db_url)
+    migrate(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_migrating_twice_changes_nothing(fresh_db_url):
+    engine = make_engine(fresh_db_url)
+    migrate(engine)
+    migrate(engine)
+    with engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == "0002"
