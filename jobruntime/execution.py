@@ -20,7 +20,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from jobruntime.discovery import JobNotFound, load_job_class
 from jobruntime.inputs import InputValidationError, validate_data
-from jobruntime.job import Job, JobRequest
+from jobruntime.events import result_event_row
+from jobruntime.interrupts import Interrupter, RunCancelled
+from jobruntime.job import Job, JobRequest, SoftTimeLimitExceeded
+from jobruntime.outbox import add_events
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, bind_session
 from jobruntime.profiling import profiled
@@ -78,6 +81,19 @@ def create_job_result(
     return result
 
 
+class LeaseLost(RuntimeError):
+    """Another worker took the run over (the lease expired); this attempt must not commit."""
+
+
+def _reason(exc: BaseException) -> str:
+    """The one-line reason a run errored, as stored on the JobResult."""
+    if isinstance(exc, SoftTimeLimitExceeded | RunCancelled) and str(exc):
+        return str(exc)
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return "soft time limit exceeded"
+    return f"{type(exc).__name__}: {exc}"
+
+
 class _SetupError(Exception):
     """A run that ends in ``initialization`` before the job's code runs."""
 
@@ -120,6 +136,7 @@ class JobExecution:
         self.status = PENDING
         self.reason: str | None = None
         self.started: datetime | None = None
+        self.interrupter = Interrupter()
         self._committed: dict[str, Any] | None = None
 
     # --- the pipeline --------------------------------------------------------
@@ -131,15 +148,26 @@ class JobExecution:
             commit = bool(self.options.commit if self.options.commit is not None else record.commit_default)
             if record.read_only:
                 commit = False
-            status = self._run_phase(job, record, commit)
-            status = self._post_run_phase(job, commit, status)
+            with self.interrupter.armed(self._soft_limit(record)):
+                status = self._run_phase(job, record, commit)
+                status = self._post_run_phase(job, commit, status)
         except _SetupError as error:
             self.log.add("failure", "initialization", error.message, error.obj)
             return self._finish(ERRORED, reason=error.message.split("\n", 1)[0], data=None)
+        except LeaseLost:
+            self.log.flush()
+            raise
         except BaseException as exc:
             self._abandon(exc)
             raise
         return self._finish(status, reason=self.reason, data=self.data)
+
+    def cancel(self, username: str) -> None:
+        """Stop the job from another thread: ``RunCancelled`` is raised inside it."""
+        self.interrupter.interrupt(RunCancelled(f"cancelled by {username}"))
+
+    def _soft_limit(self, record: JobRecord) -> float:
+        return record.soft_time_limit or self.runtime.settings.soft_time_limit
 
     def _load(self) -> tuple[JobRecord, JobResult]:
         if self.result is None:
@@ -220,16 +248,20 @@ class JobExecution:
                         self.log.flush()
                     self._record_verdict(session, status)
                     session.commit()
+                    self.runtime.committed()
                 else:
                     session.rollback()
                     if not read_only:
                         job.log_info(REVERTED_AUTOMATICALLY)
+            except LeaseLost:
+                session.rollback()
+                raise
             except (Exception, SystemExit) as exc:
                 session.rollback()
                 job.log_failure(_exception_message("An exception occurred", exc))
                 if not read_only:
                     job.log_info(REVERTED_DUE_TO_ERROR)
-                self.reason = f"{type(exc).__name__}: {exc}"
+                self.reason = _reason(exc)
                 status = ERRORED
         self.log.flush()
         return status
@@ -259,7 +291,7 @@ class JobExecution:
                 message = _exception_message("An exception occurred during job post_run()", exc)
                 job.log_failure(message)
                 self._append_output(message)
-                self.reason = f"post_run: {type(exc).__name__}: {exc}"
+                self.reason = f"post_run: {_reason(exc)}"
                 status = ERRORED
         return status
 
@@ -280,10 +312,7 @@ class JobExecution:
     def _mark_running(self) -> None:
         self.started = utcnow()
         self.status = RUNNING
-        with self.runtime.autocommit_engine.connect() as connection:
-            connection.execute(
-                update(JobResult).where(JobResult.id == self.job_result_id).values(status=RUNNING, started=self.started)
-            )
+        self._write({"status": RUNNING, "started": self.started})
 
     def _values(self, status: str, reason: str | None, data: dict[str, Any] | None) -> dict[str, Any]:
         return {
@@ -293,13 +322,48 @@ class JobExecution:
             **self._counts(),
         }
 
+    def _row(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The JobResult's columns after ``values`` are applied, for its result event."""
+        result = self.result
+        current = {column: getattr(result, column) for column in ("id", "name", "created", "started", "task_queue")}
+        return {**current, "started": self.started or result.started, **values}
+
+    def _events(self, values: dict[str, Any]) -> list[dict[str, Any]]:
+        if not self.runtime.events or self.result is None:
+            return []
+        user = self.result.user.username if self.result.user is not None else None
+        return [result_event_row(self._row(values), username=user)]
+
+    def _write(self, values: dict[str, Any]) -> None:
+        """Update the JobResult (and announce it) on its own connection, outside the job's transaction."""
+        statement = update(JobResult).where(JobResult.id == self.job_result_id).values(**values)
+        events = self._events(values)
+        if events:
+            with self.runtime.engine.begin() as connection:
+                connection.execute(statement)
+                add_events(connection, events)
+            self.runtime.committed()
+        else:
+            with self.runtime.autocommit_engine.connect() as connection:
+                connection.execute(statement)
+
     def _record_verdict(self, session: Session, status: str) -> None:
         """Write the verdict in the job's own transaction, so data changes and status commit together.
 
+        The row must still be this attempt's: if the lease was lost to the reaper (this worker
+        stalled past it), the job's changes are rolled back rather than applied twice.
         When nothing happens after the commit (no post_run, no late log line) this is the final write.
         """
         values = {**self._values(status, self.reason, self.data), "completed": utcnow()}
-        session.execute(update(JobResult).where(JobResult.id == self.job_result_id).values(**values))
+        updated = session.execute(
+            update(JobResult)
+            .where(JobResult.id == self.job_result_id, JobResult.status == RUNNING,
+                   JobResult.attempt == self.result.attempt)
+            .values(**values)
+        )
+        if updated.rowcount != 1:
+            raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's changes are discarded")
+        add_events(session.connection(), self._events(values))
         self._committed = values
 
     def _finish(self, status: str, *, reason: str | None, data: dict[str, Any] | None) -> JobResult:
@@ -311,8 +375,7 @@ class JobExecution:
             values["completed"] = committed["completed"]
         else:
             values["completed"] = utcnow()
-            with self.runtime.autocommit_engine.connect() as connection:
-                connection.execute(update(JobResult).where(JobResult.id == self.job_result_id).values(**values))
+            self._write(values)
         if self.result is None:
             self.result = self._fetch_result()
         for key, value in {**values, "started": self.started or self.result.started}.items():
@@ -353,5 +416,5 @@ def execute(runtime: Runtime, job_result: uuid.UUID | JobResult, options: RunOpt
 
 __all__ = [
     "COMPLETED", "ERRORED", "FAILED", "PENDING", "RUNNING", "TERMINAL_STATUSES",
-    "JobExecution", "RunOptions", "create_job_result", "execute",
+    "JobExecution", "LeaseLost", "RunOptions", "create_job_result", "execute",
 ]

@@ -19,7 +19,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import IO, Any, NamedTuple
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Connection, Engine, insert
+
+from jobruntime import outbox
+from jobruntime.events import log_event_rows
 
 from jobruntime.job import LOG_LEVELS
 from jobruntime.models import JobLogEntry
@@ -48,10 +51,24 @@ class LogEntry(NamedTuple):
 
 
 class LogWriter:
-    """Writes batches of entries in one round trip; picks ``COPY`` on PostgreSQL."""
+    """Writes batches of entries in one round trip (``COPY`` on PostgreSQL), with their events if asked.
 
-    def __init__(self, engine: Engine) -> None:
+    With ``events`` the batch and its ``job.log.<level>`` outbox rows commit together,
+    then ``on_commit`` lets the caller publish them.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        autocommit_engine: Engine | None = None,
+        events: bool = False,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
         self.engine = engine
+        self.autocommit_engine = autocommit_engine
+        self.events = events
+        self.on_commit = on_commit
         self._use_copy = engine.dialect.name == "postgresql"
         self._insert = insert(JobLogEntry.__table__)
 
@@ -61,17 +78,25 @@ class LogWriter:
         return self.engine.dialect.name != "sqlite"
 
     def write(self, entries: Sequence[LogEntry]) -> None:
-        """One round trip per batch on PostgreSQL."""
         if not entries:
             return
-        with self.engine.begin() as connection:
-            if self._use_copy:
-                self._copy(connection, entries)
-            else:
-                connection.execute(self._insert, [entry._asdict() for entry in entries])
+        if self.events:
+            with self.engine.begin() as connection:
+                self._insert_rows(connection, entries)
+                outbox.add_events(connection, log_event_rows(entries))
+        elif self.autocommit_engine is not None:
+            with self.autocommit_engine.connect() as connection:
+                self._insert_rows(connection, entries)
+        else:
+            with self.engine.begin() as connection:
+                self._insert_rows(connection, entries)
+        if self.on_commit is not None:
+            self.on_commit()
 
-    @staticmethod
-    def _copy(connection: Any, entries: Sequence[LogEntry]) -> None:
+    def _insert_rows(self, connection: Connection, entries: Sequence[LogEntry]) -> None:
+        if not self._use_copy:
+            connection.execute(self._insert, [entry._asdict() for entry in entries])
+            return
         cursor = connection.connection.driver_connection.cursor()
         with cursor.copy(f"COPY job_log_entry ({', '.join(LOG_COLUMNS)}) FROM STDIN") as copy:
             for entry in entries:

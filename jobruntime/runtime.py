@@ -6,6 +6,7 @@ reads the environment or opens connections of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -19,24 +20,41 @@ from jobruntime.settings import Settings
 
 @dataclass
 class Runtime:
+    """Settings, database engines and the log writer. ``events=True`` (workers) records outbox events;
+    ``on_commit`` is called after each commit that may have added some, so they can be published."""
+
     settings: Settings
     engine: Engine
     sanitizer: Sanitizer
+    events: bool = False
+    on_commit: Callable[[], None] | None = None
     log_writer: LogWriter = field(init=False)
     autocommit_engine: Engine = field(init=False)
 
     def __post_init__(self) -> None:
         self.autocommit_engine = make_engine(self.engine.url, autocommit=True)
         # COPY is one statement and needs no transaction; SQLite's executemany does.
-        self.log_writer = LogWriter(self.autocommit_engine if self.engine.dialect.name == "postgresql" else self.engine)
+        postgres = self.engine.dialect.name == "postgresql"
+        self.log_writer = LogWriter(
+            self.engine,
+            autocommit_engine=self.autocommit_engine if postgres else None,
+            events=self.events,
+            on_commit=self.committed,
+        )
+
+    def committed(self) -> None:
+        """Tell the owner that events may be waiting in the outbox."""
+        if self.on_commit is not None:
+            self.on_commit()
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Runtime:
+    def from_settings(cls, settings: Settings | None = None, *, events: bool = False) -> Runtime:
         settings = settings or Settings()
         return cls(
             settings=settings,
             engine=make_engine(settings.effective_database_url),
             sanitizer=Sanitizer(settings.sanitizer_patterns),
+            events=events,
         )
 
     def session(self, *, autocommit: bool = False) -> Session:

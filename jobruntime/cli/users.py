@@ -1,10 +1,17 @@
-"""User administration."""
+"""User administration: accounts, API tokens and permissions."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 from jobruntime.cli.common import CommandError, get_runtime
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from jobruntime.models import User
 
 
 @click.group()
@@ -41,3 +48,55 @@ def list_users() -> None:
     with runtime.session() as session:
         for user in session.scalars(select(User).order_by(User.username)):
             click.echo(f"{user.username}{'  (superuser)' if user.is_superuser else ''}")
+
+
+def _user(session: Session, username: str) -> User:
+    from sqlalchemy import select
+
+    from jobruntime.models import User
+
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise CommandError(f"No such user: {username} (create it with `jobruntime users create {username}`)")
+    return user
+
+
+@users.command("token")
+@click.argument("username")
+@click.option("--description", default="", help="What the token is for.")
+@click.option("--expires-days", type=click.IntRange(min=1), help="Days until the token expires (default: never).")
+def token(username: str, description: str, expires_days: int | None) -> None:
+    """Create an API token; the key is printed once, on stdout, and only its hash is kept."""
+    import datetime as dt
+
+    from jobruntime.auth import create_token
+
+    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=expires_days) if expires_days else None
+    runtime = get_runtime()
+    with runtime.session() as session:
+        key = create_token(session, _user(session, username), description=description, expires=expires)
+        session.commit()
+    click.echo(key)
+    until = f"expires {expires:%Y-%m-%d %H:%M} UTC" if expires else "never expires"
+    click.echo(f"Token for {username} ({until}). Store the key now: it will not be shown again.", err=True)
+
+
+@users.command("grant")
+@click.argument("username")
+@click.argument("action")
+@click.option("--job", "class_path", help="Class path of the one job to allow (default: every job).")
+def grant_permission(username: str, action: str, class_path: str | None) -> None:
+    """Allow a user an action (e.g. run_job) on one job or on every job."""
+    from jobruntime.auth import grant
+    from jobruntime.cli.jobs import _record
+
+    runtime = get_runtime()
+    with runtime.session() as session:
+        user = _user(session, username)
+        record = _record(session, class_path) if class_path else None
+        try:
+            grant(session, user, action, record)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        session.commit()
+    click.echo(f"{username} may {action} on {class_path or 'every job'}")

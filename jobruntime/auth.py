@@ -1,0 +1,172 @@
+"""Who may run what, and where: credentials, per-job permissions and task queues.
+
+Run requests arrive from anyone who can publish to the broker, so a worker
+trusts a request only when it proves who sent it: either an API token that
+belongs to ``requested_by``, or an HMAC signature made with the secret shared
+by internal publishers (scheduler, job hooks, the ops CLI). Only the SHA-256 of
+a token is stored, so a database dump does not leak usable keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jobruntime.messages import RunRequest
+from jobruntime.models import Job as JobRecord
+from jobruntime.models import ObjectPermission, Token, User
+from jobruntime.models.types import as_utc, utcnow
+
+RUN_JOB = "run_job"
+ACTION_MAX_LENGTH = 50
+
+
+class AuthenticationFailed(PermissionError):
+    """The request does not prove that ``requested_by`` sent it."""
+
+
+class PermissionDenied(PermissionError):
+    """The authenticated user may not do this to this job."""
+
+
+class InvalidQueue(ValueError):
+    """The requested task queue is not one the job may run on."""
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_token(session: Session, user: User, *, description: str = "", expires: dt.datetime | None = None) -> str:
+    """Create an API token for ``user`` and return its key, which is not stored and cannot be shown again.
+
+    The token is flushed, not committed: the caller owns the transaction.
+    """
+    key = secrets.token_urlsafe(32)
+    session.add(Token(user_id=user.id, key_hash=_key_hash(key), description=description, expires=expires))
+    session.flush()
+    return key
+
+
+def sign(request: RunRequest, secret: str) -> str:
+    """Hex HMAC-SHA256 of the request without its credentials (``RunRequest.canonical_bytes``)."""
+    return hmac.new(secret.encode(), request.canonical_bytes(), hashlib.sha256).hexdigest()
+
+
+def signed(request: RunRequest, secret: str) -> RunRequest:
+    """A copy of ``request`` carrying its signature, as an internal publisher sends it."""
+    return request.model_copy(update={"signature": sign(request, secret)})
+
+
+def _find_user(session: Session, username: str) -> User | None:
+    return session.scalars(select(User).where(User.username == username)).first()
+
+
+def _user_by_signature(
+    session: Session, request: RunRequest, signature: str, signing_secret: str | None
+) -> User | None:
+    if not signing_secret:
+        raise AuthenticationFailed("Signed request refused: no signing secret is configured on this worker")
+    if not hmac.compare_digest(sign(request, signing_secret), signature):
+        raise AuthenticationFailed("Invalid signature")
+    return _find_user(session, request.requested_by)
+
+
+def _user_by_token(session: Session, request: RunRequest, key: str) -> User:
+    token = session.scalars(select(Token).where(Token.key_hash == _key_hash(key))).first()
+    if token is None or token.user.username != request.requested_by:
+        raise AuthenticationFailed(f"Invalid token for user {request.requested_by}")
+    if token.expires is not None and as_utc(token.expires) <= utcnow():
+        raise AuthenticationFailed("Token expired")
+    return token.user
+
+
+def authenticate(session: Session, request: RunRequest, signing_secret: str | None) -> User:
+    """The active user the request may act as; raises AuthenticationFailed saying why not.
+
+    A request that carries a signature is judged by its signature alone (a bad
+    signature is never rescued by a token), because a wrong signature means a
+    misconfigured or forged internal publisher, which should be noticed.
+    """
+    if request.signature is not None:
+        user = _user_by_signature(session, request, request.signature, signing_secret)
+    elif request.token is not None:
+        user = _user_by_token(session, request, request.token)
+    else:
+        raise AuthenticationFailed("No credentials: the request carries neither a token nor a signature")
+    if user is None:
+        raise AuthenticationFailed(f"No such user: {request.requested_by}")
+    if not user.is_active:
+        raise AuthenticationFailed(f"User {user.username} is inactive")
+    return user
+
+
+def has_permission(session: Session, user: User, action: str, job_record: JobRecord) -> bool:
+    """Superusers may do anything; others need a grant for this job or for every job."""
+    if user.is_superuser:
+        return True
+    grant_found = session.scalars(
+        select(ObjectPermission.id).where(
+            ObjectPermission.user_id == user.id,
+            ObjectPermission.action == action,
+            (ObjectPermission.job_id == job_record.id) | ObjectPermission.job_id.is_(None),
+        )
+    ).first()
+    return grant_found is not None
+
+
+def require_permission(session: Session, user: User, action: str, job_record: JobRecord) -> None:
+    """Raise PermissionDenied unless ``has_permission``."""
+    if has_permission(session, user, action, job_record):
+        return
+    what = "to run job" if action == RUN_JOB else f'"{action}" on job'
+    raise PermissionDenied(f"User {user.username} does not have permission {what} {job_record.class_path}")
+
+
+def grant(session: Session, user: User, action: str, job_record: JobRecord | None = None) -> ObjectPermission:
+    """Allow ``user`` to ``action`` one job (or every job when ``job_record`` is None).
+
+    Granting twice returns the existing permission. Flushed, not committed.
+    Raises ValueError for an action name the database cannot hold.
+    """
+    if not 0 < len(action) <= ACTION_MAX_LENGTH:
+        raise ValueError(f"An action name must be 1 to {ACTION_MAX_LENGTH} characters, e.g. {RUN_JOB}")
+    job_id = job_record.id if job_record is not None else None
+    existing = session.scalars(
+        select(ObjectPermission).where(
+            ObjectPermission.user_id == user.id,
+            ObjectPermission.action == action,
+            ObjectPermission.job_id.is_(None) if job_id is None else ObjectPermission.job_id == job_id,
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    permission = ObjectPermission(user_id=user.id, action=action, job_id=job_id)
+    session.add(permission)
+    session.flush()
+    return permission
+
+
+def valid_queues(job_record: JobRecord, default_queue: str) -> list[str]:
+    """The queues a job may run on: its ``task_queues``, or the default queue when it names none."""
+    return list(job_record.task_queues or ()) or [default_queue]
+
+
+def check_queue(job_record: JobRecord, queue: str | None, default_queue: str) -> str:
+    """The queue to run on: ``queue`` if the job allows it, the job's first queue when None.
+
+    Raises InvalidQueue naming the valid queues otherwise.
+    """
+    choices = valid_queues(job_record, default_queue)
+    if queue is None:
+        return choices[0]
+    if queue not in choices:
+        raise InvalidQueue(
+            f'"{queue}" is not a valid task queue for {job_record.class_path}; valid queues: {", ".join(choices)}'
+        )
+    return queue

@@ -1,0 +1,76 @@
+"""Raising an exception inside a running job from outside it: soft time limits and cancellation.
+
+In the main thread a POSIX timer or signal interrupts even a blocking call
+(``time.sleep``, a socket read). Jobs run by the in-process worker (embedded
+``memory://`` mode) live in another thread, where the exception is scheduled
+with ``PyThreadState_SetAsyncExc``: it fires at the next Python bytecode.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from jobruntime.job import SoftTimeLimitExceeded
+
+
+class RunCancelled(Exception):
+    """Raised inside a job whose run was cancelled (``jobruntime results cancel``)."""
+
+
+def _raise_in_thread(thread_id: int, exc_type: type[BaseException]) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc_type))
+
+
+class Interrupter:
+    """Delivers one exception type into the thread that created it, at most once per arming."""
+
+    def __init__(self) -> None:
+        self.thread = threading.current_thread()
+        self.pending: BaseException | None = None
+        self._armed = False
+        self._in_main = self.thread is threading.main_thread()
+
+    def _on_signal(self, _signum: int, _frame: object) -> None:
+        if self._armed and self.pending is not None:
+            self._armed = False
+            raise self.pending
+
+    def interrupt(self, exc: BaseException) -> None:
+        """Ask for ``exc`` to be raised in the job's thread now (callable from any thread).
+
+        Outside the main thread only its type can be delivered, so its message is lost.
+        """
+        if not self._armed:
+            return
+        self.pending = exc
+        if self._in_main:
+            signal.pthread_kill(self.thread.ident, signal.SIGUSR1)
+        else:
+            self._armed = False
+            _raise_in_thread(self.thread.ident, type(exc))
+
+    @contextmanager
+    def armed(self, soft_limit: float) -> Iterator[None]:
+        """While the body runs, interruptions are delivered; after ``soft_limit`` seconds one is raised."""
+        self._armed = True
+        timer: threading.Timer | None = None
+        previous: Callable | int | None = None
+        if self._in_main:
+            previous = signal.signal(signal.SIGUSR1, self._on_signal)
+        if soft_limit > 0:
+            expired = SoftTimeLimitExceeded(f"soft time limit ({soft_limit:g} s) exceeded")
+            timer = threading.Timer(soft_limit, self.interrupt, args=(expired,))
+            timer.daemon = True
+            timer.start()
+        try:
+            yield
+        finally:
+            self._armed = False
+            if timer is not None:
+                timer.cancel()
+            if self._in_main and previous is not None:
+                signal.signal(signal.SIGUSR1, previous)

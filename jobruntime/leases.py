@@ -1,0 +1,203 @@
+"""Claim, then ack: a worker owns a run through a lease on its JobResult row.
+
+The claim commits the row as ``running`` with a lease before the message is
+acked, so a long job never holds a delivery open. The owner renews the lease
+while the job runs; the reaper re-queues runs whose lease ran out (their worker
+died) or, when that is not possible, ends them ``errored`` with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from jobruntime import outbox
+from jobruntime.models import JobResult
+
+logger = logging.getLogger(__name__)
+_TABLE = JobResult.__table__
+
+WORKER_LOST = "worker lost"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A run this worker now owns: the row id and which attempt this is."""
+
+    job_result_id: uuid.UUID
+    attempt: int
+    requeued: bool
+
+
+def claim_run(
+    engine: Engine,
+    values: dict[str, Any],
+    *,
+    worker: str,
+    lease_seconds: float,
+    events: list[dict[str, Any]] = (),
+) -> Claim | None:
+    """Create the JobResult as ``running``, or take over a ``pending`` one; None if it is taken or finished.
+
+    ``values`` are the row's columns for a new run (id, name, job_model_id, user_id, ...).
+    ``events`` (outbox rows) commit with the claim. Idempotent per ``values["id"]``:
+    a duplicate delivery of a running or finished run claims nothing.
+    """
+    now = utcnow()
+    lease = {"status": "running", "worker": worker, "lease_expires": now + timedelta(seconds=lease_seconds),
+             "heartbeat": now, "started": now}
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(_TABLE).values(**values, **lease, attempt=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.id],
+        set_={**lease, "attempt": _TABLE.c.attempt + 1},
+        where=_TABLE.c.status == "pending",
+    ).returning(_TABLE.c.attempt)
+    with engine.begin() as connection:
+        attempt = connection.execute(statement).scalar()
+        if attempt is None:
+            return None
+        outbox.add_events(connection, events)
+    return Claim(values["id"], attempt, requeued=attempt > 1)
+
+
+def requeued_request(engine: Engine, job_result_id: uuid.UUID) -> dict[str, Any] | None:
+    """The stored request of a run the reaper put back to ``pending``, else None."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(_TABLE.c.request, _TABLE.c.attempt, _TABLE.c.status).where(_TABLE.c.id == job_result_id)
+        ).first()
+    if row is None or row.status != "pending" or row.attempt < 1 or row.request is None:
+        return None
+    return row.request
+
+
+class LeaseKeeper:
+    """Renews a claimed run's lease in the background and notices cancellation requests."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        claim: Claim,
+        lease_seconds: float,
+        on_cancel: Callable[[str], None],
+    ) -> None:
+        self.engine = engine
+        self.claim = claim
+        self.lease_seconds = lease_seconds
+        self.on_cancel = on_cancel
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"lease-{claim.job_result_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def renew(self) -> str | None:
+        """Extend the lease; returns who asked to cancel the run, if anyone."""
+        now = utcnow()
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                update(_TABLE)
+                .where(_TABLE.c.id == self.claim.job_result_id, _TABLE.c.attempt == self.claim.attempt,
+                       _TABLE.c.status == "running")
+                .values(lease_expires=now + timedelta(seconds=self.lease_seconds), heartbeat=now)
+                .returning(_TABLE.c.cancel_requested_by)
+            ).first()
+        return row.cancel_requested_by if row is not None else None
+
+    def _loop(self) -> None:
+        interval = max(self.lease_seconds / 3, 0.05)
+        cancelled = False
+        while not self._stop.wait(interval):
+            try:
+                requested_by = self.renew()
+            except Exception:  # noqa: BLE001 - a failed renewal is retried; the lease has slack
+                logger.warning("Could not renew the lease of %s", self.claim.job_result_id, exc_info=True)
+                continue
+            if requested_by and not cancelled:
+                cancelled = True
+                self.on_cancel(requested_by)
+
+
+def request_cancel(engine: Engine, job_result_id: uuid.UUID, username: str) -> str | None:
+    """Ask for a run to stop; returns its status before the request, or None if no such run.
+
+    A pending run ends ``errored`` at once; a running one is stopped by its worker
+    at the next lease renewal.
+    """
+    with engine.begin() as connection:
+        status = connection.execute(select(_TABLE.c.status).where(_TABLE.c.id == job_result_id)).scalar()
+        if status == "pending":
+            now = utcnow()
+            connection.execute(
+                update(_TABLE).where(_TABLE.c.id == job_result_id, _TABLE.c.status == "pending")
+                .values(status="errored", reason=f"cancelled by {username}", completed=now,
+                        cancel_requested_by=username)
+            )
+        elif status == "running":
+            connection.execute(
+                update(_TABLE).where(_TABLE.c.id == job_result_id).values(cancel_requested_by=username)
+            )
+    return status
+
+
+@dataclass(frozen=True)
+class Reaped:
+    job_result_id: uuid.UUID
+    requeued: bool
+    reason: str | None
+
+
+def reap_expired(
+    engine: Engine,
+    *,
+    max_attempts: int,
+    result_event: Callable[[dict[str, Any]], dict[str, Any]],
+    now: datetime | None = None,
+) -> list[Reaped]:
+    """Re-queue (through the outbox) or end every run whose lease has expired.
+
+    ``result_event(row_values)`` builds the outbox row announcing a final status.
+    """
+    now = now or utcnow()
+    query = select(_TABLE).where(_TABLE.c.status == "running", _TABLE.c.lease_expires < now)
+    if engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    reaped: list[Reaped] = []
+    with engine.begin() as connection:
+        for row in connection.execute(query).all():
+            if row.request is not None and row.attempt < max_attempts:
+                connection.execute(
+                    update(_TABLE).where(_TABLE.c.id == row.id)
+                    .values(status="pending", worker=None, lease_expires=None)
+                )
+                outbox.add_events(connection, [outbox.event_row(
+                    outbox.RUN_EXCHANGE, row.task_queue or "default", row.request)])
+                reaped.append(Reaped(row.id, True, None))
+                continue
+            if row.request is None:
+                reason = f"{WORKER_LOST}: its input was not stored (sensitive variables), so it cannot be re-run"
+            else:
+                reason = f"{WORKER_LOST} after {row.attempt} attempts"
+            values = {"status": "errored", "reason": reason, "completed": now, "lease_expires": None}
+            connection.execute(update(_TABLE).where(_TABLE.c.id == row.id).values(**values))
+            outbox.add_events(connection, [result_event({**row._asdict(), **values})])
+            reaped.append(Reaped(row.id, False, reason))
+    return reaped

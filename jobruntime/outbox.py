@@ -1,0 +1,87 @@
+"""The transactional outbox: events are rows written with the change they describe, published after commit.
+
+Writers add rows inside their own transaction (so a rolled-back change never
+announces itself); :class:`OutboxRelay` publishes unpublished rows in order and
+stamps them. Publication is at-least-once: a crash between publish and stamp
+republishes, so consumers key on ``job_result_id`` + status / ``seq``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from jobruntime.models import OutboxEvent
+
+if TYPE_CHECKING:
+    from jobruntime.bus import Bus
+
+EVENTS_EXCHANGE = "jobruntime.events"
+RUN_EXCHANGE = "jobruntime.run"
+_TABLE = OutboxEvent.__table__
+logger = logging.getLogger(__name__)
+
+
+def event_row(exchange: str, routing_key: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "created": datetime.now(timezone.utc),
+        "exchange": exchange,
+        "routing_key": routing_key,
+        "body": dict(body),
+        "published": None,
+    }
+
+
+def add_events(connection: Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert event rows in the caller's transaction."""
+    rows = list(rows)
+    if rows:
+        connection.execute(insert(_TABLE), rows)
+
+
+class OutboxRelay:
+    """Publishes committed, unpublished events. Several relays may run at once (rows are locked, skipped)."""
+
+    def __init__(self, engine: Engine, bus: Bus, *, batch: int = 200) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.batch = batch
+        self._skip_locked = engine.dialect.name == "postgresql"
+
+    def publish_pending(self, *, older_than: float = 0.0) -> int:
+        """Publish up to one batch of unpublished events (those at least ``older_than`` seconds old)."""
+        query = select(_TABLE).where(_TABLE.c.published.is_(None)).order_by(_TABLE.c.created).limit(self.batch)
+        if older_than > 0:
+            cutoff = datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() - older_than, timezone.utc)
+            query = query.where(_TABLE.c.created <= cutoff)
+        if self._skip_locked:
+            query = query.with_for_update(skip_locked=True)
+        with self.engine.begin() as connection:
+            rows = connection.execute(query).all()
+            published = [row.id for row in rows if self._publish(row)]
+            if published:
+                connection.execute(
+                    update(_TABLE).where(_TABLE.c.id.in_(published)).values(published=datetime.now(timezone.utc))
+                )
+        return len(published)
+
+    def _publish(self, row: Any) -> bool:
+        """Publish one row; a re-queued run whose queue refuses it stays in the outbox for the next pass."""
+        if row.exchange != RUN_EXCHANGE:
+            self.bus.publish_event(row.routing_key, row.body, message_id=str(row.id))
+            return True
+        from jobruntime.bus import PublishRefused
+
+        try:
+            self.bus.publish_run(json.dumps(row.body).encode(), row.routing_key, message_id=str(row.id))
+        except PublishRefused as exc:
+            logger.warning("Re-queued run %s not published yet: %s", row.body.get("job_result_id"), exc)
+            return False
+        return True
