@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -32,13 +32,17 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+EventBuilder = Callable[[dict[str, Any]], dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class Claim:
-    """A run this worker now owns: the row id and which attempt this is."""
+    """A run this worker now owns: the row id, which attempt this is, and the row as claimed."""
 
     job_result_id: uuid.UUID
     attempt: int
     requeued: bool
+    row: dict[str, Any]
 
 
 def claim_run(
@@ -47,12 +51,12 @@ def claim_run(
     *,
     worker: str,
     lease_seconds: float,
-    events: list[dict[str, Any]] = (),
+    events: Sequence[EventBuilder] = (),
 ) -> Claim | None:
     """Create the JobResult as ``running``, or take over a ``pending`` one; None if it is taken or finished.
 
     ``values`` are the row's columns for a new run (id, name, job_model_id, user_id, ...).
-    ``events`` (outbox rows) commit with the claim. Idempotent per ``values["id"]``:
+    ``events`` build outbox rows from the claimed row; they commit with the claim. Idempotent per ``values["id"]``:
     a duplicate delivery of a running or finished run claims nothing.
     """
     now = utcnow()
@@ -64,13 +68,34 @@ def claim_run(
         index_elements=[_TABLE.c.id],
         set_={**lease, "attempt": _TABLE.c.attempt + 1},
         where=_TABLE.c.status == "pending",
-    ).returning(_TABLE.c.attempt)
+    ).returning(*_TABLE.c)
     with engine.begin() as connection:
-        attempt = connection.execute(statement).scalar()
-        if attempt is None:
+        row = connection.execute(statement).first()
+        if row is None:
             return None
-        outbox.add_events(connection, events)
-    return Claim(values["id"], attempt, requeued=attempt > 1)
+        outbox.add_events(connection, [build(row._asdict()) for build in events])
+    return Claim(values["id"], row.attempt, requeued=row.attempt > 1, row=row._asdict())
+
+
+def refuse_run(engine: Engine, values: dict[str, Any], reason: str, *, events: Sequence[EventBuilder] = ()) -> bool:
+    """Record a run that may not start (bad credentials, wrong queue...) as ``errored`` with the reason.
+
+    Returns False when the id is already taken (a duplicate): nothing is changed then.
+    """
+    now = utcnow()
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(_TABLE)
+        .values(**values, status="errored", reason=reason, completed=now)
+        .on_conflict_do_nothing(index_elements=[_TABLE.c.id])
+        .returning(*_TABLE.c)
+    )
+    with engine.begin() as connection:
+        row = connection.execute(statement).first()
+        if row is None:
+            return False
+        outbox.add_events(connection, [build(row._asdict()) for build in events])
+    return True
 
 
 def requeued_request(engine: Engine, job_result_id: uuid.UUID) -> dict[str, Any] | None:
@@ -169,7 +194,8 @@ def reap_expired(
     engine: Engine,
     *,
     max_attempts: int,
-    result_event: Callable[[dict[str, Any]], dict[str, Any]],
+    result_event: EventBuilder,
+    default_queue: str,
     now: datetime | None = None,
 ) -> list[Reaped]:
     """Re-queue (through the outbox) or end every run whose lease has expired.
@@ -189,7 +215,7 @@ def reap_expired(
                     .values(status="pending", worker=None, lease_expires=None)
                 )
                 outbox.add_events(connection, [outbox.event_row(
-                    outbox.RUN_EXCHANGE, row.task_queue or "default", row.request)])
+                    outbox.RUN_EXCHANGE, row.task_queue or default_queue, row.request)])
                 reaped.append(Reaped(row.id, True, None))
                 continue
             if row.request is None:
@@ -201,3 +227,12 @@ def reap_expired(
             outbox.add_events(connection, [result_event({**row._asdict(), **values})])
             reaped.append(Reaped(row.id, False, reason))
     return reaped
+
+
+def keep_lease(engine: Engine, lease_seconds: float) -> Callable[..., LeaseKeeper]:
+    """Middleware: renew the claimed run's lease while it runs; a cancel request stops the job."""
+
+    def middleware(execution: Any, claim: Claim, _record: Any) -> LeaseKeeper:
+        return LeaseKeeper(engine, claim, lease_seconds, on_cancel=execution.cancel)
+
+    return middleware

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -27,14 +27,15 @@ MESSAGE_VERSION = 1
 OUTPUT_LIMIT = 4000
 TRUNCATION_MARK = "…"
 ERROR_ROUTING_KEY = "job.error"
-RESULT_STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "errored")
 
 ResultStatus = Literal["pending", "running", "completed", "failed", "errored"]
+RESULT_STATUSES: tuple[str, ...] = get_args(ResultStatus)
 
 _SECRET_FIELDS = frozenset({"token", "signature"})
 _FILE_SCHEMES = ("s3", "file")
-_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
-               type(None): "null"}
+_JSON_TYPES = {
+    list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"
+}
 
 
 class MalformedMessage(ValueError):
@@ -330,7 +331,7 @@ class LogEvent(Event):
     def _one_level(self) -> LogEvent:
         stray = sorted({entry.log_level for entry in self.entries} - {self.level})
         if stray:
-            raise ValueError(f"a {self.level} log event cannot carry {', '.join(stray)} entries")
+            raise ValueError(f"a log event of level {self.level} cannot carry {', '.join(stray)} entries")
         return self
 
     @property

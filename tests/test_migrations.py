@@ -15,11 +15,3 @@ def test_migrated_schema_matches_the_models(fresh_db_url):
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
-
-
-def test_migrating_twice_changes_nothing(fresh_db_url):
-    engine = make_engine(fresh_db_url)
-    migrate(engine)
-    migrate(engine)
-    with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0002"

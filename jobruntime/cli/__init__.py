@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from jobruntime.cli import admin, jobs, messages, results, runjob, users
+from jobruntime.cli import admin, jobs, messages, results, runjob, users, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,4 +19,6 @@ main.add_command(users.users)
 main.add_command(jobs.jobs)
 main.add_command(results.results)
 main.add_command(runjob.runjob)
+main.add_command(worker.worker)
+main.add_command(worker.publish)
 main.add_command(messages.messages)

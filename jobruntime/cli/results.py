@@ -102,3 +102,20 @@ def logs(result_id: str, as_json: bool) -> None:
     printer = render.LivePrinter()
     for entry in entries:
         printer(entry)
+
+
+@results.command("cancel")
+@click.argument("result_id")
+@click.option("-u", "--username", envvar="JOBRUNTIME_USERNAME", required=True,
+              help="Who cancels (recorded as the reason; or JOBRUNTIME_USERNAME).")
+def cancel(result_id: str, username: str) -> None:
+    """Stop a pending or running run; it ends errored "cancelled by USERNAME"."""
+    from jobruntime.leases import request_cancel
+
+    runtime = get_runtime()
+    status = request_cancel(runtime.engine, _result_id(result_id), username)
+    if status is None:
+        raise CommandError(f"No JobResult {result_id}")
+    if status not in ("pending", "running"):
+        raise CommandError(f"JobResult {result_id} already ended ({status}); nothing to cancel")
+    click.echo(f"{result_id}: cancel requested ({status} → errored, cancelled by {username})")

@@ -1,11 +1,15 @@
 """``jobruntime runjob``: run a job and report it like the reference's ``runjob``.
 
+With ``--local`` the job runs in this process. Otherwise the request is published
+to the bus and the run is followed live from its events (with the embedded
+``memory://`` broker, a worker is started inside this process for the run).
 Exit codes: 0 completed, 1 failed, 2 errored, 4 the run could not be started.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 
 import click
 
@@ -24,38 +28,40 @@ def _parse_data(raw: str | None) -> dict:
 
 
 @click.command()
-@click.argument("class_path")
+@click.argument("job")
 @click.option("-l", "--local", is_flag=True, help="Run in this process instead of on a worker.")
-@click.option("-u", "--username", help="User the run is made as (required with --commit).")
+@click.option("-u", "--username", help="User the run is made as (required with --commit and on the bus).")
 @click.option("--commit", is_flag=True, help="Keep the job's database changes.")
 @click.option("-d", "--data", "raw_data", help="Job variables as a JSON object.")
 @click.option("--profile", is_flag=True, help="Profile run() and write a .pstats file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JobResult as JSON instead of the log.")
+@click.option("--task-queue", help="Queue to run on (bus only; default: the job's first task queue).")
+@click.option("--no-wait", is_flag=True, help="Publish, print the job_result_id and return (bus only).")
+@click.option("--token", envvar="JOBRUNTIME_TOKEN", help="API token of --username (or JOBRUNTIME_TOKEN).")
 def runjob(
-    class_path: str, local: bool, username: str | None, commit: bool, raw_data: str | None, profile: bool, as_json: bool
+    job: str, local: bool, username: str | None, commit: bool, raw_data: str | None, profile: bool,
+    as_json: bool, task_queue: str | None, no_wait: bool, token: str | None,
 ) -> None:
-    """Run the job CLASS_PATH (local/<module>/<Class>)."""
-    from jobruntime.discovery import InvalidClassPath, split_class_path
-
-    try:
-        split_class_path(class_path)
-    except InvalidClassPath as exc:
-        raise CommandError(str(exc)) from exc
+    """Run JOB (a class path local/<module>/<Class>, or on the bus also a Job record UUID)."""
     if commit and not username:
         raise CommandError("--username is mandatory when --commit is used")
-    if not local:
-        raise CommandError("Running on a worker needs the message bus, which this installation lacks; use --local")
     data = _parse_data(raw_data)
-    raise SystemExit(_run_local(class_path, data, commit, username, profile, as_json))
+    if local:
+        from jobruntime.discovery import InvalidClassPath, split_class_path
+
+        try:
+            split_class_path(job)
+        except InvalidClassPath as exc:
+            raise CommandError(str(exc)) from exc
+        raise SystemExit(_run_local(job, data, commit, username, profile, as_json))
+    if not username:
+        raise CommandError("--username is mandatory when the run goes through a worker (it checks permissions)")
+    raise SystemExit(_run_on_bus(job, data, commit, username, token, task_queue, profile, as_json, no_wait))
 
 
 def _run_local(class_path: str, data: dict, commit: bool, username: str | None, profile: bool, as_json: bool) -> int:
-    from sqlalchemy import select
-
     from jobruntime.cli import render
-    from jobruntime.models import JobLogEntry
     from jobruntime.runs import RunRefused, run_local
-    from jobruntime.serializers import job_result_json
 
     runtime = get_runtime()
     if not as_json:
@@ -67,16 +73,88 @@ def _run_local(class_path: str, data: dict, commit: bool, username: str | None, 
         )
     except RunRefused as exc:
         raise CommandError(str(exc)) from exc
+    return _report(runtime, result.id, as_json, printed=None)
+
+
+def _run_on_bus(
+    job: str, data: dict, commit: bool, username: str, token: str | None, task_queue: str | None,
+    profile: bool, as_json: bool, no_wait: bool,
+) -> int:
+    from jobruntime.bus import PublishRefused
+    from jobruntime.cli import render
+    from jobruntime.client import Client, FollowTimeout
+    from jobruntime.messages import MalformedMessage
+    from jobruntime.topology import is_memory_url
+
+    runtime = get_runtime()
+    settings = runtime.settings
+    with Client(settings, username=username, token=token) as client:
+        try:
+            request = client.request(job, data=data, commit=commit, task_queue=task_queue, profile=profile)
+        except (MalformedMessage, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        embedded = _start_embedded_worker(settings, client.queue_for(request)) if is_memory_url(
+            settings.broker_url) else None
+        try:
+            with client.follow(request.job_result_id) as follower:
+                try:
+                    client.publish(request)
+                except PublishRefused as exc:
+                    raise CommandError(str(exc)) from exc
+                if no_wait:
+                    click.echo(str(request.job_result_id))
+                    return 0
+                printer = render.LivePrinter()
+                if not as_json:
+                    click.echo(f"{render.stamp()} Running {job} on the bus as {request.job_result_id}...")
+                try:
+                    follower.wait(on_log=None if as_json else printer)
+                except FollowTimeout as exc:
+                    raise CommandError(str(exc)) from exc
+        finally:
+            if embedded is not None:
+                embedded.stop()
+    return _report(runtime, request.job_result_id, as_json, printed=None if as_json else follower.seen)
+
+
+def _start_embedded_worker(settings, queue: str):
+    """The in-process worker of the embedded memory:// broker, consuming the run's queue on a thread."""
+    from jobruntime.worker import WorkerProcess, load_handler
+
+    embedded = WorkerProcess(settings, [queue], load_handler())
+    thread = threading.Thread(target=embedded.run, name="embedded-worker", daemon=True)
+    thread.start()
+    embedded.ready.wait(10)
+    embedded.thread = thread
+    return embedded
+
+
+def _report(runtime, result_id, as_json: bool, printed: set[int] | None) -> int:
+    """Print the stored result (entries not yet shown, the summary, output and verdict); return the exit code."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from jobruntime.cli import render
+    from jobruntime.models import JobLogEntry, JobResult
+    from jobruntime.serializers import job_result_json
+
     with runtime.session() as session:
-        logs = list(
-            session.scalars(
-                select(JobLogEntry).where(JobLogEntry.job_result_id == result.id).order_by(JobLogEntry.seq)
-            )
-        )
+        result = session.get(JobResult, result_id, options=[selectinload(JobResult.user)])
+        logs = list(session.scalars(
+            select(JobLogEntry).where(JobLogEntry.job_result_id == result_id).order_by(JobLogEntry.seq)
+        ))
         if as_json:
             echo_json(job_result_json(result, logs))
         else:
+            if printed is not None:
+                late = render.LivePrinter()
+                for entry in logs:
+                    if entry.seq not in printed:
+                        late(entry)
             render.print_summary(logs)
-            output = (result.data or {}).get("output")
-            render.print_verdict(class_path, result.status, result.duration, output, result.reason)
+            render.print_verdict(result.name, result.status, result.duration, (result.data or {}).get("output"),
+                                 result.reason)
     return EXIT_CODES.get(result.status, 2)
+
+
+

@@ -1,0 +1,137 @@
+"""Handler for run requests: parse → authorize → claim (then ack) → execute → outcome.
+
+Everything it needs arrives in ``ctx``; it keeps nothing between calls.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from jobruntime.auth import RUN_JOB, authenticate, check_queue, require_permission
+from jobruntime.events import result_event_row
+from jobruntime.execution import JobExecution, LeaseLost, RunOptions
+from jobruntime.handling import HandlerContext, Outcome, resolve_job
+from jobruntime.job import JobRequest
+from jobruntime.leases import claim_run, refuse_run, requeued_request
+from jobruntime.messages import ErrorEvent, MalformedMessage, RunRequest
+from jobruntime.models import JobResult, User
+
+
+@dataclass
+class _Run:
+    request: RunRequest
+    record: Any
+    user: User | None = None
+    queue: str | None = None
+    requeued: bool = False
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def handle(body: bytes, ctx: HandlerContext) -> Outcome:
+    try:
+        request = RunRequest.parse(body)
+    except MalformedMessage as exc:
+        return _reject(ctx, exc.reason, ErrorEvent.for_malformed(exc, ctx.queue), job=exc.job,
+                       job_result_id=exc.job_result_id)
+    run = _authorize(ctx, request)
+    if isinstance(run, Outcome):
+        return run
+    claim = claim_run(
+        ctx.runtime.engine, run.values, worker=ctx.worker_id, lease_seconds=ctx.runtime.settings.lease_seconds,
+        events=[lambda row: result_event_row(row, username=run.user.username if run.user else None)],
+    )
+    ctx.acknowledge()
+    if claim is None:
+        return Outcome.duplicate(request.job_result_id)
+    ctx.runtime.committed()
+    result = JobResult(**claim.row)
+    result.job_model, result.user = run.record, run.user
+    execution = JobExecution(ctx.runtime, result, RunOptions(
+        data=run.request.data, commit=run.request.commit, profile=run.request.profile,
+        request=JobRequest(user=run.user, id=str(request.job_result_id),
+                           client_address=run.request.client_address, server_name="jobruntime_worker"),
+    ))
+    try:
+        with ExitStack() as stack:
+            for middleware in ctx.middleware:
+                stack.enter_context(middleware(execution, claim, run.record))
+            final = execution.execute()
+    except LeaseLost as exc:
+        return Outcome("lease_lost", request.job_result_id, str(exc))
+    return Outcome(final.status, final.id, final.reason)
+
+
+def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
+    """Check who asked, for what and where; a refusal is recorded on the run when the job is known."""
+    runtime = ctx.runtime
+    with runtime.session(autocommit=True) as session:
+        record = resolve_job(session, request.job)
+        if record is None:
+            reason = f'Job "{request.job}" not found'
+            return _reject(ctx, reason, ErrorEvent(reason=reason, job=request.job, queue=ctx.queue,
+                                                   job_result_id=request.job_result_id))
+        stored = None
+        if request.token is None and request.signature is None:
+            stored = requeued_request(runtime.engine, request.job_result_id)
+        run = _Run(request=RunRequest.model_validate(stored) if stored else request, record=record,
+                   requeued=stored is not None)
+        try:
+            if run.requeued:
+                run.user = session.scalars(select(User).where(User.username == run.request.requested_by)).first()
+            else:
+                run.user = authenticate(session, request, runtime.settings.signing_secret)
+                require_permission(session, run.user, RUN_JOB, record)
+            run.queue = check_queue(record, run.request.task_queue or ctx.queue, runtime.settings.default_queue)
+            if ctx.queue is not None and ctx.queue != run.queue:
+                raise PermissionError(
+                    f'The request arrived on queue "{ctx.queue}" but asks for "{run.queue}"; '
+                    f"publish it to the queue it names"
+                )
+        except (PermissionError, ValueError) as exc:
+            return _refuse(ctx, run, str(exc))
+    keep_input = not record.has_sensitive_variables
+    run.values = {
+        "id": request.job_result_id,
+        "name": record.class_path,
+        "job_model_id": record.id,
+        "user_id": run.user.id if run.user else None,
+        "task_queue": run.queue,
+        "request": run.request.stored() if keep_input else None,
+        "job_kwargs": {"data": run.request.data, "commit": run.request.commit, "task_queue": run.queue}
+        if keep_input else None,
+    }
+    return run
+
+
+def _refuse(ctx: HandlerContext, run: _Run, reason: str) -> Outcome:
+    values = {
+        "id": run.request.job_result_id,
+        "name": run.record.class_path,
+        "job_model_id": run.record.id,
+        "user_id": run.user.id if run.user else None,
+        "task_queue": run.request.task_queue or ctx.queue,
+    }
+    refuse_run(ctx.runtime.engine, values, reason, events=[result_event_row])
+    ctx.acknowledge()
+    ctx.runtime.committed()
+    return Outcome.refused(run.request.job_result_id, reason)
+
+
+def _reject(ctx: HandlerContext, reason: str, event: ErrorEvent, **identity: Any) -> Outcome:
+    """Park an unusable message in the dead-letter queue and say why, on the bus and on its run if known."""
+    ctx.dead_letter(reason)
+    ctx.publish(event.routing_key, event.model_dump(mode="json"))
+    job, job_result_id = identity.get("job"), identity.get("job_result_id")
+    if job and job_result_id:
+        with ctx.runtime.session(autocommit=True) as session:
+            record = resolve_job(session, job)
+        if record is not None:
+            refuse_run(ctx.runtime.engine, {"id": job_result_id, "name": record.class_path,
+                                            "job_model_id": record.id}, reason, events=[result_event_row])
+            ctx.runtime.committed()
+    ctx.acknowledge()
+    return Outcome.rejected(job_result_id, reason)

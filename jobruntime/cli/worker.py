@@ -1,0 +1,60 @@
+"""``jobruntime worker`` and ``jobruntime publish``: the bus side of the command line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from jobruntime.cli.common import CommandError, echo_json
+
+
+@click.command()
+@click.option("-Q", "--queues", default="default", show_default=True, help="Comma-separated task queues to consume.")
+@click.option("-c", "--concurrency", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
+@click.option("--log-level", default="INFO", show_default=True, help="Python logging level of the worker.")
+def worker(queues: str, concurrency: int, log_level: str) -> None:
+    """Consume run requests from RabbitMQ (JOBRUNTIME_BROKER_URL) until SIGTERM."""
+    from jobruntime.settings import Settings
+    from jobruntime.topology import is_memory_url
+    from jobruntime.worker import Supervisor
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(processName)s %(levelname)s %(message)s")
+    settings = Settings()
+    if is_memory_url(settings.broker_url):
+        raise CommandError(
+            "A standalone worker needs a shared broker: set JOBRUNTIME_BROKER_URL=amqp://... "
+            "(with the embedded memory:// broker, `jobruntime runjob` starts its own worker)"
+        )
+    names = [name.strip() for name in queues.split(",") if name.strip()]
+    raise SystemExit(Supervisor(settings, names, concurrency).run())
+
+
+@click.command()
+@click.argument("request_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--task-queue", help="Queue to publish to (default: the request's, else the job's first).")
+def publish(request_file: Path, task_queue: str | None) -> None:
+    """Publish a raw run request (JSON, see `jobruntime messages schema`); prints its job_result_id."""
+    from jobruntime.bus import PublishRefused
+    from jobruntime.client import Client
+    from jobruntime.messages import MalformedMessage, RunRequest
+    from jobruntime.settings import Settings
+
+    try:
+        request = RunRequest.parse(request_file.read_bytes())
+    except MalformedMessage as exc:
+        raise CommandError(f"{request_file}: {exc}") from exc
+    if task_queue:
+        request = request.model_copy(update={"task_queue": task_queue})
+    with Client(Settings(), username=request.requested_by, token=request.token) as client:
+        if request.signature is None and request.token is None and client.settings.signing_secret:
+            request = client.request(
+                request.job, data=request.data, commit=request.commit, task_queue=request.task_queue,
+                profile=request.profile, job_result_id=request.job_result_id,
+            )
+        try:
+            queue = client.publish(request)
+        except PublishRefused as exc:
+            raise CommandError(str(exc)) from exc
+    echo_json({"job_result_id": str(request.job_result_id), "queue": queue})

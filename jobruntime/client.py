@@ -1,0 +1,144 @@
+"""Publishing run requests and following them, for the CLI and for other services.
+
+    client = Client(Settings(), username="alice", token=key)
+    request = client.request("local/new_branch/NewBranch", data={...}, commit=True)
+    with client.follow(request.job_result_id) as follower:
+        client.publish(request)
+        result = follower.wait(on_log=print)
+
+Internal publishers that hold ``JOBRUNTIME_SIGNING_SECRET`` sign their requests
+instead of carrying a user's token.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from jobruntime.auth import signed, valid_queues
+from jobruntime.bus import Bus
+from jobruntime.handling import resolve_job
+from jobruntime.messages import LogEventEntry, ResultEvent, RunRequest
+from jobruntime.runtime import Runtime
+from jobruntime.settings import Settings
+
+TERMINAL = frozenset({"completed", "failed", "errored"})
+
+
+class FollowTimeout(TimeoutError):
+    """No final result arrived in time; the run may still be going."""
+
+
+class Client:
+    """One broker connection for as many requests as the caller publishes."""
+
+    def __init__(self, settings: Settings, *, username: str, token: str | None = None) -> None:
+        self.settings = settings
+        self.username = username
+        self.token = token
+        self.bus = Bus(settings)
+        self.bus.connect()
+
+    def close(self) -> None:
+        self.bus.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        job: str,
+        *,
+        data: dict[str, Any] | None = None,
+        commit: bool | None = None,
+        task_queue: str | None = None,
+        profile: bool = False,
+        job_result_id: uuid.UUID | None = None,
+    ) -> RunRequest:
+        """Build a request carrying this client's credentials (a signature when a secret is configured)."""
+        fields: dict[str, Any] = {
+            "job": job, "data": data or {}, "commit": commit, "task_queue": task_queue, "profile": profile,
+            "requested_by": self.username, "token": None if self.settings.signing_secret else self.token,
+        }
+        if job_result_id is not None:
+            fields["job_result_id"] = job_result_id
+        request = RunRequest(**fields)
+        if self.settings.signing_secret:
+            request = signed(request, self.settings.signing_secret)
+        return request
+
+    def queue_for(self, request: RunRequest) -> str:
+        """The queue to publish to: the request's, else the job's first task queue (from its Job record)."""
+        if request.task_queue:
+            return request.task_queue
+        runtime = Runtime.from_settings(self.settings)
+        with runtime.session(autocommit=True) as session:
+            record = resolve_job(session, request.job)
+        if record is None:
+            return self.settings.default_queue
+        return valid_queues(record, self.settings.default_queue)[0]
+
+    def publish(self, request: RunRequest) -> str:
+        """Publish with confirms; raises PublishRefused (no such queue, no worker) with the reason."""
+        queue = self.queue_for(request)
+        self.bus.publish_run(request.to_json(), queue, message_id=str(request.job_result_id))
+        return queue
+
+    @contextmanager
+    def follow(self, job_result_id: uuid.UUID) -> Iterator[Follower]:
+        """Subscribe to a run's events; enter it before publishing so no event is missed."""
+        subscription = self.bus.subscribe(["job.result.*", "job.log.*"])
+        try:
+            yield Follower(subscription, job_result_id)
+        finally:
+            subscription.close()
+
+
+class Follower:
+    """Reads one run's events from a subscription until its final result."""
+
+    def __init__(self, subscription: Any, job_result_id: uuid.UUID) -> None:
+        self.subscription = subscription
+        self.job_result_id = str(job_result_id)
+        self.seen: set[int] = set()
+
+    def wait(
+        self,
+        *,
+        on_log: Callable[[LogEventEntry], None] | None = None,
+        timeout: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> ResultEvent:
+        """Block until the run ends; log entries go to ``on_log`` as they arrive, each once.
+
+        Entries of one batch arrive grouped by level; ``seen`` tells the caller which it has had.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while deadline is None or time.monotonic() < deadline:
+            if stop is not None and stop.is_set():
+                break
+            message = self.subscription.get(timeout=0.5)
+            if message is None:
+                continue
+            routing_key, body = message
+            payload = json.loads(body)
+            if payload.get("job_result_id") != self.job_result_id:
+                continue
+            if routing_key.startswith("job.log.") and on_log is not None:
+                for entry in sorted(payload["entries"], key=lambda item: item["seq"]):
+                    if entry["seq"] not in self.seen:
+                        self.seen.add(entry["seq"])
+                        on_log(LogEventEntry.model_validate(entry))
+            elif routing_key.startswith("job.result."):
+                event = ResultEvent.model_validate(payload)
+                if event.status in TERMINAL:
+                    return event
+        raise FollowTimeout(f"No final result for {self.job_result_id} yet; check `jobruntime results show`")

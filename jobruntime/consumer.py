@@ -1,0 +1,305 @@
+"""The consume loop behind ``Bus.consume()``: deliveries in, handler runs, acks out, across broker restarts.
+
+Handlers run in the thread that called ``consume()`` (a worker's main thread,
+where POSIX signals can interrupt a job at its soft time limit). The broker
+connection belongs to a background *pump* thread instead: a py-amqp connection
+is not thread-safe, and it must keep answering heartbeats while a job runs for
+minutes. The pump drains deliveries into a queue, performs the acks and
+rejects the handler thread asks for, and on a lost connection reconnects with
+backoff (0.5 s doubling to 10 s), re-declares and resumes. A delivery received
+on a connection that has since died cannot be settled any more; the broker
+redelivers it, which handlers tolerate because claims are idempotent.
+
+On ``memory://`` the pump also emulates what kombu's in-process transport
+lacks: dead-lettering through ``jobruntime.dead`` and the quorum delivery limit
+(see ``jobruntime.bus``), and a per-process consumer count.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from queue import Empty, SimpleQueue
+from typing import TYPE_CHECKING, Any
+
+from kombu import Connection, Consumer
+from kombu.message import Message
+
+from jobruntime.topology import (
+    DEAD_EXCHANGE,
+    DELIVERY_COUNT_HEADER,
+    FIRST_DEATH_REASON_HEADER,
+    RUN_EXCHANGE,
+    bytes_channel,
+    declare_topology,
+    publish_message,
+    run_queue,
+)
+
+if TYPE_CHECKING:
+    from jobruntime.bus import Bus
+
+log = logging.getLogger(__name__)
+
+RECONNECT_FIRST_DELAY = 0.5  # seconds; doubles after every failed attempt
+RECONNECT_MAX_DELAY = 10.0
+BUSY_TICK = 0.05  # pump's longest wait while a delivery is unsettled (adds to ack latency)
+IDLE_TICK = 0.5  # its longest wait otherwise (adds to stop() latency)
+
+_memory_consumers: Counter[str] = Counter()
+_memory_consumers_lock = threading.Lock()
+
+
+def memory_consumer_count(queue: str) -> int:
+    """Consumers of a ``memory://`` queue: the consume loops of this process, the only process there is."""
+    with _memory_consumers_lock:
+        return _memory_consumers[queue]
+
+
+class AlreadySettled(RuntimeError):
+    """A delivery was acked or rejected twice (RabbitMQ would close the channel over it)."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(f"This message from queue {queue} was already acked or rejected; settle a delivery once")
+
+
+@dataclass(eq=False)
+class Delivery:
+    """One message handed to a ``consume()`` handler.
+
+    ``delivery_count`` is the number of earlier deliveries: RabbitMQ's
+    ``x-delivery-count`` on quorum queues, otherwise 1 if redelivered else 0.
+    Settle it once with ``ack()`` or ``reject()``; a handler that returns
+    without settling has its delivery acked, one that raises has it requeued.
+    """
+
+    body: bytes
+    headers: dict[str, Any]
+    queue: str
+    redelivered: bool
+    delivery_count: int
+    _settle: Callable[[bool | None], None] = field(repr=False)
+    settled: bool = field(default=False, init=False)
+
+    def ack(self) -> None:
+        """Remove the message from its queue for good."""
+        self._finish(None)
+
+    def reject(self, requeue: bool) -> None:
+        """Return the message to its queue (``requeue=True``) or dead-letter it through the queue's DLX."""
+        self._finish(requeue)
+
+    def _finish(self, requeue: bool | None) -> None:
+        if self.settled:
+            raise AlreadySettled(self.queue)
+        self.settled = True
+        self._settle(requeue)
+
+
+def consume(bus: Bus, queues: Sequence[str], handler: Callable[[Delivery], None], prefetch: int) -> None:
+    """Run ``handler`` on each delivery until ``bus.stop()``, letting the one in progress finish."""
+    pump = _Pump(bus, list(queues), prefetch)
+    pump.start()
+    try:
+        while not bus.stopping:
+            if pump.error is not None:
+                raise pump.error
+            try:
+                generation, delivery = pump.deliveries.get(timeout=IDLE_TICK)
+            except Empty:
+                continue
+            if generation == pump.generation:
+                _handle(handler, delivery)
+    finally:
+        pump.stop()
+
+
+def _handle(handler: Callable[[Delivery], None], delivery: Delivery) -> None:
+    try:
+        handler(delivery)
+    except Exception:
+        log.exception("Handler failed on a message from %s; returning it to the queue", delivery.queue)
+        if not delivery.settled:
+            delivery.reject(requeue=True)
+    else:
+        if not delivery.settled:
+            delivery.ack()
+
+
+@dataclass
+class _SettleRequest:
+    message: Message
+    queue: str
+    generation: int
+    requeue: bool | None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class _Pump(threading.Thread):
+    """Owns the consumer connection: receives, settles, heartbeats and reconnects."""
+
+    def __init__(self, bus: Bus, queues: list[str], prefetch: int) -> None:
+        super().__init__(name="jobruntime-consumer", daemon=True)
+        self.bus = bus
+        self.queues = queues
+        self.prefetch = prefetch
+        self.deliveries: SimpleQueue[tuple[int, Delivery]] = SimpleQueue()
+        self.requests: SimpleQueue[_SettleRequest] = SimpleQueue()
+        self.unsettled: dict[Any, Message] = {}  # by delivery tag
+        self.generation = 0
+        self.error: BaseException | None = None
+        self.channel: Any = None
+        self._halt = False
+        self._delay = RECONNECT_FIRST_DELAY
+
+    def stop(self) -> None:
+        """Return undispatched messages to the broker, close the connection and wait for this thread."""
+        self._halt = True
+        self.join()
+
+    def run(self) -> None:
+        while not self._halt:
+            connection: Connection | None = None
+            try:
+                connection = self.bus.open_connection()
+                self._serve(connection)
+            except self.bus.connection_errors as exc:
+                self._lose(connection)
+                log.warning(
+                    "No broker connection for consuming %s (%s); reconnecting in %.1f s",
+                    ", ".join(self.queues), exc, self._delay,
+                )
+                self._wait(self._delay)
+                self._delay = min(self._delay * 2, RECONNECT_MAX_DELAY)
+            except BaseException as exc:  # handed to the consume() thread, which raises it
+                self._lose(connection)
+                self.error = exc
+                self._wait(float("inf"))
+
+    def _serve(self, connection: Connection) -> None:
+        channel = bytes_channel(connection)
+        declare_topology(channel, self.bus.settings, self.queues)
+        channel.basic_qos(0, self.prefetch, False)
+        consumers = [
+            Consumer(channel, [run_queue(name, self.bus.settings)], on_message=self._receiver(name), auto_declare=False)
+            for name in self.queues
+        ]
+        for consumer in consumers:
+            consumer.consume()
+        self.channel = channel
+        if self._delay > RECONNECT_FIRST_DELAY:
+            log.warning("Reconnected to the broker; consuming %s again", ", ".join(self.queues))
+        self._delay = RECONNECT_FIRST_DELAY
+        with _counted(self.queues if self.bus.memory else []):
+            while not self._halt:
+                self._settle_requests()
+                try:
+                    connection.drain_events(timeout=BUSY_TICK if self.unsettled else IDLE_TICK)
+                except socket.timeout:
+                    pass
+                connection.heartbeat_check()
+            for consumer in consumers:
+                consumer.cancel()
+            self._settle_requests()
+            self._requeue_unsettled()
+        connection.release()
+
+    def _lose(self, connection: Connection | None) -> None:
+        """Forget a dead connection; the broker requeues whatever it had not seen settled."""
+        self.generation += 1
+        self.unsettled.clear()
+        self.channel = None
+        if connection is not None:
+            connection.collect()
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep between reconnects, still answering settle requests (as lost) so no handler blocks."""
+        deadline = time.monotonic() + seconds
+        while not self._halt and time.monotonic() < deadline:
+            self._settle_requests(block_for=BUSY_TICK)
+        self._settle_requests()
+
+    def _receiver(self, queue: str) -> Callable[[Message], None]:
+        def receive(message: Message) -> None:
+            self.unsettled[message.delivery_tag] = message
+            self.deliveries.put((self.generation, self._delivery(queue, message)))
+
+        return receive
+
+    def _delivery(self, queue: str, message: Message) -> Delivery:
+        headers = dict(message.headers or {})
+        redelivered = bool(message.delivery_info.get("redelivered"))
+        count = headers.get(DELIVERY_COUNT_HEADER)
+        if count is None:
+            count = int(redelivered)
+        generation = self.generation
+
+        def settle(requeue: bool | None) -> None:
+            request = _SettleRequest(message, queue, generation, requeue)
+            self.requests.put(request)
+            request.done.wait()
+
+        return Delivery(message.body, headers, queue, redelivered or count > 0, count, settle)
+
+    def _requeue_unsettled(self) -> None:
+        """Hand back deliveries never handled (prefetched, or the handler was interrupted) right away."""
+        for message in self.unsettled.values():
+            message.reject(requeue=True)
+        self.unsettled.clear()
+
+    def _settle_requests(self, block_for: float = 0) -> None:
+        try:
+            request = self.requests.get(timeout=block_for) if block_for else self.requests.get_nowait()
+            while True:
+                try:
+                    if request.generation != self.generation:
+                        log.warning(
+                            "A message from %s was not settled before its connection was lost; "
+                            "the broker delivers it again", request.queue,
+                        )
+                    else:
+                        self.unsettled.pop(request.message.delivery_tag, None)
+                        self._settle(request)
+                finally:
+                    request.done.set()
+                request = self.requests.get_nowait()
+        except Empty:
+            return
+
+    def _settle(self, request: _SettleRequest) -> None:
+        if request.requeue is None:
+            request.message.ack()
+        elif self.bus.memory:
+            self._memory_reject(request.message, request.queue, request.requeue)
+        else:
+            request.message.reject(requeue=request.requeue)
+
+    def _memory_reject(self, message: Message, queue: str, requeue: bool) -> None:
+        """Emulate a quorum queue's requeue with delivery limit, and its dead-letter exchange."""
+        settings = self.bus.settings
+        count = message.headers.get(DELIVERY_COUNT_HEADER, 0)
+        if requeue and not (settings.queue_type == "quorum" and count >= settings.max_attempts):
+            headers = {**message.headers, DELIVERY_COUNT_HEADER: count + 1}
+            publish_message(self.channel, message.body, RUN_EXCHANGE, queue, headers=headers)
+        else:
+            reason = "delivery_limit" if requeue else "rejected"
+            headers = {**message.headers, FIRST_DEATH_REASON_HEADER: reason, "x-first-death-queue": queue}
+            publish_message(self.channel, message.body, DEAD_EXCHANGE, "", headers=headers)
+        message.ack()
+
+
+@contextmanager
+def _counted(queues: list[str]) -> Iterator[None]:
+    with _memory_consumers_lock:
+        _memory_consumers.update(queues)
+    try:
+        yield
+    finally:
+        with _memory_consumers_lock:
+            _memory_consumers.subtract(queues)

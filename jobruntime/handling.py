@@ -1,0 +1,78 @@
+"""What a message handler receives and returns: its context, middleware and outcome.
+
+A worker builds one :class:`HandlerContext` per delivery from resources it created
+once (runtime, bus); handlers stay plain functions ``handle(body, ctx) -> Outcome``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jobruntime.discovery import InvalidClassPath, split_class_path
+from jobruntime.models import Job as JobRecord
+from jobruntime.runtime import Runtime
+
+if TYPE_CHECKING:
+    from jobruntime.execution import JobExecution
+    from jobruntime.leases import Claim
+
+Middleware = Callable[["JobExecution", "Claim", JobRecord], AbstractContextManager[Any]]
+"""Wraps one claimed run (lease renewal, hard time limit...): called with the execution, claim and Job record."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a delivery ended: a run status, or ``duplicate`` / ``rejected`` / ``refused`` / ``lease_lost``."""
+
+    status: str
+    job_result_id: uuid.UUID | None = None
+    reason: str | None = None
+
+    @classmethod
+    def duplicate(cls, job_result_id: uuid.UUID) -> Outcome:
+        return cls("duplicate", job_result_id, "already claimed or finished")
+
+    @classmethod
+    def rejected(cls, job_result_id: uuid.UUID | None, reason: str) -> Outcome:
+        return cls("rejected", job_result_id, reason)
+
+    @classmethod
+    def refused(cls, job_result_id: uuid.UUID, reason: str) -> Outcome:
+        return cls("refused", job_result_id, reason)
+
+
+@dataclass
+class HandlerContext:
+    """Per-delivery context: shared resources plus what to do with this one message."""
+
+    runtime: Runtime
+    worker_id: str
+    queue: str | None
+    acknowledge: Callable[[], None]
+    dead_letter: Callable[[str], None]
+    publish: Callable[[str, dict[str, Any]], None]
+    middleware: Sequence[Middleware] = field(default_factory=tuple)
+
+
+def resolve_job(session: Session, job: str) -> JobRecord | None:
+    """The Job record a request names, by record UUID or by class_path."""
+    try:
+        return session.get(JobRecord, uuid.UUID(job))
+    except ValueError:
+        pass
+    try:
+        source, module_name, class_name = split_class_path(job)
+    except InvalidClassPath:
+        return None
+    return session.scalars(
+        select(JobRecord).where(
+            JobRecord.source == source, JobRecord.module_name == module_name, JobRecord.job_class_name == class_name
+        )
+    ).first()

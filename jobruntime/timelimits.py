@@ -1,0 +1,81 @@
+"""The hard time limit: a worker process tells its supervisor when its run must be over.
+
+Each child process owns a :class:`RunSlot` in shared memory. While a run is in
+hand the slot holds its JobResult id and deadline; the supervisor kills a child
+whose deadline has passed (the job cannot be trusted to stop by itself) and
+records the run as ``errored`` with "hard time limit (N s) exceeded".
+(The soft limit is raised inside the job: see :mod:`jobruntime.interrupts`.)
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jobruntime.execution import JobExecution
+    from jobruntime.leases import Claim
+    from jobruntime.models import Job as JobRecord
+
+
+def hard_limit_message(seconds: float) -> str:
+    return f"hard time limit ({seconds:g} s) exceeded"
+
+
+class RunSlot:
+    """Shared memory between one worker process and its supervisor: the run in hand and its deadline."""
+
+    def __init__(self) -> None:
+        self._numbers = multiprocessing.Array("d", 3)  # deadline (epoch s), limit (s), heartbeat (epoch s)
+        self._job_result = multiprocessing.Array("c", 36)
+
+    def start(self, job_result_id: uuid.UUID, limit: float) -> None:
+        with self._numbers.get_lock():
+            self._job_result.value = str(job_result_id).encode()
+            self._numbers[0] = time.time() + limit
+            self._numbers[1] = limit
+
+    def clear(self) -> None:
+        with self._numbers.get_lock():
+            self._job_result.value = b""
+            self._numbers[0] = 0.0
+
+    def beat(self) -> None:
+        self._numbers[2] = time.time()
+
+    def overdue(self, now: float | None = None) -> tuple[uuid.UUID, float] | None:
+        """The run and its limit if its deadline has passed, else None."""
+        with self._numbers.get_lock():
+            deadline, limit = self._numbers[0], self._numbers[1]
+            job_result = self._job_result.value.decode()
+        if not job_result or not deadline or (now or time.time()) < deadline:
+            return None
+        return uuid.UUID(job_result), limit
+
+    @property
+    def last_beat(self) -> float:
+        return self._numbers[2]
+
+
+@dataclass(frozen=True)
+class HardLimit:
+    """Middleware: publish each run's deadline in the process's slot while it runs."""
+
+    slot: RunSlot
+    default_limit: float
+
+    def __call__(self, execution: JobExecution, claim: Claim, record: JobRecord) -> Any:
+        return self._running(claim.job_result_id, record.time_limit or self.default_limit)
+
+    @contextmanager
+    def _running(self, job_result_id: uuid.UUID, limit: float) -> Iterator[None]:
+        self.slot.start(job_result_id, limit)
+        try:
+            yield
+        finally:
+            self.slot.clear()

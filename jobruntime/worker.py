@@ -1,0 +1,217 @@
+"""``jobruntime worker``: a small supervisor over N long-lived worker processes.
+
+Each worker process holds one broker connection and one database pool for its
+whole life and runs jobs one at a time in its main thread. The supervisor
+replaces a process that dies, kills one whose run passed its hard time limit
+(and records why), re-queues runs whose lease expired elsewhere (the reaper),
+and publishes outbox events a crashed process left behind. SIGTERM: every
+process finishes the job in hand, then exits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from typing import Any
+
+from sqlalchemy import update
+
+from jobruntime.bus import Bus, Delivery
+from jobruntime.events import result_event_row
+from jobruntime.handling import HandlerContext, Outcome
+from jobruntime.leases import keep_lease, reap_expired, utcnow
+from jobruntime.models import JobResult
+from jobruntime.outbox import OutboxRelay, add_events
+from jobruntime.runtime import Runtime
+from jobruntime.settings import Settings
+from jobruntime.timelimits import HardLimit, RunSlot, hard_limit_message
+
+logger = logging.getLogger(__name__)
+Handler = Callable[[bytes, HandlerContext], Outcome]
+
+
+def load_handler(name: str = "run_job") -> Handler:
+    """Handlers are registered as ``jobruntime.handlers`` entry points, so the library never imports them."""
+    for entry in entry_points(group="jobruntime.handlers"):
+        if entry.name == name:
+            return entry.load()
+    raise LookupError(f"No handler {name!r} is installed (entry point group jobruntime.handlers)")
+
+
+class WorkerProcess:
+    """Consumes run queues and hands each delivery to the handler; one per OS process (or thread, in memory mode)."""
+
+    def __init__(
+        self, settings: Settings, queues: Sequence[str], handler: Handler, *, slot: RunSlot | None = None
+    ) -> None:
+        self.settings = settings
+        self.queues = list(queues)
+        self.handler = handler
+        self.slot = slot
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.ready = threading.Event()
+        self.bus: Bus | None = None
+        self.runtime: Runtime | None = None
+
+    def run(self) -> None:
+        """Consume until :meth:`stop` (or SIGTERM, in a worker process)."""
+        self.runtime = Runtime.from_settings(self.settings, events=True)
+        self.bus = Bus(self.settings)
+        self.bus.connect()
+        self.bus.declare_run_queues(self.queues)
+        relay = OutboxRelay(self.runtime.engine, self.bus)
+        self.runtime.on_commit = relay.publish_pending
+        self.middleware = [keep_lease(self.runtime.autocommit_engine, self.settings.lease_seconds)]
+        if self.slot is not None:
+            self.middleware.append(HardLimit(self.slot, self.settings.time_limit))
+        self.ready.set()
+        try:
+            self.bus.consume(self.queues, self._on_delivery, prefetch=self.settings.prefetch)
+        finally:
+            self.bus.close()
+
+    def stop(self) -> None:
+        if self.bus is not None:
+            self.bus.stop()
+
+    def _on_delivery(self, delivery: Delivery) -> None:
+        acked = False
+
+        def acknowledge() -> None:
+            nonlocal acked
+            if not acked:
+                delivery.ack()
+                acked = True
+
+        ctx = HandlerContext(
+            runtime=self.runtime,
+            worker_id=self.worker_id,
+            queue=delivery.queue,
+            acknowledge=acknowledge,
+            dead_letter=lambda reason: self.bus.dead_letter(delivery.body, reason),
+            publish=lambda key, body: self.bus.publish_event(key, body),
+            middleware=self.middleware,
+        )
+        try:
+            outcome = self.handler(delivery.body, ctx)
+        except Exception:
+            if not acked:
+                raise  # the bus puts the message back: nothing was claimed
+            logger.exception("Run failed after it was claimed; its lease will expire and the reaper takes over")
+            return
+        acknowledge()
+        logger.info("%s %s%s", outcome.status, outcome.job_result_id, f": {outcome.reason}" if outcome.reason else "")
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its supervisor dies, so no orphan keeps consuming."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _child_main(settings: Settings, queues: Sequence[str], slot: RunSlot) -> None:
+    _die_with_parent()
+    worker = WorkerProcess(settings, queues, load_handler(), slot=slot)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    worker.run()
+
+
+class Supervisor:
+    """Keeps ``concurrency`` worker processes alive and enforces what they cannot enforce themselves."""
+
+    def __init__(self, settings: Settings, queues: Sequence[str], concurrency: int = 1) -> None:
+        self.settings = settings
+        self.queues = list(queues)
+        self.concurrency = concurrency
+        self.children: list[tuple[multiprocessing.Process, RunSlot]] = []
+        self._stopping = threading.Event()
+        self._context = multiprocessing.get_context("fork")
+
+    def _spawn(self, slot: RunSlot | None = None) -> tuple[multiprocessing.Process, RunSlot]:
+        slot = slot or RunSlot()
+        process = self._context.Process(target=_child_main, args=(self.settings, self.queues, slot), daemon=False)
+        process.start()
+        return process, slot
+
+    def stop(self, *_args: Any) -> None:
+        self._stopping.set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        self.children = [self._spawn() for _ in range(self.concurrency)]
+        runtime = Runtime.from_settings(self.settings, events=True)
+        bus = Bus(self.settings)
+        bus.connect()
+        relay = OutboxRelay(runtime.engine, bus)
+        last_sweep = 0.0
+        try:
+            while not self._stopping.wait(0.2):
+                self._watch_children(runtime, relay)
+                if time.monotonic() - last_sweep >= min(self.settings.lease_seconds / 2, 5):
+                    last_sweep = time.monotonic()
+                    self._sweep(runtime, relay)
+        finally:
+            self._shutdown()
+            bus.close()
+        return 0
+
+    def _watch_children(self, runtime: Runtime, relay: OutboxRelay) -> None:
+        for index, (process, slot) in enumerate(self.children):
+            overdue = slot.overdue()
+            if overdue is not None and process.is_alive():
+                job_result_id, limit = overdue
+                logger.error("Run %s passed its hard time limit (%s s); killing pid %s", job_result_id, limit,
+                             process.pid)
+                process.kill()
+                process.join()
+                self._record_hard_limit(runtime, job_result_id, limit)
+                relay.publish_pending()
+            if not process.is_alive():
+                if overdue is None:
+                    logger.warning("Worker process %s exited (%s); starting another", process.pid, process.exitcode)
+                slot.clear()
+                self.children[index] = self._spawn(slot)
+
+    @staticmethod
+    def _record_hard_limit(runtime: Runtime, job_result_id: Any, limit: float) -> None:
+        """The killed run ends ``errored`` with the reason; its uncommitted changes died with the process."""
+        values = {"status": "errored", "reason": hard_limit_message(limit), "completed": utcnow(),
+                  "lease_expires": None}
+        table = JobResult.__table__
+        with runtime.engine.begin() as connection:
+            row = connection.execute(
+                update(table).where(table.c.id == job_result_id, table.c.status == "running")
+                .values(**values).returning(*table.c)
+            ).first()
+            if row is not None:
+                add_events(connection, [result_event_row(row._asdict())])
+
+    def _sweep(self, runtime: Runtime, relay: OutboxRelay) -> None:
+        try:
+            reaped = reap_expired(runtime.engine, max_attempts=self.settings.max_attempts,
+                                  result_event=result_event_row, default_queue=self.settings.default_queue)
+            for item in reaped:
+                logger.warning("Run %s lost its worker: %s", item.job_result_id,
+                               "re-queued" if item.requeued else item.reason)
+            relay.publish_pending(older_than=1.0)
+        except Exception:  # noqa: BLE001 - the supervisor outlives database or broker hiccups
+            logger.exception("Maintenance sweep failed; retrying at the next one")
+
+    def _shutdown(self) -> None:
+        for process, _slot in self.children:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+        for process, _slot in self.children:
+            process.join()

@@ -1,0 +1,95 @@
+"""Helpers for tests that run real workers against RabbitMQ and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import select
+
+from jobruntime.bus import Bus
+from jobruntime.models import JobResult
+from jobruntime.settings import Settings
+
+RABBIT_URL = os.environ.get("JOBRUNTIME_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+JOB_MODULES = Path(__file__).parent / "job_modules"
+JOBRUNTIME = str(Path(sys.executable).parent / "jobruntime")
+TERMINAL = ("completed", "failed", "errored")
+
+
+def bus_environment(db_url: str, home: Path, **overrides: str) -> dict[str, str]:
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    env = {
+        "JOBRUNTIME_DATABASE_URL": db_url,
+        "JOBRUNTIME_BROKER_URL": RABBIT_URL,
+        "JOBRUNTIME_JOBS_ROOT": str(JOB_MODULES),
+        "JOBRUNTIME_HOME": str(home),
+        "JOBRUNTIME_DEFAULT_QUEUE": queue,
+        "JOBRUNTIME_LEASE_SECONDS": "2",
+        "JOBRUNTIME_SIGNING_SECRET": "test-signing-secret",
+        "JOBRUNTIME_LOG_FLUSH_INTERVAL": "0.1",
+    }
+    env.update(overrides)
+    return env
+
+
+def settings_from(env: dict[str, str]) -> Settings:
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        return Settings()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def running_worker(env: dict[str, str], queues: str | None = None, concurrency: int = 1) -> Iterator[subprocess.Popen]:
+    """A `jobruntime worker` process; waits until it consumes, stops it with SIGTERM afterwards."""
+    queues = queues or env["JOBRUNTIME_DEFAULT_QUEUE"]
+    process = subprocess.Popen(
+        [JOBRUNTIME, "worker", "-Q", queues, "--concurrency", str(concurrency)],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_for_consumers(env, queues.split(",")[0], concurrency)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_for_consumers(env: dict[str, str], queue: str, count: int, timeout: float = 30) -> None:
+    with Bus(settings_from(env)) as bus:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (bus.queue_consumers(queue) or 0) >= count:
+                return
+            time.sleep(0.1)
+    raise TimeoutError(f"no worker consumed {queue} within {timeout} s")
+
+
+def wait_for_result(runtime, job_result_id: uuid.UUID, timeout: float = 30, statuses=TERMINAL) -> JobResult:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with runtime.session() as session:
+            result = session.scalars(select(JobResult).where(JobResult.id == job_result_id)).first()
+            if result is not None and result.status in statuses:
+                return result
+        time.sleep(0.1)
+    raise TimeoutError(f"JobResult {job_result_id} did not reach {statuses} within {timeout} s")

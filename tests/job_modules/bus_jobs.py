@@ -1,0 +1,71 @@
+"""Jobs for the worker tests: slow, interruptible, and countable."""
+
+import time
+
+from jobruntime import IntegerVar, Job, SoftTimeLimitExceeded
+from jobruntime.models import Site, Status
+
+name = "Bus Jobs"
+
+
+class SlowSite(Job):
+    """Creates a site, then (on its first attempt only) sleeps long enough to be killed."""
+
+    class Meta:
+        name = "Slow site"
+        has_sensitive_variables = False
+
+    seconds = IntegerVar(min_value=0, default=0)
+    number = IntegerVar(min_value=0, default=1)
+
+    def run(self, data, commit):
+        site = Site(name=f"Slow {data['number']}", slug=f"slow-{data['number']}", status=Status.objects.get(slug="active"))
+        site.validated_save()
+        self.log_info(obj=site, message=f"attempt {self.job_result.attempt}")
+        if self.job_result.attempt == 1:
+            time.sleep(data["seconds"])
+        return "done"
+
+
+class SensitiveSlow(Job):
+    class Meta:
+        name = "Sensitive slow"
+
+    seconds = IntegerVar(min_value=0, default=0)
+
+    def run(self, data, commit):
+        self.log_info("sleeping")
+        time.sleep(data["seconds"])
+
+
+class Sleeper(Job):
+    """Sleeps; with ``survive_soft`` it catches the soft limit and keeps sleeping into the hard one."""
+
+    class Meta:
+        name = "Sleeper"
+        has_sensitive_variables = False
+        soft_time_limit = 1
+        time_limit = 3
+
+    seconds = IntegerVar(min_value=0, default=10)
+    survive_soft = IntegerVar(min_value=0, max_value=1, default=0)
+
+    def run(self, data, commit):
+        try:
+            time.sleep(data["seconds"])
+        except SoftTimeLimitExceeded:
+            self.log_warning("soft time limit reached, cleaning up")
+            if data["survive_soft"]:
+                time.sleep(data["seconds"])
+            raise
+
+
+class Quick(Job):
+    class Meta:
+        name = "Quick"
+        has_sensitive_variables = False
+        task_queues = []
+
+    def run(self, data, commit):
+        self.log_success("quick and done")
+        return "ok"

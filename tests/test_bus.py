@@ -1,0 +1,394 @@
+"""The message bus against the real RabbitMQ, and its in-process twin on memory://."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobruntime.bus import AlreadySettled, BrokerUnavailable, Bus, Delivery, NoWorkers, QueueNotFound
+from jobruntime.settings import Settings
+from jobruntime.topology import (
+    DEAD_EXCHANGE,
+    DEAD_QUEUE,
+    RUN_EXCHANGE,
+    TopologyMismatch,
+    dead_exchange,
+    death_reason,
+    events_exchange,
+    run_exchange,
+    run_queue_arguments,
+)
+from tests.rabbit import (
+    AMQP_URL,
+    DeadLetterTap,
+    bindings_of,
+    consuming,
+    delete_queues,
+    ensure_broker_running,
+    listed_queue,
+    memory_dead_letter,
+    rabbitmqctl,
+    raw_get,
+    unique,
+    unused_port,
+    wait_for,
+)
+
+
+def amqp_settings(**overrides: object) -> Settings:
+    return Settings(broker_url=AMQP_URL, **overrides)
+
+
+@pytest.fixture
+def queue() -> Iterator[str]:
+    name = unique("run")
+    yield name
+    delete_queues([name])
+
+
+@pytest.fixture
+def bus() -> Iterator[Bus]:
+    with Bus(amqp_settings()) as bus:
+        yield bus
+
+
+@pytest.fixture
+def tap() -> Iterator[DeadLetterTap]:
+    tap = DeadLetterTap()
+    yield tap
+    tap.close()
+
+
+@pytest.fixture
+def memory_bus() -> Iterator[Bus]:
+    with Bus(Settings(broker_url="memory://")) as bus:
+        yield bus
+
+
+def collect(into: list[Delivery]) -> object:
+    """A handler that records each delivery and acks it."""
+
+    def handler(delivery: Delivery) -> None:
+        into.append(delivery)
+        delivery.ack()
+
+    return handler
+
+
+# --- topology -----------------------------------------------------------------------------------
+
+
+def test_topology_declares_quorum_queues_with_delivery_limit_and_dlx(bus: Bus, queue: str) -> None:
+    bus.declare_run_queues([queue])
+    bus.declare_run_queues([queue])  # idempotent
+
+    listed = listed_queue(queue)
+    assert listed["type"] == "quorum"
+    assert listed["arguments"] == {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": bus.settings.max_attempts,
+        "x-dead-letter-exchange": DEAD_EXCHANGE,
+    }
+    assert queue in bindings_of(RUN_EXCHANGE)
+    assert DEAD_QUEUE in bindings_of(DEAD_EXCHANGE)
+
+
+def test_classic_queue_type_declares_classic_queues_with_dlx_and_no_limit(queue: str) -> None:
+    with Bus(amqp_settings(queue_type="classic")) as bus:
+        bus.declare_run_queues([queue])
+
+    listed = listed_queue(queue)
+    assert listed["type"] == "classic"
+    assert listed["arguments"] == {"x-dead-letter-exchange": DEAD_EXCHANGE}
+
+
+def test_redeclaring_a_queue_with_other_arguments_raises_topology_mismatch(bus: Bus, queue: str) -> None:
+    bus.declare_run_queues([queue])
+
+    with Bus(amqp_settings(max_attempts=7)) as other, pytest.raises(TopologyMismatch, match=queue):
+        other.declare_run_queues([queue])
+
+
+def test_operator_definitions_match_the_declared_topology() -> None:
+    definitions = json.loads((Path(__file__).parents[1] / "infra/rabbitmq/definitions.json").read_text())
+    settings = Settings(broker_url=AMQP_URL)  # defaults: quorum, max_attempts 3, queue "default"
+
+    exchanges = {item["name"]: (item["type"], item["durable"]) for item in definitions["exchanges"]}
+    assert exchanges == {
+        exchange.name: (exchange.type, exchange.durable) for exchange in (run_exchange, events_exchange, dead_exchange)
+    }
+    queues = {item["name"]: item["arguments"] for item in definitions["queues"]}
+    assert queues == {DEAD_QUEUE: {}, settings.default_queue: run_queue_arguments(settings)}
+    bindings = {(item["source"], item["destination"], item["routing_key"]) for item in definitions["bindings"]}
+    assert bindings == {(DEAD_EXCHANGE, DEAD_QUEUE, ""), (RUN_EXCHANGE, settings.default_queue, settings.default_queue)}
+
+
+# --- publishing ---------------------------------------------------------------------------------
+
+
+def test_published_run_is_consumed_and_acked(bus: Bus, queue: str) -> None:
+    bus.declare_run_queues([queue])
+    received: list[Delivery] = []
+
+    with consuming(bus, [queue], collect(received)):
+        bus.publish_run(b'{"job": "local/a/B"}', queue, message_id="m-1")
+        wait_for(lambda: received, what="the delivery")
+
+    delivery = received[0]
+    assert (delivery.body, delivery.queue, delivery.redelivered, delivery.delivery_count) == (
+        b'{"job": "local/a/B"}', queue, False, 0,
+    )
+    assert raw_get(queue, timeout=0.3) is None  # acked: nothing left
+
+
+def test_run_message_is_persistent_json(queue: str) -> None:
+    with Bus(amqp_settings(check_consumers=False)) as bus:
+        bus.declare_run_queues([queue])
+        bus.publish_run(b'{"a": 1}', queue, message_id="m-2")
+
+    message = raw_get(queue)
+    assert message.body == b'{"a": 1}'
+    assert message.properties["delivery_mode"] == 2
+    assert message.content_type == "application/json"
+    assert message.properties["message_id"] == "m-2"
+
+
+@pytest.mark.parametrize("check_consumers", [True, False], ids=["checked", "mandatory-return"])
+def test_publish_to_a_missing_queue_raises_queue_not_found(check_consumers: bool) -> None:
+    missing = unique("missing")
+    with Bus(amqp_settings(check_consumers=check_consumers)) as bus:
+        with pytest.raises(QueueNotFound, match=f'No task queue "{missing}" exists on the broker'):
+            bus.publish_run(b"{}", missing, message_id="m-3")
+        assert bus.queue_consumers(missing) is None
+
+
+def test_publish_to_a_queue_without_consumers_raises_no_workers(bus: Bus, queue: str) -> None:
+    bus.declare_run_queues([queue])
+
+    with pytest.raises(NoWorkers, match=f"Unable to process request: No workers running on queue {queue}."):
+        bus.publish_run(b"{}", queue, message_id="m-4")
+    assert raw_get(queue, timeout=0.3) is None
+
+
+def test_publish_without_consumers_passes_when_check_consumers_is_off(queue: str) -> None:
+    with Bus(amqp_settings(check_consumers=False)) as bus:
+        bus.declare_run_queues([queue])
+        bus.publish_run(b"{}", queue, message_id="m-5")
+
+    assert raw_get(queue) is not None
+
+
+def test_unreachable_broker_raises_broker_unavailable_within_the_retry_budget() -> None:
+    bus = Bus(Settings(broker_url=f"amqp://guest:guest@127.0.0.1:{unused_port()}//"), retry_seconds=0.5)
+    started = time.monotonic()
+
+    with pytest.raises(BrokerUnavailable, match="Cannot reach the message broker"):
+        bus.publish_event("job.log.info", b"{}")
+    assert time.monotonic() - started < 3
+
+
+# --- consuming ----------------------------------------------------------------------------------
+
+
+def test_handler_exception_requeues_the_message(bus: Bus, queue: str) -> None:
+    bus.declare_run_queues([queue])
+    seen: list[Delivery] = []
+
+    def fail_once(delivery: Delivery) -> None:
+        seen.append(delivery)
+        if len(seen) == 1:
+            raise RuntimeError("transient")
+
+    with consuming(bus, [queue], fail_once):
+        bus.publish_run(b"{}", queue, message_id="m-6")
+        wait_for(lambda: len(seen) == 2, what="the redelivery")
+
+    assert [(d.redelivered, d.delivery_count) for d in seen] == [(False, 0), (True, 1)]
+    assert seen[1].settled  # returned normally, so the loop acked it
+    assert raw_get(queue, timeout=0.3) is None
+
+
+def test_rejected_message_is_dead_lettered_with_the_reason(bus: Bus, queue: str, tap: DeadLetterTap) -> None:
+    bus.declare_run_queues([queue])
+    body = json.dumps({"bad": queue}).encode()
+
+    with consuming(bus, [queue], lambda delivery: delivery.reject(requeue=False)):
+        bus.publish_run(body, queue, message_id="m-7")
+        dead = tap.get()
+
+    assert dead.body == body
+    assert death_reason(dead.headers) == "rejected"
+    assert dead.headers["x-first-death-queue"] == queue
+
+
+def test_dead_letter_parks_the_body_with_a_reason_header(bus: Bus, tap: DeadLetterTap) -> None:
+    body = json.dumps({"unusable": unique("body")}).encode()
+    bus.dead_letter(body, "invalid message: not JSON", headers={"x-origin": "test"})
+
+    dead = tap.get()
+    assert dead.body == body
+    assert dead.headers["x-jobruntime-reason"] == "invalid message: not JSON"
+    assert dead.headers["x-origin"] == "test"
+    assert death_reason(dead.headers) == "invalid message: not JSON"
+
+
+def test_quorum_delivery_limit_dead_letters_a_message_that_keeps_failing(queue: str, tap: DeadLetterTap) -> None:
+    counts: list[int] = []
+
+    def always_fail(delivery: Delivery) -> None:
+        counts.append(delivery.delivery_count)
+        raise RuntimeError("poison")
+
+    with Bus(amqp_settings(max_attempts=2)) as bus:
+        bus.declare_run_queues([queue])
+        with consuming(bus, [queue], always_fail):
+            bus.publish_run(json.dumps({"poison": queue}).encode(), queue, message_id="m-8")
+            dead = tap.get()
+
+    assert counts == [0, 1, 2]  # the first delivery plus max_attempts redeliveries
+    assert death_reason(dead.headers) == "delivery_limit"
+
+
+def test_stop_from_another_thread_returns_after_the_handler_in_progress(bus: Bus, queue: str) -> None:
+    bus.declare_run_queues([queue])
+    started, finished = threading.Event(), threading.Event()
+
+    def slow(delivery: Delivery) -> None:
+        started.set()
+        time.sleep(0.5)
+        delivery.ack()
+        finished.set()
+
+    with consuming(bus, [queue], slow) as thread:
+        bus.publish_run(b"{}", queue, message_id="m-9")
+        assert started.wait(5)
+        bus.stop()
+        thread.join(timeout=10)
+        assert finished.is_set()
+        assert not thread.is_alive()
+
+    assert raw_get(queue, timeout=0.3) is None  # its ack went through before the loop returned
+
+
+def test_events_reach_a_subscription_by_pattern(bus: Bus) -> None:
+    run_id = unique("run-id")
+    with bus.subscribe(["job.result.*"]) as subscription:
+        bus.publish_event("job.log.info", {"job_result_id": run_id, "message": "not for us"})
+        bus.publish_event("job.result.completed", {"job_result_id": run_id}, message_id="e-1")
+
+        routing_key, body = subscription.get(timeout=5)
+        assert routing_key == "job.result.completed"
+        assert json.loads(body) == {"job_result_id": run_id}
+        assert subscription.get(timeout=0.3) is None
+
+
+def test_consumer_survives_a_broker_restart(queue: str) -> None:
+    received: list[Delivery] = []
+    consumer_bus = Bus(amqp_settings())
+    consumer_bus.declare_run_queues([queue])
+    try:
+        with consuming(consumer_bus, [queue], collect(received)) as thread:
+            rabbitmqctl("stop_app")
+            rabbitmqctl("start_app")
+            with Bus(amqp_settings(check_consumers=False), retry_seconds=15) as publisher:
+                publisher.publish_run(b'{"after": "restart"}', queue, message_id="m-10")
+            wait_for(lambda: received, timeout=30, what="the delivery after the restart")
+            assert thread.is_alive()  # the same consume() loop, never returned
+    finally:
+        ensure_broker_running()
+        consumer_bus.close()
+
+    assert received[0].body == b'{"after": "restart"}'
+
+
+# --- memory:// ----------------------------------------------------------------------------------
+
+
+def test_memory_round_trip_in_one_process(memory_bus: Bus) -> None:
+    queue = unique("memory")
+    memory_bus.declare_run_queues([queue])
+    received: list[Delivery] = []
+
+    with consuming(memory_bus, [queue], collect(received)):
+        assert memory_bus.queue_consumers(queue) == 1
+        memory_bus.publish_run(b'{"x": 1}', queue, message_id="m-11")
+        wait_for(lambda: received, what="the delivery")
+
+    assert (received[0].body, received[0].queue, received[0].delivery_count) == (b'{"x": 1}', queue, 0)
+    assert memory_bus.queue_consumers(queue) == 0
+
+
+def test_memory_publish_to_a_missing_queue_raises_queue_not_found(memory_bus: Bus) -> None:
+    with pytest.raises(QueueNotFound):
+        memory_bus.publish_run(b"{}", unique("missing"), message_id="m-12")
+
+
+def test_memory_publish_skips_the_consumer_check(memory_bus: Bus) -> None:
+    queue = unique("memory")
+    memory_bus.declare_run_queues([queue])
+
+    memory_bus.publish_run(b"{}", queue, message_id="m-13")  # the embedded worker may start later
+    assert memory_bus.queue_consumers(queue) == 0
+
+
+def test_memory_events_reach_a_subscription_by_pattern(memory_bus: Bus) -> None:
+    with memory_bus.subscribe(["job.result.*"]) as subscription:
+        memory_bus.publish_event("job.log.info", {"n": 1})
+        memory_bus.publish_event("job.result.failed", {"n": 2})
+
+        assert subscription.get(timeout=2) == ("job.result.failed", b'{"n": 2}')
+        assert subscription.get(timeout=0.2) is None
+
+
+def test_memory_emulates_the_delivery_limit_and_dead_letter_exchange() -> None:
+    queue = unique("memory")
+    body = json.dumps({"poison": queue}).encode()
+    counts: list[int] = []
+
+    def always_fail(delivery: Delivery) -> None:
+        counts.append(delivery.delivery_count)
+        raise RuntimeError("poison")
+
+    with Bus(Settings(broker_url="memory://", max_attempts=2)) as bus:
+        bus.declare_run_queues([queue])
+        with consuming(bus, [queue], always_fail):
+            bus.publish_run(body, queue, message_id="m-14")
+            dead = wait_for(lambda: memory_dead_letter(body), what="the dead letter")
+
+    assert counts == [0, 1, 2]
+    assert death_reason(dead.headers) == "delivery_limit"
+
+
+def test_memory_reject_without_requeue_dead_letters_the_message(memory_bus: Bus) -> None:
+    queue = unique("memory")
+    body = json.dumps({"bad": queue}).encode()
+    memory_bus.declare_run_queues([queue])
+
+    with consuming(memory_bus, [queue], lambda delivery: delivery.reject(requeue=False)):
+        memory_bus.publish_run(body, queue, message_id="m-16")
+        dead = wait_for(lambda: memory_dead_letter(body), what="the dead letter")
+
+    assert death_reason(dead.headers) == "rejected"
+    assert dead.headers["x-first-death-queue"] == queue
+
+
+def test_settling_a_delivery_twice_raises_already_settled(memory_bus: Bus) -> None:
+    queue = unique("memory")
+    memory_bus.declare_run_queues([queue])
+    errors: list[Exception] = []
+
+    def double_ack(delivery: Delivery) -> None:
+        delivery.ack()
+        try:
+            delivery.ack()
+        except AlreadySettled as exc:
+            errors.append(exc)
+
+    with consuming(memory_bus, [queue], double_ack):
+        memory_bus.publish_run(b"{}", queue, message_id="m-15")
+        wait_for(lambda: errors, what="the second ack to fail")

@@ -1,0 +1,313 @@
+"""The worker on the real bus: delivery semantics, refusals, time limits, crashes and restarts.
+
+These tests run `jobruntime worker` processes against RabbitMQ and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from types import SimpleNamespace
+
+import pytest
+from kombu import Connection
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from jobruntime.auth import create_token
+from jobruntime.bus import Bus, NoWorkers, QueueNotFound
+from jobruntime.client import Client
+from jobruntime.discovery import discover
+from jobruntime.job_records import sync
+from jobruntime.models import Job as JobRecord
+from jobruntime.models import JobLogEntry, JobResult, Site, User
+from jobruntime.runtime import Runtime
+from jobruntime.sanitize import Sanitizer
+from jobruntime.topology import DEAD_QUEUE, REASON_HEADER
+from tests.bus_support import (
+    JOB_MODULES, JOBRUNTIME, RABBIT_URL, bus_environment, running_worker, settings_from, wait_for_result,
+)
+
+
+@pytest.fixture
+def stack(engine, db_url, tmp_path):
+    if make_url(db_url).get_backend_name() != "postgresql":
+        pytest.skip("worker tests run on PostgreSQL")
+    env = bus_environment(db_url, tmp_path)
+    settings = settings_from(env)
+    runtime = Runtime(settings=settings, engine=engine, sanitizer=Sanitizer(settings.sanitizer_patterns))
+    with runtime.session() as session:
+        sync(session, discover(JOB_MODULES))
+        for record in session.scalars(select(JobRecord)):
+            record.enabled = True
+        session.add_all([User(username="alice", is_superuser=True), User(username="bob")])
+        session.flush()
+        bob_token = create_token(session, session.scalars(select(User).where(User.username == "bob")).one())
+        session.commit()
+    yield SimpleNamespace(env=env, settings=settings, runtime=runtime, queue=env["JOBRUNTIME_DEFAULT_QUEUE"],
+                          bob_token=bob_token)
+    with Connection(RABBIT_URL) as connection:
+        channel = connection.channel()
+        for queue in (env["JOBRUNTIME_DEFAULT_QUEUE"], "net-" + env["JOBRUNTIME_DEFAULT_QUEUE"]):
+            try:
+                channel.queue_delete(queue)
+            except Exception:  # noqa: BLE001 - the queue may not exist
+                channel = connection.channel()
+
+
+def publish(stack, job, **fields):
+    with Client(stack.settings, username=fields.pop("username", "alice"), token=fields.pop("token", None)) as client:
+        request = client.request(job, **fields)
+        client.publish(request)
+    return request
+
+
+def sites(stack, name):
+    with stack.runtime.session() as session:
+        return session.scalar(select(func.count()).select_from(Site).where(Site.name == name))
+
+
+def log_messages(stack, job_result_id):
+    with stack.runtime.session() as session:
+        return list(session.scalars(
+            select(JobLogEntry.message).where(JobLogEntry.job_result_id == job_result_id).order_by(JobLogEntry.seq)
+        ))
+
+
+def test_published_run_completes_and_commits(stack):
+    with running_worker(stack.env):
+        request = publish(stack, "local/bus_jobs/SlowSite", data={"number": 1}, commit=True)
+        result = wait_for_result(stack.runtime, request.job_result_id)
+    assert result.status == "completed"
+    assert result.worker and result.attempt == 1
+    assert sites(stack, "Slow 1") == 1
+
+
+def test_runjob_follows_the_run_live_and_exits_by_status(stack):
+    with running_worker(stack.env):
+        completed = subprocess.run(
+            [JOBRUNTIME, "runjob", "-u", "alice", "--commit", "local/bus_jobs/Quick"],
+            env={**os.environ, **stack.env}, capture_output=True, text=True, timeout=60,
+        )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "success: quick and done" in completed.stdout
+    assert "local/bus_jobs/Quick: SUCCESS" in completed.stdout
+
+
+def test_runjob_json_and_no_wait(stack):
+    with running_worker(stack.env):
+        env = {**os.environ, **stack.env}
+        body = json.loads(subprocess.run(
+            [JOBRUNTIME, "runjob", "-u", "alice", "--json", "local/bus_jobs/Quick"],
+            env=env, capture_output=True, text=True, timeout=60, check=True,
+        ).stdout)
+        assert body["status"] == "completed" and body["logs"][0]["message"] == "quick and done"
+        printed = subprocess.run(
+            [JOBRUNTIME, "runjob", "-u", "alice", "--no-wait", "local/bus_jobs/Quick"],
+            env=env, capture_output=True, text=True, timeout=60, check=True,
+        ).stdout.strip()
+        assert wait_for_result(stack.runtime, uuid.UUID(printed)).status == "completed"
+
+
+def test_redelivered_request_does_not_run_twice(stack):
+    with running_worker(stack.env):
+        request = publish(stack, "local/bus_jobs/SlowSite", data={"number": 2}, commit=True)
+        wait_for_result(stack.runtime, request.job_result_id)
+        with Bus(stack.settings) as bus:
+            bus.publish_run(request.to_json(), stack.queue, message_id="again")
+        follow_up = publish(stack, "local/bus_jobs/Quick")
+        wait_for_result(stack.runtime, follow_up.job_result_id)
+    assert sites(stack, "Slow 2") == 1
+    assert log_messages(stack, request.job_result_id) == ["attempt 1"]
+
+
+def test_publishing_to_a_queue_without_workers_is_refused(stack):
+    with Bus(stack.settings) as bus:
+        bus.declare_run_queues([stack.queue])
+    with pytest.raises(NoWorkers, match=f"No workers running on queue {stack.queue}"):
+        publish(stack, "local/bus_jobs/Quick")
+
+
+def test_publishing_to_a_missing_queue_is_refused(stack):
+    with pytest.raises(QueueNotFound, match="jobruntime worker -Q"):
+        publish(stack, "local/bus_jobs/Quick", task_queue=f"missing-{uuid.uuid4().hex[:6]}")
+
+
+def _dead_letters(settings, body_marker: bytes, timeout: float = 10):
+    deadline = time.monotonic() + timeout
+    with Connection(RABBIT_URL) as connection:
+        queue = connection.SimpleQueue(DEAD_QUEUE)
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    message = queue.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                message.ack()
+                if body_marker in message.body if isinstance(message.body, bytes) else body_marker.decode() in message.body:
+                    return message
+        finally:
+            queue.close()
+    return None
+
+
+def test_malformed_message_is_dead_lettered_and_the_worker_keeps_serving(stack):
+    with running_worker(stack.env):
+        marker = f"garbage-{uuid.uuid4().hex}".encode()
+        with Bus(stack.settings) as bus:
+            bus.publish_run(b"{not json " + marker, stack.queue, message_id="bad")
+        parked = _dead_letters(stack.settings, marker)
+        follow_up = publish(stack, "local/bus_jobs/Quick")
+        assert wait_for_result(stack.runtime, follow_up.job_result_id).status == "completed"
+    assert parked is not None
+    assert parked.headers[REASON_HEADER].startswith("Invalid JSON at line 1")
+
+
+def test_unknown_job_is_dead_lettered_with_the_reason(stack):
+    with running_worker(stack.env):
+        with Client(stack.settings, username="alice") as client:
+            request = client.request("local/bus_jobs/Nope")
+            client.bus.publish_run(request.to_json(), stack.queue, message_id="unknown")
+        parked = _dead_letters(stack.settings, str(request.job_result_id).encode())
+    assert parked is not None and parked.headers[REASON_HEADER] == 'Job "local/bus_jobs/Nope" not found'
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"username": "bob", "token": "wrong"}, "Invalid token for user bob"),
+        ({"username": "bob", "token": "<bob>"}, "User bob does not have permission to run job local/bus_jobs/Quick"),
+        ({"task_queue": "<net>"}, "is not a valid task queue for local/bus_jobs/Quick"),
+    ],
+    ids=["bad-token", "no-permission", "wrong-queue"],
+)
+def test_refused_requests_end_errored_with_the_reason(stack, fields, reason):
+    settings = stack.settings.model_copy(update={"signing_secret": None}) if "token" in fields else stack.settings
+    if fields.get("token") == "<bob>":
+        fields["token"] = stack.bob_token
+    net = "net-" + stack.queue
+    if fields.get("task_queue") == "<net>":
+        fields["task_queue"] = net
+    with running_worker(stack.env, queues=f"{stack.queue},{net}"):
+        with Client(settings, username=fields.pop("username", "alice"), token=fields.pop("token", None)) as client:
+            request = client.request("local/bus_jobs/Quick", **fields)
+            client.publish(request)
+        result = wait_for_result(stack.runtime, request.job_result_id)
+    assert result.status == "errored"
+    assert reason in result.reason
+
+
+def test_disabled_job_ends_errored_with_the_reference_message(stack):
+    with stack.runtime.session() as session:
+        session.scalars(select(JobRecord).where(JobRecord.job_class_name == "Quick")).one().enabled = False
+        session.commit()
+    with running_worker(stack.env):
+        request = publish(stack, "local/bus_jobs/Quick")
+        result = wait_for_result(stack.runtime, request.job_result_id)
+    assert result.status == "errored" and result.reason == "Job Quick is not enabled to be run!"
+
+
+def test_invalid_variables_error_before_the_job_starts(stack):
+    with running_worker(stack.env):
+        request = publish(stack, "local/bus_jobs/SlowSite", data={"seconds": "soon"})
+        result = wait_for_result(stack.runtime, request.job_result_id)
+    assert result.status == "errored"
+    assert "seconds: Enter a whole number." in log_messages(stack, request.job_result_id)[0]
+
+
+def test_soft_time_limit_raises_inside_the_job(stack):
+    with running_worker(stack.env):
+        request = publish(stack, "local/bus_jobs/Sleeper", data={"seconds": 10})
+        result = wait_for_result(stack.runtime, request.job_result_id)
+    assert result.status == "errored"
+    assert result.reason == "soft time limit (1 s) exceeded"
+    assert "soft time limit reached, cleaning up" in log_messages(stack, request.job_result_id)
+
+
+def test_hard_time_limit_kills_the_run_and_says_so(stack):
+    with running_worker(stack.env):
+        request = publish(stack, "local/bus_jobs/Sleeper", data={"seconds": 20, "survive_soft": 1})
+        result = wait_for_result(stack.runtime, request.job_result_id, timeout=20)
+        follow_up = publish(stack, "local/bus_jobs/Quick")
+        assert wait_for_result(stack.runtime, follow_up.job_result_id).status == "completed"
+    assert result.status == "errored"
+    assert result.reason == "hard time limit (3 s) exceeded"
+
+
+def _running(stack, job_result_id, timeout=20):
+    return wait_for_result(stack.runtime, job_result_id, timeout=timeout, statuses=("running",))
+
+
+def test_worker_killed_mid_job_is_rerun_once_after_the_lease_expires(stack):
+    with running_worker(stack.env):
+        request = publish(stack, "local/bus_jobs/SlowSite", data={"seconds": 30, "number": 3}, commit=True)
+        running = _running(stack, request.job_result_id)
+        os.kill(int(running.worker.split(":")[1]), signal.SIGKILL)
+        result = wait_for_result(stack.runtime, request.job_result_id, timeout=40)
+    assert result.status == "completed"
+    assert result.attempt == 2
+    assert sites(stack, "Slow 3") == 1
+    with stack.runtime.session() as session:
+        assert session.scalar(select(func.count()).select_from(JobResult).where(JobResult.status == "running")) == 0
+
+
+def test_sensitive_run_of_a_lost_worker_is_not_rerun(stack):
+    with running_worker(stack.env):
+        request = publish(stack, "local/bus_jobs/SensitiveSlow", data={"seconds": 30})
+        running = _running(stack, request.job_result_id)
+        os.kill(int(running.worker.split(":")[1]), signal.SIGKILL)
+        result = wait_for_result(stack.runtime, request.job_result_id, timeout=40)
+    assert result.status == "errored"
+    assert result.reason.startswith("worker lost: its input was not stored")
+    assert result.request is None and result.job_kwargs is None
+
+
+def test_cancel_stops_a_running_job(stack):
+    with running_worker(stack.env):
+        request = publish(stack, "local/bus_jobs/SensitiveSlow", data={"seconds": 30})
+        _running(stack, request.job_result_id)
+        cancelled = subprocess.run(
+            [JOBRUNTIME, "results", "cancel", str(request.job_result_id), "-u", "carol"],
+            env={**os.environ, **stack.env}, capture_output=True, text=True, timeout=30,
+        )
+        assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+        result = wait_for_result(stack.runtime, request.job_result_id, timeout=20)
+    assert result.status == "errored" and result.reason == "cancelled by carol"
+
+
+def test_long_job_outlives_the_broker_consumer_timeout(stack):
+    subprocess.run(["rabbitmqctl", "eval", "application:set_env(rabbit, consumer_timeout, 3000)."],
+                   check=True, capture_output=True)
+    try:
+        with running_worker(stack.env):
+            request = publish(stack, "local/bus_jobs/SlowSite", data={"seconds": 8, "number": 4}, commit=True)
+            result = wait_for_result(stack.runtime, request.job_result_id, timeout=40)
+            follow_up = publish(stack, "local/bus_jobs/Quick")
+            assert wait_for_result(stack.runtime, follow_up.job_result_id).status == "completed"
+    finally:
+        subprocess.run(["rabbitmqctl", "eval", "application:set_env(rabbit, consumer_timeout, 1800000)."],
+                       check=True, capture_output=True)
+    assert result.status == "completed" and result.attempt == 1
+
+
+def test_worker_reconnects_after_a_broker_restart(stack):
+    with running_worker(stack.env):
+        subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True)
+        try:
+            time.sleep(1)
+        finally:
+            subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                request = publish(stack, "local/bus_jobs/Quick")
+                break
+            except (NoWorkers, QueueNotFound):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        assert wait_for_result(stack.runtime, request.job_result_id).status == "completed"
