@@ -282,10 +282,14 @@ class Bus:
             except self.connection_errors:  # idle past the heartbeat timeout: the broker has dropped it
                 self._drop_connection()
         connection = self.open_connection()
-        channel = connection.channel()
-        if not self.memory:
-            channel.events["basic_return"].add(self._on_return)
-        declare_topology(channel, self.settings)
+        try:
+            channel = connection.channel()
+            if not self.memory:
+                channel.events["basic_return"].add(self._on_return)
+            declare_topology(channel, self.settings)
+        except BaseException:
+            connection.collect()
+            raise
         self._connection, self._channel = connection, channel
         return channel
 

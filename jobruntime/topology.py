@@ -1,4 +1,4 @@
-"""The broker topology every jobruntime process agrees on: names, types and queue arguments.
+"""The wire contract every jobruntime process agrees on: names, types, queue arguments, message properties.
 
 Publishers, workers and the operator's pre-declared definitions
 (``infra/rabbitmq/definitions.json``) must describe each exchange and queue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,7 +70,7 @@ def memory_bus() -> Iterator[Bus]:
         yield bus
 
 
-def collect(into: list[Delivery]) -> object:
+def collect(into: list[Delivery]) -> Callable[[Delivery], None]:
     """A handler that records each delivery and acks it."""
 
     def handler(delivery: Delivery) -> None:
@@ -252,6 +252,32 @@ def test_quorum_delivery_limit_dead_letters_a_message_that_keeps_failing(queue: 
 
     assert counts == [0, 1, 2]  # the first delivery plus max_attempts redeliveries
     assert death_reason(dead.headers) == "delivery_limit"
+
+
+def test_handler_may_publish_through_the_same_bus(bus: Bus, queue: str) -> None:
+    bus.declare_run_queues([queue])
+
+    with bus.subscribe(["job.result.*"]) as subscription:
+        with consuming(bus, [queue], lambda delivery: bus.publish_event("job.result.completed", delivery.body)):
+            bus.publish_run(b'{"id": 1}', queue, message_id="m-17")
+            assert subscription.get(timeout=5) == ("job.result.completed", b'{"id": 1}')
+
+
+def test_heartbeats_keep_the_connection_alive_through_a_long_handler(queue: str) -> None:
+    acked: list[Delivery] = []
+
+    def long_job(delivery: Delivery) -> None:
+        time.sleep(3.5)  # several heartbeat intervals without the handler touching the broker
+        delivery.ack()
+        acked.append(delivery)
+
+    with Bus(amqp_settings(), heartbeat=1) as bus:
+        bus.declare_run_queues([queue])
+        with consuming(bus, [queue], long_job):
+            bus.publish_run(b"{}", queue, message_id="m-18")
+            wait_for(lambda: acked, timeout=10, what="the long handler")
+
+    assert raw_get(queue, timeout=0.3) is None  # the ack reached the broker on the original connection
 
 
 def test_stop_from_another_thread_returns_after_the_handler_in_progress(bus: Bus, queue: str) -> None:

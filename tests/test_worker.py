@@ -16,7 +16,6 @@ from types import SimpleNamespace
 import pytest
 from kombu import Connection
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from jobruntime.auth import create_token
 from jobruntime.bus import Bus, NoWorkers, QueueNotFound
@@ -27,16 +26,18 @@ from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobLogEntry, JobResult, Site, User
 from jobruntime.runtime import Runtime
 from jobruntime.sanitize import Sanitizer
-from jobruntime.topology import DEAD_QUEUE, REASON_HEADER
+from jobruntime.topology import REASON_HEADER
+from tests.rabbit import DeadLetterTap
 from tests.bus_support import (
     JOB_MODULES, JOBRUNTIME, RABBIT_URL, bus_environment, running_worker, settings_from, wait_for_result,
 )
 
 
+pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+
+
 @pytest.fixture
 def stack(engine, db_url, tmp_path):
-    if make_url(db_url).get_backend_name() != "postgresql":
-        pytest.skip("worker tests run on PostgreSQL")
     env = bus_environment(db_url, tmp_path)
     settings = settings_from(env)
     runtime = Runtime(settings=settings, engine=engine, sanitizer=Sanitizer(settings.sanitizer_patterns))
@@ -137,30 +138,23 @@ def test_publishing_to_a_missing_queue_is_refused(stack):
         publish(stack, "local/bus_jobs/Quick", task_queue=f"missing-{uuid.uuid4().hex[:6]}")
 
 
-def _dead_letters(settings, body_marker: bytes, timeout: float = 10):
+def _dead_letter_with(tap: DeadLetterTap, marker: bytes, timeout: float = 15):
     deadline = time.monotonic() + timeout
-    with Connection(RABBIT_URL) as connection:
-        queue = connection.SimpleQueue(DEAD_QUEUE)
-        try:
-            while time.monotonic() < deadline:
-                try:
-                    message = queue.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                message.ack()
-                if body_marker in message.body if isinstance(message.body, bytes) else body_marker.decode() in message.body:
-                    return message
-        finally:
-            queue.close()
+    while time.monotonic() < deadline:
+        message = tap.get(timeout=max(deadline - time.monotonic(), 0.1))
+        if message is not None and marker in message.body:
+            return message
     return None
 
 
 def test_malformed_message_is_dead_lettered_and_the_worker_keeps_serving(stack):
+    tap = DeadLetterTap()
     with running_worker(stack.env):
         marker = f"garbage-{uuid.uuid4().hex}".encode()
         with Bus(stack.settings) as bus:
             bus.publish_run(b"{not json " + marker, stack.queue, message_id="bad")
-        parked = _dead_letters(stack.settings, marker)
+        parked = _dead_letter_with(tap, marker)
+        tap.close()
         follow_up = publish(stack, "local/bus_jobs/Quick")
         assert wait_for_result(stack.runtime, follow_up.job_result_id).status == "completed"
     assert parked is not None
@@ -168,11 +162,13 @@ def test_malformed_message_is_dead_lettered_and_the_worker_keeps_serving(stack):
 
 
 def test_unknown_job_is_dead_lettered_with_the_reason(stack):
+    tap = DeadLetterTap()
     with running_worker(stack.env):
         with Client(stack.settings, username="alice") as client:
             request = client.request("local/bus_jobs/Nope")
             client.bus.publish_run(request.to_json(), stack.queue, message_id="unknown")
-        parked = _dead_letters(stack.settings, str(request.job_result_id).encode())
+        parked = _dead_letter_with(tap, str(request.job_result_id).encode())
+        tap.close()
     assert parked is not None and parked.headers[REASON_HEADER] == 'Job "local/bus_jobs/Nope" not found'
 
 
