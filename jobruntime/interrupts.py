@@ -53,17 +53,27 @@ class Interrupter:
             self._armed = False
             _raise_in_thread(self.thread.ident, type(exc))
 
+    def _on_alarm(self, _signum: int, _frame: object) -> None:
+        if self._armed:
+            self._armed = False
+            raise self._expired
+
     @contextmanager
     def armed(self, soft_limit: float) -> Iterator[None]:
-        """While the body runs, interruptions are delivered; after ``soft_limit`` seconds one is raised."""
+        """While the body runs, interruptions are delivered; after ``soft_limit`` seconds one is raised.
+
+        In the main thread the limit is a POSIX interval timer (no thread per run).
+        """
         self._armed = True
+        self._expired = SoftTimeLimitExceeded(f"soft time limit ({soft_limit:g} s) exceeded")
         timer: threading.Timer | None = None
-        previous: Callable | int | None = None
+        previous: list[Callable | int | None] = []
         if self._in_main:
-            previous = signal.signal(signal.SIGUSR1, self._on_signal)
-        if soft_limit > 0:
-            expired = SoftTimeLimitExceeded(f"soft time limit ({soft_limit:g} s) exceeded")
-            timer = threading.Timer(soft_limit, self.interrupt, args=(expired,))
+            previous = [signal.signal(signal.SIGUSR1, self._on_signal), signal.signal(signal.SIGALRM, self._on_alarm)]
+            if soft_limit > 0:
+                signal.setitimer(signal.ITIMER_REAL, soft_limit)
+        elif soft_limit > 0:
+            timer = threading.Timer(soft_limit, self.interrupt, args=(self._expired,))
             timer.daemon = True
             timer.start()
         try:
@@ -72,5 +82,7 @@ class Interrupter:
             self._armed = False
             if timer is not None:
                 timer.cancel()
-            if self._in_main and previous is not None:
-                signal.signal(signal.SIGUSR1, previous)
+            if previous:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGUSR1, previous[0])
+                signal.signal(signal.SIGALRM, previous[1])

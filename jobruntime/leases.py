@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -109,38 +111,39 @@ def requeued_request(engine: Engine, job_result_id: uuid.UUID) -> dict[str, Any]
     return row.request
 
 
-class LeaseKeeper:
-    """Renews a claimed run's lease in the background and notices cancellation requests."""
+class LeaseRenewer:
+    """Renews the lease of the run in hand from one background thread per worker process.
 
-    def __init__(
-        self,
-        engine: Engine,
-        claim: Claim,
-        lease_seconds: float,
-        on_cancel: Callable[[str], None],
-    ) -> None:
+    It also notices cancellation requests (``cancel_requested_by``) and passes them
+    to the run's ``on_cancel`` once.
+    """
+
+    def __init__(self, engine: Engine, lease_seconds: float) -> None:
         self.engine = engine
-        self.claim = claim
         self.lease_seconds = lease_seconds
-        self.on_cancel = on_cancel
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"lease-{claim.job_result_id}", daemon=True)
+        self._current: tuple[Claim, Callable[[str], None]] | None = None
+        self._cancelled: uuid.UUID | None = None
+        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
+    @contextmanager
+    def holding(self, claim: Claim, on_cancel: Callable[[str], None]) -> Iterator[None]:
+        """Keep ``claim`` leased while the body runs."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="lease-renewer", daemon=True)
+            self._thread.start()
+        self._current = (claim, on_cancel)
+        try:
+            yield
+        finally:
+            self._current = None
 
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def renew(self) -> str | None:
+    def renew(self, claim: Claim) -> str | None:
         """Extend the lease; returns who asked to cancel the run, if anyone."""
         now = utcnow()
         with self.engine.begin() as connection:
             row = connection.execute(
                 update(_TABLE)
-                .where(_TABLE.c.id == self.claim.job_result_id, _TABLE.c.attempt == self.claim.attempt,
+                .where(_TABLE.c.id == claim.job_result_id, _TABLE.c.attempt == claim.attempt,
                        _TABLE.c.status == "running")
                 .values(lease_expires=now + timedelta(seconds=self.lease_seconds), heartbeat=now)
                 .returning(_TABLE.c.cancel_requested_by)
@@ -149,16 +152,20 @@ class LeaseKeeper:
 
     def _loop(self) -> None:
         interval = max(self.lease_seconds / 3, 0.05)
-        cancelled = False
-        while not self._stop.wait(interval):
-            try:
-                requested_by = self.renew()
-            except Exception:  # noqa: BLE001 - a failed renewal is retried; the lease has slack
-                logger.warning("Could not renew the lease of %s", self.claim.job_result_id, exc_info=True)
+        while True:
+            time.sleep(interval)
+            current = self._current
+            if current is None:
                 continue
-            if requested_by and not cancelled:
-                cancelled = True
-                self.on_cancel(requested_by)
+            claim, on_cancel = current
+            try:
+                requested_by = self.renew(claim)
+            except Exception:  # noqa: BLE001 - a failed renewal is retried; the lease has slack
+                logger.warning("Could not renew the lease of %s", claim.job_result_id, exc_info=True)
+                continue
+            if requested_by and self._cancelled != claim.job_result_id:
+                self._cancelled = claim.job_result_id
+                on_cancel(requested_by)
 
 
 def request_cancel(engine: Engine, job_result_id: uuid.UUID, username: str) -> str | None:
@@ -229,10 +236,11 @@ def reap_expired(
     return reaped
 
 
-def keep_lease(engine: Engine, lease_seconds: float) -> Callable[..., LeaseKeeper]:
+def keep_lease(engine: Engine, lease_seconds: float) -> Callable[..., Any]:
     """Middleware: renew the claimed run's lease while it runs; a cancel request stops the job."""
+    renewer = LeaseRenewer(engine, lease_seconds)
 
-    def middleware(execution: Any, claim: Claim, _record: Any) -> LeaseKeeper:
-        return LeaseKeeper(engine, claim, lease_seconds, on_cancel=execution.cancel)
+    def middleware(execution: Any, claim: Claim, _record: Any) -> Any:
+        return renewer.holding(claim, execution.cancel)
 
     return middleware

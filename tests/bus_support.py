@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from jobruntime.bus import Bus
 from jobruntime.models import JobResult
@@ -87,9 +88,12 @@ def wait_for_consumers(env: dict[str, str], queue: str, count: int, timeout: flo
 def wait_for_result(runtime, job_result_id: uuid.UUID, timeout: float = 30, statuses=TERMINAL) -> JobResult:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with runtime.session() as session:
-            result = session.scalars(select(JobResult).where(JobResult.id == job_result_id)).first()
-            if result is not None and result.status in statuses:
-                return result
+        try:
+            with runtime.session() as session:
+                result = session.scalars(select(JobResult).where(JobResult.id == job_result_id)).first()
+        except OperationalError:
+            result = None  # the database is restarting; the pool reconnects on the next try
+        if result is not None and result.status in statuses:
+            return result
         time.sleep(0.1)
     raise TimeoutError(f"JobResult {job_result_id} did not reach {statuses} within {timeout} s")

@@ -307,3 +307,29 @@ def test_worker_reconnects_after_a_broker_restart(stack):
                     raise
                 time.sleep(0.5)
         assert wait_for_result(stack.runtime, request.job_result_id).status == "completed"
+
+
+def test_worker_serves_again_after_a_postgresql_restart(stack):
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    with running_worker(stack.env):
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+                       check=True, capture_output=True)
+        subprocess.run(["pg_isready", "-h", "127.0.0.1", "-t", "30"], check=True, capture_output=True)
+        stack.runtime.engine.dispose()
+        stack.runtime.autocommit_engine.dispose()
+        request = publish(stack, "local/bus_jobs/Quick", task_queue=stack.queue)
+        result = wait_for_result(stack.runtime, request.job_result_id)
+    assert result.status == "completed"
+
+
+def test_publish_command_sends_a_raw_request(stack, tmp_path):
+    request_file = tmp_path / "request.json"
+    request_file.write_text(json.dumps({"job": "local/bus_jobs/Quick", "requested_by": "alice"}))
+    with running_worker(stack.env):
+        published = subprocess.run(
+            [JOBRUNTIME, "publish", str(request_file)],
+            env={**os.environ, **stack.env}, capture_output=True, text=True, timeout=60, check=True,
+        )
+        job_result_id = uuid.UUID(json.loads(published.stdout)["job_result_id"])
+        assert wait_for_result(stack.runtime, job_result_id).status == "completed"
+    assert json.loads(published.stdout)["queue"] == stack.queue

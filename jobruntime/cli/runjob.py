@@ -9,6 +9,7 @@ Exit codes: 0 completed, 1 failed, 2 errored, 4 the run could not be started.
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 
 import click
@@ -88,13 +89,16 @@ def _run_on_bus(
 
     runtime = get_runtime()
     settings = runtime.settings
+    embedded_broker = is_memory_url(settings.broker_url)
+    if embedded_broker and not settings.signing_secret:
+        # Only this process can publish to its in-memory broker, so it may vouch for the user itself.
+        settings = settings.model_copy(update={"signing_secret": secrets.token_hex(16)})
     with Client(settings, username=username, token=token) as client:
         try:
             request = client.request(job, data=data, commit=commit, task_queue=task_queue, profile=profile)
         except (MalformedMessage, ValueError) as exc:
             raise CommandError(str(exc)) from exc
-        embedded = _start_embedded_worker(settings, client.queue_for(request)) if is_memory_url(
-            settings.broker_url) else None
+        embedded = _start_embedded_worker(settings, client.queue_for(request)) if embedded_broker else None
         try:
             with client.follow(request.job_result_id) as follower:
                 try:
