@@ -1,6 +1,6 @@
 """Run every benchmark of this directory, one after the other: ``python -m benchmarks.run_all``."""
 
-from benchmarks import bench_cli, bench_logging, bench_runs
+from benchmarks import bench_celery, bench_cli, bench_logging, bench_runs
 
 if __name__ == "__main__":
     print("== (a) per-run overhead ==")
@@ -9,3 +9,5 @@ if __name__ == "__main__":
     bench_logging.main()
     print("== (c) runjob --local as a process ==")
     bench_cli.main()
+    print("== (d) jobruntime vs. Celery 5 on RabbitMQ + PostgreSQL ==")
+    bench_celery.main()

@@ -5,8 +5,14 @@ where POSIX signals can interrupt a job at its soft time limit). The broker
 connection belongs to a background *pump* thread instead: a py-amqp connection
 is not thread-safe, and it must keep answering heartbeats while a job runs for
 minutes. The pump drains deliveries into a queue, performs the acks and
-rejects the handler thread asks for, and on a lost connection reconnects with
-backoff (0.5 s doubling to 10 s), re-declares and resumes. A delivery received
+rejects the handler thread asks for (woken at once through a pipe, so an ack
+costs no polling delay), and on a lost connection reconnects with backoff
+(0.5 s doubling to 10 s), re-declares and resumes.
+
+While a handler works, the pump stops consuming before it acks: a busy worker
+must not hold the next message unacked (RabbitMQ's consumer timeout would close
+the channel under a long job, and another worker may be idle). It consumes again
+when the handler returns. A delivery received
 on a connection that has since died cannot be settled any more; the broker
 redelivers it, which handlers tolerate because claims are idempotent.
 
@@ -18,6 +24,8 @@ lacks: dead-lettering through ``jobruntime.dead`` and the quorum delivery limit
 from __future__ import annotations
 
 import logging
+import os
+import select
 import socket
 import threading
 import time
@@ -49,7 +57,7 @@ log = logging.getLogger(__name__)
 
 RECONNECT_FIRST_DELAY = 0.5  # seconds; doubles after every failed attempt
 RECONNECT_MAX_DELAY = 10.0
-BUSY_TICK = 0.05  # pump's longest wait while a delivery is unsettled (adds to ack latency)
+BUSY_TICK = 0.02  # memory:// only: the pump's longest wait while a delivery is unsettled
 IDLE_TICK = 0.5  # its longest wait otherwise (adds to stop() latency)
 
 _memory_consumers: Counter[str] = Counter()
@@ -115,7 +123,11 @@ def consume(bus: Bus, queues: Sequence[str], handler: Callable[[Delivery], None]
             except Empty:
                 continue
             if generation == pump.generation:
-                _handle(handler, delivery)
+                pump.handling(True)
+                try:
+                    _handle(handler, delivery)
+                finally:
+                    pump.handling(False)
     finally:
         pump.stop()
 
@@ -134,11 +146,12 @@ def _handle(handler: Callable[[Delivery], None], delivery: Delivery) -> None:
 
 @dataclass
 class _SettleRequest:
-    message: Message
+    message: Message | None  # None: a change of the handler's state, see ``busy``
     queue: str
     generation: int
     requeue: bool | None
     done: threading.Event = field(default_factory=threading.Event)
+    busy: bool | None = None
 
 
 class _Pump(threading.Thread):
@@ -155,13 +168,30 @@ class _Pump(threading.Thread):
         self.generation = 0
         self.error: BaseException | None = None
         self.channel: Any = None
+        self.consumers: list[Consumer] = []
         self._halt = False
         self._delay = RECONNECT_FIRST_DELAY
+        self._busy = False
+        self._paused = False
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+
+    def request(self, request: _SettleRequest) -> None:
+        """Queue work for the pump and wake it."""
+        self.requests.put(request)
+        os.write(self._wake_write, b"!")
+
+    def handling(self, busy: bool) -> None:
+        """The handler thread started (True) or finished (False) a delivery."""
+        self.request(_SettleRequest(None, "", self.generation, None, busy=busy))
 
     def stop(self) -> None:
         """Return undispatched messages to the broker, close the connection and wait for this thread."""
         self._halt = True
+        os.write(self._wake_write, b"!")
         self.join()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
 
     def run(self) -> None:
         while not self._halt:
@@ -192,6 +222,7 @@ class _Pump(threading.Thread):
         ]
         for consumer in consumers:
             consumer.consume()
+        self.consumers, self._paused = consumers, False
         self.channel = channel
         if self._delay > RECONNECT_FIRST_DELAY:
             log.warning("Reconnected to the broker; consuming %s again", ", ".join(self.queues))
@@ -199,22 +230,54 @@ class _Pump(threading.Thread):
         with _counted(self.queues if self.bus.memory else []):
             while not self._halt:
                 self._settle_requests()
-                try:
-                    connection.drain_events(timeout=BUSY_TICK if self.unsettled else IDLE_TICK)
-                except socket.timeout:
-                    pass
+                self._drain(connection)
                 connection.heartbeat_check()
-            for consumer in consumers:
-                consumer.cancel()
+            if not self._paused:
+                for consumer in consumers:
+                    consumer.cancel()
             self._settle_requests()
             self._requeue_unsettled()
         connection.release()
+
+    def _drain(self, connection: Connection) -> None:
+        """Receive what the broker sent, waiting until it sends something or a request wakes the pump."""
+        sock = getattr(connection.connection, "sock", None)
+        if sock is None:  # memory:// has no socket to wait on
+            try:
+                connection.drain_events(timeout=BUSY_TICK if self.unsettled else IDLE_TICK)
+            except socket.timeout:
+                pass
+            return
+        readable, _, _ = select.select([sock, self._wake_read], [], [], IDLE_TICK)
+        if self._wake_read in readable:
+            try:
+                os.read(self._wake_read, 4096)
+            except BlockingIOError:
+                pass
+        if sock in readable:
+            try:
+                while True:  # py-amqp may hold whole frames in its buffer that select cannot see
+                    connection.drain_events(timeout=0)
+            except socket.timeout:
+                pass
+
+    def _pause(self, paused: bool) -> None:
+        """Stop (or resume) receiving while the handler works, so no message waits unacked behind a job."""
+        if paused == self._paused or self.channel is None:
+            return
+        for consumer in self.consumers:
+            if paused:
+                consumer.cancel()
+            else:
+                consumer.consume()
+        self._paused = paused
 
     def _lose(self, connection: Connection | None) -> None:
         """Forget a dead connection; the broker requeues whatever it had not seen settled."""
         self.generation += 1
         self.unsettled.clear()
         self.channel = None
+        self.consumers, self._paused = [], False
         if connection is not None:
             connection.collect()
 
@@ -241,9 +304,11 @@ class _Pump(threading.Thread):
         generation = self.generation
 
         def settle(requeue: bool | None) -> None:
+            """Acks return at once (the run is already claimed); rejects wait until the broker has them."""
             request = _SettleRequest(message, queue, generation, requeue)
-            self.requests.put(request)
-            request.done.wait()
+            self.request(request)
+            if requeue is not None:
+                request.done.wait()
 
         return Delivery(message.body, headers, queue, redelivered or count > 0, count, settle)
 
@@ -258,13 +323,19 @@ class _Pump(threading.Thread):
             request = self.requests.get(timeout=block_for) if block_for else self.requests.get_nowait()
             while True:
                 try:
-                    if request.generation != self.generation:
+                    if request.busy is not None:
+                        self._busy = request.busy
+                        if not request.busy:
+                            self._pause(False)
+                    elif request.generation != self.generation:
                         log.warning(
                             "A message from %s was not settled before its connection was lost; "
                             "the broker delivers it again", request.queue,
                         )
                     else:
                         self.unsettled.pop(request.message.delivery_tag, None)
+                        if self._busy and request.requeue is None:
+                            self._pause(True)
                         self._settle(request)
                 finally:
                     request.done.set()

@@ -333,3 +333,37 @@ def test_publish_command_sends_a_raw_request(stack, tmp_path):
         job_result_id = uuid.UUID(json.loads(published.stdout)["job_result_id"])
         assert wait_for_result(stack.runtime, job_result_id).status == "completed"
     assert json.loads(published.stdout)["queue"] == stack.queue
+
+
+def test_result_and_log_events_are_published_after_commit(stack):
+    with running_worker(stack.env), Bus(stack.settings) as bus:
+        with bus.subscribe(["job.result.*", "job.log.*"]) as subscription:
+            request = publish(stack, "local/bus_jobs/Quick")
+            seen: list[tuple[str, dict]] = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not any(key == "job.result.completed" for key, _ in seen):
+                message = subscription.get(timeout=0.5)
+                if message is not None and json.loads(message[1]).get("job_result_id") == str(request.job_result_id):
+                    seen.append((message[0], json.loads(message[1])))
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not any(key == "job.log.success" for key, _ in seen):
+                message = subscription.get(timeout=0.5)
+                if message is not None:
+                    seen.append((message[0], json.loads(message[1])))
+    keys = [key for key, _ in seen]
+    assert keys.index("job.result.running") < keys.index("job.result.completed")
+    completed = dict(seen)["job.result.completed"]
+    assert completed["output"] == "\nok" and completed["log_counts"]["success"] == 1
+    assert dict(seen)["job.log.success"]["entries"][0]["message"] == "quick and done"
+
+
+def test_malformed_request_for_a_known_job_errors_its_run(stack):
+    job_result_id = uuid.uuid4()
+    body = json.dumps({"job": "local/bus_jobs/Quick", "job_result_id": str(job_result_id),
+                       "requested_by": "alice", "commit": "sometimes"}).encode()
+    with running_worker(stack.env):
+        with Bus(stack.settings) as bus:
+            bus.publish_run(body, stack.queue, message_id="malformed-known")
+        result = wait_for_result(stack.runtime, job_result_id)
+    assert result.status == "errored"
+    assert result.reason.startswith("commit:")
