@@ -187,7 +187,7 @@ class JobruntimeSide:
         return worker_process(command, self.env, self.log, lambda: self._consumers() >= concurrency)
 
     def _consumers(self) -> int:
-        return self.client.bus.queue_consumers(self.queue) or 0
+        return self.client.bus.queue_workers(self.queue)
 
     def _request(self, job: str) -> RunRequest:
         """A signed request naming its queue, as Celery's ``apply_async(queue=...)`` does.

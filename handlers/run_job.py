@@ -47,7 +47,7 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     ctx.acknowledge()
     if claim is None:
         return Outcome.duplicate(request.job_result_id)
-    ctx.runtime.committed()
+    ctx.runtime.committed(claim.events)
     result = JobResult(**claim.row)
     result.job_model, result.user = run.record, run.user
     execution = JobExecution(ctx.runtime, result, RunOptions(
@@ -115,9 +115,9 @@ def _refuse(ctx: HandlerContext, run: _Run, reason: str) -> Outcome:
         "user_id": run.user.id if run.user else None,
         "task_queue": run.request.task_queue or ctx.queue,
     }
-    refuse_run(ctx.runtime.engine, values, reason, events=[result_event_row])
+    events = refuse_run(ctx.runtime.engine, values, reason, events=[result_event_row])
     ctx.acknowledge()
-    ctx.runtime.committed()
+    ctx.runtime.committed(events or [])
     return Outcome.refused(run.request.job_result_id, reason)
 
 
@@ -130,8 +130,8 @@ def _reject(ctx: HandlerContext, reason: str, event: ErrorEvent, **identity: Any
         with ctx.runtime.session(autocommit=True) as session:
             record = resolve_job(session, job)
         if record is not None:
-            refuse_run(ctx.runtime.engine, {"id": job_result_id, "name": record.class_path,
-                                            "job_model_id": record.id}, reason, events=[result_event_row])
-            ctx.runtime.committed()
+            events = refuse_run(ctx.runtime.engine, {"id": job_result_id, "name": record.class_path,
+                                                     "job_model_id": record.id}, reason, events=[result_event_row])
+            ctx.runtime.committed(events or [])
     ctx.acknowledge()
     return Outcome.rejected(job_result_id, reason)

@@ -54,6 +54,7 @@ from jobruntime.topology import (
     is_memory_url,
     publish_message,
     subscription_queue,
+    presence_queue,
 )
 
 __all__ = [
@@ -196,10 +197,9 @@ class Bus:
 
         def publish(channel: Any) -> None:
             if self.memory or self.settings.check_consumers:
-                consumers = self._consumer_count(channel, queue)
-                if consumers is None:
+                if self._consumer_count(channel, queue) is None:
                     raise QueueNotFound(queue)
-                if consumers == 0 and not self.memory:
+                if not self.memory and not self._consumer_count(channel, presence_queue(queue).name):
                     raise NoWorkers(queue)
             self._returned.clear()
             publish_message(channel, body, RUN_EXCHANGE, queue, mandatory=True, message_id=message_id)
@@ -219,6 +219,12 @@ class Bus:
         """Park a message that can never be processed in ``jobruntime.dead-letter``, saying why."""
         all_headers = {**(headers or {}), REASON_HEADER: reason}
         self._retrying(lambda channel: publish_message(channel, body, DEAD_EXCHANGE, "", headers=all_headers))
+
+    def queue_workers(self, queue: str) -> int:
+        """How many workers serve ``queue``, busy or not."""
+        if self.memory:
+            return consumer.memory_consumer_count(queue)
+        return self._retrying(lambda channel: self._consumer_count(channel, presence_queue(queue).name)) or 0
 
     def queue_consumers(self, queue: str) -> int | None:
         """How many consumers ``queue`` has, or None when it does not exist."""

@@ -46,6 +46,7 @@ from jobruntime.topology import (
     RUN_EXCHANGE,
     bytes_channel,
     declare_topology,
+    presence_queue,
     publish_message,
     run_queue,
 )
@@ -222,6 +223,8 @@ class _Pump(threading.Thread):
         ]
         for consumer in consumers:
             consumer.consume()
+        if not self.bus.memory:
+            Consumer(channel, [presence_queue(name) for name in self.queues], no_ack=True).consume()
         self.consumers, self._paused = consumers, False
         self.channel = channel
         if self._delay > RECONNECT_FIRST_DELAY:

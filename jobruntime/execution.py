@@ -138,6 +138,7 @@ class JobExecution:
         self.started: datetime | None = None
         self.interrupter = Interrupter()
         self._committed: dict[str, Any] | None = None
+        self._verdict_events: list[dict[str, Any]] = []
 
     # --- the pipeline --------------------------------------------------------
 
@@ -248,7 +249,7 @@ class JobExecution:
                         self.log.flush()
                     self._record_verdict(session, status)
                     session.commit()
-                    self.runtime.committed()
+                    self.runtime.committed(self._verdict_events)
                 else:
                     session.rollback()
                     if not read_only:
@@ -342,7 +343,7 @@ class JobExecution:
             with self.runtime.engine.begin() as connection:
                 connection.execute(statement)
                 add_events(connection, events)
-            self.runtime.committed()
+            self.runtime.committed(events)
         else:
             with self.runtime.autocommit_engine.connect() as connection:
                 connection.execute(statement)
@@ -363,7 +364,7 @@ class JobExecution:
         )
         if updated.rowcount != 1:
             raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's changes are discarded")
-        add_events(session.connection(), self._events(values))
+        self._verdict_events = add_events(session.connection(), self._events(values))
         self._committed = values
 
     def _finish(self, status: str, *, reason: str | None, data: dict[str, Any] | None) -> JobResult:

@@ -45,6 +45,7 @@ class Claim:
     attempt: int
     requeued: bool
     row: dict[str, Any]
+    events: list[dict[str, Any]]
 
 
 def claim_run(
@@ -75,14 +76,16 @@ def claim_run(
         row = connection.execute(statement).first()
         if row is None:
             return None
-        outbox.add_events(connection, [build(row._asdict()) for build in events])
-    return Claim(values["id"], row.attempt, requeued=row.attempt > 1, row=row._asdict())
+        added = outbox.add_events(connection, [build(row._asdict()) for build in events])
+    return Claim(values["id"], row.attempt, requeued=row.attempt > 1, row=row._asdict(), events=added)
 
 
-def refuse_run(engine: Engine, values: dict[str, Any], reason: str, *, events: Sequence[EventBuilder] = ()) -> bool:
+def refuse_run(
+    engine: Engine, values: dict[str, Any], reason: str, *, events: Sequence[EventBuilder] = ()
+) -> list[dict[str, Any]] | None:
     """Record a run that may not start (bad credentials, wrong queue...) as ``errored`` with the reason.
 
-    Returns False when the id is already taken (a duplicate): nothing is changed then.
+    Returns the committed outbox rows, or None when the id is already taken (a duplicate).
     """
     now = utcnow()
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
@@ -95,9 +98,8 @@ def refuse_run(engine: Engine, values: dict[str, Any], reason: str, *, events: S
     with engine.begin() as connection:
         row = connection.execute(statement).first()
         if row is None:
-            return False
-        outbox.add_events(connection, [build(row._asdict()) for build in events])
-    return True
+            return None
+        return outbox.add_events(connection, [build(row._asdict()) for build in events])
 
 
 def requeued_request(engine: Engine, job_result_id: uuid.UUID) -> dict[str, Any] | None:

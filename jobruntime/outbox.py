@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -39,18 +40,20 @@ def event_row(exchange: str, routing_key: str, body: Mapping[str, Any]) -> dict[
     }
 
 
-def add_events(connection: Connection, rows: Iterable[dict[str, Any]]) -> None:
-    """Insert event rows in the caller's transaction."""
+def add_events(connection: Connection, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert event rows in the caller's transaction; returns them, to publish once it commits."""
     rows = list(rows)
     if rows:
         connection.execute(insert(_TABLE), rows)
+    return rows
 
 
 class OutboxRelay:
     """Publishes committed, unpublished events. Several relays may run at once (rows are locked, skipped)."""
 
-    def __init__(self, engine: Engine, bus: Bus, *, batch: int = 200) -> None:
+    def __init__(self, engine: Engine, bus: Bus, *, batch: int = 200, autocommit_engine: Engine | None = None) -> None:
         self.engine = engine
+        self.autocommit_engine = autocommit_engine or engine
         self.bus = bus
         self.batch = batch
         self._skip_locked = engine.dialect.name == "postgresql"
@@ -71,6 +74,15 @@ class OutboxRelay:
                     update(_TABLE).where(_TABLE.c.id.in_(published)).values(published=datetime.now(timezone.utc))
                 )
         return len(published)
+
+    def publish_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Publish rows this process just committed, without reading them back, and stamp them."""
+        published = [row["id"] for row in rows if self._publish(SimpleNamespace(**row))]
+        if published:
+            with self.autocommit_engine.connect() as connection:
+                connection.execute(
+                    update(_TABLE).where(_TABLE.c.id.in_(published)).values(published=datetime.now(timezone.utc))
+                )
 
     def _publish(self, row: Any) -> bool:
         """Publish one row; a re-queued run whose queue refuses it stays in the outbox for the next pass."""

@@ -63,7 +63,7 @@ class LogWriter:
         *,
         autocommit_engine: Engine | None = None,
         events: bool = False,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.autocommit_engine = autocommit_engine
@@ -80,18 +80,19 @@ class LogWriter:
     def write(self, entries: Sequence[LogEntry]) -> None:
         if not entries:
             return
+        events: list[dict[str, Any]] = []
         if self.events:
             with self.engine.begin() as connection:
                 self._insert_rows(connection, entries)
-                outbox.add_events(connection, log_event_rows(entries))
+                events = outbox.add_events(connection, log_event_rows(entries))
         elif self.autocommit_engine is not None:
             with self.autocommit_engine.connect() as connection:
                 self._insert_rows(connection, entries)
         else:
             with self.engine.begin() as connection:
                 self._insert_rows(connection, entries)
-        if self.on_commit is not None:
-            self.on_commit()
+        if events and self.on_commit is not None:
+            self.on_commit(events)
 
     def _insert_rows(self, connection: Connection, entries: Sequence[LogEntry]) -> None:
         if not self._use_copy:

@@ -6,7 +6,8 @@ reads the environment or opens connections of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -21,13 +22,13 @@ from jobruntime.settings import Settings
 @dataclass
 class Runtime:
     """Settings, database engines and the log writer. ``events=True`` (workers) records outbox events;
-    ``on_commit`` is called after each commit that may have added some, so they can be published."""
+    ``on_commit`` receives the outbox rows of each commit, so they can be published at once."""
 
     settings: Settings
     engine: Engine
     sanitizer: Sanitizer
     events: bool = False
-    on_commit: Callable[[], None] | None = None
+    on_commit: Callable[[Sequence[dict[str, Any]]], None] | None = None
     log_writer: LogWriter = field(init=False)
     autocommit_engine: Engine = field(init=False)
 
@@ -42,10 +43,10 @@ class Runtime:
             on_commit=self.committed,
         )
 
-    def committed(self) -> None:
-        """Tell the owner that events may be waiting in the outbox."""
-        if self.on_commit is not None:
-            self.on_commit()
+    def committed(self, events: Sequence[dict[str, Any]]) -> None:
+        """Hand the owner the outbox rows a commit just made durable."""
+        if events and self.on_commit is not None:
+            self.on_commit(events)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, events: bool = False) -> Runtime:

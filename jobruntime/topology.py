@@ -79,6 +79,16 @@ def run_queue(name: str, settings: Settings) -> Queue:
     )
 
 
+def presence_queue(run_queue_name: str) -> Queue:
+    """``<queue>.workers``: every worker consuming ``run_queue_name`` also consumes this one, never pausing.
+
+    Nothing is ever published to it. Its consumer count says how many workers serve
+    the run queue even while all of them are busy (they stop consuming the run queue
+    during a job so no message waits unacked behind it); it is deleted with the last worker.
+    """
+    return Queue(f"{run_queue_name}.workers", durable=False, auto_delete=True)
+
+
 def dead_letter_queue() -> Queue:
     """The queue that keeps every dead-lettered message for an operator to inspect or replay.
 

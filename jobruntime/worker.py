@@ -67,8 +67,8 @@ class WorkerProcess:
         self.bus = Bus(self.settings)
         self.bus.connect()
         self.bus.declare_run_queues(self.queues)
-        relay = OutboxRelay(self.runtime.engine, self.bus)
-        self.runtime.on_commit = relay.publish_pending
+        relay = OutboxRelay(self.runtime.engine, self.bus, autocommit_engine=self.runtime.autocommit_engine)
+        self.runtime.on_commit = relay.publish_rows
         self.middleware = [keep_lease(self.runtime.autocommit_engine, self.settings.lease_seconds)]
         if self.slot is not None:
             self.middleware.append(HardLimit(self.slot, self.settings.time_limit))

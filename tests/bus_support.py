@@ -79,7 +79,7 @@ def wait_for_consumers(env: dict[str, str], queue: str, count: int, timeout: flo
     with Bus(settings_from(env)) as bus:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if (bus.queue_consumers(queue) or 0) >= count:
+            if bus.queue_workers(queue) >= count:
                 return
             time.sleep(0.1)
     raise TimeoutError(f"no worker consumed {queue} within {timeout} s")

@@ -418,3 +418,42 @@ def test_settling_a_delivery_twice_raises_already_settled(memory_bus: Bus) -> No
     with consuming(memory_bus, [queue], double_ack):
         memory_bus.publish_run(b"{}", queue, message_id="m-15")
         wait_for(lambda: errors, what="the second ack to fail")
+
+
+def test_a_busy_worker_still_counts_as_serving_its_queue_and_holds_no_other_message():
+    """While a handler works the run queue has no consumer, but publishing still finds the worker."""
+    from tests.rabbit import AMQP_URL, unique
+
+    settings = Settings(broker_url=AMQP_URL)
+    queue = unique("busy")
+    started, release = threading.Event(), threading.Event()
+
+    def handler(delivery):
+        delivery.ack()
+        started.set()
+        release.wait(10)
+
+    with Bus(settings) as bus:
+        bus.declare_run_queues([queue])
+        worker = threading.Thread(target=bus.consume, args=([queue], handler), kwargs={"prefetch": 1}, daemon=True)
+        worker.start()
+        try:
+            deadline = time.monotonic() + 10
+            while bus.queue_workers(queue) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with Bus(settings) as publisher:
+                publisher.publish_run(b'{"n": 1}', queue, message_id="1")
+                assert started.wait(10)
+                time.sleep(0.3)
+                publisher.publish_run(b'{"n": 2}', queue, message_id="2")
+                time.sleep(0.3)
+                assert publisher.queue_consumers(queue) == 0
+                assert publisher.queue_workers(queue) == 1
+                waiting = publisher._retrying(lambda channel: channel.queue_declare(queue=queue, passive=True))
+                assert waiting.message_count == 1
+        finally:
+            release.set()
+            bus.stop()
+            worker.join(10)
+            with Bus(settings) as cleanup:
+                cleanup._retrying(lambda channel: channel.queue_delete(queue))

@@ -29,7 +29,8 @@ from jobruntime.sanitize import Sanitizer
 from jobruntime.topology import REASON_HEADER
 from tests.rabbit import DeadLetterTap
 from tests.bus_support import (
-    JOB_MODULES, JOBRUNTIME, RABBIT_URL, bus_environment, running_worker, settings_from, wait_for_result,
+    JOB_MODULES, JOBRUNTIME, RABBIT_URL, bus_environment, running_worker, settings_from, wait_for_consumers,
+    wait_for_result,
 )
 
 
@@ -228,6 +229,7 @@ def test_hard_time_limit_kills_the_run_and_says_so(stack):
     with running_worker(stack.env):
         request = publish(stack, "local/bus_jobs/Sleeper", data={"seconds": 20, "survive_soft": 1})
         result = wait_for_result(stack.runtime, request.job_result_id, timeout=20)
+        wait_for_consumers(stack.env, stack.queue, 1)
         follow_up = publish(stack, "local/bus_jobs/Quick")
         assert wait_for_result(stack.runtime, follow_up.job_result_id).status == "completed"
     assert result.status == "errored"
