@@ -33,4 +33,5 @@ test: install services
 	$(VENV)/bin/python -m pytest
 
 bench: install services
+	$(VENV)/bin/pip install -q -e '.[test,bench]'
 	$(VENV)/bin/python -m benchmarks.run_all

@@ -13,7 +13,6 @@ instead of carrying a user's token.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -115,7 +114,6 @@ class Follower:
         *,
         on_log: Callable[[LogEventEntry], None] | None = None,
         timeout: float | None = None,
-        stop: threading.Event | None = None,
     ) -> ResultEvent:
         """Block until the run ends; log entries go to ``on_log`` as they arrive, each once.
 
@@ -123,8 +121,6 @@ class Follower:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while deadline is None or time.monotonic() < deadline:
-            if stop is not None and stop.is_set():
-                break
             message = self.subscription.get(timeout=0.5)
             if message is None:
                 continue

@@ -31,7 +31,7 @@ class RunSlot:
     """Shared memory between one worker process and its supervisor: the run in hand and its deadline."""
 
     def __init__(self) -> None:
-        self._numbers = multiprocessing.Array("d", 3)  # deadline (epoch s), limit (s), heartbeat (epoch s)
+        self._numbers = multiprocessing.Array("d", 2)  # deadline (epoch s), limit (s)
         self._job_result = multiprocessing.Array("c", 36)
 
     def start(self, job_result_id: uuid.UUID, limit: float) -> None:
@@ -45,9 +45,6 @@ class RunSlot:
             self._job_result.value = b""
             self._numbers[0] = 0.0
 
-    def beat(self) -> None:
-        self._numbers[2] = time.time()
-
     def overdue(self, now: float | None = None) -> tuple[uuid.UUID, float] | None:
         """The run and its limit if its deadline has passed, else None."""
         with self._numbers.get_lock():
@@ -56,10 +53,6 @@ class RunSlot:
         if not job_result or not deadline or (now or time.time()) < deadline:
             return None
         return uuid.UUID(job_result), limit
-
-    @property
-    def last_beat(self) -> float:
-        return self._numbers[2]
 
 
 @dataclass(frozen=True)
