@@ -105,3 +105,12 @@ def test_class_path_errors_are_specific():
         split_class_path("NoSlashes")
     with pytest.raises(JobNotFound, match='Job "local/basic/Missing" not found'):
         load_job_class("local/basic/Missing", JOB_MODULES)
+
+
+def test_plugin_modules_provide_jobs_under_the_plugins_source(session):
+    found = discover(JOB_MODULES, ("tests.plugin_pkg.jobs",))
+    assert "plugins/tests.plugin_pkg.jobs/PluginJob" in found.jobs
+    sync(session, found)
+    plugin = record(session, "plugins/tests.plugin_pkg.jobs/PluginJob")
+    assert (plugin.source, plugin.grouping, plugin.slug) == ("plugins", "Plugin jobs", "plugins-tests-plugin_pkg-jobs-pluginjob")
+    assert load_job_class("plugins/tests.plugin_pkg.jobs/PluginJob", JOB_MODULES).__name__ == "PluginJob"
