@@ -229,3 +229,16 @@ def test_no_result_is_left_pending_or_running(runtime):
 def test_logs_survive_rollback(runtime, job):
     result = run_job_for_testing(job, commit=False, runtime=runtime)
     assert len(result.logs) >= 2
+
+
+def test_time_limit_warning_prints_system_defaults_as_whole_seconds(runtime):
+    class SoftOnly(basic.LimitsWarningJob):
+        class Meta:
+            name = "Soft only"
+            soft_time_limit = 700
+
+    result = run_job_for_testing(SoftOnly, runtime=runtime)
+    assert entries(result)[0][2] == (
+        "The hard time limit of 600 seconds is less than or equal to the soft time limit of 700.0 seconds. "
+        "This job will fail silently after 600 seconds."
+    )
