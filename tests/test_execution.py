@@ -242,3 +242,12 @@ def test_time_limit_warning_prints_system_defaults_as_whole_seconds(runtime):
         "The hard time limit of 600 seconds is less than or equal to the soft time limit of 700.0 seconds. "
         "This job will fail silently after 600 seconds."
     )
+
+
+def test_soft_time_limit_interrupts_a_local_run(runtime):
+    from tests.job_modules.bus_jobs import Sleeper
+
+    result = run_job_for_testing(Sleeper, data={"seconds": 5}, runtime=runtime)
+    assert result.status == "errored"
+    assert result.reason == "soft time limit (1 s) exceeded"
+    assert ("run", "warning", "soft time limit reached, cleaning up") in entries(result)

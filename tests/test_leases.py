@@ -1,0 +1,115 @@
+"""Claims, cancellation and the reaper, directly against both databases."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from jobruntime.events import result_event_row
+from jobruntime.leases import claim_run, reap_expired, refuse_run, request_cancel, requeued_request, utcnow
+from jobruntime.models import JobResult, OutboxEvent
+
+
+def _values(**extra):
+    return {"id": uuid.uuid4(), "name": "local/basic/PassingJob", "task_queue": "default",
+            "request": {"job": "local/basic/PassingJob", "requested_by": "alice"}, **extra}
+
+
+def _row(engine, job_result_id):
+    with engine.connect() as connection:
+        return connection.execute(select(JobResult.__table__).where(JobResult.id == job_result_id)).one()
+
+
+def _expire(engine, job_result_id):
+    with engine.begin() as connection:
+        connection.execute(JobResult.__table__.update().where(JobResult.id == job_result_id)
+                           .values(lease_expires=utcnow() - timedelta(seconds=1)))
+
+
+def _reap(engine, max_attempts=3):
+    return reap_expired(engine, max_attempts=max_attempts, result_event=result_event_row, default_queue="default")
+
+
+def test_a_claim_is_taken_once(engine):
+    values = _values()
+    first = claim_run(engine, values, worker="w1", lease_seconds=30)
+    second = claim_run(engine, values, worker="w2", lease_seconds=30)
+    assert first is not None and first.attempt == 1
+    assert second is None
+    assert _row(engine, values["id"]).worker == "w1"
+
+
+def test_claim_commits_its_events_with_it(engine):
+    claim = claim_run(engine, _values(), worker="w1", lease_seconds=30, events=[result_event_row])
+    assert claim.events[0]["routing_key"] == "job.result.running"
+    with engine.connect() as connection:
+        assert connection.execute(select(OutboxEvent.routing_key)).scalars().all() == ["job.result.running"]
+
+
+def test_expired_lease_is_requeued_through_the_outbox_and_claimable_again(engine):
+    values = _values()
+    claim_run(engine, values, worker="w1", lease_seconds=30)
+    _expire(engine, values["id"])
+    reaped = _reap(engine)
+    assert [(item.job_result_id, item.requeued) for item in reaped] == [(values["id"], True)]
+    assert _row(engine, values["id"]).status == "pending"
+    assert requeued_request(engine, values["id"]) == values["request"]
+    with engine.connect() as connection:
+        requeue = connection.execute(select(OutboxEvent)).one()
+    assert (requeue.exchange, requeue.routing_key) == ("jobruntime.run", "default")
+    again = claim_run(engine, values, worker="w2", lease_seconds=30)
+    assert again is not None and again.attempt == 2 and again.requeued
+
+
+def test_attempts_run_out_and_the_run_ends_worker_lost(engine):
+    values = _values()
+    claim_run(engine, values, worker="w1", lease_seconds=30)
+    _expire(engine, values["id"])
+    reaped = _reap(engine, max_attempts=1)
+    assert reaped[0].reason == "worker lost after 1 attempts"
+    row = _row(engine, values["id"])
+    assert (row.status, row.reason) == ("errored", "worker lost after 1 attempts")
+    assert row.completed is not None
+
+
+def test_a_run_without_stored_input_cannot_be_requeued(engine):
+    values = _values(request=None)
+    claim_run(engine, values, worker="w1", lease_seconds=30)
+    _expire(engine, values["id"])
+    _reap(engine)
+    assert _row(engine, values["id"]).reason.startswith("worker lost: its input was not stored")
+
+
+def test_live_leases_are_left_alone(engine):
+    values = _values()
+    claim_run(engine, values, worker="w1", lease_seconds=30)
+    assert _reap(engine) == []
+    assert _row(engine, values["id"]).status == "running"
+
+
+def test_cancelling_a_pending_run_ends_it_at_once(engine):
+    values = _values()
+    with engine.begin() as connection:
+        connection.execute(JobResult.__table__.insert().values(**values, status="pending"))
+    assert request_cancel(engine, values["id"], "carol") == "pending"
+    row = _row(engine, values["id"])
+    assert (row.status, row.reason) == ("errored", "cancelled by carol")
+    assert claim_run(engine, values, worker="w1", lease_seconds=30) is None
+
+
+def test_cancelling_a_running_run_flags_it_for_its_worker(engine):
+    values = _values()
+    claim_run(engine, values, worker="w1", lease_seconds=30)
+    assert request_cancel(engine, values["id"], "carol") == "running"
+    assert _row(engine, values["id"]).cancel_requested_by == "carol"
+    assert request_cancel(engine, uuid.uuid4(), "carol") is None
+
+
+def test_a_refused_run_is_recorded_once(engine):
+    values = _values()
+    assert refuse_run(engine, values, "Invalid token for user bob", events=[result_event_row])
+    assert refuse_run(engine, values, "again", events=[result_event_row]) is None
+    row = _row(engine, values["id"])
+    assert (row.status, row.reason) == ("errored", "Invalid token for user bob")
