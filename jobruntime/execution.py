@@ -12,33 +12,27 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
-from jobruntime.discovery import JobNotFound, load_job_class
+from jobruntime.discovery import InvalidClassPath, JobNotFound, load_job_class
 from jobruntime.inputs import InputValidationError, validate_data
-from jobruntime.events import result_event_row
 from jobruntime.interrupts import Interrupter, RunCancelled
 from jobruntime.job import Job, JobRequest, SoftTimeLimitExceeded
-from jobruntime.outbox import add_events
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, bind_session
 from jobruntime.profiling import profiled
 from jobruntime.runlog import LogEntry, RunLog
+from jobruntime.job_records import find_record
+from jobruntime.result_writer import ERRORED, PENDING, RUNNING, LeaseLost, ResultWriter, utcnow
 from jobruntime.runtime import Runtime
 
-PENDING, RUNNING, COMPLETED, FAILED, ERRORED = "pending", "running", "completed", "failed", "errored"
+COMPLETED, FAILED = "completed", "failed"
 TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, ERRORED})
 
 REVERTED_AUTOMATICALLY = "Database changes have been reverted automatically."
 REVERTED_DUE_TO_ERROR = "Database changes have been reverted due to error."
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _traceback_block(prefix: str, exc: BaseException) -> str:
@@ -81,10 +75,6 @@ def create_job_result(
     return result
 
 
-class LeaseLost(RuntimeError):
-    """Another worker took the run over (the lease expired); this attempt must not commit."""
-
-
 def _reason(exc: BaseException) -> str:
     """The one-line reason a run errored, as stored on the JobResult."""
     if isinstance(exc, SoftTimeLimitExceeded | RunCancelled) and str(exc):
@@ -120,7 +110,7 @@ class JobExecution:
 
     def __init__(self, runtime: Runtime, job_result: uuid.UUID | JobResult, options: RunOptions) -> None:
         self.runtime = runtime
-        self.result: JobResult | None = job_result if isinstance(job_result, JobResult) else None
+        self.result = job_result if isinstance(job_result, JobResult) else None
         job_result_id = job_result.id if isinstance(job_result, JobResult) else job_result
         self.job_result_id = job_result_id
         self.options = options
@@ -133,12 +123,9 @@ class JobExecution:
         )
         self.log.listeners.extend(options.listeners)
         self.data: dict[str, Any] = {"output": ""}
-        self.status = PENDING
         self.reason: str | None = None
-        self.started: datetime | None = None
         self.interrupter = Interrupter()
-        self._committed: dict[str, Any] | None = None
-        self._verdict_events: list[dict[str, Any]] = []
+        self.writer = ResultWriter(runtime, job_result_id, self.log.counts, self.result)
 
     # --- the pipeline --------------------------------------------------------
 
@@ -154,14 +141,16 @@ class JobExecution:
                 status = self._post_run_phase(job, commit, status)
         except _SetupError as error:
             self.log.add("failure", "initialization", error.message, error.obj)
-            return self._finish(ERRORED, reason=error.message.split("\n", 1)[0], data=None)
+            self.log.flush()
+            return self.writer.finish(ERRORED, error.message.split("\n", 1)[0], None)
         except LeaseLost:
             self.log.flush()
             raise
         except BaseException as exc:
             self._abandon(exc)
             raise
-        return self._finish(status, reason=self.reason, data=self.data)
+        self.log.flush()
+        return self.writer.finish(status, self.reason, self.data)
 
     def cancel(self, username: str) -> None:
         """Stop the job from another thread: ``RunCancelled`` is raised inside it."""
@@ -171,27 +160,16 @@ class JobExecution:
         return record.soft_time_limit or self.runtime.settings.soft_time_limit
 
     def _load(self) -> tuple[JobRecord, JobResult]:
-        if self.result is None:
-            self.result = self._fetch_result()
-        result = self.result
+        result = self.result = self.writer.load()
         record = result.job_model
         if record is None:
             with self.runtime.session(autocommit=True) as session:
-                record = _record_for_class_path(session, result.name)
+                record = _record_for(session, result.name)
         if record is None:
             raise _SetupError(f'Unable to locate Job database record for "{result.name}" to run it!')
         if not record.enabled:
             raise _SetupError(f"Job {record.name} is not enabled to be run!", record)
         return record, result
-
-    def _fetch_result(self) -> JobResult:
-        with self.runtime.session(autocommit=True) as session:
-            result = session.get(
-                JobResult, self.job_result_id, options=[joinedload(JobResult.job_model), joinedload(JobResult.user)]
-            )
-        if result is None:
-            raise LookupError(f"JobResult {self.job_result_id} does not exist")
-        return result
 
     def _prepare(self, record: JobRecord, result: JobResult) -> Job:
         job_class = self.options.job_class
@@ -236,7 +214,7 @@ class JobExecution:
                 session.rollback()
                 raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record) from exc
             if self.result.status == PENDING:
-                self._mark_running()
+                self.writer.mark_running()
             try:
                 job.active_test = "run"
                 self._append_output(self._call_run(job, data, commit))
@@ -247,9 +225,9 @@ class JobExecution:
                 if commit:
                     if self.log.live:
                         self.log.flush()
-                    self._record_verdict(session, status)
+                    self.writer.record_verdict(session, status, self.reason, self.data)
                     session.commit()
-                    self.runtime.committed(self._verdict_events)
+                    self.runtime.committed(self.writer.verdict_events)
                 else:
                     session.rollback()
                     if not read_only:
@@ -302,108 +280,21 @@ class JobExecution:
         if value:
             self.data["output"] += f"\n{value}"
 
-    def _stored_data(self, data: dict[str, Any] | None) -> dict[str, Any] | None:
-        if data is None:
-            return None
-        return {**data, "output": self.runtime.sanitizer(data.get("output", ""))}
-
-    def _counts(self) -> dict[str, int]:
-        return {f"log_{level}": count for level, count in self.log.counts.items()}
-
-    def _mark_running(self) -> None:
-        self.started = utcnow()
-        self.status = RUNNING
-        self._write({"status": RUNNING, "started": self.started})
-
-    def _values(self, status: str, reason: str | None, data: dict[str, Any] | None) -> dict[str, Any]:
-        return {
-            "status": status,
-            "reason": reason if status == ERRORED else None,
-            "data": self._stored_data(data),
-            **self._counts(),
-        }
-
-    def _row(self, values: dict[str, Any]) -> dict[str, Any]:
-        """The JobResult's columns after ``values`` are applied, for its result event."""
-        result = self.result
-        current = {column: getattr(result, column) for column in ("id", "name", "created", "started", "task_queue")}
-        return {**current, "started": self.started or result.started, **values}
-
-    def _events(self, values: dict[str, Any]) -> list[dict[str, Any]]:
-        if not self.runtime.events or self.result is None:
-            return []
-        user = self.result.user.username if self.result.user is not None else None
-        return [result_event_row(self._row(values), username=user)]
-
-    def _write(self, values: dict[str, Any]) -> None:
-        """Update the JobResult (and announce it) on its own connection, outside the job's transaction."""
-        statement = update(JobResult).where(JobResult.id == self.job_result_id).values(**values)
-        events = self._events(values)
-        if events:
-            with self.runtime.engine.begin() as connection:
-                connection.execute(statement)
-                add_events(connection, events)
-            self.runtime.committed(events)
-        else:
-            with self.runtime.autocommit_engine.connect() as connection:
-                connection.execute(statement)
-
-    def _record_verdict(self, session: Session, status: str) -> None:
-        """Write the verdict in the job's own transaction, so data changes and status commit together.
-
-        The row must still be this attempt's: if the lease was lost to the reaper (this worker
-        stalled past it), the job's changes are rolled back rather than applied twice.
-        When nothing happens after the commit (no post_run, no late log line) this is the final write.
-        """
-        values = {**self._values(status, self.reason, self.data), "completed": utcnow()}
-        updated = session.execute(
-            update(JobResult)
-            .where(JobResult.id == self.job_result_id, JobResult.status == RUNNING,
-                   JobResult.attempt == self.result.attempt)
-            .values(**values)
-        )
-        if updated.rowcount != 1:
-            raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's changes are discarded")
-        self._verdict_events = add_events(session.connection(), self._events(values))
-        self._committed = values
-
-    def _finish(self, status: str, *, reason: str | None, data: dict[str, Any] | None) -> JobResult:
-        self.log.flush()
-        self.status = status
-        values = self._values(status, reason, data)
-        committed = self._committed
-        if committed is not None and all(committed[key] == value for key, value in values.items()):
-            values["completed"] = committed["completed"]
-        else:
-            values["completed"] = utcnow()
-            self._write(values)
-        if self.result is None:
-            self.result = self._fetch_result()
-        for key, value in {**values, "started": self.started or self.result.started}.items():
-            setattr(self.result, key, value)
-        return self.result
-
     def _abandon(self, exc: BaseException) -> None:
         """An interrupt or crash of the runner itself: never leave the run pending or running."""
         try:
             self.log.add("failure", "main", _exception_message("The run was interrupted", exc))
-            self._finish(ERRORED, reason=f"interrupted: {type(exc).__name__}", data=self.data)
+            self.log.flush()
+            self.writer.finish(ERRORED, f"interrupted: {type(exc).__name__}", self.data)
         except Exception:  # noqa: BLE001 - the original exception is what the caller must see
             pass
 
 
-def _record_for_class_path(session: Session, class_path: str) -> JobRecord | None:
-    parts = class_path.split("/")
-    if len(parts) != 3:
+def _record_for(session: Session, class_path: str) -> JobRecord | None:
+    try:
+        return find_record(session, class_path)
+    except InvalidClassPath:
         return None
-    source, module_name, class_name = parts
-    return session.scalars(
-        select(JobRecord).where(
-            JobRecord.source == source,
-            JobRecord.module_name == module_name,
-            JobRecord.job_class_name == class_name,
-        )
-    ).first()
 
 
 def execute(runtime: Runtime, job_result: uuid.UUID | JobResult, options: RunOptions | None = None) -> JobResult:

@@ -1,0 +1,125 @@
+"""Writing one run's JobResult row: ``running``, the verdict, the final state, and their events.
+
+The verdict is written inside the job's own transaction (data changes and status
+commit together); anything written later goes on its own connection. Each write
+carries its ``job.result.<status>`` outbox row when the runtime records events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, joinedload
+
+from jobruntime.events import result_event_row
+from jobruntime.models import JobResult
+from jobruntime.outbox import add_events
+from jobruntime.runtime import Runtime
+
+PENDING, RUNNING, ERRORED = "pending", "running", "errored"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class LeaseLost(RuntimeError):
+    """Another worker took the run over (the lease expired); this attempt must not commit."""
+
+
+class ResultWriter:
+    """Owns the JobResult row of one run; ``counts`` is the live per-level log counter."""
+
+    def __init__(
+        self, runtime: Runtime, job_result_id: uuid.UUID, counts: dict[str, int], result: JobResult | None
+    ) -> None:
+        self.runtime = runtime
+        self.job_result_id = job_result_id
+        self.counts = counts
+        self.result = result
+        self.started: datetime | None = None
+        self.verdict_events: list[dict[str, Any]] = []
+        self._committed: dict[str, Any] | None = None
+
+    def load(self) -> JobResult:
+        """The JobResult (with its Job record and user), read unless the caller handed it over."""
+        if self.result is None:
+            with self.runtime.session(autocommit=True) as session:
+                self.result = session.get(
+                    JobResult, self.job_result_id,
+                    options=[joinedload(JobResult.job_model), joinedload(JobResult.user)],
+                )
+            if self.result is None:
+                raise LookupError(f"JobResult {self.job_result_id} does not exist")
+        return self.result
+
+    def mark_running(self) -> None:
+        self.started = utcnow()
+        self._write({"status": RUNNING, "started": self.started})
+
+    def record_verdict(self, session: Session, status: str, reason: str | None, data: dict[str, Any]) -> None:
+        """Write the verdict in the job's own transaction, so data changes and status commit together.
+
+        The row must still be this attempt's: if the lease was lost to the reaper (this worker
+        stalled past it), the job's changes are rolled back rather than applied twice.
+        When nothing happens after the commit (no post_run, no late log line) this is the final write.
+        """
+        values = {**self._values(status, reason, data), "completed": utcnow()}
+        updated = session.execute(
+            update(JobResult)
+            .where(JobResult.id == self.job_result_id, JobResult.status == RUNNING,
+                   JobResult.attempt == self.result.attempt)
+            .values(**values)
+        )
+        if updated.rowcount != 1:
+            raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's changes are discarded")
+        self.verdict_events = add_events(session.connection(), self._events(values))
+        self._committed = values
+
+    def finish(self, status: str, reason: str | None, data: dict[str, Any] | None) -> JobResult:
+        """Write the final state unless the verdict already said it all; returns the JobResult as stored."""
+        values = self._values(status, reason, data)
+        committed = self._committed
+        if committed is not None and all(committed[key] == value for key, value in values.items()):
+            values["completed"] = committed["completed"]
+        else:
+            values["completed"] = utcnow()
+            self._write(values)
+        result = self.load()
+        for key, value in {**values, "started": self.started or result.started}.items():
+            setattr(result, key, value)
+        return result
+
+    def _values(self, status: str, reason: str | None, data: dict[str, Any] | None) -> dict[str, Any]:
+        stored = None if data is None else {**data, "output": self.runtime.sanitizer(data.get("output", ""))}
+        return {
+            "status": status,
+            "reason": reason if status == ERRORED else None,
+            "data": stored,
+            **{f"log_{level}": count for level, count in self.counts.items()},
+        }
+
+    def _events(self, values: dict[str, Any]) -> list[dict[str, Any]]:
+        if not self.runtime.events or self.result is None:
+            return []
+        result = self.result
+        row = {column: getattr(result, column) for column in ("id", "name", "created", "started", "task_queue")}
+        row = {**row, "started": self.started or result.started, **values}
+        user = result.user.username if result.user is not None else None
+        return [result_event_row(row, username=user)]
+
+    def _write(self, values: dict[str, Any]) -> None:
+        """Update the row (and announce it) on its own connection, outside the job's transaction."""
+        statement = update(JobResult).where(JobResult.id == self.job_result_id).values(**values)
+        events = self._events(values)
+        if events:
+            with self.runtime.engine.begin() as connection:
+                connection.execute(statement)
+                add_events(connection, events)
+            self.runtime.committed(events)
+        else:
+            with self.runtime.autocommit_engine.connect() as connection:
+                connection.execute(statement)
