@@ -194,9 +194,12 @@ def request_cancel(engine: Engine, job_result_id: uuid.UUID, username: str) -> s
 
 @dataclass(frozen=True)
 class Reaped:
+    """A run the reaper dealt with, and the outbox rows (re-queue or result event) it committed for it."""
+
     job_result_id: uuid.UUID
     requeued: bool
     reason: str | None
+    events: list[dict[str, Any]]
 
 
 def reap_expired(
@@ -223,9 +226,9 @@ def reap_expired(
                     update(_TABLE).where(_TABLE.c.id == row.id)
                     .values(status="pending", worker=None, lease_expires=None)
                 )
-                outbox.add_events(connection, [outbox.event_row(
+                events = outbox.add_events(connection, [outbox.event_row(
                     outbox.RUN_EXCHANGE, row.task_queue or default_queue, row.request)])
-                reaped.append(Reaped(row.id, True, None))
+                reaped.append(Reaped(row.id, True, None, events))
                 continue
             if row.request is None:
                 reason = f"{WORKER_LOST}: its input was not stored (sensitive variables), so it cannot be re-run"
@@ -233,8 +236,8 @@ def reap_expired(
                 reason = f"{WORKER_LOST} after {row.attempt} attempts"
             values = {"status": "errored", "reason": reason, "completed": now, "lease_expires": None}
             connection.execute(update(_TABLE).where(_TABLE.c.id == row.id).values(**values))
-            outbox.add_events(connection, [result_event({**row._asdict(), **values})])
-            reaped.append(Reaped(row.id, False, reason))
+            events = outbox.add_events(connection, [result_event({**row._asdict(), **values})])
+            reaped.append(Reaped(row.id, False, reason, events))
     return reaped
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -27,6 +29,8 @@ EVENTS_EXCHANGE = "jobruntime.events"
 RUN_EXCHANGE = "jobruntime.run"
 _TABLE = OutboxEvent.__table__
 logger = logging.getLogger(__name__)
+STAMP_INTERVAL = 0.5  # seconds between background stamps of published rows
+SWEEP_AGE = 5.0  # a sweep publishes rows at least this old that nobody stamped
 
 
 def event_row(exchange: str, routing_key: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -51,12 +55,14 @@ def add_events(connection: Connection, rows: Iterable[dict[str, Any]]) -> list[d
 class OutboxRelay:
     """Publishes committed, unpublished events. Several relays may run at once (rows are locked, skipped)."""
 
-    def __init__(self, engine: Engine, bus: Bus, *, batch: int = 200, autocommit_engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine, bus: Bus, *, batch: int = 200) -> None:
         self.engine = engine
-        self.autocommit_engine = autocommit_engine or engine
         self.bus = bus
         self.batch = batch
         self._skip_locked = engine.dialect.name == "postgresql"
+        self._lock = threading.Lock()
+        self._unstamped: list[uuid.UUID] = []
+        self._stamper: threading.Thread | None = None
 
     def publish_pending(self, *, older_than: float = 0.0) -> int:
         """Publish up to one batch of unpublished events (those at least ``older_than`` seconds old)."""
@@ -76,13 +82,37 @@ class OutboxRelay:
         return len(published)
 
     def publish_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Publish rows this process just committed, without reading them back, and stamp them."""
+        """Publish rows this process just committed, without reading them back.
+
+        They are stamped in the background within ``STAMP_INTERVAL`` (one UPDATE for many
+        rows, off the run's path); sweeps only take rows older than ``SWEEP_AGE``, so a
+        published row is not sent twice unless this process dies in between.
+        """
         published = [row["id"] for row in rows if self._publish(SimpleNamespace(**row))]
         if published:
-            with self.autocommit_engine.connect() as connection:
+            with self._lock:
+                self._unstamped.extend(published)
+            if self._stamper is None:
+                self._stamper = threading.Thread(target=self._stamp_loop, name="outbox-stamper", daemon=True)
+                self._stamper.start()
+
+    def stamp(self) -> None:
+        """Record as published what this process has published so far."""
+        with self._lock:
+            ids, self._unstamped = self._unstamped, []
+        if ids:
+            with self.engine.begin() as connection:
                 connection.execute(
-                    update(_TABLE).where(_TABLE.c.id.in_(published)).values(published=datetime.now(timezone.utc))
+                    update(_TABLE).where(_TABLE.c.id.in_(ids)).values(published=datetime.now(timezone.utc))
                 )
+
+    def _stamp_loop(self) -> None:
+        while True:
+            time.sleep(STAMP_INTERVAL)
+            try:
+                self.stamp()
+            except Exception:  # noqa: BLE001 - unstamped rows are republished by a sweep at worst
+                logger.warning("Could not stamp published outbox events", exc_info=True)
 
     def _publish(self, row: Any) -> bool:
         """Publish one row; a re-queued run whose queue refuses it stays in the outbox for the next pass."""

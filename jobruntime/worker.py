@@ -29,7 +29,7 @@ from jobruntime.events import result_event_row
 from jobruntime.handling import HandlerContext, Outcome
 from jobruntime.leases import keep_lease, reap_expired, utcnow
 from jobruntime.models import JobResult
-from jobruntime.outbox import OutboxRelay, add_events
+from jobruntime.outbox import SWEEP_AGE, OutboxRelay, add_events
 from jobruntime.runtime import Runtime
 from jobruntime.settings import Settings
 from jobruntime.timelimits import HardLimit, RunSlot, hard_limit_message
@@ -67,7 +67,7 @@ class WorkerProcess:
         self.bus = Bus(self.settings)
         self.bus.connect()
         self.bus.declare_run_queues(self.queues)
-        relay = OutboxRelay(self.runtime.engine, self.bus, autocommit_engine=self.runtime.autocommit_engine)
+        relay = OutboxRelay(self.runtime.engine, self.bus)
         self.runtime.on_commit = relay.publish_rows
         self.middleware = [keep_lease(self.runtime.autocommit_engine, self.settings.lease_seconds)]
         if self.slot is not None:
@@ -76,6 +76,7 @@ class WorkerProcess:
         try:
             self.bus.consume(self.queues, self._on_delivery, prefetch=self.settings.prefetch)
         finally:
+            relay.stamp()
             self.bus.close()
 
     def stop(self) -> None:
@@ -164,6 +165,7 @@ class Supervisor:
                     self._sweep(runtime, relay)
         finally:
             self._shutdown()
+            relay.stamp()
             bus.close()
         return 0
 
@@ -176,8 +178,7 @@ class Supervisor:
                              process.pid)
                 process.kill()
                 process.join()
-                self._record_hard_limit(runtime, job_result_id, limit)
-                relay.publish_pending()
+                relay.publish_rows(self._record_hard_limit(runtime, job_result_id, limit))
             if not process.is_alive():
                 if overdue is None:
                     logger.warning("Worker process %s exited (%s); starting another", process.pid, process.exitcode)
@@ -185,7 +186,7 @@ class Supervisor:
                 self.children[index] = self._spawn(slot)
 
     @staticmethod
-    def _record_hard_limit(runtime: Runtime, job_result_id: Any, limit: float) -> None:
+    def _record_hard_limit(runtime: Runtime, job_result_id: Any, limit: float) -> list[dict[str, Any]]:
         """The killed run ends ``errored`` with the reason; its uncommitted changes died with the process."""
         values = {"status": "errored", "reason": hard_limit_message(limit), "completed": utcnow(),
                   "lease_expires": None}
@@ -195,8 +196,8 @@ class Supervisor:
                 update(table).where(table.c.id == job_result_id, table.c.status == "running")
                 .values(**values).returning(*table.c)
             ).first()
-            if row is not None:
-                add_events(connection, [result_event_row(row._asdict())])
+            events = add_events(connection, [result_event_row(row._asdict())]) if row is not None else []
+        return events
 
     def _sweep(self, runtime: Runtime, relay: OutboxRelay) -> None:
         try:
@@ -205,7 +206,8 @@ class Supervisor:
             for item in reaped:
                 logger.warning("Run %s lost its worker: %s", item.job_result_id,
                                "re-queued" if item.requeued else item.reason)
-            relay.publish_pending(older_than=1.0)
+            relay.publish_rows([event for item in reaped for event in item.events])
+            relay.publish_pending(older_than=SWEEP_AGE)
         except Exception:  # noqa: BLE001 - the supervisor outlives database or broker hiccups
             logger.exception("Maintenance sweep failed; retrying at the next one")
 
