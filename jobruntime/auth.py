@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from jobruntime.messages import RunRequest
@@ -63,8 +63,11 @@ def signed(request: RunRequest, secret: str) -> RunRequest:
     return request.model_copy(update={"signature": sign(request, secret)})
 
 
-def _find_user(session: Session, username: str) -> User | None:
-    return session.scalars(select(User).where(User.username == username)).first()
+_BY_USERNAME = select(User).where(User.username == bindparam("username"))
+
+
+def find_user(session: Session, username: str) -> User | None:
+    return session.scalars(_BY_USERNAME, {"username": username}).first()
 
 
 def _user_by_signature(
@@ -74,7 +77,7 @@ def _user_by_signature(
         raise AuthenticationFailed("Signed request refused: no signing secret is configured on this worker")
     if not hmac.compare_digest(sign(request, signing_secret), signature):
         raise AuthenticationFailed("Invalid signature")
-    return _find_user(session, request.requested_by)
+    return find_user(session, request.requested_by)
 
 
 def _user_by_token(session: Session, request: RunRequest, key: str) -> User:

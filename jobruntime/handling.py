@@ -12,10 +12,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobruntime.discovery import InvalidClassPath, split_class_path
+from jobruntime.discovery import InvalidClassPath
+from jobruntime.job_records import find_record
 from jobruntime.models import Job as JobRecord
 from jobruntime.runtime import Runtime
 
@@ -68,11 +68,6 @@ def resolve_job(session: Session, job: str) -> JobRecord | None:
     except ValueError:
         pass
     try:
-        source, module_name, class_name = split_class_path(job)
+        return find_record(session, job)
     except InvalidClassPath:
         return None
-    return session.scalars(
-        select(JobRecord).where(
-            JobRecord.source == source, JobRecord.module_name == module_name, JobRecord.job_class_name == class_name
-        )
-    ).first()

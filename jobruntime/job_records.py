@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from jobruntime.discovery import Discovery, split_class_path
@@ -51,15 +51,19 @@ def class_values(job_class: type[Job]) -> dict[str, Any]:
     }
 
 
+# Built once: constructing a statement costs more than running it on the hot path.
+_BY_CLASS_PATH = select(JobRecord).where(
+    JobRecord.source == bindparam("source"),
+    JobRecord.module_name == bindparam("module_name"),
+    JobRecord.job_class_name == bindparam("class_name"),
+)
+
+
 def find_record(session: Session, class_path: str) -> JobRecord | None:
+    """The Job record of ``class_path``; raises InvalidClassPath for a malformed one."""
     source, module_name, class_name = split_class_path(class_path)
-    return session.scalars(
-        select(JobRecord).where(
-            JobRecord.source == source,
-            JobRecord.module_name == module_name,
-            JobRecord.job_class_name == class_name,
-        )
-    ).first()
+    parameters = {"source": source, "module_name": module_name, "class_name": class_name}
+    return session.scalars(_BY_CLASS_PATH, parameters).first()
 
 
 def _grouping_name_taken(session: Session, record: JobRecord) -> JobRecord | None:

@@ -8,6 +8,7 @@ died) or, when that is not possible, ends them ``errored`` with the reason.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jobruntime import outbox
@@ -48,6 +49,24 @@ class Claim:
     events: list[dict[str, Any]]
 
 
+_CLAIM_COLUMNS = ("id", "name", "job_model_id", "user_id", "task_queue", "request", "job_kwargs")
+_LEASE_COLUMNS = ("status", "worker", "lease_expires", "heartbeat", "started")
+
+
+@functools.cache
+def _claim_statement(dialect_name: str) -> Any:
+    """INSERT ... ON CONFLICT taking over a pending row; built once per dialect (building costs more than running)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(_TABLE).values(
+        {**{column: bindparam(column) for column in _CLAIM_COLUMNS + _LEASE_COLUMNS}, "attempt": 1}
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.id],
+        set_={**{column: statement.excluded[column] for column in _LEASE_COLUMNS}, "attempt": _TABLE.c.attempt + 1},
+        where=_TABLE.c.status == "pending",
+    ).returning(*_TABLE.c)
+
+
 def claim_run(
     engine: Engine,
     values: dict[str, Any],
@@ -63,17 +82,11 @@ def claim_run(
     a duplicate delivery of a running or finished run claims nothing.
     """
     now = utcnow()
-    lease = {"status": "running", "worker": worker, "lease_expires": now + timedelta(seconds=lease_seconds),
-             "heartbeat": now, "started": now}
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(_TABLE).values(**values, **lease, attempt=1)
-    statement = statement.on_conflict_do_update(
-        index_elements=[_TABLE.c.id],
-        set_={**lease, "attempt": _TABLE.c.attempt + 1},
-        where=_TABLE.c.status == "pending",
-    ).returning(*_TABLE.c)
+    parameters = {column: values.get(column) for column in _CLAIM_COLUMNS}
+    parameters.update(status="running", worker=worker, lease_expires=now + timedelta(seconds=lease_seconds),
+                      heartbeat=now, started=now)
     with engine.begin() as connection:
-        row = connection.execute(statement).first()
+        row = connection.execute(_claim_statement(engine.dialect.name), parameters).first()
         if row is None:
             return None
         added = outbox.add_events(connection, [build(row._asdict()) for build in events])

@@ -44,11 +44,14 @@ def event_row(exchange: str, routing_key: str, body: Mapping[str, Any]) -> dict[
     }
 
 
+_INSERT = insert(_TABLE)
+
+
 def add_events(connection: Connection, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Insert event rows in the caller's transaction; returns them, to publish once it commits."""
     rows = list(rows)
     if rows:
-        connection.execute(insert(_TABLE), rows)
+        connection.execute(_INSERT, rows)
     return rows
 
 

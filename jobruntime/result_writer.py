@@ -11,15 +11,32 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, joinedload
 
 from jobruntime.events import result_event_row
+from jobruntime.job import LOG_LEVELS
 from jobruntime.models import JobResult
 from jobruntime.outbox import add_events
 from jobruntime.runtime import Runtime
 
 PENDING, RUNNING, ERRORED = "pending", "running", "errored"
+_TABLE = JobResult.__table__
+_FINAL_COLUMNS = ("status", "reason", "data", "completed", *(f"log_{level}" for level in LOG_LEVELS))
+
+
+def _prebuilt_update(columns: tuple[str, ...], *guards: Any) -> Any:
+    """An UPDATE built once: constructing one per run costs more than executing it."""
+    return (
+        update(_TABLE)
+        .where(_TABLE.c.id == bindparam("_id"), *guards)
+        .values({column: bindparam(column) for column in columns})
+    )
+
+
+_MARK_RUNNING = _prebuilt_update(("status", "started"))
+_FINAL = _prebuilt_update(_FINAL_COLUMNS)
+_VERDICT = _prebuilt_update(_FINAL_COLUMNS, _TABLE.c.status == RUNNING, _TABLE.c.attempt == bindparam("_attempt"))
 
 
 def utcnow() -> datetime:
@@ -58,7 +75,7 @@ class ResultWriter:
 
     def mark_running(self) -> None:
         self.started = utcnow()
-        self._write({"status": RUNNING, "started": self.started})
+        self._write(_MARK_RUNNING, {"status": RUNNING, "started": self.started})
 
     def record_verdict(self, session: Session, status: str, reason: str | None, data: dict[str, Any]) -> None:
         """Write the verdict in the job's own transaction, so data changes and status commit together.
@@ -69,10 +86,7 @@ class ResultWriter:
         """
         values = {**self._values(status, reason, data), "completed": utcnow()}
         updated = session.execute(
-            update(JobResult)
-            .where(JobResult.id == self.job_result_id, JobResult.status == RUNNING,
-                   JobResult.attempt == self.result.attempt)
-            .values(**values)
+            _VERDICT, {**values, "_id": self.job_result_id, "_attempt": self.result.attempt}
         )
         if updated.rowcount != 1:
             raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's changes are discarded")
@@ -87,7 +101,7 @@ class ResultWriter:
             values["completed"] = committed["completed"]
         else:
             values["completed"] = utcnow()
-            self._write(values)
+            self._write(_FINAL, values)
         result = self.load()
         for key, value in {**values, "started": self.started or result.started}.items():
             setattr(result, key, value)
@@ -111,15 +125,15 @@ class ResultWriter:
         user = result.user.username if result.user is not None else None
         return [result_event_row(row, username=user)]
 
-    def _write(self, values: dict[str, Any]) -> None:
+    def _write(self, statement: Any, values: dict[str, Any]) -> None:
         """Update the row (and announce it) on its own connection, outside the job's transaction."""
-        statement = update(JobResult).where(JobResult.id == self.job_result_id).values(**values)
+        parameters = {**values, "_id": self.job_result_id}
         events = self._events(values)
         if events:
             with self.runtime.engine.begin() as connection:
-                connection.execute(statement)
+                connection.execute(statement, parameters)
                 add_events(connection, events)
             self.runtime.committed(events)
         else:
             with self.runtime.autocommit_engine.connect() as connection:
-                connection.execute(statement)
+                connection.execute(statement, parameters)

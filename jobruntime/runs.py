@@ -10,8 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import select
-
+from jobruntime.auth import find_user
 from jobruntime.execution import RunOptions, create_job_result, execute
 from jobruntime.job import Job, JobRequest
 from jobruntime.job_records import find_record
@@ -24,9 +23,9 @@ class RunRefused(ValueError):
     """The run cannot be created at all (unknown job or user); nothing was recorded."""
 
 
-def find_user(runtime: Runtime, username: str) -> User:
+def _user(runtime: Runtime, username: str) -> User:
     with runtime.session(autocommit=True) as session:
-        user = session.scalars(select(User).where(User.username == username)).first()
+        user = find_user(session, username)
     if user is None:
         raise RunRefused("No such user")
     return user
@@ -44,7 +43,7 @@ def run_local(
     listeners: Iterable[Callable[[LogEntry], None]] = (),
 ) -> JobResult:
     """Create a JobResult for ``class_path`` and run it to completion in this process."""
-    user = find_user(runtime, username) if username else None
+    user = _user(runtime, username) if username else None
     request = (
         JobRequest(user=user, id=str(uuid.uuid4()), server_name="jobruntime_runjob") if user is not None else None
     )
