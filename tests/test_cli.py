@@ -9,34 +9,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from tests.cli_support import database_env, invoker
 
-from jobruntime.cli import main
-
-REPO = Path(__file__).parent.parent
 BRANCH = {"site_name": "Branch 7", "switch_count": 2, "switch_model": {"model": "Catalyst 9300-48P"}}
 
 
 @pytest.fixture
 def cli(engine, db_url, tmp_path):
-    env = {
-        "JOBRUNTIME_DATABASE_URL": db_url,
-        "JOBRUNTIME_JOBS_ROOT": str(REPO / "jobs"),
-        "JOBRUNTIME_HOME": str(tmp_path),
-    }
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int | None = 0):
-        result = runner.invoke(main, list(args), env=env, catch_exceptions=False)
-        if code is not None:
-            assert result.exit_code == code, result.output
-        return result
-
+    invoke = invoker(database_env(db_url, tmp_path))
     invoke("migrate")
     invoke("sync")
     invoke("users", "create", "admin", "--superuser")
     invoke("demo")
-    invoke.env = env
     return invoke
 
 

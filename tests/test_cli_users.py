@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -14,27 +13,16 @@ from sqlalchemy.orm import Session
 
 from jobruntime.auth import authenticate
 from jobruntime.cli import main
+from tests.cli_support import database_env, invoker
 from jobruntime.messages import RunRequest
 from jobruntime.models import ObjectPermission, Token
 
-REPO = Path(__file__).parent.parent
 JOB = "local/new_branch/NewBranch"
 
 
 @pytest.fixture
 def cli(engine, db_url, tmp_path):
-    env = {
-        "JOBRUNTIME_DATABASE_URL": db_url,
-        "JOBRUNTIME_JOBS_ROOT": str(REPO / "jobs"),
-        "JOBRUNTIME_HOME": str(tmp_path),
-    }
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0):
-        result = runner.invoke(main, list(args), env=env, catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return result
-
+    invoke = invoker(database_env(db_url, tmp_path))
     invoke("sync")
     invoke("users", "create", "alice")
     return invoke

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
-
-from jobruntime.cli import main
-from tests.test_cli import BRANCH, REPO
+from tests.cli_support import REPO, invoker
+from tests.test_cli import BRANCH
 
 
 @pytest.fixture
@@ -20,14 +18,7 @@ def embedded(tmp_path):
         "JOBRUNTIME_DATABASE_URL": "",
         "JOBRUNTIME_SIGNING_SECRET": "",
     }
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int | None = 0):
-        result = runner.invoke(main, list(args), env=env, catch_exceptions=False)
-        if code is not None:
-            assert result.exit_code == code, result.output
-        return result
-
+    invoke = invoker(env)
     for command in (("migrate",), ("sync",), ("users", "create", "admin", "--superuser"), ("demo",),
                     ("jobs", "enable", "local/new_branch/NewBranch")):
         invoke(*command)
