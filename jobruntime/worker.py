@@ -79,6 +79,13 @@ class WorkerProcess:
             relay.stamp()
             self.bus.close()
 
+    def start_in_thread(self) -> threading.Thread:
+        """Run on a background thread of this process (the embedded memory:// broker); returns once consuming."""
+        thread = threading.Thread(target=self.run, name="embedded-worker", daemon=True)
+        thread.start()
+        self.ready.wait(10)
+        return thread
+
     def stop(self) -> None:
         if self.bus is not None:
             self.bus.stop()

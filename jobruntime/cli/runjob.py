@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 
 import click
 
@@ -126,10 +125,7 @@ def _start_embedded_worker(settings, queue: str):
     from jobruntime.worker import WorkerProcess, load_handler
 
     embedded = WorkerProcess(settings, [queue], load_handler())
-    thread = threading.Thread(target=embedded.run, name="embedded-worker", daemon=True)
-    thread.start()
-    embedded.ready.wait(10)
-    embedded.thread = thread
+    embedded.start_in_thread()
     return embedded
 
 
