@@ -221,10 +221,11 @@ class _Pump(threading.Thread):
             Consumer(channel, [run_queue(name, self.bus.settings)], on_message=self._receiver(name), auto_declare=False)
             for name in self.queues
         ]
+        if not self.bus.memory:
+            # Presence first: whoever sees this worker consuming a run queue must also see it serving it.
+            Consumer(channel, [presence_queue(name) for name in self.queues], no_ack=True).consume()
         for consumer in consumers:
             consumer.consume()
-        if not self.bus.memory:
-            Consumer(channel, [presence_queue(name) for name in self.queues], no_ack=True).consume()
         self.consumers, self._paused = consumers, False
         self.channel = channel
         if self._delay > RECONNECT_FIRST_DELAY:
