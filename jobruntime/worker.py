@@ -60,6 +60,7 @@ class WorkerProcess:
         self.ready = threading.Event()
         self.bus: Bus | None = None
         self.runtime: Runtime | None = None
+        self._thread: threading.Thread | None = None
 
     def run(self) -> None:
         """Consume until :meth:`stop` (or SIGTERM, in a worker process)."""
@@ -79,16 +80,22 @@ class WorkerProcess:
             relay.stamp()
             self.bus.close()
 
-    def start_in_thread(self) -> threading.Thread:
+    def start_in_thread(self) -> None:
         """Run on a background thread of this process (the embedded memory:// broker); returns once consuming."""
-        thread = threading.Thread(target=self.run, name="embedded-worker", daemon=True)
-        thread.start()
+        self._thread = threading.Thread(target=self.run, name="embedded-worker", daemon=True)
+        self._thread.start()
         self.ready.wait(10)
-        return thread
 
     def stop(self) -> None:
+        """Stop consuming once the delivery in hand is done; waits for a thread started by start_in_thread.
+
+        Waiting matters: an in-memory queue outlives this worker, and a stopping worker must
+        not take the next run of the process.
+        """
         if self.bus is not None:
             self.bus.stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(30)
 
     def _on_delivery(self, delivery: Delivery) -> None:
         acked = False
