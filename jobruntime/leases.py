@@ -53,11 +53,15 @@ _CLAIM_COLUMNS = ("id", "name", "job_model_id", "user_id", "task_queue", "reques
 _LEASE_COLUMNS = ("status", "worker", "lease_expires", "heartbeat", "started")
 
 
+def _dialect(name: str) -> Any:
+    """The dialect module whose INSERT knows ON CONFLICT (PostgreSQL, else SQLite)."""
+    return postgresql if name == "postgresql" else sqlite
+
+
 @functools.cache
 def _claim_statement(dialect_name: str) -> Any:
     """INSERT ... ON CONFLICT taking over a pending row; built once per dialect (building costs more than running)."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement = dialect.insert(_TABLE).values(
+    statement = _dialect(dialect_name).insert(_TABLE).values(
         {**{column: bindparam(column) for column in _CLAIM_COLUMNS + _LEASE_COLUMNS}, "attempt": 1}
     )
     return statement.on_conflict_do_update(
@@ -101,9 +105,8 @@ def refuse_run(
     Returns the committed outbox rows, or None when the id is already taken (a duplicate).
     """
     now = utcnow()
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(_TABLE)
+        _dialect(engine.dialect.name).insert(_TABLE)
         .values(**values, status="errored", reason=reason, completed=now)
         .on_conflict_do_nothing(index_elements=[_TABLE.c.id])
         .returning(*_TABLE.c)

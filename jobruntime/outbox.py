@@ -55,6 +55,11 @@ def add_events(connection: Connection, rows: Iterable[dict[str, Any]]) -> list[d
     return rows
 
 
+def _mark_published(connection: Connection, ids: Sequence[uuid.UUID]) -> None:
+    if ids:
+        connection.execute(update(_TABLE).where(_TABLE.c.id.in_(ids)).values(published=datetime.now(timezone.utc)))
+
+
 class OutboxRelay:
     """Publishes committed, unpublished events. Several relays may run at once (rows are locked, skipped)."""
 
@@ -78,10 +83,7 @@ class OutboxRelay:
         with self.engine.begin() as connection:
             rows = connection.execute(query).all()
             published = [row.id for row in rows if self._publish(row)]
-            if published:
-                connection.execute(
-                    update(_TABLE).where(_TABLE.c.id.in_(published)).values(published=datetime.now(timezone.utc))
-                )
+            _mark_published(connection, published)
         return len(published)
 
     def publish_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -105,9 +107,7 @@ class OutboxRelay:
             ids, self._unstamped = self._unstamped, []
         if ids:
             with self.engine.begin() as connection:
-                connection.execute(
-                    update(_TABLE).where(_TABLE.c.id.in_(ids)).values(published=datetime.now(timezone.utc))
-                )
+                _mark_published(connection, ids)
 
     def _stamp_loop(self) -> None:
         while True:
