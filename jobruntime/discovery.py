@@ -7,6 +7,7 @@ library. Only classes defined in the module itself become jobs, never imported b
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -21,6 +22,7 @@ from jobruntime.job import Job
 logger = logging.getLogger(__name__)
 
 _LOCAL_PACKAGE = "jobruntime_local_jobs"
+_local_modules: dict[Path, tuple[bytes, ModuleType]] = {}  # by file: (content digest, module)
 
 
 class JobNotFound(LookupError):
@@ -61,11 +63,21 @@ def _job_classes(module: ModuleType, source: str, module_name: str) -> dict[str,
 
 
 def load_local_module(jobs_root: Path, module_name: str) -> ModuleType:
-    """(Re)import ``<jobs_root>/<module_name>.py`` so a changed file is picked up."""
+    """Import ``<jobs_root>/<module_name>.py``, again whenever its content changed.
+
+    A worker runs the same few modules thousands of times, and compiling one costs
+    more than the run itself, so an unchanged file (same bytes) keeps its module
+    object, module-level state included. An edited file is picked up at the next run.
+    """
     path = jobs_root / f"{module_name}.py"
-    if not path.is_file():
-        raise JobNotFound(f"No job module {module_name!r} in {jobs_root}")
+    try:
+        digest = hashlib.blake2b(path.read_bytes(), digest_size=16).digest()
+    except (FileNotFoundError, IsADirectoryError):
+        raise JobNotFound(f"No job module {module_name!r} in {jobs_root}") from None
     qualified = f"{_LOCAL_PACKAGE}.{module_name}"
+    cached = _local_modules.get(path)
+    if cached is not None and cached[0] == digest and sys.modules.get(qualified) is cached[1]:
+        return cached[1]
     spec = importlib.util.spec_from_file_location(qualified, path)
     if spec is None or spec.loader is None:
         raise JobNotFound(f"Cannot load job module {path}")
@@ -75,7 +87,9 @@ def load_local_module(jobs_root: Path, module_name: str) -> ModuleType:
         spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(qualified, None)
+        _local_modules.pop(path, None)
         raise
+    _local_modules[path] = (digest, module)
     return module
 
 
@@ -110,7 +124,7 @@ def discover(jobs_root: Path, plugin_modules: tuple[str, ...] = ()) -> Discovery
 
 
 def load_job_class(class_path: str, jobs_root: Path) -> type[Job]:
-    """Import the module behind ``class_path`` afresh and return its class."""
+    """Import the module behind ``class_path`` (again if its file changed) and return its class."""
     source, module_name, class_name = split_class_path(class_path)
     try:
         if source == "local":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,21 @@ def test_plugin_modules_provide_jobs_under_the_plugins_source(session):
     plugin = record(session, "plugins/tests.plugin_pkg.jobs/PluginJob")
     assert (plugin.source, plugin.grouping, plugin.slug) == ("plugins", "Plugin jobs", "plugins-tests-plugin_pkg-jobs-pluginjob")
     assert load_job_class("plugins/tests.plugin_pkg.jobs/PluginJob", JOB_MODULES).__name__ == "PluginJob"
+
+
+def test_an_unchanged_job_module_is_not_executed_again_and_an_edited_one_is(tmp_path):
+    (tmp_path / "__init__.py").write_text("")
+    module = tmp_path / "counted.py"
+    module.write_text("from jobruntime import Job\n\nimports = []\nimports.append(1)\n\nclass Counted(Job):\n    pass\n")
+    first = load_job_class("local/counted/Counted", tmp_path)
+    second = load_job_class("local/counted/Counted", tmp_path)
+    assert second is first
+    assert sys.modules[first.__module__].imports == [1]
+
+    module.write_text("from jobruntime import Job\n\nclass Counted(Job):\n    version = 2\n")
+    edited = load_job_class("local/counted/Counted", tmp_path)
+    assert edited is not first and edited.version == 2
+
+    module.unlink()
+    with pytest.raises(JobNotFound, match="No job module 'counted'"):
+        load_job_class("local/counted/Counted", tmp_path)
