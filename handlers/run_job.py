@@ -9,16 +9,16 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
-from jobruntime.auth import RUN_JOB, authenticate, check_queue, require_permission
+from jobruntime.auth import RUN_JOB, authenticate, check_queue, find_user, require_permission
 from jobruntime.events import result_event_row
 from jobruntime.execution import JobExecution, LeaseLost, RunOptions
-from jobruntime.handling import HandlerContext, Outcome, resolve_job
+from jobruntime.handling import HandlerContext, Outcome
 from jobruntime.job import JobRequest
+from jobruntime.job_records import lookup_record
 from jobruntime.leases import claim_run, refuse_run, requeued_request
 from jobruntime.messages import ErrorEvent, MalformedMessage, RunRequest
 from jobruntime.models import JobResult, User
+from jobruntime.prebuilt import as_model, transaction
 
 
 @dataclass
@@ -48,8 +48,7 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     if claim is None:
         return Outcome.duplicate(request.job_result_id)
     ctx.runtime.committed(claim.events)
-    result = JobResult(**claim.row)
-    result.job_model, result.user = run.record, run.user
+    result = as_model(JobResult, claim.row, job_model=run.record, user=run.user)
     execution = JobExecution(ctx.runtime, result, RunOptions(
         data=run.request.data, commit=run.request.commit, profile=run.request.profile,
         request=JobRequest(user=run.user, id=str(request.job_result_id),
@@ -68,23 +67,23 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
 def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
     """Check who asked, for what and where; a refusal is recorded on the run when the job is known."""
     runtime = ctx.runtime
-    with runtime.session(autocommit=True) as session:
-        record = resolve_job(session, request.job)
+    with transaction(runtime.autocommit_engine) as db:
+        record = lookup_record(db, request.job)
         if record is None:
             reason = f'Job "{request.job}" not found'
             return _reject(ctx, reason, ErrorEvent(reason=reason, job=request.job, queue=ctx.queue,
                                                    job_result_id=request.job_result_id))
         stored = None
         if request.token is None and request.signature is None:
-            stored = requeued_request(runtime.engine, request.job_result_id)
+            stored = requeued_request(db, request.job_result_id)
         run = _Run(request=RunRequest.model_validate(stored) if stored else request, record=record,
                    requeued=stored is not None)
         try:
             if run.requeued:
-                run.user = session.scalars(select(User).where(User.username == run.request.requested_by)).first()
+                run.user = find_user(db, run.request.requested_by)
             else:
-                run.user = authenticate(session, request, runtime.settings.signing_secret)
-                require_permission(session, run.user, RUN_JOB, record)
+                run.user = authenticate(db, request, runtime.settings.signing_secret)
+                require_permission(db, run.user, RUN_JOB, record)
             run.queue = check_queue(record, run.request.task_queue or ctx.queue, runtime.settings.default_queue)
             if ctx.queue is not None and ctx.queue != run.queue:
                 raise PermissionError(
@@ -127,8 +126,8 @@ def _reject(ctx: HandlerContext, reason: str, event: ErrorEvent, **identity: Any
     ctx.publish(event.routing_key, event.model_dump(mode="json"))
     job, job_result_id = identity.get("job"), identity.get("job_result_id")
     if job and job_result_id:
-        with ctx.runtime.session(autocommit=True) as session:
-            record = resolve_job(session, job)
+        with transaction(ctx.runtime.autocommit_engine) as db:
+            record = lookup_record(db, job)
         if record is not None:
             events = refuse_run(ctx.runtime.engine, {"id": job_result_id, "name": record.class_path,
                                                      "job_model_id": record.id}, reason, events=[result_event_row])

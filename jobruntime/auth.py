@@ -21,6 +21,7 @@ from jobruntime.messages import RunRequest
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import ObjectPermission, Token, User
 from jobruntime.models.types import as_utc, utcnow
+from jobruntime.prebuilt import DriverCursor, Prebuilt, as_model
 
 RUN_JOB = "run_job"
 ACTION_MAX_LENGTH = 50
@@ -63,33 +64,51 @@ def signed(request: RunRequest, secret: str) -> RunRequest:
     return request.model_copy(update={"signature": sign(request, secret)})
 
 
-_BY_USERNAME = select(User).where(User.username == bindparam("username"))
+_USERS = User.__table__
+_TOKENS = Token.__table__
+_GRANTS = ObjectPermission.__table__
+_USER_BY_NAME = Prebuilt(select(_USERS).where(_USERS.c.username == bindparam("username")))
+_USER_BY_TOKEN = Prebuilt(
+    select(_TOKENS.c.expires.label("token_expires"), *_USERS.c)
+    .join(_USERS, _USERS.c.id == _TOKENS.c.user_id)
+    .where(_TOKENS.c.key_hash == bindparam("key_hash"))
+)
+_GRANT = Prebuilt(
+    select(_GRANTS.c.id).where(
+        _GRANTS.c.user_id == bindparam("user_id"),
+        _GRANTS.c.action == bindparam("action"),
+        (_GRANTS.c.job_id == bindparam("job_id")) | _GRANTS.c.job_id.is_(None),
+    ).limit(1)
+)
 
 
-def find_user(session: Session, username: str) -> User | None:
-    return session.scalars(_BY_USERNAME, {"username": username}).first()
+def find_user(db: DriverCursor, username: str) -> User | None:
+    """The user called ``username``, as a snapshot (see ``prebuilt.as_model``)."""
+    row = _USER_BY_NAME.first(db, {"username": username})
+    return None if row is None else as_model(User, row)
 
 
 def _user_by_signature(
-    session: Session, request: RunRequest, signature: str, signing_secret: str | None
+    db: DriverCursor, request: RunRequest, signature: str, signing_secret: str | None
 ) -> User | None:
     if not signing_secret:
         raise AuthenticationFailed("Signed request refused: no signing secret is configured on this worker")
     if not hmac.compare_digest(sign(request, signing_secret), signature):
         raise AuthenticationFailed("Invalid signature")
-    return find_user(session, request.requested_by)
+    return find_user(db, request.requested_by)
 
 
-def _user_by_token(session: Session, request: RunRequest, key: str) -> User:
-    token = session.scalars(select(Token).where(Token.key_hash == _key_hash(key))).first()
-    if token is None or token.user.username != request.requested_by:
+def _user_by_token(db: DriverCursor, request: RunRequest, key: str) -> User:
+    row = _USER_BY_TOKEN.first(db, {"key_hash": _key_hash(key)})
+    if row is None or row["username"] != request.requested_by:
         raise AuthenticationFailed(f"Invalid token for user {request.requested_by}")
-    if token.expires is not None and as_utc(token.expires) <= utcnow():
+    expires = row.pop("token_expires")
+    if expires is not None and as_utc(expires) <= utcnow():
         raise AuthenticationFailed("Token expired")
-    return token.user
+    return as_model(User, row)
 
 
-def authenticate(session: Session, request: RunRequest, signing_secret: str | None) -> User:
+def authenticate(db: DriverCursor, request: RunRequest, signing_secret: str | None) -> User:
     """The active user the request may act as; raises AuthenticationFailed saying why not.
 
     A request that carries a signature is judged by its signature alone (a bad
@@ -97,9 +116,9 @@ def authenticate(session: Session, request: RunRequest, signing_secret: str | No
     misconfigured or forged internal publisher, which should be noticed.
     """
     if request.signature is not None:
-        user = _user_by_signature(session, request, request.signature, signing_secret)
+        user = _user_by_signature(db, request, request.signature, signing_secret)
     elif request.token is not None:
-        user = _user_by_token(session, request, request.token)
+        user = _user_by_token(db, request, request.token)
     else:
         raise AuthenticationFailed("No credentials: the request carries neither a token nor a signature")
     if user is None:
@@ -109,23 +128,16 @@ def authenticate(session: Session, request: RunRequest, signing_secret: str | No
     return user
 
 
-def has_permission(session: Session, user: User, action: str, job_record: JobRecord) -> bool:
+def has_permission(db: DriverCursor, user: User, action: str, job_record: JobRecord) -> bool:
     """Superusers may do anything; others need a grant for this job or for every job."""
     if user.is_superuser:
         return True
-    grant_found = session.scalars(
-        select(ObjectPermission.id).where(
-            ObjectPermission.user_id == user.id,
-            ObjectPermission.action == action,
-            (ObjectPermission.job_id == job_record.id) | ObjectPermission.job_id.is_(None),
-        )
-    ).first()
-    return grant_found is not None
+    return _GRANT.first(db, {"user_id": user.id, "action": action, "job_id": job_record.id}) is not None
 
 
-def require_permission(session: Session, user: User, action: str, job_record: JobRecord) -> None:
+def require_permission(db: DriverCursor, user: User, action: str, job_record: JobRecord) -> None:
     """Raise PermissionDenied unless ``has_permission``."""
-    if has_permission(session, user, action, job_record):
+    if has_permission(db, user, action, job_record):
         return
     what = "to run job" if action == RUN_JOB else f'"{action}" on job'
     raise PermissionDenied(f"User {user.username} does not have permission {what} {job_record.class_path}")

@@ -21,8 +21,9 @@ from typing import Any
 
 from jobruntime.auth import signed, valid_queues
 from jobruntime.bus import Bus
-from jobruntime.handling import resolve_job
+from jobruntime.job_records import lookup_record
 from jobruntime.messages import LogEventEntry, ResultEvent, RunRequest
+from jobruntime.prebuilt import transaction
 from jobruntime.runtime import Runtime
 from jobruntime.settings import Settings
 
@@ -79,8 +80,8 @@ class Client:
         if request.task_queue:
             return request.task_queue
         runtime = Runtime.from_settings(self.settings)
-        with runtime.session(autocommit=True) as session:
-            record = resolve_job(session, request.job)
+        with transaction(runtime.autocommit_engine) as db:
+            record = lookup_record(db, request.job)
         if record is None:
             return self.settings.default_queue
         return valid_queues(record, self.settings.default_queue)[0]

@@ -14,19 +14,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.orm import Session
 
-from jobruntime.discovery import InvalidClassPath, JobNotFound, load_job_class
+from jobruntime.discovery import JobNotFound, load_job_class
 from jobruntime.inputs import InputValidationError, validate_data
 from jobruntime.interrupts import Interrupter, RunCancelled
 from jobruntime.job import LOG_LEVELS, Job, JobRequest, SoftTimeLimitExceeded
+from jobruntime.job_records import lookup_record
 from jobruntime.models import Job as JobRecord
-from jobruntime.models import JobResult, bind_session
+from jobruntime.models import JobResult, User, bind_session
+from jobruntime.prebuilt import DriverCursor, as_model, prebuilt_insert, transaction
 from jobruntime.profiling import profiled
-from jobruntime.runlog import LogEntry, RunLog
-from jobruntime.job_records import find_record
 from jobruntime.result_writer import ERRORED, PENDING, RUNNING, LeaseLost, ResultWriter, utcnow
+from jobruntime.runlog import LogEntry, RunLog
 from jobruntime.runtime import Runtime
 
 COMPLETED, FAILED = "completed", "failed"
@@ -44,15 +43,18 @@ def _exception_message(prefix: str, exc: BaseException) -> str:
     return _traceback_block(f"{prefix}: `{type(exc).__name__}: {exc}`", exc)
 
 
-_INSERT_RESULT = insert(JobResult.__table__)
+_INSERT_RESULT = prebuilt_insert(JobResult.__table__, (
+    "id", "job_model_id", "name", "created", "user_id", "status", "started", "task_queue", "job_kwargs", "attempt",
+    *(f"log_{level}" for level in LOG_LEVELS),
+))
 
 
 def create_job_result(
-    session: Session,
+    db: DriverCursor,
     record: JobRecord | None,
     class_path: str,
     *,
-    user_id: uuid.UUID | None = None,
+    user: User | None = None,
     data: Any = None,
     commit: bool | None = None,
     task_queue: str | None = None,
@@ -61,9 +63,8 @@ def create_job_result(
 ) -> JobResult:
     """A new JobResult: ``pending``, or ``running`` when the caller runs it at once (``claimed``).
 
-    Input is kept for re-runs only when the job has no sensitive variables. The row is
-    inserted with a prebuilt statement (the ORM's unit of work costs more than the insert)
-    and returned as a detached JobResult with ``job_model`` set.
+    Input is kept for re-runs only when the job has no sensitive variables. Returns a
+    snapshot of the row (see ``prebuilt.as_model``) with ``job_model`` and ``user`` set.
     """
     now = utcnow()
     keep_input = record is not None and not record.has_sensitive_variables
@@ -72,7 +73,7 @@ def create_job_result(
         "job_model_id": record.id if record is not None else None,
         "name": class_path,
         "created": now,
-        "user_id": user_id,
+        "user_id": user.id if user is not None else None,
         "status": RUNNING if claimed else PENDING,
         "started": now if claimed else None,
         "task_queue": task_queue,
@@ -80,10 +81,8 @@ def create_job_result(
         "attempt": 0,
         **{f"log_{level}": 0 for level in LOG_LEVELS},
     }
-    session.execute(_INSERT_RESULT, values)
-    result = JobResult(**values)
-    result.job_model = record
-    return result
+    _INSERT_RESULT.execute(db, values)
+    return as_model(JobResult, values, job_model=record, user=user)
 
 
 def _reason(exc: BaseException) -> str:
@@ -174,8 +173,8 @@ class JobExecution:
         result = self.result = self.writer.load()
         record = result.job_model
         if record is None:
-            with self.runtime.session(autocommit=True) as session:
-                record = _record_for(session, result.name)
+            with transaction(self.runtime.autocommit_engine) as db:
+                record = lookup_record(db, result.name)
         if record is None:
             raise _SetupError(f'Unable to locate Job database record for "{result.name}" to run it!')
         if not record.enabled:
@@ -299,13 +298,6 @@ class JobExecution:
             self.writer.finish(ERRORED, f"interrupted: {type(exc).__name__}", self.data)
         except Exception:  # noqa: BLE001 - the original exception is what the caller must see
             pass
-
-
-def _record_for(session: Session, class_path: str) -> JobRecord | None:
-    try:
-        return find_record(session, class_path)
-    except InvalidClassPath:
-        return None
 
 
 def execute(runtime: Runtime, job_result: uuid.UUID | JobResult, options: RunOptions | None = None) -> JobResult:

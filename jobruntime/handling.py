@@ -12,10 +12,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
-from jobruntime.discovery import InvalidClassPath
-from jobruntime.job_records import find_record
 from jobruntime.models import Job as JobRecord
 from jobruntime.runtime import Runtime
 
@@ -60,14 +56,3 @@ class HandlerContext:
     publish: Callable[[str, dict[str, Any]], None]
     middleware: Sequence[Middleware] = field(default_factory=tuple)
 
-
-def resolve_job(session: Session, job: str) -> JobRecord | None:
-    """The Job record a request names, by record UUID or by class_path."""
-    try:
-        return session.get(JobRecord, uuid.UUID(job))
-    except ValueError:
-        pass
-    try:
-        return find_record(session, job)
-    except InvalidClassPath:
-        return None

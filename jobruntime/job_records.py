@@ -8,16 +8,18 @@ classes ``installed=False``. Admin overrides (``<field>_override``) survive.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from jobruntime.discovery import Discovery, split_class_path
+from jobruntime.discovery import Discovery, InvalidClassPath, split_class_path
 from jobruntime.job import Job
 from jobruntime.models import JOB_OVERRIDABLE_FIELDS
 from jobruntime.models import Job as JobRecord
+from jobruntime.prebuilt import DriverCursor, Prebuilt, as_model
 from jobruntime.utils import slugify
 
 
@@ -51,19 +53,40 @@ def class_values(job_class: type[Job]) -> dict[str, Any]:
     }
 
 
-# Built once: constructing a statement costs more than running it on the hot path.
-_BY_CLASS_PATH = select(JobRecord).where(
-    JobRecord.source == bindparam("source"),
-    JobRecord.module_name == bindparam("module_name"),
-    JobRecord.job_class_name == bindparam("class_name"),
+_RECORDS = JobRecord.__table__
+_BY_CLASS_PATH = (
+    _RECORDS.c.source == bindparam("source"),
+    _RECORDS.c.module_name == bindparam("module_name"),
+    _RECORDS.c.job_class_name == bindparam("class_name"),
 )
+_SNAPSHOT_BY_CLASS_PATH = Prebuilt(select(_RECORDS).where(*_BY_CLASS_PATH))
+_SNAPSHOT_BY_ID = Prebuilt(select(_RECORDS).where(_RECORDS.c.id == bindparam("id")))
+
+
+def _class_path_parameters(class_path: str) -> dict[str, str]:
+    source, module_name, class_name = split_class_path(class_path)
+    return {"source": source, "module_name": module_name, "class_name": class_name}
 
 
 def find_record(session: Session, class_path: str) -> JobRecord | None:
-    """The Job record of ``class_path``; raises InvalidClassPath for a malformed one."""
-    source, module_name, class_name = split_class_path(class_path)
-    parameters = {"source": source, "module_name": module_name, "class_name": class_name}
-    return session.scalars(_BY_CLASS_PATH, parameters).first()
+    """The Job record of ``class_path`` in ``session``, to change it; raises InvalidClassPath for a malformed one."""
+    return session.scalars(select(JobRecord).where(*_BY_CLASS_PATH), _class_path_parameters(class_path)).first()
+
+
+def lookup_record(db: DriverCursor, job: str) -> JobRecord | None:
+    """A read-only snapshot of the record a run names, by record UUID or class_path; None if there is none.
+
+    The run path reads records this way (see ``prebuilt.as_model``): a snapshot costs a
+    fraction of an ORM load.
+    """
+    try:
+        row = _SNAPSHOT_BY_ID.first(db, {"id": uuid.UUID(job)})
+    except ValueError:
+        try:
+            row = _SNAPSHOT_BY_CLASS_PATH.first(db, _class_path_parameters(job))
+        except InvalidClassPath:
+            return None
+    return None if row is None else as_model(JobRecord, row)
 
 
 def _grouping_name_taken(session: Session, record: JobRecord) -> JobRecord | None:

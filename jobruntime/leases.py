@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from jobruntime import outbox
 from jobruntime.models import JobResult
+from jobruntime.prebuilt import DriverCursor, Prebuilt, on_connection, transaction
 
 logger = logging.getLogger(__name__)
 _TABLE = JobResult.__table__
@@ -59,16 +60,16 @@ def _dialect(name: str) -> Any:
 
 
 @functools.cache
-def _claim_statement(dialect_name: str) -> Any:
-    """INSERT ... ON CONFLICT taking over a pending row; built once per dialect (building costs more than running)."""
+def _claim_statement(dialect_name: str) -> Prebuilt:
+    """INSERT ... ON CONFLICT taking over a pending row (ON CONFLICT is spelled per dialect)."""
     statement = _dialect(dialect_name).insert(_TABLE).values(
         {**{column: bindparam(column) for column in _CLAIM_COLUMNS + _LEASE_COLUMNS}, "attempt": 1}
     )
-    return statement.on_conflict_do_update(
+    return Prebuilt(statement.on_conflict_do_update(
         index_elements=[_TABLE.c.id],
         set_={**{column: statement.excluded[column] for column in _LEASE_COLUMNS}, "attempt": _TABLE.c.attempt + 1},
         where=_TABLE.c.status == "pending",
-    ).returning(*_TABLE.c)
+    ).returning(*_TABLE.c))
 
 
 def claim_run(
@@ -89,12 +90,12 @@ def claim_run(
     parameters = {column: values.get(column) for column in _CLAIM_COLUMNS}
     parameters.update(status="running", worker=worker, lease_expires=now + timedelta(seconds=lease_seconds),
                       heartbeat=now, started=now)
-    with engine.begin() as connection:
-        row = connection.execute(_claim_statement(engine.dialect.name), parameters).first()
+    with transaction(engine) as db:
+        row = _claim_statement(engine.dialect.name).first(db, parameters)
         if row is None:
             return None
-        added = outbox.add_events(connection, [build(row._asdict()) for build in events])
-    return Claim(values["id"], row.attempt, requeued=row.attempt > 1, row=row._asdict(), events=added)
+        added = outbox.add_events(db, [build(row) for build in events])
+    return Claim(values["id"], row["attempt"], requeued=row["attempt"] > 1, row=row, events=added)
 
 
 def refuse_run(
@@ -115,18 +116,20 @@ def refuse_run(
         row = connection.execute(statement).first()
         if row is None:
             return None
-        return outbox.add_events(connection, [build(row._asdict()) for build in events])
+        return outbox.add_events(on_connection(connection), [build(row._asdict()) for build in events])
 
 
-def requeued_request(engine: Engine, job_result_id: uuid.UUID) -> dict[str, Any] | None:
+_STORED_REQUEST = Prebuilt(
+    select(_TABLE.c.request, _TABLE.c.attempt, _TABLE.c.status).where(_TABLE.c.id == bindparam("id"))
+)
+
+
+def requeued_request(db: DriverCursor, job_result_id: uuid.UUID) -> dict[str, Any] | None:
     """The stored request of a run the reaper put back to ``pending``, else None."""
-    with engine.connect() as connection:
-        row = connection.execute(
-            select(_TABLE.c.request, _TABLE.c.attempt, _TABLE.c.status).where(_TABLE.c.id == job_result_id)
-        ).first()
-    if row is None or row.status != "pending" or row.attempt < 1 or row.request is None:
+    row = _STORED_REQUEST.first(db, {"id": job_result_id})
+    if row is None or row["status"] != "pending" or row["attempt"] < 1 or row["request"] is None:
         return None
-    return row.request
+    return row["request"]
 
 
 class LeaseRenewer:
@@ -242,7 +245,7 @@ def reap_expired(
                     update(_TABLE).where(_TABLE.c.id == row.id)
                     .values(status="pending", worker=None, lease_expires=None)
                 )
-                events = outbox.add_events(connection, [outbox.event_row(
+                events = outbox.add_events(on_connection(connection), [outbox.event_row(
                     outbox.RUN_EXCHANGE, row.task_queue or default_queue, row.request)])
                 reaped.append(Reaped(row.id, True, None, events))
                 continue
@@ -252,7 +255,7 @@ def reap_expired(
                 reason = f"{WORKER_LOST} after {row.attempt} attempts"
             values = {"status": "errored", "reason": reason, "completed": now, "lease_expires": None}
             connection.execute(update(_TABLE).where(_TABLE.c.id == row.id).values(**values))
-            events = outbox.add_events(connection, [result_event({**row._asdict(), **values})])
+            events = outbox.add_events(on_connection(connection), [result_event({**row._asdict(), **values})])
             reaped.append(Reaped(row.id, False, reason, events))
     return reaped
 

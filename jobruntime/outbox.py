@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from jobruntime.models import OutboxEvent
+from jobruntime.prebuilt import DriverCursor, prebuilt_insert
 
 if TYPE_CHECKING:
     from jobruntime.bus import Bus
@@ -44,14 +45,13 @@ def event_row(exchange: str, routing_key: str, body: Mapping[str, Any]) -> dict[
     }
 
 
-_INSERT = insert(_TABLE)
+_INSERT = prebuilt_insert(_TABLE, ("id", "created", "exchange", "routing_key", "body", "published"))
 
 
-def add_events(connection: Connection, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def add_events(db: DriverCursor, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Insert event rows in the caller's transaction; returns them, to publish once it commits."""
     rows = list(rows)
-    if rows:
-        connection.execute(_INSERT, rows)
+    _INSERT.execute_many(db, rows)
     return rows
 
 

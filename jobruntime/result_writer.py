@@ -18,6 +18,7 @@ from jobruntime.events import result_event_row
 from jobruntime.job import LOG_LEVELS
 from jobruntime.models import JobResult
 from jobruntime.outbox import add_events
+from jobruntime.prebuilt import Prebuilt, in_session, transaction
 from jobruntime.runtime import Runtime
 
 PENDING, RUNNING, ERRORED = "pending", "running", "errored"
@@ -25,9 +26,8 @@ _TABLE = JobResult.__table__
 _FINAL_COLUMNS = ("status", "reason", "data", "completed", *(f"log_{level}" for level in LOG_LEVELS))
 
 
-def _prebuilt_update(columns: tuple[str, ...], *guards: Any) -> Any:
-    """An UPDATE built once: constructing one per run costs more than executing it."""
-    return (
+def _prebuilt_update(columns: tuple[str, ...], *guards: Any) -> Prebuilt:
+    return Prebuilt(
         update(_TABLE)
         .where(_TABLE.c.id == bindparam("_id"), *guards)
         .values({column: bindparam(column) for column in columns})
@@ -85,12 +85,11 @@ class ResultWriter:
         When nothing happens after the commit (no post_run, no late log line) this is the final write.
         """
         values = {**self._values(status, reason, data), "completed": utcnow()}
-        updated = session.execute(
-            _VERDICT, {**values, "_id": self.job_result_id, "_attempt": self.result.attempt}
-        )
-        if updated.rowcount != 1:
+        db = in_session(session)
+        updated = _VERDICT.execute(db, {**values, "_id": self.job_result_id, "_attempt": self.result.attempt})
+        if updated != 1:
             raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's changes are discarded")
-        self.verdict_events = add_events(session.connection(), self._events(values))
+        self.verdict_events = add_events(db, self._events(values))
         self._committed = values
 
     def finish(self, status: str, reason: str | None, data: dict[str, Any] | None) -> JobResult:
@@ -125,15 +124,10 @@ class ResultWriter:
         user = result.user.username if result.user is not None else None
         return [result_event_row(row, username=user)]
 
-    def _write(self, statement: Any, values: dict[str, Any]) -> None:
+    def _write(self, statement: Prebuilt, values: dict[str, Any]) -> None:
         """Update the row (and announce it) on its own connection, outside the job's transaction."""
-        parameters = {**values, "_id": self.job_result_id}
         events = self._events(values)
-        if events:
-            with self.runtime.engine.begin() as connection:
-                connection.execute(statement, parameters)
-                add_events(connection, events)
-            self.runtime.committed(events)
-        else:
-            with self.runtime.autocommit_engine.connect() as connection:
-                connection.execute(statement, parameters)
+        with transaction(self.runtime.engine if events else self.runtime.autocommit_engine) as db:
+            statement.execute(db, {**values, "_id": self.job_result_id})
+            add_events(db, events)
+        self.runtime.committed(events)

@@ -23,9 +23,9 @@ from sqlalchemy import Connection, Engine, insert
 
 from jobruntime import outbox
 from jobruntime.events import log_event_rows
-
 from jobruntime.job import LOG_LEVELS
 from jobruntime.models import JobLogEntry
+from jobruntime.prebuilt import on_connection
 from jobruntime.sanitize import Sanitizer
 
 _PYTHON_LEVELS = {"failure": logging.ERROR, "warning": logging.WARNING}
@@ -84,7 +84,7 @@ class LogWriter:
         if self.events:
             with self.engine.begin() as connection:
                 self._insert_rows(connection, entries)
-                events = outbox.add_events(connection, log_event_rows(entries))
+                events = outbox.add_events(on_connection(connection), log_event_rows(entries))
         elif self.autocommit_engine is not None:
             with self.autocommit_engine.connect() as connection:
                 self._insert_rows(connection, entries)

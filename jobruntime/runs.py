@@ -11,24 +11,18 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from jobruntime.auth import find_user
+from jobruntime.discovery import split_class_path
 from jobruntime.execution import RunOptions, create_job_result, execute
 from jobruntime.job import Job, JobRequest
-from jobruntime.job_records import find_record
-from jobruntime.models import JobResult, User
+from jobruntime.job_records import lookup_record
+from jobruntime.models import JobResult
+from jobruntime.prebuilt import transaction
 from jobruntime.runlog import LogEntry
 from jobruntime.runtime import Runtime
 
 
 class RunRefused(ValueError):
     """The run cannot be created at all (unknown job or user); nothing was recorded."""
-
-
-def _user(runtime: Runtime, username: str) -> User:
-    with runtime.session(autocommit=True) as session:
-        user = find_user(session, username)
-    if user is None:
-        raise RunRefused("No such user")
-    return user
 
 
 def run_local(
@@ -42,20 +36,23 @@ def run_local(
     job_class: type[Job] | None = None,
     listeners: Iterable[Callable[[LogEntry], None]] = (),
 ) -> JobResult:
-    """Create a JobResult for ``class_path`` and run it to completion in this process."""
-    user = _user(runtime, username) if username else None
+    """Create a JobResult for ``class_path`` and run it to completion in this process.
+
+    Raises RunRefused for an unknown user or job, InvalidClassPath for a malformed class_path.
+    """
+    split_class_path(class_path)
+    with transaction(runtime.autocommit_engine) as db:
+        user = find_user(db, username) if username else None
+        if username and user is None:
+            raise RunRefused("No such user")
+        record = lookup_record(db, class_path)
+        if record is None:
+            raise RunRefused(f'Job "{class_path}" not found')
+        result = create_job_result(db, record, class_path, user=user, data=data, commit=commit, claimed=True)
     request = (
         JobRequest(user=user, id=str(uuid.uuid4()), server_name="jobruntime_runjob") if user is not None else None
     )
-    with runtime.session(autocommit=True) as session:
-        record = find_record(session, class_path)
-        if record is None:
-            raise RunRefused(f'Job "{class_path}" not found')
-        result = create_job_result(
-            session, record, class_path, user_id=user.id if user else None, data=data, commit=commit, claimed=True
-        )
     options = RunOptions(
         data=data, commit=commit, request=request, profile=profile, job_class=job_class, listeners=tuple(listeners)
     )
-    result.user = user
     return execute(runtime, result, options)

@@ -30,6 +30,7 @@ from jobruntime.handling import HandlerContext, Outcome
 from jobruntime.leases import keep_lease, reap_expired, utcnow
 from jobruntime.models import JobResult
 from jobruntime.outbox import SWEEP_AGE, OutboxRelay, add_events
+from jobruntime.prebuilt import on_connection
 from jobruntime.runtime import Runtime
 from jobruntime.settings import Settings
 from jobruntime.timelimits import HardLimit, RunSlot, hard_limit_message
@@ -210,7 +211,7 @@ class Supervisor:
                 update(table).where(table.c.id == job_result_id, table.c.status == "running")
                 .values(**values).returning(*table.c)
             ).first()
-            events = add_events(connection, [result_event_row(row._asdict())]) if row is not None else []
+            events = add_events(on_connection(connection), [result_event_row(row._asdict())]) if row is not None else []
         return events
 
     def _sweep(self, runtime: Runtime, relay: OutboxRelay) -> None:

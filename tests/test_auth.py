@@ -28,6 +28,7 @@ from jobruntime.discovery import discover
 from jobruntime.job_records import find_record, sync
 from jobruntime.messages import RunRequest
 from jobruntime.models import ObjectPermission, Token, User
+from jobruntime.prebuilt import in_session
 
 JOB_MODULES = Path(__file__).parent / "job_modules"
 SECRET = "internal-publishers-secret"
@@ -53,7 +54,7 @@ def request(**fields) -> RunRequest:
 
 def refused(session, run_request: RunRequest, secret: str | None = SECRET) -> str:
     with pytest.raises(AuthenticationFailed) as caught:
-        authenticate(session, run_request, secret)
+        authenticate(in_session(session), run_request, secret)
     return str(caught.value)
 
 
@@ -71,7 +72,7 @@ def test_each_token_gets_a_new_key(session, alice):
 
 def test_token_authenticates_its_user(session, alice):
     key = create_token(session, alice)
-    assert authenticate(session, request(token=key), None) is alice
+    assert authenticate(in_session(session), request(token=key), None).id == alice.id
 
 
 def test_token_of_another_user_is_invalid_for_the_requested_user(session, alice):
@@ -94,7 +95,7 @@ def test_expired_token_is_refused(session, alice):
 
 def test_token_before_its_expiry_is_accepted(session, alice):
     key = create_token(session, alice, expires=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
-    assert authenticate(session, request(token=key), None) is alice
+    assert authenticate(in_session(session), request(token=key), None).id == alice.id
 
 
 def test_request_without_credentials_is_refused(session, alice):
@@ -102,7 +103,7 @@ def test_request_without_credentials_is_refused(session, alice):
 
 
 def test_signature_vouches_for_the_requested_user(session, alice):
-    assert authenticate(session, signed(request(), SECRET), SECRET) is alice
+    assert authenticate(in_session(session), signed(request(), SECRET), SECRET).id == alice.id
 
 
 def test_signature_is_the_hex_hmac_of_the_canonical_bytes():
@@ -123,12 +124,12 @@ def test_changing_requested_by_after_signing_invalidates_the_signature(session, 
 
 def test_token_takes_no_part_in_the_signature(session, alice):
     with_token = signed(request(), SECRET).model_copy(update={"token": "anything"})
-    assert authenticate(session, with_token, SECRET) is alice
+    assert authenticate(in_session(session), with_token, SECRET).id == alice.id
 
 
 def test_signature_survives_a_trip_over_the_wire(session, alice):
     sent = signed(request(data={"count": 2, "name": "é"}), SECRET)
-    assert authenticate(session, RunRequest.parse(sent.to_json()), SECRET) is alice
+    assert authenticate(in_session(session), RunRequest.parse(sent.to_json()), SECRET).id == alice.id
 
 
 def test_signature_made_with_another_secret_is_invalid(session, alice):
@@ -162,48 +163,48 @@ def test_authentication_failure_is_a_permission_error():
 
 
 def test_user_without_grants_may_not_run_a_job(session, alice, records):
-    assert has_permission(session, alice, "run_job", records[0]) is False
+    assert has_permission(in_session(session), alice, "run_job", records[0]) is False
 
 
 def test_grant_for_one_job_allows_only_that_job(session, alice, records):
     passing, failing = records
     grant(session, alice, "run_job", passing)
-    assert has_permission(session, alice, "run_job", passing) is True
-    assert has_permission(session, alice, "run_job", failing) is False
+    assert has_permission(in_session(session), alice, "run_job", passing) is True
+    assert has_permission(in_session(session), alice, "run_job", failing) is False
 
 
 def test_grant_for_every_job_allows_any_job(session, alice, records):
     grant(session, alice, "run_job")
-    assert all(has_permission(session, alice, "run_job", record) for record in records)
+    assert all(has_permission(in_session(session), alice, "run_job", record) for record in records)
 
 
 def test_grant_for_another_action_does_not_allow_running(session, alice, records):
     grant(session, alice, "approve_job")
-    assert has_permission(session, alice, "run_job", records[0]) is False
+    assert has_permission(in_session(session), alice, "run_job", records[0]) is False
 
 
 def test_superuser_needs_no_grant(session, records):
     root = User(username="root", is_superuser=True)
     session.add(root)
     session.flush()
-    assert has_permission(session, root, "run_job", records[0]) is True
+    assert has_permission(in_session(session), root, "run_job", records[0]) is True
 
 
 def test_require_permission_names_user_and_job_for_running(session, alice, records):
     with pytest.raises(PermissionDenied) as caught:
-        require_permission(session, alice, "run_job", records[0])
+        require_permission(in_session(session), alice, "run_job", records[0])
     assert str(caught.value) == "User alice does not have permission to run job local/basic/PassingJob"
 
 
 def test_require_permission_names_any_other_action(session, alice, records):
     with pytest.raises(PermissionDenied) as caught:
-        require_permission(session, alice, "approve_job", records[0])
+        require_permission(in_session(session), alice, "approve_job", records[0])
     assert str(caught.value) == 'User alice does not have permission "approve_job" on job local/basic/PassingJob'
 
 
 def test_require_permission_passes_with_a_grant(session, alice, records):
     grant(session, alice, "run_job", records[0])
-    require_permission(session, alice, "run_job", records[0])
+    require_permission(in_session(session), alice, "run_job", records[0])
 
 
 @pytest.mark.parametrize("one_job", [True, False], ids=["one-job", "every-job"])

@@ -16,6 +16,7 @@ from jobruntime.cli import main
 from tests.cli_support import database_env, invoker
 from jobruntime.messages import RunRequest
 from jobruntime.models import ObjectPermission, Token
+from jobruntime.prebuilt import in_session
 
 JOB = "local/new_branch/NewBranch"
 
@@ -51,7 +52,7 @@ def test_printed_token_authenticates_its_user(cli, engine):
     key = cli("users", "token", "alice").stdout.strip()
     request = RunRequest(job=JOB, requested_by="alice", token=key)
     with Session(engine) as session:
-        assert authenticate(session, request, None).username == "alice"
+        assert authenticate(in_session(session), request, None).username == "alice"
 
 
 def test_token_expires_after_the_given_days(cli, engine):

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from jobruntime.events import result_event_row
 from jobruntime.leases import claim_run, reap_expired, refuse_run, request_cancel, requeued_request, utcnow
 from jobruntime.models import JobResult, OutboxEvent
+from jobruntime.prebuilt import transaction
 
 
 def _values(**extra):
@@ -55,7 +56,8 @@ def test_expired_lease_is_requeued_through_the_outbox_and_claimable_again(engine
     reaped = _reap(engine)
     assert [(item.job_result_id, item.requeued) for item in reaped] == [(values["id"], True)]
     assert _row(engine, values["id"]).status == "pending"
-    assert requeued_request(engine, values["id"]) == values["request"]
+    with transaction(engine) as db:
+        assert requeued_request(db, values["id"]) == values["request"]
     with engine.connect() as connection:
         requeue = connection.execute(select(OutboxEvent)).one()
     assert (requeue.exchange, requeue.routing_key) == ("jobruntime.run", "default")
