@@ -21,7 +21,7 @@ from jobruntime.messages import RunRequest
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import ObjectPermission, Token, User
 from jobruntime.models.types import as_utc, utcnow
-from jobruntime.prebuilt import DriverCursor, Prebuilt, as_model
+from jobruntime.prebuilt import DriverConnection, Prebuilt, as_model
 
 RUN_JOB = "run_job"
 ACTION_MAX_LENGTH = 50
@@ -82,14 +82,14 @@ _GRANT = Prebuilt(
 )
 
 
-def find_user(db: DriverCursor, username: str) -> User | None:
+def find_user(db: DriverConnection, username: str) -> User | None:
     """The user called ``username``, as a snapshot (see ``prebuilt.as_model``)."""
     row = _USER_BY_NAME.first(db, {"username": username})
     return None if row is None else as_model(User, row)
 
 
 def _user_by_signature(
-    db: DriverCursor, request: RunRequest, signature: str, signing_secret: str | None
+    db: DriverConnection, request: RunRequest, signature: str, signing_secret: str | None
 ) -> User | None:
     if not signing_secret:
         raise AuthenticationFailed("Signed request refused: no signing secret is configured on this worker")
@@ -98,7 +98,7 @@ def _user_by_signature(
     return find_user(db, request.requested_by)
 
 
-def _user_by_token(db: DriverCursor, request: RunRequest, key: str) -> User:
+def _user_by_token(db: DriverConnection, request: RunRequest, key: str) -> User:
     row = _USER_BY_TOKEN.first(db, {"key_hash": _key_hash(key)})
     if row is None or row["username"] != request.requested_by:
         raise AuthenticationFailed(f"Invalid token for user {request.requested_by}")
@@ -108,7 +108,7 @@ def _user_by_token(db: DriverCursor, request: RunRequest, key: str) -> User:
     return as_model(User, row)
 
 
-def authenticate(db: DriverCursor, request: RunRequest, signing_secret: str | None) -> User:
+def authenticate(db: DriverConnection, request: RunRequest, signing_secret: str | None) -> User:
     """The active user the request may act as; raises AuthenticationFailed saying why not.
 
     A request that carries a signature is judged by its signature alone (a bad
@@ -128,14 +128,14 @@ def authenticate(db: DriverCursor, request: RunRequest, signing_secret: str | No
     return user
 
 
-def has_permission(db: DriverCursor, user: User, action: str, job_record: JobRecord) -> bool:
+def has_permission(db: DriverConnection, user: User, action: str, job_record: JobRecord) -> bool:
     """Superusers may do anything; others need a grant for this job or for every job."""
     if user.is_superuser:
         return True
     return _GRANT.first(db, {"user_id": user.id, "action": action, "job_id": job_record.id}) is not None
 
 
-def require_permission(db: DriverCursor, user: User, action: str, job_record: JobRecord) -> None:
+def require_permission(db: DriverConnection, user: User, action: str, job_record: JobRecord) -> None:
     """Raise PermissionDenied unless ``has_permission``."""
     if has_permission(db, user, action, job_record):
         return

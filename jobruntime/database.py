@@ -82,7 +82,10 @@ def make_engine(url: str | URL, *, autocommit: bool = False) -> Engine:
 
     ``autocommit=True`` gives a separate pool whose connections stay in autocommit
     mode: single statements on hot paths then cost one round trip, with no BEGIN,
-    COMMIT or per-checkout isolation switch.
+    COMMIT or per-checkout isolation switch. On PostgreSQL these commits are also
+    relaxed (``synchronous_commit=off``: no wait for the WAL flush), so the pool is
+    for reads and for writes that a later synchronous commit makes durable (the WAL is
+    flushed in order): a local run's first JobResult row, log batches, lease renewals.
     """
     parsed = normalize_url(url)
     key = (parsed.render_as_string(hide_password=False), autocommit)
@@ -97,6 +100,8 @@ def make_engine(url: str | URL, *, autocommit: bool = False) -> Engine:
 def _create(url: URL, autocommit: bool) -> Engine:
     options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.get_backend_name() != "sqlite":
+        if autocommit:
+            options["connect_args"] = {"options": "-c synchronous_commit=off"}
         return create_engine(url, **options)
     if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)

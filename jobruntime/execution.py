@@ -22,7 +22,7 @@ from jobruntime.job import LOG_LEVELS, Job, JobRequest, SoftTimeLimitExceeded
 from jobruntime.job_records import lookup_record
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, User, bind_session
-from jobruntime.prebuilt import DriverCursor, as_model, prebuilt_insert, transaction
+from jobruntime.prebuilt import DriverConnection, as_model, prebuilt_insert, transaction
 from jobruntime.profiling import profiled
 from jobruntime.result_writer import ERRORED, PENDING, RUNNING, LeaseLost, ResultWriter, utcnow
 from jobruntime.runlog import LogEntry, RunLog
@@ -50,7 +50,7 @@ _INSERT_RESULT = prebuilt_insert(JobResult.__table__, (
 
 
 def create_job_result(
-    db: DriverCursor,
+    db: DriverConnection,
     record: JobRecord | None,
     class_path: str,
     *,

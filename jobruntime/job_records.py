@@ -19,7 +19,7 @@ from jobruntime.discovery import Discovery, InvalidClassPath, split_class_path
 from jobruntime.job import Job
 from jobruntime.models import JOB_OVERRIDABLE_FIELDS
 from jobruntime.models import Job as JobRecord
-from jobruntime.prebuilt import DriverCursor, Prebuilt, as_model
+from jobruntime.prebuilt import DriverConnection, Prebuilt, as_model
 from jobruntime.utils import slugify
 
 
@@ -73,7 +73,7 @@ def find_record(session: Session, class_path: str) -> JobRecord | None:
     return session.scalars(select(JobRecord).where(*_BY_CLASS_PATH), _class_path_parameters(class_path)).first()
 
 
-def lookup_record(db: DriverCursor, job: str) -> JobRecord | None:
+def lookup_record(db: DriverConnection, job: str) -> JobRecord | None:
     """A read-only snapshot of the record a run names, by record UUID or class_path; None if there is none.
 
     The run path reads records this way (see ``prebuilt.as_model``): a snapshot costs a

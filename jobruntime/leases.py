@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from jobruntime import outbox
 from jobruntime.models import JobResult
-from jobruntime.prebuilt import DriverCursor, Prebuilt, on_connection, transaction
+from jobruntime.prebuilt import DriverConnection, Prebuilt, on_connection, transaction
 
 logger = logging.getLogger(__name__)
 _TABLE = JobResult.__table__
@@ -124,7 +124,7 @@ _STORED_REQUEST = Prebuilt(
 )
 
 
-def requeued_request(db: DriverCursor, job_result_id: uuid.UUID) -> dict[str, Any] | None:
+def requeued_request(db: DriverConnection, job_result_id: uuid.UUID) -> dict[str, Any] | None:
     """The stored request of a run the reaper put back to ``pending``, else None."""
     row = _STORED_REQUEST.first(db, {"id": job_result_id})
     if row is None or row["status"] != "pending" or row["attempt"] < 1 or row["request"] is None:

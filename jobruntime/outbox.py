@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from jobruntime.models import OutboxEvent
-from jobruntime.prebuilt import DriverCursor, prebuilt_insert
+from jobruntime.prebuilt import DriverConnection, prebuilt_insert
 
 if TYPE_CHECKING:
     from jobruntime.bus import Bus
@@ -48,7 +48,7 @@ def event_row(exchange: str, routing_key: str, body: Mapping[str, Any]) -> dict[
 _INSERT = prebuilt_insert(_TABLE, ("id", "created", "exchange", "routing_key", "body", "published"))
 
 
-def add_events(db: DriverCursor, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def add_events(db: DriverConnection, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Insert event rows in the caller's transaction; returns them, to publish once it commits."""
     rows = list(rows)
     _INSERT.execute_many(db, rows)

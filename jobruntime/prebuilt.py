@@ -1,4 +1,4 @@
-"""Statements every run makes, compiled once per dialect and executed on the driver's cursor.
+"""Statements every run makes, compiled once per dialect and executed on the driver's connection.
 
 SQLAlchemy's per-execution work (cache lookup, parameter and result processing,
 ORM loading) costs 0.3 to 0.5 ms of Python per statement, several times what
@@ -28,11 +28,25 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class DriverCursor:
-    """A DBAPI cursor and the dialect whose SQL it speaks."""
+class DriverConnection:
+    """A DBAPI connection and the dialect whose SQL it speaks."""
 
-    cursor: Any
+    connection: Any
     dialect: Dialect
+
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """Send the block's statements without waiting for each answer (psycopg's pipeline mode).
+
+        Fetching rows waits for what was sent so far; a cursor's rowcount is known once the
+        block ends. Drivers without pipelining (sqlite3, which has no round trips) run as usual.
+        """
+        pipeline = getattr(self.connection, "pipeline", None)
+        if pipeline is None:
+            yield
+            return
+        with pipeline():
+            yield
 
 
 @dataclass(frozen=True)
@@ -57,28 +71,31 @@ class Prebuilt:
         self._compiled: dict[str, _Compiled] = {}
         self._results: dict[str, tuple[tuple[str, ...], tuple[Processor, ...]]] = {}
 
-    def execute(self, db: DriverCursor, parameters: Mapping[str, Any] | None = None) -> int:
-        """Run once; returns the driver's rowcount."""
+    def execute(self, db: DriverConnection, parameters: Mapping[str, Any] | None = None) -> Any:
+        """Run once; returns the cursor, whose ``rowcount`` says how many rows changed."""
         compiled = self._compile(db.dialect)
-        db.cursor.execute(compiled.sql, self._arguments(compiled, parameters or {}))
-        return db.cursor.rowcount
+        cursor = db.connection.cursor()
+        cursor.execute(compiled.sql, self._arguments(compiled, parameters or {}))
+        return cursor
 
-    def execute_many(self, db: DriverCursor, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run for every parameter set in one driver call (one round trip for psycopg's pipeline)."""
-        if rows:
+    def execute_many(self, db: DriverConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run for every parameter set, in one driver call."""
+        if len(rows) == 1:
+            self.execute(db, rows[0])
+        elif rows:
             compiled = self._compile(db.dialect)
-            db.cursor.executemany(compiled.sql, [self._arguments(compiled, row) for row in rows])
+            db.connection.cursor().executemany(compiled.sql, [self._arguments(compiled, row) for row in rows])
 
-    def rows(self, db: DriverCursor, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        compiled = self._compile(db.dialect)
-        db.cursor.execute(compiled.sql, self._arguments(compiled, parameters or {}))
-        names, processors = self._result_processing(compiled, db)
+    def rows(self, db: DriverConnection, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        cursor = self.execute(db, parameters)
+        rows = cursor.fetchall()
+        names, processors = self._result_processing(self._compile(db.dialect), db.dialect, cursor)
         return [
             {name: value if process is None else process(value) for name, process, value in zip(names, processors, row)}
-            for row in db.cursor.fetchall()
+            for row in rows
         ]
 
-    def first(self, db: DriverCursor, parameters: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    def first(self, db: DriverConnection, parameters: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         found = self.rows(db, parameters)
         return found[0] if found else None
 
@@ -93,15 +110,17 @@ class Prebuilt:
             return values
         return [values[name] for name in compiled.positional]
 
-    def _result_processing(self, compiled: _Compiled, db: DriverCursor) -> tuple[tuple[str, ...], tuple[Processor, ...]]:
+    def _result_processing(
+        self, compiled: _Compiled, dialect: Dialect, cursor: Any
+    ) -> tuple[tuple[str, ...], tuple[Processor, ...]]:
         """Column keys and their converters, which may depend on the type codes the driver reports."""
-        found = self._results.get(db.dialect.name)
+        found = self._results.get(dialect.name)
         if found is None:
-            codes = [description[1] for description in db.cursor.description or ()]
-            found = self._results[db.dialect.name] = (
+            codes = [description[1] for description in cursor.description or ()]
+            found = self._results[dialect.name] = (
                 tuple(column.key for column in compiled.columns),
                 tuple(
-                    column.type.dialect_impl(db.dialect).result_processor(db.dialect, code)
+                    column.type.dialect_impl(dialect).result_processor(dialect, code)
                     for column, code in zip(compiled.columns, codes)
                 ),
             )
@@ -151,12 +170,18 @@ def _default_maker(default: Any) -> Callable[[], Any]:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[DriverCursor]:
-    """A pooled connection's cursor in a transaction that commits when the block ends (rolls back on error)."""
+def transaction(engine: Engine) -> Iterator[DriverConnection]:
+    """A pooled connection in a transaction that commits when the block ends (rolls back on error).
+
+    On PostgreSQL the block runs pipelined, its COMMIT included: statements whose
+    rows nobody reads travel together with the ones after them.
+    """
     connection = engine.raw_connection()
     try:
-        yield DriverCursor(connection.driver_connection.cursor(), engine.dialect)
-        connection.commit()
+        db = DriverConnection(connection.driver_connection, engine.dialect)
+        with db.pipeline():
+            yield db
+            connection.commit()
     except BaseException:
         connection.rollback()
         raise
@@ -164,13 +189,13 @@ def transaction(engine: Engine) -> Iterator[DriverCursor]:
         connection.close()
 
 
-def on_connection(connection: Connection) -> DriverCursor:
-    """A cursor inside a SQLAlchemy connection's transaction, which its owner commits."""
-    return DriverCursor(connection.connection.driver_connection.cursor(), connection.dialect)
+def on_connection(connection: Connection) -> DriverConnection:
+    """The driver connection inside a SQLAlchemy connection's transaction, which its owner commits."""
+    return DriverConnection(connection.connection.driver_connection, connection.dialect)
 
 
-def in_session(session: Session) -> DriverCursor:
-    """A cursor inside the session's transaction, after flushing what the ORM still holds."""
+def in_session(session: Session) -> DriverConnection:
+    """The driver connection inside the session's transaction, after flushing what the ORM still holds."""
     session.flush()
     return on_connection(session.connection())
 

@@ -86,10 +86,13 @@ class ResultWriter:
         """
         values = {**self._values(status, reason, data), "completed": utcnow()}
         db = in_session(session)
-        updated = _VERDICT.execute(db, {**values, "_id": self.job_result_id, "_attempt": self.result.attempt})
-        if updated != 1:
+        events = self._events(values)
+        with db.pipeline():
+            updated = _VERDICT.execute(db, {**values, "_id": self.job_result_id, "_attempt": self.result.attempt})
+            add_events(db, events)
+        if updated.rowcount != 1:
             raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's changes are discarded")
-        self.verdict_events = add_events(db, self._events(values))
+        self.verdict_events = events
         self._committed = values
 
     def finish(self, status: str, reason: str | None, data: dict[str, Any] | None) -> JobResult:
@@ -125,9 +128,9 @@ class ResultWriter:
         return [result_event_row(row, username=user)]
 
     def _write(self, statement: Prebuilt, values: dict[str, Any]) -> None:
-        """Update the row (and announce it) on its own connection, outside the job's transaction."""
+        """Update the row (and announce it) durably on its own connection, outside the job's transaction."""
         events = self._events(values)
-        with transaction(self.runtime.engine if events else self.runtime.autocommit_engine) as db:
+        with transaction(self.runtime.engine) as db:
             statement.execute(db, {**values, "_id": self.job_result_id})
             add_events(db, events)
         self.runtime.committed(events)

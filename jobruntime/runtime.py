@@ -61,7 +61,7 @@ class Runtime:
     def session(self, *, autocommit: bool = False) -> Session:
         """A new ORM session; callers own its transaction.
 
-        ``autocommit=True`` suits reads and single-statement writes on hot paths: each
-        statement commits by itself, saving the BEGIN and COMMIT round trips.
+        ``autocommit=True`` suits reads on hot paths: each statement commits by itself,
+        saving the BEGIN and COMMIT round trips (see ``database.make_engine`` for its durability).
         """
         return Session(self.autocommit_engine if autocommit else self.engine, expire_on_commit=False)

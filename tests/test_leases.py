@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from jobruntime import Job
+from jobruntime.discovery import discover
 from jobruntime.events import result_event_row
+from jobruntime.execution import LeaseLost, RunOptions, execute
+from jobruntime.job_records import find_record, lookup_record, sync
 from jobruntime.leases import claim_run, reap_expired, refuse_run, request_cancel, requeued_request, utcnow
-from jobruntime.models import JobResult, OutboxEvent
-from jobruntime.prebuilt import transaction
+from jobruntime.models import JobResult, OutboxEvent, Site, Status
+from jobruntime.prebuilt import as_model, transaction
+
+JOB_MODULES = Path(__file__).parent / "job_modules"
 
 
 def _values(**extra):
@@ -115,3 +124,34 @@ def test_a_refused_run_is_recorded_once(engine):
     assert refuse_run(engine, values, "again", events=[result_event_row]) is None
     row = _row(engine, values["id"])
     assert (row.status, row.reason) == ("errored", "Invalid token for user bob")
+
+
+class Overtaken(Job):
+    """Stalls past its lease: while it runs, the reaper hands its run to another worker."""
+
+    def run(self, data, commit):
+        table = JobResult.__table__
+        with self.session.get_bind().begin() as connection:
+            connection.execute(table.update().where(table.c.id == self.job_result.id)
+                               .values(attempt=table.c.attempt + 1))
+        Site(name="overtaken", slug="overtaken", status=Status.objects.get(slug="active")).validated_save()
+
+
+def test_a_run_taken_over_while_it_ran_commits_none_of_its_changes(runtime, engine):
+    with Session(engine) as session:
+        sync(session, discover(JOB_MODULES))
+        find_record(session, "local/basic/PassingJob").enabled = True
+        session.commit()
+    with transaction(engine) as db:
+        record = lookup_record(db, "local/basic/PassingJob")
+    claim = claim_run(engine, _values(job_model_id=record.id), worker="w1", lease_seconds=30)
+    result = as_model(JobResult, claim.row, job_model=record)
+
+    with pytest.raises(LeaseLost, match="was taken over"):
+        execute(runtime, result, RunOptions(job_class=Overtaken, commit=True))
+
+    row = _row(engine, claim.job_result_id)
+    assert (row.status, row.attempt, row.worker) == ("running", 2, "w1")
+    with Session(engine) as session:
+        assert session.scalars(select(Site).where(Site.slug == "overtaken")).first() is None
+        assert session.scalars(select(OutboxEvent).where(OutboxEvent.routing_key == "job.result.completed")).all() == []
