@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from jobruntime.models import OutboxEvent
 from jobruntime.prebuilt import DriverConnection, prebuilt_insert

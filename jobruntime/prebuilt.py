@@ -90,8 +90,9 @@ class Prebuilt:
         cursor = self.execute(db, parameters)
         rows = cursor.fetchall()
         names, processors = self._result_processing(self._compile(db.dialect), db.dialect, cursor)
+        converters = tuple(zip(names, processors, strict=True))
         return [
-            {name: value if process is None else process(value) for name, process, value in zip(names, processors, row)}
+            {name: value if process is None else process(value) for (name, process), value in zip(converters, row)}
             for row in rows
         ]
 
@@ -121,7 +122,7 @@ class Prebuilt:
                 tuple(column.key for column in compiled.columns),
                 tuple(
                     column.type.dialect_impl(dialect).result_processor(dialect, code)
-                    for column, code in zip(compiled.columns, codes)
+                    for column, code in zip(compiled.columns, codes, strict=True)
                 ),
             )
         return found
