@@ -30,6 +30,16 @@ class _Run:
     requeued: bool = False
     values: dict[str, Any] = field(default_factory=dict)
 
+    def identity(self, queue: str | None) -> dict[str, Any]:
+        """The JobResult columns saying which run this is, who asked for it and where."""
+        return {
+            "id": self.request.job_result_id,
+            "name": self.record.class_path,
+            "job_model_id": self.record.id,
+            "user_id": self.user.id if self.user else None,
+            "task_queue": queue,
+        }
+
 
 def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     try:
@@ -94,11 +104,7 @@ def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
             return _refuse(ctx, run, str(exc))
     keep_input = not record.has_sensitive_variables
     run.values = {
-        "id": request.job_result_id,
-        "name": record.class_path,
-        "job_model_id": record.id,
-        "user_id": run.user.id if run.user else None,
-        "task_queue": run.queue,
+        **run.identity(run.queue),
         "request": run.request.stored() if keep_input else None,
         "job_kwargs": {"data": run.request.data, "commit": run.request.commit, "task_queue": run.queue}
         if keep_input else None,
@@ -107,13 +113,7 @@ def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
 
 
 def _refuse(ctx: HandlerContext, run: _Run, reason: str) -> Outcome:
-    values = {
-        "id": run.request.job_result_id,
-        "name": run.record.class_path,
-        "job_model_id": run.record.id,
-        "user_id": run.user.id if run.user else None,
-        "task_queue": run.request.task_queue or ctx.queue,
-    }
+    values = run.identity(run.request.task_queue or ctx.queue)
     events = refuse_run(ctx.runtime.engine, values, reason, events=[result_event_row])
     ctx.acknowledge()
     ctx.runtime.committed(events or [])

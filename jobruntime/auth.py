@@ -13,15 +13,18 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from jobruntime.messages import RunRequest
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import ObjectPermission, Token, User
 from jobruntime.models.types import as_utc, utcnow
 from jobruntime.prebuilt import DriverConnection, Prebuilt, as_model
+
+if TYPE_CHECKING:  # the wire schemas (pydantic) are not needed to check a local run
+    from jobruntime.messages import RunRequest
 
 RUN_JOB = "run_job"
 ACTION_MAX_LENGTH = 50
