@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
+from queue import Empty, SimpleQueue
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -68,9 +69,10 @@ class OutboxRelay:
         self.bus = bus
         self.batch = batch
         self._skip_locked = engine.dialect.name == "postgresql"
-        self._lock = threading.Lock()
+        self._queue: SimpleQueue[list[Mapping[str, Any]] | None] = SimpleQueue()
         self._unstamped: list[uuid.UUID] = []
-        self._stamper: threading.Thread | None = None
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
 
     def publish_pending(self, *, older_than: float = 0.0) -> int:
         """Publish up to one batch of unpublished events (those at least ``older_than`` seconds old)."""
@@ -87,35 +89,55 @@ class OutboxRelay:
         return len(published)
 
     def publish_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Publish rows this process just committed, without reading them back.
+        """Hand over rows this process just committed; the relay's thread publishes them in order.
 
-        They are stamped in the background within ``STAMP_INTERVAL`` (one UPDATE for many
-        rows, off the run's path); sweeps only take rows older than ``SWEEP_AGE``, so a
-        published row is not sent twice unless this process dies in between.
+        The caller (a job's run) does not wait for the broker's confirms. Published rows are
+        stamped within ``STAMP_INTERVAL`` (one UPDATE for many rows); sweeps only take rows
+        older than ``SWEEP_AGE``, so a row is not sent twice unless this process dies in between.
         """
-        published = [row["id"] for row in rows if self._publish(SimpleNamespace(**row))]
-        if published:
-            with self._lock:
-                self._unstamped.extend(published)
-            if self._stamper is None:
-                self._stamper = threading.Thread(target=self._stamp_loop, name="outbox-stamper", daemon=True)
-                self._stamper.start()
+        if not rows:
+            return
+        with self._thread_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._relay, name="outbox-relay", daemon=True)
+                self._thread.start()
+        self._queue.put(list(rows))
 
-    def stamp(self) -> None:
-        """Record as published what this process has published so far."""
-        with self._lock:
-            ids, self._unstamped = self._unstamped, []
+    def close(self) -> None:
+        """Publish what was handed over, stamp it, and stop the relay's thread."""
+        with self._thread_lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+        self._stamp()
+
+    def _relay(self) -> None:
+        last_stamp = time.monotonic()
+        while True:
+            try:
+                rows = self._queue.get(timeout=STAMP_INTERVAL)
+            except Empty:
+                rows = []
+            if rows is None:
+                return
+            try:
+                self._unstamped.extend(row["id"] for row in rows if self._publish(SimpleNamespace(**row)))
+            except Exception:  # noqa: BLE001 - the broker stayed away; a sweep publishes these rows later
+                logger.warning("Could not publish %d outbox events; a sweep will", len(rows), exc_info=True)
+            if time.monotonic() - last_stamp >= STAMP_INTERVAL:
+                last_stamp = time.monotonic()
+                try:
+                    self._stamp()
+                except Exception:  # noqa: BLE001 - unstamped rows are republished by a sweep at worst
+                    logger.warning("Could not stamp published outbox events", exc_info=True)
+
+    def _stamp(self) -> None:
+        """Record as published what this relay has published so far (only its thread, or close(), calls this)."""
+        ids, self._unstamped = self._unstamped, []
         if ids:
             with self.engine.begin() as connection:
                 _mark_published(connection, ids)
-
-    def _stamp_loop(self) -> None:
-        while True:
-            time.sleep(STAMP_INTERVAL)
-            try:
-                self.stamp()
-            except Exception:  # noqa: BLE001 - unstamped rows are republished by a sweep at worst
-                logger.warning("Could not stamp published outbox events", exc_info=True)
 
     def _publish(self, row: Any) -> bool:
         """Publish one row; a re-queued run whose queue refuses it stays in the outbox for the next pass."""

@@ -78,7 +78,7 @@ class WorkerProcess:
         try:
             self.bus.consume(self.queues, self._on_delivery, prefetch=self.settings.prefetch)
         finally:
-            relay.stamp()
+            relay.close()
             self.bus.close()
 
     def start_in_thread(self) -> None:
@@ -180,7 +180,7 @@ class Supervisor:
                     self._sweep(runtime, relay)
         finally:
             self._shutdown()
-            relay.stamp()
+            relay.close()
             bus.close()
         return 0
 
