@@ -2,9 +2,11 @@
 
 A ``Bus`` keeps one broker connection for publishing, shared by every thread
 of the process behind a lock (an AMQP connection is not thread-safe).
-``consume()`` and ``subscribe()`` each hold one long-lived connection of their
-own: a consumer's connection must answer heartbeats while a job runs, and a
-subscription's exclusive queue lives exactly as long as its connection.
+``consume()`` holds one long-lived connection, which must answer heartbeats while
+a job runs; while it consumes, the Bus's publishes travel over that same
+connection (on a channel of their own, handed to the consume loop's thread), so a
+worker process holds a single broker connection. ``subscribe()`` opens its own:
+a subscription's exclusive queue lives exactly as long as its connection.
 Nothing opens a connection per message.
 
 Every publish is confirmed and at-least-once: one retried after a lost
@@ -132,6 +134,7 @@ class Bus:
         self._channel: Any = None
         self._returned: list[str] = []
         self._stopping = False
+        self._runner: Callable[[Callable[[Any], Any]], Any] | None = None
         template = Connection(settings.broker_url)
         self.uri = template.as_uri()  # password masked, for messages
         self.connection_errors: tuple[type[BaseException], ...] = (
@@ -259,12 +262,40 @@ class Bus:
         """Start receiving events whose routing keys match ``patterns`` (``*`` = one word, ``#`` = any)."""
         return Subscription(self, patterns)
 
+    @property
+    def retry_seconds(self) -> float:
+        """How long a call keeps retrying an unreachable broker."""
+        return self._retry_seconds
+
+    def route_through(self, runner: Callable[[Callable[[Any], Any]], Any] | None) -> None:
+        """Send publishes to ``runner`` (a consume loop owning a connection) instead of a connection of their own.
+
+        ``runner(action)`` runs ``action(channel)`` on the consume loop's publishing
+        channel and returns its result. The Bus's own connection is closed meanwhile;
+        ``route_through(None)`` goes back to it.
+        """
+        with self._lock:
+            self._runner = runner
+        if runner is not None:
+            self.close()
+
+    def on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        """Collect unroutable mandatory publishes (RabbitMQ returns them before confirming)."""
+        self._returned.append(routing_key)
+
     def _retrying(self, action: Callable[[Any], T]) -> T:
         """Run ``action`` on the publishing channel, reconnecting with backoff for up to ``retry_seconds``.
 
         The first retry is immediate: the usual failure is a connection the
-        broker dropped while it sat idle.
+        broker dropped while it sat idle. While a consume loop lends its
+        connection (``route_through``), the action runs there instead.
         """
+        runner = self._runner
+        if runner is not None:
+            try:
+                return runner(action)
+            except TimeoutError as exc:
+                raise BrokerUnavailable(self.uri, exc, self._retry_seconds) from exc
         deadline = time.monotonic() + self._retry_seconds
         delay = 0.0
         while True:
@@ -291,7 +322,7 @@ class Bus:
         try:
             channel = connection.channel()
             if not self.memory:
-                channel.events["basic_return"].add(self._on_return)
+                channel.events["basic_return"].add(self.on_return)
             declare_topology(channel, self.settings)
         except BaseException:
             connection.collect()
@@ -303,10 +334,6 @@ class Bus:
         if self._connection is not None:
             self._connection.collect()
         self._connection = self._channel = None
-
-    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
-        """Collect unroutable mandatory publishes (RabbitMQ returns them before confirming)."""
-        self._returned.append(routing_key)
 
     def _consumer_count(self, channel: Any, queue: str) -> int | None:
         try:

@@ -16,6 +16,12 @@ when the handler returns. A delivery received
 on a connection that has since died cannot be settled any more; the broker
 redelivers it, which handlers tolerate because claims are idempotent.
 
+While it consumes from RabbitMQ, the pump also makes the process's publishes
+(``Bus.route_through``): other threads hand it the publish and wait, and it
+performs it on a second channel of the same connection, so a worker process holds
+one connection. A publish asked for while the connection is down waits for the
+reconnection (up to the Bus's ``retry_seconds``).
+
 On ``memory://`` the pump also emulates what kombu's in-process transport
 lacks: dead-lettering through ``jobruntime.dead`` and the quorum delivery limit
 (see ``jobruntime.bus``), and a per-process consumer count.
@@ -34,7 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kombu import Connection, Consumer
 from kombu.message import Message
@@ -55,6 +61,7 @@ if TYPE_CHECKING:
     from jobruntime.bus import Bus
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RECONNECT_FIRST_DELAY = 0.5  # seconds; doubles after every failed attempt
 RECONNECT_MAX_DELAY = 10.0
@@ -115,6 +122,8 @@ def consume(bus: Bus, queues: Sequence[str], handler: Callable[[Delivery], None]
     """Run ``handler`` on each delivery until ``bus.stop()``, letting the one in progress finish."""
     pump = _Pump(bus, list(queues), prefetch)
     pump.start()
+    if not bus.memory:
+        bus.route_through(pump.run_action)
     try:
         while not bus.stopping:
             if pump.error is not None:
@@ -130,6 +139,7 @@ def consume(bus: Bus, queues: Sequence[str], handler: Callable[[Delivery], None]
                 finally:
                     pump.handling(False)
     finally:
+        bus.route_through(None)
         pump.stop()
 
 
@@ -143,6 +153,17 @@ def _handle(handler: Callable[[Delivery], None], delivery: Delivery) -> None:
     else:
         if not delivery.settled:
             delivery.ack()
+
+
+@dataclass(eq=False)
+class _Action:
+    """A channel call (a publish) another thread asked the pump to make on its connection."""
+
+    run: Callable[[Any], Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+    abandoned: bool = False
 
 
 @dataclass
@@ -164,11 +185,14 @@ class _Pump(threading.Thread):
         self.queues = queues
         self.prefetch = prefetch
         self.deliveries: SimpleQueue[tuple[int, Delivery]] = SimpleQueue()
-        self.requests: SimpleQueue[_SettleRequest] = SimpleQueue()
+        self.requests: SimpleQueue[_SettleRequest | _Action] = SimpleQueue()
         self.unsettled: dict[Any, Message] = {}  # by delivery tag
         self.generation = 0
         self.error: BaseException | None = None
         self.channel: Any = None
+        self.connection: Connection | None = None
+        self.publish_channel: Any = None
+        self._waiting: list[_Action] = []  # actions asked for while the connection was down
         self.consumers: list[Consumer] = []
         self._halt = False
         self._delay = RECONNECT_FIRST_DELAY
@@ -177,10 +201,27 @@ class _Pump(threading.Thread):
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
 
-    def request(self, request: _SettleRequest) -> None:
+    def request(self, request: _SettleRequest | _Action) -> None:
         """Queue work for the pump and wake it."""
         self.requests.put(request)
         os.write(self._wake_write, b"!")
+
+    def run_action(self, action: Callable[[Any], T]) -> T:
+        """Run ``action(channel)`` on this connection's publishing channel and return its result.
+
+        Callable from any thread. Raises TimeoutError when no connection comes back
+        within the Bus's ``retry_seconds``.
+        """
+        if threading.current_thread() is self:
+            return action(self._publishing_channel())
+        request = _Action(action)
+        self.request(request)
+        if not request.done.wait(self.bus.retry_seconds):
+            request.abandoned = True
+            raise TimeoutError(f"no broker connection for {self.bus.retry_seconds:.1f} s")
+        if request.error is not None:
+            raise request.error
+        return request.result
 
     def handling(self, busy: bool) -> None:
         """The handler thread started (True) or finished (False) a delivery."""
@@ -193,6 +234,7 @@ class _Pump(threading.Thread):
         self.join()
         os.close(self._wake_read)
         os.close(self._wake_write)
+        self._fail_actions(ConnectionError("the consume loop stopped before this publish could be made"))
 
     def run(self) -> None:
         while not self._halt:
@@ -227,7 +269,11 @@ class _Pump(threading.Thread):
         for consumer in consumers:
             consumer.consume()
         self.consumers, self._paused = consumers, False
-        self.channel = channel
+        self.channel, self.connection = channel, connection
+        if not self.bus.memory:
+            self.publish_channel = self._open_publishing_channel()
+            while self._waiting:
+                self._perform(self._waiting.pop(0))
         if self._delay > RECONNECT_FIRST_DELAY:
             log.warning("Reconnected to the broker; consuming %s again", ", ".join(self.queues))
         self._delay = RECONNECT_FIRST_DELAY
@@ -280,7 +326,7 @@ class _Pump(threading.Thread):
         """Forget a dead connection; the broker requeues whatever it had not seen settled."""
         self.generation += 1
         self.unsettled.clear()
-        self.channel = None
+        self.channel = self.connection = self.publish_channel = None
         self.consumers, self._paused = [], False
         if connection is not None:
             connection.collect()
@@ -326,26 +372,76 @@ class _Pump(threading.Thread):
         try:
             request = self.requests.get(timeout=block_for) if block_for else self.requests.get_nowait()
             while True:
-                try:
-                    if request.busy is not None:
-                        self._busy = request.busy
-                        if not request.busy:
-                            self._pause(False)
-                    elif request.generation != self.generation:
-                        log.warning(
-                            "A message from %s was not settled before its connection was lost; "
-                            "the broker delivers it again", request.queue,
-                        )
-                    else:
-                        self.unsettled.pop(request.message.delivery_tag, None)
-                        if self._busy and request.requeue is None:
-                            self._pause(True)
-                        self._settle(request)
-                finally:
-                    request.done.set()
+                if isinstance(request, _Action):
+                    self._perform(request)
+                else:
+                    self._settle_one(request)
                 request = self.requests.get_nowait()
         except Empty:
             return
+
+    def _settle_one(self, request: _SettleRequest) -> None:
+        try:
+            if request.busy is not None:
+                self._busy = request.busy
+                if not request.busy:
+                    self._pause(False)
+            elif request.generation != self.generation:
+                log.warning(
+                    "A message from %s was not settled before its connection was lost; "
+                    "the broker delivers it again", request.queue,
+                )
+            else:
+                self.unsettled.pop(request.message.delivery_tag, None)
+                if self._busy and request.requeue is None:
+                    self._pause(True)
+                self._settle(request)
+        finally:
+            request.done.set()
+
+    def _perform(self, request: _Action) -> None:
+        """Run another thread's channel call; one asked for between connections waits for the next."""
+        if request.abandoned:
+            return
+        if self.publish_channel is None:
+            self._waiting.append(request)
+            return
+        try:
+            request.result = request.run(self._publishing_channel())
+        except self.bus.connection_errors:
+            self._waiting.append(request)
+            raise  # the connection is gone: reconnect, then make the call again
+        except BaseException as exc:  # handed to the thread that asked
+            request.error = exc
+        request.done.set()
+
+    def _open_publishing_channel(self) -> Any:
+        channel = self.connection.channel()
+        channel.events["basic_return"].add(self.bus.on_return)
+        return channel
+
+    def _publishing_channel(self) -> Any:
+        """The publishing channel, reopened if the broker closed it over a channel error (a 404 declare)."""
+        if not self.publish_channel.is_open:
+            self.publish_channel = self._open_publishing_channel()
+        return self.publish_channel
+
+    def _fail_actions(self, error: BaseException) -> None:
+        """Answer every call still waiting with ``error``, so no thread waits for a loop that has ended."""
+        pending = self._waiting
+        self._waiting = []
+        try:
+            while True:
+                request = self.requests.get_nowait()
+                if isinstance(request, _Action):
+                    pending.append(request)
+                else:
+                    request.done.set()
+        except Empty:
+            pass
+        for request in pending:
+            request.error = error
+            request.done.set()
 
     def _settle(self, request: _SettleRequest) -> None:
         if request.requeue is None:

@@ -97,3 +97,31 @@ def wait_for_result(runtime, job_result_id: uuid.UUID, timeout: float = 30, stat
             return result
         time.sleep(0.1)
     raise TimeoutError(f"JobResult {job_result_id} did not reach {statuses} within {timeout} s")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` forked (a supervisor's worker processes)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        return [int(child) for child in children.read().split()]
+
+
+def broker_connections(pid: int, port: int = 5672) -> int:
+    """Established TCP connections process ``pid`` holds to the broker's ``port``, read from /proc."""
+    sockets = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            sockets.add(target[len("socket:["):-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                established = fields[3] == "01"
+                if established and int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in sockets:
+                    count += 1
+    return count

@@ -29,8 +29,8 @@ from jobruntime.sanitize import Sanitizer
 from jobruntime.topology import REASON_HEADER
 from tests.rabbit import DeadLetterTap
 from tests.bus_support import (
-    JOB_MODULES, JOBRUNTIME, RABBIT_URL, bus_environment, running_worker, settings_from, wait_for_consumers,
-    wait_for_result,
+    JOB_MODULES, JOBRUNTIME, RABBIT_URL, broker_connections, bus_environment, child_pids, running_worker,
+    settings_from, wait_for_consumers, wait_for_result,
 )
 
 
@@ -113,6 +113,16 @@ def test_runjob_json_and_no_wait(stack):
             env=env, capture_output=True, text=True, timeout=60, check=True,
         ).stdout.strip()
         assert wait_for_result(stack.runtime, uuid.UUID(printed)).status == "completed"
+
+
+def test_a_worker_process_holds_one_broker_connection(stack):
+    with running_worker(stack.env, concurrency=2) as supervisor:
+        requests = [publish(stack, "local/bus_jobs/Quick") for _ in range(4)]
+        assert [wait_for_result(stack.runtime, request.job_result_id).status for request in requests] == [
+            "completed"] * 4
+        workers = child_pids(supervisor.pid)
+        assert len(workers) == 2
+        assert [broker_connections(pid) for pid in workers] == [1, 1]
 
 
 def test_redelivered_request_does_not_run_twice(stack):
@@ -300,14 +310,20 @@ def test_worker_reconnects_after_a_broker_restart(stack):
         finally:
             subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True)
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                request = publish(stack, "local/bus_jobs/Quick")
-                break
-            except (NoWorkers, QueueNotFound):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        with Client(stack.settings, username="alice") as client:
+            while True:
+                request = client.request("local/bus_jobs/Quick")
+                with client.follow(request.job_result_id) as follower:
+                    try:
+                        client.publish(request)
+                    except (NoWorkers, QueueNotFound):
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.5)
+                        continue
+                    # The result event travels over the worker's one, reconnected, connection.
+                    assert follower.wait(timeout=30).status == "completed"
+                    break
         assert wait_for_result(stack.runtime, request.job_result_id).status == "completed"
 
 
