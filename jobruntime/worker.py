@@ -2,10 +2,10 @@
 
 Each worker process holds one broker connection (it consumes and publishes over
 it) and its database pools for its whole life, and runs jobs one at a time in its
-main thread. The supervisor
-replaces a process that dies, kills one whose run passed its hard time limit
-(and records why), re-queues runs whose lease expired elsewhere (the reaper),
-and publishes outbox events a crashed process left behind. SIGTERM: every
+main thread. The supervisor replaces a process that dies, kills one whose run
+passed its hard time limit (and records why), re-queues runs whose lease expired
+elsewhere (the reaper), and publishes outbox events a crashed process left
+behind. SIGTERM: every
 process finishes the job in hand, then exits.
 """
 
