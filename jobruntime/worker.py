@@ -5,8 +5,7 @@ it) and its database pools for its whole life, and runs jobs one at a time in it
 main thread. The supervisor replaces a process that dies, kills one whose run
 passed its hard time limit (and records why), re-queues runs whose lease expired
 elsewhere (the reaper), and publishes outbox events a crashed process left
-behind. SIGTERM: every
-process finishes the job in hand, then exits.
+behind. SIGTERM: every process finishes the job in hand, then exits.
 """
 
 from __future__ import annotations
