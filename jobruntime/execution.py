@@ -43,10 +43,8 @@ def _exception_message(prefix: str, exc: BaseException) -> str:
     return _traceback_block(f"{prefix}: `{type(exc).__name__}: {exc}`", exc)
 
 
-_INSERT_RESULT = prebuilt_insert(JobResult.__table__, (
-    "id", "job_model_id", "name", "created", "user_id", "status", "started", "task_queue", "job_kwargs", "attempt",
-    *(f"log_{level}" for level in LOG_LEVELS),
-))
+_RESULT_COLUMNS = tuple(column.key for column in JobResult.__table__.c)
+_INSERT_RESULT = prebuilt_insert(JobResult.__table__, _RESULT_COLUMNS)
 
 
 def create_job_result(
@@ -69,6 +67,7 @@ def create_job_result(
     now = utcnow()
     keep_input = record is not None and not record.has_sensitive_variables
     values = {
+        **dict.fromkeys(_RESULT_COLUMNS),
         "id": job_result_id or uuid.uuid4(),
         "job_model_id": record.id if record is not None else None,
         "name": class_path,

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, bindparam, insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Session, configure_mappers
+from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict, manager_of_class
 from sqlalchemy.sql.expression import Executable
 
@@ -186,15 +186,17 @@ def in_session(session: Session) -> DriverConnection:
 
 
 def as_model(model: type[T], row: Mapping[str, Any], **related: Any) -> T:
-    """A model instance holding ``row`` (and related objects), outside any session.
+    """The stored row ``row`` (every column) as a detached instance, with ``related`` objects attached.
 
     Loading through the ORM costs more than the query on the hot path; this fills the
-    instance's attributes directly, without change tracking or backrefs. Treat it as
-    a read-only snapshot: to change the row, load it in a session.
+    instance's attributes directly, without change tracking or backrefs, and leaves it
+    as a session would after closing: ``session.merge()`` or ``add()`` treats it as the
+    existing row, and relationships not given in ``related`` cannot be loaded.
     """
     configure_mappers()  # a no-op once the models are set up, as the ORM's own constructors do
     instance = manager_of_class(model).new_instance()
     state = instance_dict(instance)
     state.update(row)
     state.update(related)
+    make_transient_to_detached(instance)
     return instance
