@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from kombu import Connection, Queue
 
 from jobruntime.bus import AlreadySettled, BrokerUnavailable, Bus, Delivery, NoWorkers, QueueNotFound
 from jobruntime.settings import Settings
@@ -23,6 +25,7 @@ from jobruntime.topology import (
     run_exchange,
     run_queue_arguments,
 )
+from tests.bus_support import broker_connections
 from tests.rabbit import (
     AMQP_URL,
     DeadLetterTap,
@@ -330,6 +333,38 @@ def test_consumer_survives_a_broker_restart(queue: str) -> None:
         consumer_bus.close()
 
     assert received[0].body == b'{"after": "restart"}'
+
+
+def test_publishes_while_consuming_share_its_connection_and_wait_out_a_broker_restart(queue: str) -> None:
+    events = unique("events")  # a durable queue on the events exchange survives the restart
+    with Connection(AMQP_URL) as connection:
+        Queue(events, exchange=events_exchange, routing_key="test.shared.#", durable=True)(connection.default_channel).declare()
+    before = broker_connections(os.getpid())
+    consumer_bus = Bus(amqp_settings(), retry_seconds=30)
+    consumer_bus.declare_run_queues([queue])
+    try:
+        with consuming(consumer_bus, [queue], collect([])):
+            consumer_bus.publish_event("test.shared.before", {"n": 1})
+            assert broker_connections(os.getpid()) == before + 1  # the consumer's, which the publish used
+
+            rabbitmqctl("stop_app")
+            published = threading.Event()
+            publisher = threading.Thread(
+                target=lambda: (consumer_bus.publish_event("test.shared.during", {"n": 2}), published.set())
+            )
+            publisher.start()
+            time.sleep(1)
+            assert not published.is_set()  # waiting for the consume loop to reconnect
+            rabbitmqctl("start_app")
+            publisher.join(timeout=40)
+            assert published.is_set()
+    finally:
+        ensure_broker_running()
+        consumer_bus.close()
+
+    received = [raw_get(events, timeout=5) for _ in range(2)]
+    delete_queues([events])
+    assert [message.delivery_info["routing_key"] for message in received] == ["test.shared.before", "test.shared.during"]
 
 
 # --- memory:// ----------------------------------------------------------------------------------
