@@ -338,7 +338,8 @@ def test_consumer_survives_a_broker_restart(queue: str) -> None:
 def test_publishes_while_consuming_share_its_connection_and_wait_out_a_broker_restart(queue: str) -> None:
     events = unique("events")  # a durable queue on the events exchange survives the restart
     with Connection(AMQP_URL) as connection:
-        Queue(events, exchange=events_exchange, routing_key="test.shared.#", durable=True)(connection.default_channel).declare()
+        durable = Queue(events, exchange=events_exchange, routing_key="test.shared.#", durable=True)
+        durable(connection.default_channel).declare()
     before = broker_connections(os.getpid())
     consumer_bus = Bus(amqp_settings(), retry_seconds=30)
     consumer_bus.declare_run_queues([queue])
@@ -364,7 +365,8 @@ def test_publishes_while_consuming_share_its_connection_and_wait_out_a_broker_re
 
     received = [raw_get(events, timeout=5) for _ in range(2)]
     delete_queues([events])
-    assert [message.delivery_info["routing_key"] for message in received] == ["test.shared.before", "test.shared.during"]
+    routing_keys = [message.delivery_info["routing_key"] for message in received]
+    assert routing_keys == ["test.shared.before", "test.shared.during"]
 
 
 # --- memory:// ----------------------------------------------------------------------------------
