@@ -74,7 +74,7 @@ def find_record(session: Session, class_path: str) -> JobRecord | None:
 
 
 def lookup_record(db: DriverConnection, job: str) -> JobRecord | None:
-    """A read-only snapshot of the record a run names, by record UUID or class_path; None if there is none.
+    """A detached snapshot of the record a run names, by record UUID or class_path; None if there is none.
 
     The run path reads records this way (see ``prebuilt.as_model``): a snapshot costs a
     fraction of an ORM load.
