@@ -296,6 +296,8 @@ class Bus:
                 return runner(action)
             except TimeoutError as exc:
                 raise BrokerUnavailable(self.uri, exc, self._retry_seconds) from exc
+            except ConnectionError:
+                pass  # the consume loop stopped meanwhile: publish over a connection of our own
         deadline = time.monotonic() + self._retry_seconds
         delay = 0.0
         while True:

@@ -200,17 +200,22 @@ class _Pump(threading.Thread):
         self._paused = False
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
+        self._stopped = False
+        self._stop_lock = threading.Lock()  # no request slips in while stop() closes the wake-up pipe
 
     def request(self, request: _SettleRequest | _Action) -> None:
-        """Queue work for the pump and wake it."""
-        self.requests.put(request)
-        os.write(self._wake_write, b"!")
+        """Queue work for the pump and wake it; raises ConnectionError once the pump has stopped."""
+        with self._stop_lock:
+            if self._stopped:
+                raise ConnectionError("the consume loop has stopped")
+            self.requests.put(request)
+            os.write(self._wake_write, b"!")
 
     def run_action(self, action: Callable[[Any], T]) -> T:
         """Run ``action(channel)`` on this connection's publishing channel and return its result.
 
         Callable from any thread. Raises TimeoutError when no connection comes back
-        within the Bus's ``retry_seconds``.
+        within the Bus's ``retry_seconds``, ConnectionError when the pump stopped first.
         """
         if threading.current_thread() is self:
             return action(self._publishing_channel())
@@ -232,8 +237,10 @@ class _Pump(threading.Thread):
         self._halt = True
         os.write(self._wake_write, b"!")
         self.join()
-        os.close(self._wake_read)
-        os.close(self._wake_write)
+        with self._stop_lock:
+            self._stopped = True
+            os.close(self._wake_read)
+            os.close(self._wake_write)
         self._fail_actions(ConnectionError("the consume loop stopped before this publish could be made"))
 
     def run(self) -> None:

@@ -359,14 +359,15 @@ def test_publishes_while_consuming_share_its_connection_and_wait_out_a_broker_re
             rabbitmqctl("start_app")
             publisher.join(timeout=40)
             assert published.is_set()
+        consumer_bus.publish_event("test.shared.after", {"n": 3})  # once consume() returned: its own connection
     finally:
         ensure_broker_running()
         consumer_bus.close()
 
-    received = [raw_get(events, timeout=5) for _ in range(2)]
+    received = [raw_get(events, timeout=5) for _ in range(3)]
     delete_queues([events])
     routing_keys = [message.delivery_info["routing_key"] for message in received]
-    assert routing_keys == ["test.shared.before", "test.shared.during"]
+    assert routing_keys == ["test.shared.before", "test.shared.during", "test.shared.after"]
 
 
 # --- memory:// ----------------------------------------------------------------------------------
