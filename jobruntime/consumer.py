@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
+from uuid import uuid4
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kombu import Connection, Consumer
@@ -193,6 +194,7 @@ class _Pump(threading.Thread):
         self.connection: Connection | None = None
         self.publish_channel: Any = None
         self._waiting: list[_Action] = []  # actions asked for while the connection was down
+        self._consumer_tags = {name: f"jobruntime.{os.getpid()}.{uuid4().hex[:8]}.{name}" for name in queues}
         self.consumers: list[Consumer] = []
         self._halt = False
         self._delay = RECONNECT_FIRST_DELAY
@@ -266,17 +268,18 @@ class _Pump(threading.Thread):
         channel = bytes_channel(connection)
         declare_topology(channel, self.bus.settings, self.queues)
         channel.basic_qos(0, self.prefetch, False)
-        consumers = [
-            Consumer(channel, [run_queue(name, self.bus.settings)], on_message=self._receiver(name), auto_declare=False)
-            for name in self.queues
-        ]
-        if not self.bus.memory:
+        if self.bus.memory:
+            self.consumers = [
+                Consumer(channel, [run_queue(name, self.bus.settings)], on_message=self._receiver(name),
+                         auto_declare=False)
+                for name in self.queues
+            ]
+        else:
             # Presence first: whoever sees this worker consuming a run queue must also see it serving it.
             Consumer(channel, [presence_queue(name) for name in self.queues], no_ack=True).consume()
-        for consumer in consumers:
-            consumer.consume()
-        self.consumers, self._paused = consumers, False
         self.channel, self.connection = channel, connection
+        self._paused = True
+        self._pause(False, confirmed=True)
         if not self.bus.memory:
             self.publish_channel = self._open_publishing_channel()
             while self._waiting:
@@ -289,9 +292,7 @@ class _Pump(threading.Thread):
                 self._settle_requests()
                 self._drain(connection)
                 connection.heartbeat_check()
-            if not self._paused:
-                for consumer in consumers:
-                    consumer.cancel()
+            self._pause(True)
             self._settle_requests()
             self._requeue_unsettled()
         connection.release()
@@ -318,16 +319,35 @@ class _Pump(threading.Thread):
             except socket.timeout:
                 pass
 
-    def _pause(self, paused: bool) -> None:
-        """Stop (or resume) receiving while the handler works, so no message waits unacked behind a job."""
+    def _pause(self, paused: bool, *, confirmed: bool = False) -> None:
+        """Stop (or resume) receiving while the handler works, so no message waits unacked behind a job.
+
+        On RabbitMQ the broker's replies are not awaited (it handles a channel's methods in
+        order, so nothing is delivered after the cancel), except the first consume of a
+        connection (``confirmed``), which reports a missing queue at once.
+        """
         if paused == self._paused or self.channel is None:
             return
-        for consumer in self.consumers:
-            if paused:
-                consumer.cancel()
-            else:
-                consumer.consume()
+        if self.bus.memory:
+            for consumer in self.consumers:
+                if paused:
+                    consumer.cancel()
+                else:
+                    consumer.consume()
+        else:
+            for name in self.queues:
+                tag = self._consumer_tags[name]
+                if paused:
+                    self.channel.basic_cancel(tag, nowait=True)
+                else:
+                    self.channel.basic_consume(name, consumer_tag=tag, callback=self._raw_receiver(name),
+                                               nowait=not confirmed)
         self._paused = paused
+
+    def _raw_receiver(self, queue: str) -> Callable[[Any], None]:
+        """A py-amqp consumer callback that hands deliveries on as kombu messages."""
+        receive, channel = self._receiver(queue), self.channel
+        return lambda raw: receive(channel.message_to_python(raw))
 
     def _lose(self, connection: Connection | None) -> None:
         """Forget a dead connection; the broker requeues whatever it had not seen settled."""
