@@ -12,9 +12,11 @@ costs no polling delay), and on a lost connection reconnects with backoff
 While a handler works, the pump stops consuming before it acks: a busy worker
 must not hold the next message unacked (RabbitMQ's consumer timeout would close
 the channel under a long job, and another worker may be idle). It consumes again
-when the handler returns. A delivery received
-on a connection that has since died cannot be settled any more; the broker
-redelivers it, which handlers tolerate because claims are idempotent.
+when the handler returns. Both are sent without waiting for the broker's reply:
+the broker handles a channel's methods in order, so nothing arrives after the
+cancel. A delivery received on a connection that has since died cannot be
+settled any more; the broker redelivers it, which handlers tolerate because
+claims are idempotent.
 
 While it consumes from RabbitMQ, the pump also makes the process's publishes
 (``Bus.route_through``): other threads hand it the publish and wait, and it
