@@ -9,7 +9,7 @@ naming its variable. It runs in two passes:
    database bound by ``bind_session()``, and their ``query_params`` enforced
    (:mod:`jobruntime.object_inputs`).
 
-:func:`serialize_data` is the reverse trip, to JSON-safe values for storage.
+:func:`serialize_value` is the reverse trip, to JSON-safe values (a form's defaults).
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ __all__ = [
     "InputValidationError",
     "NamedBytesIO",
     "VariableError",
-    "serialize_data",
     "serialize_value",
     "validate_data",
 ]
@@ -417,10 +416,3 @@ def serialize_value(variable: ScriptVariable, value: Any) -> Any:
         return str(value)
     return value
 
-
-def serialize_data(variables: Mapping[str, ScriptVariable], cleaned: Mapping[str, Any]) -> dict[str, Any]:
-    """Cleaned data in a form safe to store as JSON; keys that are not variables pass unchanged."""
-    return {
-        name: serialize_value(variables[name], value) if name in variables else value
-        for name, value in cleaned.items()
-    }

@@ -16,7 +16,7 @@ import netaddr
 import pytest
 from sqlalchemy.orm import Session
 
-from jobruntime.inputs import InputValidationError, NamedBytesIO, VariableError, serialize_data, validate_data
+from jobruntime.inputs import InputValidationError, NamedBytesIO, VariableError, serialize_value, validate_data
 from jobruntime.models import DeviceRole, DeviceType, Manufacturer
 from jobruntime.variables import (
     BooleanVar,
@@ -489,40 +489,21 @@ def test_ip_network_var_reports_host_bits_and_bounds_together() -> None:
     ]
 
 
-# -- serialize_data -----------------------------------------------------------------------
+# -- serialize_value ----------------------------------------------------------------------
 
 
-def test_serialize_data_makes_values_json_safe() -> None:
+def test_serialize_value_makes_values_json_safe() -> None:
     role = SimpleNamespace(pk="1f0e", name="leaf")
-    variables = {
-        "role": ObjectVar(model=DeviceRole),
-        "roles": MultiObjectVar(model=DeviceRole),
-        "address": IPAddressVar(),
-        "interface": IPAddressWithMaskVar(),
-        "upload": FileVar(),
-        "name": StringVar(),
-        "nothing": ObjectVar(model=DeviceRole, required=False),
-    }
-    cleaned = {
-        "role": role,
-        "roles": [role, SimpleNamespace(pk="2a2b")],
-        "address": netaddr.IPAddress("192.0.2.1"),
-        "interface": netaddr.IPNetwork("192.0.2.1/24"),
-        "upload": NamedBytesIO(b"x", name="config.txt"),
-        "name": "abc",
-        "nothing": None,
-        "_task_queue": "default",
-    }
-    assert serialize_data(variables, cleaned) == {
-        "role": "1f0e",
-        "roles": ["1f0e", "2a2b"],
-        "address": "192.0.2.1",
-        "interface": "192.0.2.1/24",
-        "upload": "config.txt",
-        "name": "abc",
-        "nothing": None,
-        "_task_queue": "default",
-    }
+    cases = [
+        (ObjectVar(model=DeviceRole), role, "1f0e"),
+        (MultiObjectVar(model=DeviceRole), [role, SimpleNamespace(pk="2a2b")], ["1f0e", "2a2b"]),
+        (IPAddressVar(), netaddr.IPAddress("192.0.2.1"), "192.0.2.1"),
+        (IPAddressWithMaskVar(), netaddr.IPNetwork("192.0.2.1/24"), "192.0.2.1/24"),
+        (FileVar(), NamedBytesIO(b"x", name="config.txt"), "config.txt"),
+        (StringVar(), "abc", "abc"),
+        (ObjectVar(model=DeviceRole, required=False), None, None),
+    ]
+    assert [serialize_value(variable, value) for variable, value, _ in cases] == [json for _, _, json in cases]
 
 
 # -- object variables against the database -------------------------------------------------
@@ -762,13 +743,13 @@ def test_query_params_with_an_unknown_field_are_reported(inventory: SimpleNamesp
     assert message.startswith('query_params {"colour": "red"} cannot be applied: DeviceRole has no field')
 
 
-def test_serialized_data_validates_back_to_the_same_objects(inventory: SimpleNamespace) -> None:
+def test_serialized_values_validate_back_to_the_same_objects(inventory: SimpleNamespace) -> None:
     variables = {**ROLE, **ROLES, "device_type": ObjectVar(model=DeviceType)}
     cleaned = validate_data(
         variables,
         {"role": {"name": "Leaf"}, "roles": [str(inventory.core.pk)], "device_type": {"model": "MX204"}},
     )
-    stored = serialize_data(variables, cleaned)
+    stored = {name: serialize_value(variables[name], value) for name, value in cleaned.items()}
     assert stored == {
         "role": str(inventory.leaf.pk), "roles": [str(inventory.core.pk)], "device_type": str(inventory.mx.pk)
     }
