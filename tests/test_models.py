@@ -141,6 +141,16 @@ def test_sqlite_connections_enforce_foreign_keys_and_use_wal(engine: sa.Engine) 
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
 
 
+def test_only_the_autocommit_pool_relaxes_postgresql_commits(engine: sa.Engine) -> None:
+    """Claims, verdicts and outbox rows commit on ``engine``: they must wait for the WAL flush."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("synchronous_commit is a PostgreSQL setting")
+    relaxed = make_engine(engine.url, autocommit=True)
+    with engine.connect() as durable_connection, relaxed.connect() as relaxed_connection:
+        assert durable_connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+        assert relaxed_connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+
+
 def test_current_session_without_binding_raises_no_session_bound() -> None:
     with pytest.raises(NoSessionBound, match="bind_session"):
         current_session()
