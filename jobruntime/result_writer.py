@@ -86,11 +86,10 @@ class ResultWriter:
         """
         values = {**self._values(status, reason, data), "completed": utcnow()}
         db = in_session(session)
-        events = self._events(values)
         updated = _VERDICT.execute(db, {**values, "_id": self.job_result_id, "_attempt": self.result.attempt})
         if updated.rowcount != 1:
             raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's changes are discarded")
-        self.verdict_events = add_events(db, events)
+        self.verdict_events = add_events(db, self._events(values))
         self._committed = values
 
     def finish(self, status: str, reason: str | None, data: dict[str, Any] | None) -> JobResult:
