@@ -159,7 +159,7 @@ class JobruntimeSide:
     """``jobruntime worker`` processes and one publishing Client, on a database of their own."""
 
     NOOP = "local/bench_jobs/NoOp"
-    ROW_AND_LOGS = "local/bench_jobs/RowAndLogs"
+    ROW_AND_LOGS = "local/bench_inventory/RowAndLogs"
 
     def __init__(self, database_url: str, home: Path) -> None:
         self.queue = f"bench-jr-{uuid.uuid4().hex[:8]}"

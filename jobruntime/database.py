@@ -26,7 +26,6 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 import jobruntime
-from jobruntime.models import Status
 
 MIGRATIONS_DIR = Path(jobruntime.__file__).parent.parent / "infra" / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30000
@@ -153,6 +152,8 @@ def migrate(engine: Engine) -> None:
 
 def seed_statuses(session: Session) -> int:
     """Insert any missing default statuses (matched by slug); returns how many were added."""
+    from jobruntime.models import Status  # declares the inventory models, which most commands never need
+
     existing = set(session.scalars(select(Status.slug)))
     missing = [
         Status(slug=seed.slug, name=seed.name, color=seed.color)

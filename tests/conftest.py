@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from jobruntime.database import make_engine, migrate, seed_statuses
-from jobruntime.models import Base, bind_session
+from jobruntime.models import bind_session, declare_all
 
 PG_URL_BASE = os.environ.get("JOBRUNTIME_TEST_PG_URL_BASE", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PG_MAINTENANCE_DB = "test"
@@ -88,7 +88,7 @@ def _tables_parents_first(engine: sa.Engine) -> tuple[str, ...]:
     Tables other modules created outside the models are put last (treated as
     children), so they are emptied before the model tables they may reference.
     """
-    known = [table.name for table in Base.metadata.sorted_tables]
+    known = [table.name for table in declare_all().metadata.sorted_tables]
     present = set(sa.inspect(engine).get_table_names()) - {"alembic_version"}
     return tuple(name for name in known if name in present) + tuple(sorted(present - set(known)))
 

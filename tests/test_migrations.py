@@ -6,12 +6,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from jobruntime.database import make_engine, migrate
-from jobruntime.models import Base
+from jobruntime.models import declare_all
 
 
 def test_migrated_schema_matches_the_models(fresh_db_url):
     engine = make_engine(fresh_db_url)
     migrate(engine)
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), declare_all().metadata)
     assert differences == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,56 @@ def test_migrate_twice_is_a_no_op(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == _head_revision()
         assert conn.execute(sa.text("SELECT count(*) FROM status")).scalar_one() == len(DEFAULT_STATUSES)
+
+
+_NO_INVENTORY_JOB = """
+from jobruntime import Job, StringVar
+
+
+class Hello(Job):
+    greeting = StringVar(default="hello")
+
+    def run(self, data, commit):
+        self.log_info(data["greeting"])
+        return data["greeting"]
+"""
+
+_RUN_IN_A_FRESH_PROCESS = """
+import sys
+from jobruntime.cli import main
+try:
+    main(["runjob", "--local", "local/hello/Hello"])
+except SystemExit as exit:
+    print("exit", exit.code)
+print("inventory declared:", "jobruntime.models.dcim" in sys.modules)
+from jobruntime.models import Site, model_for_label
+print("after asking:", Site.__tablename__, model_for_label("dcim.device").__name__)
+"""
+
+
+def test_inventory_models_are_declared_only_once_something_asks_for_one(tmp_path: Path) -> None:
+    """A run of a job that never touches inventory skips declaring it (start-up time); asking declares it."""
+    import subprocess
+    import sys
+
+    from tests.cli_support import invoker
+
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "__init__.py").write_text("")
+    (jobs / "hello.py").write_text(_NO_INVENTORY_JOB)
+    env = {"JOBRUNTIME_DATABASE_URL": f"sqlite:///{tmp_path / 'lazy.db'}", "JOBRUNTIME_JOBS_ROOT": str(jobs),
+           "JOBRUNTIME_HOME": str(tmp_path)}
+    invoke = invoker(env)
+    invoke("migrate")
+    invoke("sync")
+    invoke("jobs", "enable", "local/hello/Hello")
+    run = subprocess.run([sys.executable, "-c", _RUN_IN_A_FRESH_PROCESS], env={**os.environ, **env},
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "exit 0" in run.stdout and "SUCCESS" in run.stdout, run.stdout
+    assert "inventory declared: False" in run.stdout
+    assert "after asking: site Device" in run.stdout
 
 
 def test_make_engine_is_cached_per_url(db_url: str) -> None:

@@ -1,7 +1,10 @@
-"""Jobs the benchmarks run: as small as possible, so the runtime's own cost is what is measured."""
+"""Jobs the benchmarks run: as small as possible, so the runtime's own cost is what is measured.
+
+None of them touches inventory, so running them never declares the inventory models
+(see ``jobruntime.models``); the job that does lives in ``bench_inventory``.
+"""
 
 from jobruntime import IntegerVar, Job
-from jobruntime.models import Site, Status
 
 name = "Benchmarks"
 
@@ -27,16 +30,3 @@ class LogLines(Job):
         for number in range(data["lines"]):
             log_info(f"Checked interface {number} on device bench-switch: all good")
 
-
-class RowAndLogs(Job):
-    """One inventory row and ten log lines: the smallest job that does what real jobs do."""
-
-    class Meta:
-        name = "Row and logs"
-        has_sensitive_variables = False
-
-    def run(self, data, commit):
-        name = f"bench-{self.job_result.id}"  # unique per run, so 2,000 runs never collide
-        Site(name=name, slug=name, status=Status.objects.get(slug="active")).validated_save()
-        for number in range(10):
-            self.log_info(f"Checked interface {number} on {name}: all good")

@@ -9,10 +9,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from jobruntime.database import make_engine
-from jobruntime.models import Base
+from jobruntime.models import declare_all
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = declare_all().metadata
 
 
 def _run(connection: Connection) -> None:

@@ -1,24 +1,16 @@
 """Inventory and job bookkeeping models with a Nautobot-1.x-style API.
 
-Import models from here: importing this package registers every model, which
-SQLAlchemy needs before any of them is used.
+Import models from here. The bookkeeping models (jobs, results, users) are
+declared on import; the inventory models (``jobruntime.models.inventory``) on
+first use of any of them, so a process that never touches inventory never pays
+for declaring it. Code that needs every table in ``Base.metadata`` (migrations,
+schema comparisons) calls :func:`declare_all` first.
 """
 
+from importlib import import_module
+from typing import Any
+
 from jobruntime.models.base import Base, model_for_label
-from jobruntime.models.cabling import COMPATIBLE_TERMINATIONS, CableTermination
-from jobruntime.models.dcim import (
-    Cable,
-    ConsolePort,
-    ConsoleServerPort,
-    Device,
-    DeviceRole,
-    DeviceType,
-    Interface,
-    Manufacturer,
-    Platform,
-    PowerOutlet,
-    PowerPort,
-)
 from jobruntime.models.errors import (
     FieldError,
     MultipleObjectsReturned,
@@ -28,11 +20,28 @@ from jobruntime.models.errors import (
     ValidationError,
 )
 from jobruntime.models.extras import JOB_OVERRIDABLE_FIELDS, Job, JobLogEntry, JobResult, OutboxEvent
-from jobruntime.models.ipam import VLAN, IPAddress, Prefix
-from jobruntime.models.organization import Region, Site, Status, Tenant, TenantGroup
 from jobruntime.models.query import QuerySet
 from jobruntime.models.session import bind_session, current_session
 from jobruntime.models.users import ObjectPermission, Token, User
+
+_INVENTORY = "jobruntime.models.inventory"
+
+
+def declare_all() -> type[Base]:
+    """Declare every model, inventory included; returns ``Base``, whose metadata then has every table."""
+    import_module(_INVENTORY)
+    return Base
+
+
+def __getattr__(name: str) -> Any:
+    """Inventory models on first use (PEP 562): ``from jobruntime.models import Site`` declares them all."""
+    if name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    inventory = import_module(_INVENTORY)
+    if name not in inventory.__all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(inventory, name)
+
 
 __all__ = [
     "COMPATIBLE_TERMINATIONS",
@@ -74,5 +83,6 @@ __all__ = [
     "ValidationError",
     "bind_session",
     "current_session",
+    "declare_all",
     "model_for_label",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from functools import cache
+from importlib import import_module
 from typing import Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -45,7 +46,9 @@ def slugify(value: str) -> str:
 
 
 def model_for_label(label: str) -> type[Base]:
-    """The model class for a label such as ``"dcim.site"``."""
+    """The model class for a label such as ``"dcim.site"`` (declaring the inventory models if need be)."""
+    if label.lower() not in _MODELS_BY_LABEL:
+        import_module("jobruntime.models.inventory")
     try:
         return _MODELS_BY_LABEL[label.lower()]
     except KeyError:
