@@ -12,6 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/python -m compileall -q jobruntime handlers  # as pip does for a regular install, so no command compiles them at start-up
 	touch $@
 
 install: $(VENV)/.installed
@@ -34,4 +35,5 @@ test: install services
 
 bench: install services
 	$(VENV)/bin/pip install -q -e '.[test,bench]'
+	$(VENV)/bin/python -m compileall -q jobruntime handlers
 	$(VENV)/bin/python -m benchmarks.run_all

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import yaml
-
 from jobruntime.variables import ScriptVariable, ordered_variables
 
 if TYPE_CHECKING:
@@ -241,6 +239,8 @@ class Job:
 
     def load_yaml(self, filename: str) -> Any:
         """Parse a YAML file that sits next to the job's source file."""
+        import yaml  # here, not at the top: most jobs never read YAML, and it costs start-up time
+
         with open(Path(self.file_path).parent / filename, encoding="utf-8") as handle:
             return yaml.safe_load(handle)
 
