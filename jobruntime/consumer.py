@@ -195,7 +195,7 @@ class _Pump(threading.Thread):
         self.channel: Any = None
         self.connection: Connection | None = None
         self.publish_channel: Any = None
-        self._waiting: list[_Action] = []  # actions asked for while the connection was down
+        self._waiting: list[_Action] = []  # actions not made yet, in the order asked (made after settles)
         self._consumer_tags = {name: f"jobruntime.{os.getpid()}.{uuid4().hex[:8]}.{name}" for name in queues}
         self.consumers: list[Consumer] = []
         self._halt = False
@@ -284,8 +284,7 @@ class _Pump(threading.Thread):
         self._pause(False, confirmed=True)
         if not self.bus.memory:
             self.publish_channel = self._open_publishing_channel()
-            while self._waiting:
-                self._perform(self._waiting.pop(0))
+            self._perform_waiting()
         if self._delay > RECONNECT_FIRST_DELAY:
             log.warning("Reconnected to the broker; consuming %s again", ", ".join(self.queues))
         self._delay = RECONNECT_FIRST_DELAY
@@ -402,12 +401,13 @@ class _Pump(threading.Thread):
             request = self.requests.get(timeout=block_for) if block_for else self.requests.get_nowait()
             while True:
                 if isinstance(request, _Action):
-                    self._perform(request)
+                    self._waiting.append(request)
                 else:
                     self._settle_one(request)
                 request = self.requests.get_nowait()
         except Empty:
-            return
+            pass
+        self._perform_waiting()
 
     def _settle_one(self, request: _SettleRequest) -> None:
         try:
@@ -428,17 +428,23 @@ class _Pump(threading.Thread):
         finally:
             request.done.set()
 
+    def _perform_waiting(self) -> None:
+        """Make the calls asked for, in order, while there is a connection.
+
+        They come after the acks and consumer changes of the same wake-up: a publish
+        waits for the broker's confirm, and the next delivery should not wait behind it.
+        """
+        while self._waiting and self.publish_channel is not None:
+            self._perform(self._waiting[0])
+            self._waiting.pop(0)
+
     def _perform(self, request: _Action) -> None:
-        """Run another thread's channel call; one asked for between connections waits for the next."""
+        """Run another thread's channel call; a lost connection keeps it waiting for the next one."""
         if request.abandoned:
-            return
-        if self.publish_channel is None:
-            self._waiting.append(request)
             return
         try:
             request.result = request.run(self._publishing_channel())
         except self.bus.connection_errors:
-            self._waiting.append(request)
             raise  # the connection is gone: reconnect, then make the call again
         except BaseException as exc:  # handed to the thread that asked
             request.error = exc
