@@ -218,7 +218,7 @@ class JobExecution:
         with self.runtime.session() as session, bind_session(session):
             job.session = session
             try:
-                data = validate_data(type(job).variables(), self.options.data or {})
+                data = validate_data(type(job).variables(), {} if self.options.data is None else self.options.data)
             except InputValidationError as exc:
                 session.rollback()
                 raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record) from exc

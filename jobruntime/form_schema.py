@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from functools import singledispatch
 from typing import Any
 
-from jobruntime.inputs import serialize_value
+from jobruntime.inputs import may_be_omitted, serialize_value
 from jobruntime.variables import (
     BooleanVar,
     ChoiceVar,
@@ -39,7 +39,7 @@ def form_schema(title: str, description: str, variables: Mapping[str, ScriptVari
     """Return the JSON Schema of a job's input, properties in form order.
 
     A variable is listed in ``required`` only when leaving it out is an error,
-    that is when it is required and has no default, so the schema accepts
+    that is when it is required and its default is blank, so the schema accepts
     exactly the omissions that validation accepts.
     """
     return {
@@ -48,7 +48,7 @@ def form_schema(title: str, description: str, variables: Mapping[str, ScriptVari
         "description": description,
         "type": "object",
         "properties": {name: _property(name, variable) for name, variable in variables.items()},
-        "required": [name for name, variable in variables.items() if variable.required and variable.default is None],
+        "required": [name for name, variable in variables.items() if not may_be_omitted(variable)],
         "additionalProperties": False,
         "x-order": list(variables),
     }
@@ -122,7 +122,10 @@ def _(variable: BooleanVar) -> dict[str, Any]:
 
 
 def _choices(variable: ChoiceVar) -> dict[str, Any]:
-    options = [{"const": str(value), "title": str(label)} for value, label in variable.choices]
+    options = [
+        {"const": str(value), "title": str(label), **({"x-group": str(group)} if group is not None else {})}
+        for value, label, group in variable.flat_choices
+    ]
     return {"type": "string", "oneOf": options}
 
 
@@ -133,7 +136,7 @@ def _(variable: ChoiceVar) -> dict[str, Any]:
 
 @_type_schema.register
 def _(variable: MultiChoiceVar) -> dict[str, Any]:
-    return {"type": "array", "items": _choices(variable), "uniqueItems": True}
+    return {"type": "array", "items": _choices(variable)}
 
 
 def _object_extras(variable: ObjectVar) -> dict[str, Any]:
@@ -149,17 +152,16 @@ def _object_extras(variable: ObjectVar) -> dict[str, Any]:
     return extras
 
 
-_UUID = {"type": "string", "format": "uuid"}
-
-
 @_type_schema.register
 def _(variable: ObjectVar) -> dict[str, Any]:
-    return {**_UUID, **_object_extras(variable)}
+    """A pk, or an object of lookups (``{"name": "HQ"}``); ``format`` constrains only the string."""
+    return {"type": ["string", "object"], "format": "uuid", **_object_extras(variable)}
 
 
 @_type_schema.register
 def _(variable: MultiObjectVar) -> dict[str, Any]:
-    return {"type": "array", "items": dict(_UUID), "uniqueItems": True, **_object_extras(variable)}
+    """A list of pks; one given twice is one object."""
+    return {"type": "array", "items": {"type": "string", "format": "uuid"}, **_object_extras(variable)}
 
 
 @_type_schema.register

@@ -177,7 +177,7 @@ def _(variable: BooleanVar, value: Any, name: str) -> bool:
 
 
 def _choice(variable: ChoiceVar, value: Any) -> str:
-    if isinstance(value, (str, int, float)) and str(value) in {str(choice) for choice, _ in variable.choices}:
+    if isinstance(value, (str, int, float)) and str(value) in {str(choice) for choice, _, _ in variable.flat_choices}:
         return str(value)
     raise _problem("choice", f"Select a valid choice. {value} is not one of the available choices.")
 
@@ -326,6 +326,11 @@ def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, (list, tuple)) and not value)
 
 
+def may_be_omitted(variable: ScriptVariable) -> bool:
+    """Whether input that leaves ``variable`` out is valid: it is optional, or a non-blank default fills it in."""
+    return not variable.required or not _is_blank(variable.default)
+
+
 def _field_validator(name: str, variable: ScriptVariable) -> Callable[[Any, ValidationInfo], Any]:
     def validate(value: Any, info: ValidationInfo) -> Any:
         cleaned = None if _is_blank(value) else _clean(variable, value, name)
@@ -342,8 +347,8 @@ def _field_validator(name: str, variable: ScriptVariable) -> Callable[[Any, Vali
 
 
 def _field(name: str, variable: ScriptVariable) -> Any:
-    if variable.default is not None:
-        return Field(default=variable.default, alias=name, validate_default=True)
+    """Defaults are not pydantic defaults: ``validate_data`` puts them in the input, so an
+    invalid default is reported under the variable's name like any other value."""
     if variable.required:
         return Field(alias=name)
     return Field(default_factory=lambda: _empty_value(variable), alias=name)
@@ -387,7 +392,8 @@ def validate_data(variables: Mapping[str, ScriptVariable], data: Any) -> dict[st
     cleaned: dict[str, Any] = {}
     errors: list[VariableError] = []
     try:
-        _input_model(tuple(variables.items())).model_validate(dict(data), context=cleaned)
+        defaults = {name: variable.default for name, variable in variables.items() if variable.default is not None}
+        _input_model(tuple(variables.items())).model_validate({**defaults, **data}, context=cleaned)
     except ValidationError as exc:
         errors.extend(_translate(error) for error in exc.errors())
     failed = {error.variable for error in errors}

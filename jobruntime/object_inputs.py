@@ -94,8 +94,8 @@ def _fetch_one(model: type, ref: ObjectRef) -> Any:
             count = query.count() if len(matches) > 1 else len(matches)
     except (FieldError, ModelValidationError) as exc:
         raise _Rejected("lookup", str(exc)) from exc
-    except StatementError as exc:
-        reason = str(exc.orig).splitlines()[0]
+    except (StatementError, OverflowError) as exc:  # sqlite3 raises OverflowError for a huge integer itself
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
         raise _Rejected("lookup", f"The lookup {_render(ref.lookups)} could not be run: {reason}") from exc
     if count == 0:
         raise _Rejected("not_found", f"No {model.__name__} matches {_render(ref.lookups)}.")
@@ -113,7 +113,7 @@ def _fetch_many(name: str, model: type, ref: ObjectRefs) -> list[Any]:
     if missing:
         shown = ", ".join(str(pk) for pk in missing)
         raise _Rejected("not_found", f"Failed to find requested objects for var {name}: [{shown}]")
-    return [found[_as_uuid(pk)] for pk in ref.pks]
+    return list({_as_uuid(pk): found[_as_uuid(pk)] for pk in ref.pks}.values())  # in order, each object once
 
 
 def _query_filters(
@@ -197,13 +197,27 @@ def resolve_objects(
             problems.append(ObjectProblem(name, rejected.rule, rejected.message))
             failed.add(name)
     for name, variable in variables.items():
-        if not isinstance(variable, ObjectVar) or name in failed or not variable.query_params:
+        if not isinstance(variable, ObjectVar) or name in failed:
             continue
         value = cleaned[name]
         chosen = value if isinstance(value, list) else [] if value is None else [value]
         try:
-            rejections = _outside_query_params(variable, chosen, variables, cleaned, failed)
+            rejections = _outside_queryset(variable, chosen)
+            if variable.query_params:
+                rejections += _outside_query_params(variable, chosen, variables, cleaned, failed)
         except _Rejected as rejected:
             rejections = [rejected]
         problems.extend(ObjectProblem(name, rejected.rule, rejected.message) for rejected in rejections)
     return problems
+
+
+def _outside_queryset(variable: ObjectVar, chosen: list[Any]) -> list[_Rejected]:
+    """The chosen objects missing from the (deprecated) ``queryset`` the variable was declared with."""
+    if variable.queryset is None or not chosen:
+        return []
+    allowed = set(variable.queryset.filter(pk__in=[obj.pk for obj in chosen]).values_list("pk", flat=True))
+    return [
+        _Rejected("queryset", f"Select a valid choice. {obj} is not one of the available choices.")
+        for obj in chosen
+        if obj.pk not in allowed
+    ]

@@ -110,7 +110,7 @@ class ResultWriter:
         stored = None if data is None else {**data, "output": self.runtime.sanitizer(data.get("output", ""))}
         return {
             "status": status,
-            "reason": reason if status == ERRORED else None,
+            "reason": self.runtime.sanitizer(reason) if status == ERRORED and reason else None,
             "data": stored,
             **{f"log_{level}": count for level, count in self.counts.items()},
         }

@@ -104,11 +104,18 @@ class LogWriter:
                 copy.write_row(entry)
 
 
+LOG_OBJECT_LENGTH = 200  # the stored display string's limit (the column's size)
+
+
 def describe_object(obj: Any) -> tuple[str | None, str | None, str | None, str | None]:
-    """(display, model label, pk, url) of a logged object; a falsy object is no object."""
+    """(display, model label, pk, url) of a logged object; a falsy object is no object.
+
+    The display string is whole: the caller sanitizes it before cutting it to
+    ``LOG_OBJECT_LENGTH``, so a cut never splits a secret out of the sanitizer's reach.
+    """
     if not obj:
         return None, None, None, None
-    display = str(obj)[:200]
+    display = str(obj)
     label = getattr(obj, "_meta_label", None)
     pk = getattr(obj, "pk", None)
     url = None
@@ -158,7 +165,7 @@ class RunLog:
         display = label = pk = url = None
         if obj:
             display, label, pk, url = describe_object(obj)
-            display = self.sanitize(display)
+            display = self.sanitize(display)[:LOG_OBJECT_LENGTH]
         self._seq += 1
         entry = LogEntry(
             self.job_result_id, self._seq, level, grouping[:100], message,

@@ -10,6 +10,7 @@ here, so a variable class never has to know about either.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -123,26 +124,51 @@ class BooleanVar(ScriptVariable):
         super().__init__(**kwargs)
 
 
+def _is_pair(choice: Any) -> bool:
+    return not isinstance(choice, (str, bytes)) and isinstance(choice, Sequence) and len(choice) == 2
+
+
+def _is_group(label: Any) -> bool:
+    """A label that is itself a list of pairs: an option group, as Django's choices allow."""
+    return not isinstance(label, (str, bytes)) and isinstance(label, Iterable) and all(map(_is_pair, label))
+
+
 def _choice_pairs(kind: str, choices: Iterable[Any]) -> tuple[tuple[Any, Any], ...]:
-    """Copy ``choices`` into ``(value, label)`` pairs, rejecting any other shape early."""
+    """Copy ``choices`` into ``(value, label)`` pairs and ``(group, pairs)`` groups, rejecting any other shape early."""
     if isinstance(choices, (str, bytes)) or not isinstance(choices, Iterable):
         raise TypeError(f"{kind} choices must be a sequence of (value, label) pairs, not {choices!r}")
     pairs = []
     for choice in choices:
-        if isinstance(choice, (str, bytes)) or not isinstance(choice, Sequence) or len(choice) != 2:
+        if not _is_pair(choice):
             raise TypeError(f"{kind} choices must be (value, label) pairs; got {choice!r}")
-        pairs.append((choice[0], choice[1]))
+        value, label = choice
+        pairs.append((value, tuple((item[0], item[1]) for item in label) if _is_group(label) else label))
     return tuple(pairs)
 
 
 class ChoiceVar(ScriptVariable):
-    """One value out of fixed ``(value, label)`` choices; values compare as strings."""
+    """One value out of fixed ``(value, label)`` choices; values compare as strings.
+
+    A choice may also be an option group, ``(group_label, [(value, label), ...])``,
+    as in Django: its pairs are choices, the group label is not.
+    """
 
     option_names = ("choices",)
 
     def __init__(self, choices: Iterable[Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.choices = _choice_pairs(type(self).__name__, choices)
+
+    @property
+    def flat_choices(self) -> tuple[tuple[Any, Any, Any], ...]:
+        """Every selectable ``(value, label, group label or None)``, in order."""
+        flat = []
+        for value, label in self.choices:
+            if _is_group(label):
+                flat.extend((item_value, item_label, value) for item_value, item_label in label)
+            else:
+                flat.append((value, label, None))
+        return tuple(flat)
 
 
 class MultiChoiceVar(ChoiceVar):
@@ -155,7 +181,9 @@ class ObjectVar(ScriptVariable):
     ``query_params`` restricts the objects a user may pick, REST style:
     ``{"manufacturer_id": "$manufacturer"}`` refers to another variable of the
     same job. ``null_option`` is the label of a "none" entry; submitting the
-    string ``"null"`` then means no object.
+    string ``"null"`` then means no object. ``queryset`` is the older spelling
+    of ``model`` (deprecated, it warns): its model is used, and the chosen
+    object must also be in it.
     """
 
     option_names = ("model", "display_field", "query_params", "null_option")
@@ -166,12 +194,23 @@ class ObjectVar(ScriptVariable):
         display_field: str = "display",
         query_params: Mapping[str, Any] | None = None,
         null_option: str | None = None,
+        queryset: Any = None,
         **kwargs: Any,
     ) -> None:
+        if model is None and queryset is not None:
+            warnings.warn(
+                f"{type(self).__name__}: specifying a queryset is deprecated; pass model= (and query_params) instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            model = queryset.model
+        else:
+            queryset = None  # with a model, as in the reference, a queryset is ignored
         if model is None:
             raise TypeError("ObjectVar must specify a model")
         super().__init__(**kwargs)
         self.model = model
+        self.queryset = queryset
         self.display_field = display_field
         self.query_params = dict(query_params or {})
         self.null_option = null_option

@@ -143,6 +143,25 @@ def test_messages_object_and_output_are_sanitized(runtime):
     assert result.data["output"] == "\nfetched https://(redacted)@device.example.net"
 
 
+def test_secrets_are_redacted_before_a_logged_object_is_cut_and_from_the_reason(runtime):
+    result = run_job_for_testing(basic.LongSecrets, runtime=runtime)
+    logged = sorted(result.logs, key=lambda e: e.seq)
+    assert len(logged[0].log_object) == 200
+    assert "Super" not in logged[0].log_object and logged[0].log_object.endswith(" https://(redacted")
+    assert result.status == "errored"
+    assert result.reason == "RuntimeError: login to https://(redacted)@10.0.0.1 failed, password is (redacted)"
+    assert all("SuperSecret99" not in entry.message for entry in logged)
+
+
+@pytest.mark.parametrize("data", [[], "", 0, False])
+def test_input_that_is_not_an_object_is_refused_even_when_empty(runtime, data):
+    result = run_job_for_testing(basic.PassingJob, data=data, runtime=runtime)
+    assert result.status == "errored"
+    assert entries(result) == [
+        ("initialization", "failure", "Error initializing job:\n```\ndata: Job data needs to be a dict\n```"),
+    ]
+
+
 def test_request_user_none_message_and_custom_results(runtime):
     result = run_job_for_testing(basic.RequestJob, username="alice", runtime=runtime)
     assert entries(result) == [("run", "info", "user=alice"), ("run", "success", "None")]

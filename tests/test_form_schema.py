@@ -91,13 +91,12 @@ def test_schema_of_a_job_with_every_variable_type() -> None:
                 "title": "Colors",
                 "type": "array",
                 "items": {"type": "string", "oneOf": [{"const": "1", "title": "One"}, {"const": "2", "title": "Two"}]},
-                "uniqueItems": True,
                 "default": ["1"],
                 "x-variable": "MultiChoiceVar",
             },
             "manufacturer": {
                 "title": "Manufacturer",
-                "type": "string",
+                "type": ["string", "object"],
                 "format": "uuid",
                 "x-model": "dcim.manufacturer",
                 "x-display-field": "display",
@@ -105,7 +104,7 @@ def test_schema_of_a_job_with_every_variable_type() -> None:
             },
             "device_type": {
                 "title": "Device type",
-                "type": "string",
+                "type": ["string", "object"],
                 "format": "uuid",
                 "x-model": "dcim.devicetype",
                 "x-display-field": "model",
@@ -117,7 +116,6 @@ def test_schema_of_a_job_with_every_variable_type() -> None:
                 "title": "Roles",
                 "type": "array",
                 "items": {"type": "string", "format": "uuid"},
-                "uniqueItems": True,
                 "x-model": "dcim.devicerole",
                 "x-display-field": "display",
                 "x-variable": "MultiObjectVar",
@@ -164,6 +162,20 @@ def test_schema_is_json_serialisable_and_deterministic() -> None:
 
 def test_required_variable_with_a_default_is_not_required_in_the_schema() -> None:
     assert form_schema("t", "", {"a": StringVar(default="x"), "b": StringVar()})["required"] == ["b"]
+
+
+def test_a_blank_default_leaves_a_required_variable_required_as_validation_does() -> None:
+    variables = {"note": StringVar(default=""), "tags": MultiChoiceVar(choices=(("a", "A"),), default=[])}
+    assert form_schema("t", "", variables)["required"] == ["note", "tags"]
+
+
+def test_option_groups_are_flattened_into_choices_carrying_their_group() -> None:
+    variable = ChoiceVar(choices=(("Ethernet", (("1g", "1 Gbps"), ("10g", "10 Gbps"))), ("other", "Other")))
+    assert form_schema("t", "", {"speed": variable})["properties"]["speed"]["oneOf"] == [
+        {"const": "1g", "title": "1 Gbps", "x-group": "Ethernet"},
+        {"const": "10g", "title": "10 Gbps", "x-group": "Ethernet"},
+        {"const": "other", "title": "Other"},
+    ]
 
 
 def test_boolean_default_true_is_shown() -> None:

@@ -153,6 +153,24 @@ def test_default_is_validated_like_input() -> None:
     assert validate_data({"var": IntegerVar(default="5")}, {}) == {"var": 5}
 
 
+def test_an_invalid_default_is_reported_under_its_variable_name() -> None:
+    variables = {
+        "hostname": StringVar(min_length=5, default="ab"),
+        "count": IntegerVar(min_value=1, default=0),
+        "colour": ChoiceVar(choices=COLORS, default="blue"),
+    }
+    assert [(variable, rule) for variable, rule, _ in errors_of(variables, {})] == [
+        ("hostname", "min_length"), ("count", "min_value"), ("colour", "choice"),
+    ]
+
+
+def test_an_invalid_default_never_blames_a_variable_named_like_an_internal_field() -> None:
+    variables = {"v1": StringVar(), "count": IntegerVar(min_value=10, default=1)}
+    assert errors_of(variables, {"v1": "ok"}) == [
+        ("count", "min_value", "Ensure this value is greater than or equal to 10."),
+    ]
+
+
 def test_given_value_wins_over_default() -> None:
     assert validate_data({"var": StringVar(default="hello")}, {"var": "bye"}) == {"var": "bye"}
 
@@ -346,6 +364,20 @@ def test_choice_var_compares_values_as_strings(value: Any) -> None:
 
 def test_choice_var_refuses_a_list() -> None:
     assert error_of(ChoiceVar(choices=COLORS), ["ff0000"])[0] == "choice"
+
+
+GROUPED = (("Ethernet", (("1g", "1 Gbps"), ("10g", "10 Gbps"))), ("other", "Other"))
+
+
+@pytest.mark.parametrize("value", ["1g", "10g", "other"])
+def test_choice_var_option_groups_offer_their_members(value: str) -> None:
+    assert clean(ChoiceVar(choices=GROUPED), value) == value
+
+
+def test_choice_var_option_group_label_is_not_a_choice() -> None:
+    assert error_of(ChoiceVar(choices=GROUPED), "Ethernet") == (
+        "choice", "Select a valid choice. Ethernet is not one of the available choices.",
+    )
 
 
 def test_multi_choice_var_accepts_a_list() -> None:
@@ -622,6 +654,37 @@ def test_lookup_the_database_refuses_is_reported_and_leaves_the_session_usable(
 def test_multi_object_var_gives_instances_in_input_order(inventory: SimpleNamespace) -> None:
     pks = [str(inventory.leaf.pk), str(inventory.access.pk), str(inventory.core.pk)]
     assert validate_data(ROLES, {"roles": pks})["roles"] == [inventory.leaf, inventory.access, inventory.core]
+
+
+def test_multi_object_var_gives_an_object_named_twice_once(inventory: SimpleNamespace) -> None:
+    pks = [str(inventory.leaf.pk), str(inventory.core.pk), str(inventory.leaf.pk).upper()]
+    assert validate_data(ROLES, {"roles": pks})["roles"] == [inventory.leaf, inventory.core]
+
+
+def test_lookup_with_an_integer_the_database_cannot_hold_is_reported(inventory: SimpleNamespace) -> None:
+    ((variable, rule, message),) = errors_of(ROLE, {"role": {"name": 10**30}})
+    assert (variable, rule) == ("role", "lookup")
+    assert message.startswith('The lookup {"name": 1000000000000000000000000000000} could not be run: ')
+    assert DeviceRole.objects.count() == 3
+
+
+def test_object_var_declared_with_a_queryset_warns_and_keeps_to_it(inventory: SimpleNamespace) -> None:
+    with pytest.warns(DeprecationWarning, match="queryset is deprecated"):
+        variable = ObjectVar(queryset=DeviceType.objects.filter(manufacturer__name="Cisco"))
+    assert variable.model is DeviceType
+    assert validate_data({"device_type": variable}, {"device_type": str(inventory.isr.pk)}) == {
+        "device_type": inventory.isr
+    }
+    assert errors_of({"device_type": variable}, {"device_type": str(inventory.mx.pk)}) == [
+        ("device_type", "queryset", "Select a valid choice. MX204 is not one of the available choices."),
+    ]
+
+
+def test_object_var_given_a_model_ignores_a_queryset(inventory: SimpleNamespace) -> None:
+    variable = ObjectVar(model=DeviceType, queryset=DeviceType.objects.filter(manufacturer__name="Cisco"))
+    assert variable.queryset is None
+    chosen = validate_data({"device_type": variable}, {"device_type": str(inventory.mx.pk)})["device_type"]
+    assert chosen is inventory.mx
 
 
 def test_multi_object_var_lists_only_the_missing_pks(inventory: SimpleNamespace) -> None:

@@ -138,6 +138,17 @@ class SecretLogger(Job):
         return "fetched https://admin:hunter2@device.example.net"
 
 
+class LongSecrets(Job):
+    """Secrets where a cut to the column size, or the exception's text, would expose them."""
+
+    class Meta:
+        name = "Long secrets"
+
+    def run(self, data, commit):
+        self.log_info(obj="device " + "x" * 175 + " https://admin:SuperSecret99@10.0.0.1/api", message="checked")
+        raise RuntimeError("login to https://admin:SuperSecret99@10.0.0.1 failed, password is hunter2")
+
+
 class RequestJob(Job):
     class Meta:
         name = "Request job"
