@@ -125,6 +125,8 @@ def _clean_text(
         problems.append(_problem("max_length", message))
     if pattern is not None and not pattern.search(text):
         problems.append(_problem("regex", f"Invalid value. Must match regex: {pattern.pattern}"))
+    if "\x00" in text:  # as Django's form fields do: PostgreSQL cannot store it either
+        problems.append(_problem("null_characters", "Null characters are not allowed."))
     _raise_if_any(value, problems)
     return text
 

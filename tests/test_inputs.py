@@ -270,6 +270,11 @@ def test_string_var_reports_every_broken_rule() -> None:
     ]
 
 
+@pytest.mark.parametrize("variable", [StringVar(), TextVar()])
+def test_text_with_a_null_character_is_refused(variable: ScriptVariable) -> None:
+    assert error_of(variable, "sw\x00itch") == ("null_characters", "Null characters are not allowed.")
+
+
 def test_text_var_keeps_inner_text_unchanged() -> None:
     assert clean(TextVar(), "This is some text\nwith a newline") == "This is some text\nwith a newline"
 
