@@ -82,7 +82,8 @@ def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
         if record is None:
             reason = f'Job "{request.job}" not found'
             return _reject(ctx, reason, ErrorEvent(reason=reason, job=request.job, queue=ctx.queue,
-                                                   job_result_id=request.job_result_id))
+                                                   job_result_id=request.job_result_id),
+                           job_result_id=request.job_result_id)
         stored = None
         if request.token is None and request.signature is None:
             stored = requeued_request(db, request.job_result_id)

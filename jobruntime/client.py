@@ -22,7 +22,7 @@ from typing import Any
 from jobruntime.auth import signed, valid_queues
 from jobruntime.bus import Bus
 from jobruntime.job_records import lookup_record
-from jobruntime.messages import LogEventEntry, ResultEvent, RunRequest
+from jobruntime.messages import ERROR_ROUTING_KEY, LogEventEntry, ResultEvent, RunRequest
 from jobruntime.prebuilt import transaction
 from jobruntime.runtime import Runtime
 from jobruntime.settings import Settings
@@ -32,6 +32,14 @@ TERMINAL = frozenset({"completed", "failed", "errored"})
 
 class FollowTimeout(TimeoutError):
     """No final result arrived in time; the run may still be going."""
+
+
+class RunRejected(RuntimeError):
+    """A worker refused the request before any run existed (unknown job, malformed request); it was dead-lettered."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The worker rejected the request: {reason}")
+        self.reason = reason
 
 
 class Client:
@@ -95,7 +103,7 @@ class Client:
     @contextmanager
     def follow(self, job_result_id: uuid.UUID) -> Iterator[Follower]:
         """Subscribe to a run's events; enter it before publishing so no event is missed."""
-        subscription = self.bus.subscribe(["job.result.*", "job.log.*"])
+        subscription = self.bus.subscribe(["job.result.*", "job.log.*", ERROR_ROUTING_KEY])
         try:
             yield Follower(subscription, job_result_id)
         finally:
@@ -109,6 +117,8 @@ class Follower:
         self.subscription = subscription
         self.job_result_id = str(job_result_id)
         self.seen: set[int] = set()
+        self._held: dict[int, LogEventEntry] = {}
+        self._next_seq = 1
 
     def wait(
         self,
@@ -116,9 +126,11 @@ class Follower:
         on_log: Callable[[LogEventEntry], None] | None = None,
         timeout: float | None = None,
     ) -> ResultEvent:
-        """Block until the run ends; log entries go to ``on_log`` as they arrive, each once.
+        """Block until the run ends; log entries go to ``on_log`` once each, in the order they were logged.
 
-        Entries of one batch arrive grouped by level; ``seen`` tells the caller which it has had.
+        A batch of entries arrives as one event per level, so an entry waits until those
+        logged before it have arrived; ``seen`` tells the caller which were handed over.
+        Raises ``RunRejected`` when a worker refused the request, ``FollowTimeout`` on timeout.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while deadline is None or time.monotonic() < deadline:
@@ -129,13 +141,29 @@ class Follower:
             payload = json.loads(body)
             if payload.get("job_result_id") != self.job_result_id:
                 continue
+            if routing_key == ERROR_ROUTING_KEY:
+                raise RunRejected(payload.get("reason") or "no reason given")
             if routing_key.startswith("job.log.") and on_log is not None:
-                for entry in sorted(payload["entries"], key=lambda item: item["seq"]):
-                    if entry["seq"] not in self.seen:
-                        self.seen.add(entry["seq"])
-                        on_log(LogEventEntry.model_validate(entry))
+                self._hold(payload["entries"], on_log)
             elif routing_key.startswith("job.result."):
                 event = ResultEvent.model_validate(payload)
                 if event.status in TERMINAL:
+                    if on_log is not None:
+                        self._hand_over(on_log, everything=True)
                     return event
         raise FollowTimeout(f"No final result for {self.job_result_id} yet; check `jobruntime results show`")
+
+    def _hold(self, entries: list[dict[str, Any]], on_log: Callable[[LogEventEntry], None]) -> None:
+        for entry in entries:
+            if entry["seq"] not in self.seen:
+                self._held[entry["seq"]] = LogEventEntry.model_validate(entry)
+        self._hand_over(on_log)
+
+    def _hand_over(self, on_log: Callable[[LogEventEntry], None], *, everything: bool = False) -> None:
+        """Pass on held entries in sequence; ``everything`` also passes those after a gap (the run is over)."""
+        for seq in sorted(self._held):
+            if seq != self._next_seq and not everything:
+                break
+            self.seen.add(seq)
+            self._next_seq = seq + 1
+            on_log(self._held.pop(seq))

@@ -25,7 +25,7 @@ from jobruntime.models import JobResult, User, bind_session
 from jobruntime.prebuilt import DriverConnection, as_model, prebuilt_insert, transaction
 from jobruntime.profiling import profiled
 from jobruntime.result_writer import ERRORED, PENDING, RUNNING, LeaseLost, ResultWriter, utcnow
-from jobruntime.runlog import LogEntry, RunLog
+from jobruntime.runlog import LogEntry, RunLog, last_seq
 from jobruntime.runtime import Runtime
 
 COMPLETED, FAILED = "completed", "failed"
@@ -129,12 +129,20 @@ class JobExecution:
             runtime.sanitizer,
             batch_size=runtime.settings.log_batch_size,
             flush_interval=runtime.settings.log_flush_interval,
+            after_seq=self._earlier_attempts_seq(),
         )
         self.log.listeners.extend(options.listeners)
         self.data: dict[str, Any] = {"output": ""}
         self.reason: str | None = None
         self.interrupter = Interrupter()
         self.writer = ResultWriter(runtime, job_result_id, self.log.counts, self.result)
+
+    def _earlier_attempts_seq(self) -> int:
+        """Where a re-run's log numbering continues (a first attempt has logged nothing yet)."""
+        if self.result is None or (self.result.attempt or 0) <= 1:
+            return 0
+        with transaction(self.runtime.autocommit_engine) as db:
+            return last_seq(db, self.job_result_id)
 
     # --- the pipeline --------------------------------------------------------
 

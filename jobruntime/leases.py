@@ -52,6 +52,7 @@ class Claim:
 
 _CLAIM_COLUMNS = ("id", "name", "job_model_id", "user_id", "task_queue", "request", "job_kwargs")
 _LEASE_COLUMNS = ("status", "worker", "lease_expires", "heartbeat", "started")
+_NEW_ROW_COLUMNS = ("created",)  # a new row's only: taking over a pending row keeps its creation time
 
 
 def _dialect(name: str) -> Any:
@@ -63,7 +64,7 @@ def _dialect(name: str) -> Any:
 def _claim_statement(dialect_name: str) -> Prebuilt:
     """INSERT ... ON CONFLICT taking over a pending row (ON CONFLICT is spelled per dialect)."""
     statement = _dialect(dialect_name).insert(_TABLE).values(
-        {**{column: bindparam(column) for column in _CLAIM_COLUMNS + _LEASE_COLUMNS}, "attempt": 1}
+        {**{column: bindparam(column) for column in _CLAIM_COLUMNS + _LEASE_COLUMNS + _NEW_ROW_COLUMNS}, "attempt": 1}
     )
     return Prebuilt(statement.on_conflict_do_update(
         index_elements=[_TABLE.c.id],
@@ -89,7 +90,7 @@ def claim_run(
     now = utcnow()
     parameters = {column: values.get(column) for column in _CLAIM_COLUMNS}
     parameters.update(status="running", worker=worker, lease_expires=now + timedelta(seconds=lease_seconds),
-                      heartbeat=now, started=now)
+                      heartbeat=now, started=now, created=now)
     with transaction(engine) as db:
         row = _claim_statement(engine.dialect.name).first(db, parameters)
         if row is None:
@@ -108,7 +109,7 @@ def refuse_run(
     now = utcnow()
     statement = (
         _dialect(engine.dialect.name).insert(_TABLE)
-        .values(**values, status="errored", reason=reason, completed=now)
+        .values(**values, status="errored", reason=reason, created=now, completed=now)
         .on_conflict_do_nothing(index_elements=[_TABLE.c.id])
         .returning(*_TABLE.c)
     )

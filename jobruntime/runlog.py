@@ -19,13 +19,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import IO, Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 
 from jobruntime import outbox
 from jobruntime.events import log_event_rows
 from jobruntime.job import LOG_LEVELS
 from jobruntime.models import JobLogEntry
-from jobruntime.prebuilt import on_connection
+from jobruntime.prebuilt import DriverConnection, Prebuilt, on_connection
 from jobruntime.sanitize import Sanitizer
 
 _PYTHON_LEVELS = {"failure": logging.ERROR, "warning": logging.WARNING}
@@ -130,8 +130,27 @@ def describe_object(obj: Any) -> tuple[str | None, str | None, str | None, str |
     return display, label, None if pk is None else str(pk), url
 
 
+_ENTRIES = JobLogEntry.__table__
+_LAST_SEQ = Prebuilt(
+    select(func.max(_ENTRIES.c.seq).label("last")).where(_ENTRIES.c.job_result_id == bindparam("job_result_id"))
+)
+
+
+def last_seq(db: DriverConnection, job_result_id: uuid.UUID) -> int:
+    """The highest ``seq`` a run has logged so far (0 for none).
+
+    A re-run attempt numbers its entries after it, so a follower that has shown the
+    earlier attempt's lines still shows every new one, and in order.
+    """
+    row = _LAST_SEQ.first(db, {"job_result_id": job_result_id})
+    return (row or {}).get("last") or 0
+
+
 class RunLog:
-    """Collects one run's log entries, counts them per level and writes them in batches."""
+    """Collects one run's log entries, counts them per level and writes them in batches.
+
+    Entries are numbered from ``after_seq + 1``.
+    """
 
     def __init__(
         self,
@@ -142,6 +161,7 @@ class RunLog:
         batch_size: int = 500,
         flush_interval: float = 0.5,
         logger: logging.Logger | None = None,
+        after_seq: int = 0,
     ) -> None:
         self.job_result_id = job_result_id
         self.writer = writer
@@ -154,7 +174,7 @@ class RunLog:
         self.live = writer.concurrent
         self._buffer: list[LogEntry] = []
         self._spill: IO[bytes] | None = None
-        self._seq = 0
+        self._seq = after_seq
         self._last_flush = time.monotonic()
 
     def add(self, level: str, grouping: str, message: str, obj: Any = None) -> LogEntry:

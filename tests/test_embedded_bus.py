@@ -49,3 +49,24 @@ def test_embedded_run_of_a_disabled_job_errors(embedded):
     embedded("jobs", "disable", "local/new_branch/NewBranch")
     result = embedded("runjob", "-u", "admin", "--data", json.dumps(BRANCH), "local/new_branch/NewBranch", code=2)
     assert "Job New Branch is not enabled to be run!" in result.output
+
+
+def test_bus_run_of_an_unknown_job_ends_at_once_with_the_workers_reason(embedded):
+    result = embedded("runjob", "-u", "admin", "local/nope/Missing", code=4)
+    assert 'The worker rejected the request: Job "local/nope/Missing" not found' in result.output
+
+
+def test_bus_run_prints_its_log_in_the_order_a_local_run_does(embedded):
+    """Entries arrive as one event per level and batch; they are shown in the order they were logged."""
+    embedded("jobs", "enable", "local/device_connections/DeviceConnectionsReport")
+
+    def log_lines(*flags: str) -> list[str]:
+        job = "local/device_connections/DeviceConnectionsReport"
+        output = embedded("runjob", "-u", "admin", *flags, job, code=1).output  # it finds problems: failed
+        return [line for line in output.splitlines() if line.startswith("\t")]
+
+    on_the_bus = log_lines()
+    assert [line for line in on_the_bus if not line.startswith("\t\t")][:2] == [
+        "\ttest_console_connection", "\ttest_power_connections",
+    ]
+    assert on_the_bus == log_lines("--local")

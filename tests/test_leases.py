@@ -16,7 +16,7 @@ from jobruntime.events import result_event_row
 from jobruntime.execution import LeaseLost, RunOptions, execute
 from jobruntime.job_records import find_record, lookup_record, sync
 from jobruntime.leases import claim_run, reap_expired, refuse_run, request_cancel, requeued_request, utcnow
-from jobruntime.models import JobResult, OutboxEvent, Site, Status
+from jobruntime.models import JobLogEntry, JobResult, OutboxEvent, Site, Status
 from jobruntime.prebuilt import as_model, transaction
 
 JOB_MODULES = Path(__file__).parent / "job_modules"
@@ -49,6 +49,18 @@ def test_a_claim_is_taken_once(engine):
     assert first is not None and first.attempt == 1
     assert second is None
     assert _row(engine, values["id"]).worker == "w1"
+
+
+def test_a_new_claim_is_created_when_it_starts_and_a_takeover_keeps_the_creation_time(engine):
+    values = _values()
+    claim_run(engine, values, worker="w1", lease_seconds=30)
+    first = _row(engine, values["id"])
+    assert first.created == first.started
+    _expire(engine, values["id"])
+    _reap(engine)
+    claim_run(engine, values, worker="w2", lease_seconds=30)
+    again = _row(engine, values["id"])
+    assert again.created == first.created and again.started > first.started
 
 
 def test_claim_commits_its_events_with_it(engine):
@@ -124,6 +136,7 @@ def test_a_refused_run_is_recorded_once(engine):
     assert refuse_run(engine, values, "again", events=[result_event_row]) is None
     row = _row(engine, values["id"])
     assert (row.status, row.reason) == ("errored", "Invalid token for user bob")
+    assert row.created == row.completed  # so its duration is 0, never negative
 
 
 class Overtaken(Job):
@@ -155,3 +168,29 @@ def test_a_run_taken_over_while_it_ran_commits_none_of_its_changes(runtime, engi
     with Session(engine) as session:
         assert session.scalars(select(Site).where(Site.slug == "overtaken")).first() is None
         assert session.scalars(select(OutboxEvent).where(OutboxEvent.routing_key == "job.result.completed")).all() == []
+
+
+def test_a_rerun_numbers_its_log_entries_after_the_earlier_attempts(runtime, engine):
+    """A follower dedupes entries by seq: a second attempt starting again at 1 would be swallowed."""
+    with Session(engine) as session:
+        sync(session, discover(JOB_MODULES))
+        find_record(session, "local/basic/PassingJob").enabled = True
+        session.commit()
+    with transaction(engine) as db:
+        record = lookup_record(db, "local/basic/PassingJob")
+    values = _values(job_model_id=record.id)
+    first = claim_run(engine, values, worker="w1", lease_seconds=30)
+    execute(runtime, as_model(JobResult, first.row, job_model=record), RunOptions(commit=False))
+    with Session(engine) as session:
+        logged_first = session.scalars(select(JobLogEntry.seq).where(JobLogEntry.job_result_id == values["id"])).all()
+        session.execute(JobResult.__table__.update().where(JobResult.id == values["id"])
+                        .values(status="running", lease_expires=utcnow() - timedelta(seconds=1)))
+        session.commit()
+    _reap(engine)
+    second = claim_run(engine, values, worker="w2", lease_seconds=30)
+    assert second.attempt == 2
+    execute(runtime, as_model(JobResult, second.row, job_model=record), RunOptions(commit=False))
+    with Session(engine) as session:
+        seqs = session.scalars(select(JobLogEntry.seq).where(JobLogEntry.job_result_id == values["id"])
+                               .order_by(JobLogEntry.seq)).all()
+    assert logged_first and seqs == list(range(1, 2 * len(logged_first) + 1))

@@ -82,7 +82,7 @@ def _run_on_bus(
 ) -> int:
     from jobruntime.bus import PublishRefused
     from jobruntime.cli import render
-    from jobruntime.client import Client, FollowTimeout
+    from jobruntime.client import Client, FollowTimeout, RunRejected
     from jobruntime.messages import MalformedMessage
     from jobruntime.topology import is_memory_url
 
@@ -112,7 +112,7 @@ def _run_on_bus(
                     click.echo(f"{render.stamp()} Running {job} on the bus as {request.job_result_id}...")
                 try:
                     follower.wait(on_log=None if as_json else printer)
-                except FollowTimeout as exc:
+                except (FollowTimeout, RunRejected) as exc:
                     raise CommandError(str(exc)) from exc
         finally:
             if embedded is not None:

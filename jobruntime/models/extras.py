@@ -168,7 +168,7 @@ class JobResult(Base):
         """Wall time from creation to completion, e.g. ``"1 minutes, 2.50 seconds"``."""
         if self.completed is None or self.created is None:
             return None
-        minutes, seconds = divmod((self.completed - self.created).total_seconds(), 60)
+        minutes, seconds = divmod(max((self.completed - self.created).total_seconds(), 0.0), 60)
         return f"{int(minutes)} minutes, {seconds:.2f} seconds"
 
 
