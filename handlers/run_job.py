@@ -15,7 +15,7 @@ from jobruntime.execution import JobExecution, LeaseLost, RunOptions
 from jobruntime.handling import HandlerContext, Outcome
 from jobruntime.job import JobRequest
 from jobruntime.job_records import lookup_record
-from jobruntime.leases import claim_run, refuse_run, requeued_request
+from jobruntime.leases import claim_run, refuse_run, requeued_request, run_name
 from jobruntime.messages import ErrorEvent, MalformedMessage, RunRequest
 from jobruntime.models import JobResult, User
 from jobruntime.prebuilt import as_model, transaction
@@ -56,7 +56,7 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     )
     ctx.acknowledge()
     if claim is None:
-        return Outcome.duplicate(request.job_result_id)
+        return _duplicate(ctx, run)
     ctx.runtime.committed(claim.events)
     result = as_model(JobResult, claim.row, job_model=run.record, user=run.user)
     execution = JobExecution(ctx.runtime, result, RunOptions(
@@ -101,6 +101,11 @@ def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
                     f'The request arrived on queue "{ctx.queue}" but asks for "{run.queue}"; '
                     f"publish it to the queue it names"
                 )
+            if run.request.files:
+                raise ValueError(
+                    f"This worker does not take uploaded files (files: {', '.join(sorted(run.request.files))}); "
+                    f"send the request without them"
+                )
         except (PermissionError, ValueError) as exc:
             return _refuse(ctx, run, str(exc))
     keep_input = not record.has_sensitive_variables
@@ -117,8 +122,25 @@ def _refuse(ctx: HandlerContext, run: _Run, reason: str) -> Outcome:
     values = run.identity(run.request.task_queue or ctx.queue)
     events = refuse_run(ctx.runtime.engine, values, reason, events=[result_event_row])
     ctx.acknowledge()
-    ctx.runtime.committed(events or [])
+    if events is None:
+        return _duplicate(ctx, run)
+    ctx.runtime.committed(events)
     return Outcome.refused(run.request.job_result_id, reason)
+
+
+def _duplicate(ctx: HandlerContext, run: _Run) -> Outcome:
+    """A redelivery of a run that exists is harmless; another job's request reusing its id is refused.
+
+    The existing run is left as it is either way.
+    """
+    job_result_id = run.request.job_result_id
+    with transaction(ctx.runtime.autocommit_engine) as db:
+        owner = run_name(db, job_result_id)
+    if owner is None or owner == run.record.class_path:
+        return Outcome.duplicate(job_result_id)
+    reason = f"job_result_id {job_result_id} already belongs to a run of {owner}; give every request a new id"
+    return _reject(ctx, reason, ErrorEvent(reason=reason, job=run.request.job, queue=ctx.queue,
+                                           job_result_id=job_result_id), job_result_id=job_result_id)
 
 
 def _reject(ctx: HandlerContext, reason: str, event: ErrorEvent, **identity: Any) -> Outcome:

@@ -50,6 +50,7 @@ from jobruntime.topology import (
     DEAD_EXCHANGE,
     EVENTS_EXCHANGE,
     REASON_HEADER,
+    REASON_HEADER_LIMIT,
     RUN_EXCHANGE,
     bytes_channel,
     declare_topology,
@@ -219,7 +220,13 @@ class Bus:
         )
 
     def dead_letter(self, body: bytes, reason: str, *, headers: dict[str, Any] | None = None) -> None:
-        """Park a message that can never be processed in ``jobruntime.dead-letter``, saying why."""
+        """Park a message that can never be processed in ``jobruntime.dead-letter``, saying why.
+
+        The reason is cut to ``REASON_HEADER_LIMIT`` characters: it may echo the message, and
+        RabbitMQ closes the connection over a header frame larger than its frame size.
+        """
+        if len(reason) > REASON_HEADER_LIMIT:
+            reason = reason[: REASON_HEADER_LIMIT - 1] + "…"
         all_headers = {**(headers or {}), REASON_HEADER: reason}
         self._retrying(lambda channel: publish_message(channel, body, DEAD_EXCHANGE, "", headers=all_headers))
 

@@ -377,7 +377,7 @@ class _Pump(threading.Thread):
         headers = dict(message.headers or {})
         redelivered = bool(message.delivery_info.get("redelivered"))
         count = headers.get(DELIVERY_COUNT_HEADER)
-        if count is None:
+        if not isinstance(count, int) or isinstance(count, bool):  # absent, or a publisher's own bogus value
             count = int(redelivered)
         generation = self.generation
 

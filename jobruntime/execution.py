@@ -94,12 +94,16 @@ def _reason(exc: BaseException) -> str:
 
 
 class _SetupError(Exception):
-    """A run that ends in ``initialization`` before the job's code runs."""
+    """A run that ends in ``initialization`` before the job's code runs.
 
-    def __init__(self, message: str, obj: Any = None) -> None:
+    ``message`` is logged; ``reason``, one line, is the JobResult's (its message's first line by default).
+    """
+
+    def __init__(self, message: str, obj: Any = None, *, reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.obj = obj
+        self.reason = reason or message.split("\n", 1)[0]
 
 
 @dataclass
@@ -159,7 +163,7 @@ class JobExecution:
         except _SetupError as error:
             self.log.add("failure", "initialization", error.message, error.obj)
             self.log.flush()
-            return self.writer.finish(ERRORED, error.message.split("\n", 1)[0], None)
+            return self.writer.finish(ERRORED, error.reason, None)
         except LeaseLost:
             self.log.flush()
             raise
@@ -200,7 +204,8 @@ class JobExecution:
         try:
             job = job_class()
         except Exception as exc:  # noqa: BLE001 - any constructor failure is a set-up error
-            raise _SetupError(_traceback_block("Error initializing job:", exc), record) from exc
+            raise _SetupError(_traceback_block("Error initializing job:", exc), record,
+                              reason=f"Error initializing job: {type(exc).__name__}: {exc}") from exc
         job.active_test = "initialization"
         job._run_log = self.log
         job.job_result = result
@@ -229,7 +234,8 @@ class JobExecution:
                 data = validate_data(type(job).variables(), {} if self.options.data is None else self.options.data)
             except InputValidationError as exc:
                 session.rollback()
-                raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record) from exc
+                raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record,
+                                  reason=f"Error initializing job: {'; '.join(str(exc).splitlines())}") from exc
             if self.result.status == PENDING:
                 self.writer.mark_running()
             try:

@@ -125,6 +125,15 @@ _STORED_REQUEST = Prebuilt(
 )
 
 
+_RUN_NAME = Prebuilt(select(_TABLE.c.name).where(_TABLE.c.id == bindparam("id")))
+
+
+def run_name(db: DriverConnection, job_result_id: uuid.UUID) -> str | None:
+    """The class path of the job a JobResult belongs to, or None when there is no such row."""
+    row = _RUN_NAME.first(db, {"id": job_result_id})
+    return None if row is None else row["name"]
+
+
 def requeued_request(db: DriverConnection, job_result_id: uuid.UUID) -> dict[str, Any] | None:
     """The stored request of a run the reaper put back to ``pending``, else None."""
     row = _STORED_REQUEST.first(db, {"id": job_result_id})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import uuid
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from jobruntime.discovery import InvalidClassPath, split_class_path
 from jobruntime.job import LOG_LEVELS
 
 MESSAGE_VERSION = 1
+MAX_NESTING = 64  # levels of arrays and objects a request may nest; job input is far shallower
 OUTPUT_LIMIT = 4000
 TRUNCATION_MARK = "…"
 ERROR_ROUTING_KEY = "job.error"
@@ -114,7 +116,7 @@ class RunRequest(BaseModel):
     job: str = Field(description="local/<module>/<Class>, plugins/<module.path>/<Class>, or a Job record UUID.")
     data: dict[str, Any] = Field(default_factory=dict, description="Job variables, as in Nautobot's REST API.")
     files: dict[str, FileRef] = Field(default_factory=dict, description="FileVar values, by variable name.")
-    commit: bool | None = Field(default=None, description="null: the job's commit_default.")
+    commit: bool | None = Field(default=None, strict=True, description="true, false or null (the job's default).")
     task_queue: str | None = Field(default=None, min_length=1, max_length=100)
     job_result_id: uuid.UUID = Field(
         default_factory=uuid.uuid4, description="Idempotency key: a redelivered request never runs twice."
@@ -123,7 +125,7 @@ class RunRequest(BaseModel):
     token: str | None = Field(default=None, min_length=1, description="The user's API token key.")
     signature: str | None = Field(default=None, min_length=1, description="Hex HMAC-SHA256 of internal publishers.")
     schedule: dict[str, Any] | None = Field(default=None, description="Reserved; must be null in version 1.")
-    profile: bool = False
+    profile: bool = Field(default=False, strict=True)
     client_address: str | None = None
     requested_at: AwareDatetime = Field(default_factory=_utcnow)
 
@@ -148,18 +150,28 @@ class RunRequest(BaseModel):
 
     @classmethod
     def parse(cls, body: bytes | str) -> RunRequest:
-        """Validate a message body; raises MalformedMessage listing every problem found."""
+        """Validate a message body; raises MalformedMessage listing every problem found.
+
+        Beyond the schema, the body must be storable as it is: no NaN or infinite numbers
+        (JSON has none, and PostgreSQL refuses them), no NUL characters (PostgreSQL text
+        cannot hold them) and no nesting deeper than ``MAX_NESTING``.
+        """
         try:
-            raw = json.loads(body)
+            raw = json.loads(body, parse_constant=_BadNumber, parse_float=_finite_float)
         except json.JSONDecodeError as exc:
             raise MalformedMessage(
                 f"Invalid JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}"
             ) from None
         except UnicodeDecodeError as exc:
             raise MalformedMessage(f"Message body is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+        except RecursionError:
+            raise MalformedMessage(f"The JSON is nested more than {MAX_NESTING} levels deep") from None
         if not isinstance(raw, dict):
             raise MalformedMessage(f"A run request must be a JSON object, not {_JSON_TYPES[type(raw)]}")
         known = _known_identity(raw)
+        problem = _unstorable(raw)
+        if problem is not None:
+            raise MalformedMessage(problem, **known)
         version = raw.get("version", MESSAGE_VERSION)
         if type(version) is not int or version != MESSAGE_VERSION:
             raise MalformedMessage(
@@ -201,6 +213,38 @@ class RunRequest(BaseModel):
         return _dumps(self.stored())
 
 
+class _BadNumber(str):
+    """``NaN``, ``Infinity`` or a number too large for a float: Python's parser takes them, JSON has none."""
+
+
+def _finite_float(text: str) -> float | _BadNumber:
+    number = float(text)
+    return _BadNumber(text[:40]) if math.isinf(number) else number
+
+
+def _unstorable(raw: Any) -> str | None:
+    """Why ``raw`` cannot be stored as it is (a NUL character, too deep a nesting), or None."""
+    pending: list[tuple[Any, str, int]] = [(raw, "", 0)]
+    while pending:
+        value, where, depth = pending.pop()
+        if depth > MAX_NESTING:
+            top = where.split(".")[0].split("[")[0]
+            return f"{top or 'The request'} is nested more than {MAX_NESTING} levels deep"
+        if isinstance(value, _BadNumber):
+            return f"{where} is {value}, which is not a finite JSON number"
+        if isinstance(value, str):
+            if "\x00" in value:
+                return f"{where or 'The request'} contains a NUL character, which cannot be stored"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    return f"A key in {where or 'the request'} contains a NUL character, which cannot be stored"
+                pending.append((item, f"{where}.{key}" if where else key, depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, f"{where}[{index}]", depth + 1) for index, item in enumerate(value))
+    return None
+
+
 def _known_identity(raw: dict[str, Any]) -> dict[str, Any]:
     """``job_result_id`` and ``job`` from a raw message, each only when well-formed."""
     known: dict[str, Any] = {"job_result_id": None, "job": None}
@@ -210,7 +254,7 @@ def _known_identity(raw: dict[str, Any]) -> dict[str, Any]:
             known["job_result_id"] = uuid.UUID(raw_id)
         except ValueError:
             pass
-    if isinstance(raw_job, str):
+    if isinstance(raw_job, str) and "\x00" not in raw_job:
         try:
             known["job"] = _job_reference(raw_job)
         except ValueError:

@@ -24,6 +24,7 @@ DEAD_QUEUE = "jobruntime.dead-letter"
 CONTENT_TYPE = "application/json"
 #: Header naming why jobruntime itself dead-lettered a message.
 REASON_HEADER = "x-jobruntime-reason"
+REASON_HEADER_LIMIT = 1000  # characters; the reason in full goes to the error event
 #: Header RabbitMQ quorum queues set to the number of earlier deliveries.
 DELIVERY_COUNT_HEADER = "x-delivery-count"
 #: Header RabbitMQ sets on the first dead-lettering (``rejected``, ``delivery_limit``, ...).

@@ -36,6 +36,7 @@ from jobruntime.settings import Settings
 from jobruntime.timelimits import HardLimit, RunSlot, hard_limit_message
 
 logger = logging.getLogger(__name__)
+LOGGED_REASON_LENGTH = 500  # characters of an outcome's reason in the worker's log line
 Handler = Callable[[bytes, HandlerContext], Outcome]
 
 
@@ -124,7 +125,8 @@ class WorkerProcess:
             logger.exception("Run failed after it was claimed; its lease will expire and the reaper takes over")
             return
         acknowledge()
-        logger.info("%s %s%s", outcome.status, outcome.job_result_id, f": {outcome.reason}" if outcome.reason else "")
+        reason = f": {outcome.reason[:LOGGED_REASON_LENGTH]}" if outcome.reason else ""  # it may echo a huge request
+        logger.info("%s %s%s", outcome.status, outcome.job_result_id, reason)
 
 
 def _die_with_parent() -> None:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -58,10 +59,12 @@ def settings_from(env: dict[str, str]) -> Settings:
 def running_worker(env: dict[str, str], queues: str | None = None, concurrency: int = 1) -> Iterator[subprocess.Popen]:
     """A `jobruntime worker` process; waits until it consumes, stops it with SIGTERM afterwards."""
     queues = queues or env["JOBRUNTIME_DEFAULT_QUEUE"]
+    output = tempfile.TemporaryFile()  # not a pipe: nobody reads it, and a full pipe would stall the worker
     process = subprocess.Popen(
         [JOBRUNTIME, "worker", "-Q", queues, "--concurrency", str(concurrency)],
-        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT, text=True,
     )
+    output.close()
     try:
         wait_for_consumers(env, queues.split(",")[0], concurrency)
         yield process

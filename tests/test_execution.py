@@ -190,6 +190,8 @@ def test_invalid_input_errors_before_run_with_every_problem_listed(runtime):
     (grouping, level, message), = entries(result)
     assert (grouping, level) == ("initialization", "failure")
     assert message.startswith("Error initializing job:\n```\n")
+    assert result.reason.startswith("Error initializing job: site_name: Invalid value. Must match regex: ^[A-Z]; ")
+    assert "; bogus: Job data contained an unknown property" in result.reason
     for expected in (
         "count: Ensure this value is less than or equal to 3.",
         "site_name: Invalid value. Must match regex: ^[A-Z]",

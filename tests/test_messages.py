@@ -100,10 +100,46 @@ def test_version_given_as_string_is_not_version_one():
 
 def test_every_field_error_is_reported_together():
     assert reason(body(commit="maybe", profile=[], requested_by="")) == (
-        "commit: Input should be a valid boolean, unable to interpret input; "
+        "commit: Input should be a valid boolean; "
         "requested_by: String should have at least 1 character; "
         "profile: Input should be a valid boolean"
     )
+
+
+@pytest.mark.parametrize("value", ['"yes"', "1", '"true"'])
+def test_commit_must_be_a_json_boolean_or_null(value):
+    text = json.dumps({"job": "local/basic/PassingJob", "requested_by": "alice"})[:-1] + f', "commit": {value}}}'
+    assert reason(text) == "commit: Input should be a valid boolean"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ('{"x": NaN}', "data.x is NaN, which is not a finite JSON number"),
+        ('{"x": [1, -Infinity]}', "data.x[1] is -Infinity, which is not a finite JSON number"),
+        ('{"x": 1e999}', "data.x is 1e999, which is not a finite JSON number"),
+        ('{"x\\u0000": 1}', "A key in data contains a NUL character, which cannot be stored"),
+        ('{"x": "a\\u0000b"}', "data.x contains a NUL character, which cannot be stored"),
+        ("{\"x\": " + "[" * 70 + "]" * 70 + "}", "data is nested more than 64 levels deep"),
+    ],
+)
+def test_input_that_cannot_be_stored_as_json_is_refused_with_the_run_identified(data, expected):
+    job_result_id = uuid.uuid4()
+    text = json.dumps({"job": "local/basic/PassingJob", "requested_by": "alice",
+                       "job_result_id": str(job_result_id)})[:-1] + f', "data": {data}}}'
+    with pytest.raises(MalformedMessage) as caught:
+        RunRequest.parse(text)
+    assert (caught.value.reason, caught.value.job_result_id) == (expected, job_result_id)
+
+
+def test_a_nul_character_in_a_field_is_refused_and_such_a_job_name_is_not_trusted():
+    with pytest.raises(MalformedMessage) as caught:
+        RunRequest.parse(json.dumps({"job": "local/basic/Pass\x00ingJob", "requested_by": "alice"}))
+    assert (caught.value.reason, caught.value.job) == ("job contains a NUL character, which cannot be stored", None)
+
+
+def test_json_nested_past_the_interpreters_limit_is_refused():
+    assert reason(b"[" * 100000 + b"]" * 100000) == "The JSON is nested more than 64 levels deep"
 
 
 def test_missing_requested_by_is_refused():

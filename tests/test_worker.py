@@ -17,10 +17,11 @@ import pytest
 from kombu import Connection
 from sqlalchemy import func, select
 
-from jobruntime.auth import create_token
+from jobruntime.auth import create_token, signed
 from jobruntime.bus import Bus, NoWorkers, QueueNotFound
 from jobruntime.client import Client
 from jobruntime.discovery import discover
+from jobruntime.messages import RunRequest
 from jobruntime.job_records import sync
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobLogEntry, JobResult, Site, User
@@ -385,3 +386,54 @@ def test_malformed_request_for_a_known_job_errors_its_run(stack):
         result = wait_for_result(stack.runtime, job_result_id)
     assert result.status == "errored"
     assert result.reason.startswith("commit:")
+
+
+def _raw_request(job, job_result_id, **fields):
+    return {"job": job, "job_result_id": str(job_result_id), "requested_by": "alice", **fields}
+
+
+def test_hostile_requests_end_with_their_reason_and_the_worker_process_survives(stack):
+    """Input the schema allows but the database or the broker cannot take is refused up front, each with its reason."""
+    quick = "local/bus_jobs/Quick"
+    ids = {name: uuid.uuid4() for name in ("nan", "nul", "deep", "files", "count", "owner")}
+    cases = {
+        "nan": json.dumps(_raw_request(quick, ids["nan"]))[:-1].encode() + b', "data": {"x": NaN}}',
+        "nul": json.dumps(_raw_request(quick, ids["nul"], requested_by="al\x00ice")).encode(),
+        "deep": json.dumps(_raw_request(quick, ids["deep"], data={"x": json.loads("[" * 80 + "]" * 80)})).encode(),
+    }
+    tap = DeadLetterTap()
+    with running_worker(stack.env) as worker, Client(stack.settings, username="alice") as client:
+        processes = child_pids(worker.pid)
+        with Connection(RABBIT_URL) as connection:
+            producer = connection.Producer()
+            for body in cases.values():
+                producer.publish(body, exchange="jobruntime.run", routing_key=stack.queue,
+                                 content_type="application/json")
+            counted = client.request(quick, job_result_id=ids["count"])
+            producer.publish(counted.to_json(), exchange="jobruntime.run", routing_key=stack.queue,
+                             content_type="application/json", headers={"x-delivery-count": "abc"})
+            producer.publish(b'{"job": "local/' + b"x" * 300_000 + b'/Y", "requested_by": "alice"}',
+                             exchange="jobruntime.run", routing_key=stack.queue, content_type="application/json")
+        upload = {"url": "file:///etc/passwd", "name": "passwd", "size": 1, "sha256": "0" * 64}
+        with_files = RunRequest.model_validate({**client.request(quick, job_result_id=ids["files"]).model_dump(),
+                                                "files": {"upload": upload}, "signature": None})
+        client.publish(signed(with_files, stack.settings.signing_secret))
+        owner = publish(stack, quick, job_result_id=ids["owner"])
+        wait_for_result(stack.runtime, owner.job_result_id)
+        publish(stack, "local/bus_jobs/SlowSite", job_result_id=ids["owner"], data={"number": 9}, commit=True)
+        huge = _dead_letter_with(tap, b"x" * 1000)  # dead letters arrive in order: this one first
+        reused = _dead_letter_with(tap, str(ids["owner"]).encode())
+        tap.close()
+        results = {name: wait_for_result(stack.runtime, job_result_id) for name, job_result_id in ids.items()}
+        assert child_pids(worker.pid) == processes
+    assert results["nan"].reason == "data.x is NaN, which is not a finite JSON number"
+    assert results["nul"].reason == "requested_by contains a NUL character, which cannot be stored"
+    assert results["deep"].reason == "data is nested more than 64 levels deep"
+    assert results["files"].reason.startswith("This worker does not take uploaded files (files: upload)")
+    assert results["count"].status == "completed"
+    assert (results["owner"].status, results["owner"].name) == ("completed", quick)
+    assert sites(stack, "Slow 9") == 0
+    assert reused.headers[REASON_HEADER] == (
+        f"job_result_id {ids['owner']} already belongs to a run of {quick}; give every request a new id"
+    )
+    assert len(huge.headers[REASON_HEADER]) == 1000
