@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from jobruntime.cli import admin, jobs, messages, results, runjob, users, worker
+from jobruntime.cli.setup_errors import SetupErrorGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SetupErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Run and administer network automation jobs."""
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from jobruntime.runtime import Runtime
 
 EXIT_REFUSED = 4
+DATABASE_URL_KEY = "jobruntime.database_url"
 
 
 class CommandError(click.ClickException):
@@ -21,9 +22,14 @@ class CommandError(click.ClickException):
 
 
 def get_runtime() -> Runtime:
+    """The runtime of this command; its database URL (password hidden) is kept for setup error messages."""
     from jobruntime.runtime import Runtime
 
-    return Runtime.from_settings()
+    runtime = Runtime.from_settings()
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[DATABASE_URL_KEY] = runtime.engine.url.render_as_string(hide_password=True)
+    return runtime
 
 
 def echo_json(value: Any) -> None:
