@@ -91,6 +91,21 @@ def test_jobs_set_show_and_clear_an_override(cli):
     assert "takes true or false" in cli("jobs", "set", "local/new_branch/NewBranch", "hidden", "maybe", code=4).output
 
 
+def test_jobs_set_refuses_a_time_limit_no_run_can_have(cli):
+    for field in ("soft_time_limit", "time_limit"):
+        for value in ("inf", "nan", "1e12", "604801"):
+            output = cli("jobs", "set", "local/new_branch/NewBranch", field, value, code=4).output
+            assert f"{field} takes 0 (use the default) to 604800 seconds (7 days), not '{value}'" in output
+    shown = json.loads(cli("jobs", "show", "local/new_branch/NewBranch").output)
+    assert shown["overridden"] == []
+
+
+def test_jobs_set_accepts_a_time_limit_of_seven_days(cli):
+    cli("jobs", "set", "local/new_branch/NewBranch", "time_limit", "604800")
+    shown = json.loads(cli("jobs", "show", "local/new_branch/NewBranch").output)
+    assert shown["time_limit"] == 604800 and shown["overridden"] == ["time_limit"]
+
+
 def test_jobs_schema_prints_the_form(cli):
     schema = json.loads(cli("jobs", "schema", "local/new_branch/NewBranch").output)
     assert schema["x-order"][:3] == ["site_name", "switch_count", "switch_model"]
