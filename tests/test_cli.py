@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 from tests.cli_support import database_env, invoker
+
+from jobruntime.models import JobLogEntry, JobResult
 
 BRANCH = {"site_name": "Branch 7", "switch_count": 2, "switch_model": {"model": "Catalyst 9300-48P"}}
 
@@ -123,6 +128,59 @@ def test_results_list_show_and_logs(cli):
     assert "success: Branch 7: Created new site" in logs
     assert "Database changes have been reverted automatically." in logs
     assert "is not a JobResult id" in cli("results", "show", "xyz", code=4).output
+
+
+def unfinished_result(engine, status: str, started: dt.datetime | None) -> str:
+    """A JobResult still pending or running, with a log whose groupings interleave, as a worker leaves it."""
+    with Session(engine) as session, session.begin():
+        result = JobResult(
+            name="local/new_branch/NewBranch", status=status,
+            created=dt.datetime(2024, 5, 1, 9, 30, 10, tzinfo=dt.timezone.utc), started=started,
+        )
+        session.add(result)
+        session.flush()
+        for seq, grouping, message in ((2, "test_b", "second"), (1, "run", "first"), (3, "run", "third")):
+            session.add(JobLogEntry(job_result_id=result.id, seq=seq, log_level="info", grouping=grouping,
+                                    message=message))
+        return str(result.id)
+
+
+def test_results_show_of_a_running_run_says_running_and_prints_its_log(cli, engine):
+    started = dt.datetime(2024, 5, 1, 9, 30, 15, tzinfo=dt.timezone.utc)
+    out = cli("results", "show", unfinished_result(engine, "running", started)).output
+    assert out.startswith(
+        "local/new_branch/NewBranch  running\n"
+        "Created 2024-05-01 09:30:10 UTC, started 2024-05-01 09:30:15 UTC\n"
+        "\trun\n\t\tinfo: first\n\ttest_b\n\t\tinfo: second\n\trun\n\t\tinfo: third\n"
+    )
+    assert out.endswith("[09:30:15] local/new_branch/NewBranch: RUNNING\n")
+    assert "SUCCESS" not in out and "Duration" not in out and "Finished" not in out
+
+
+def test_results_show_of_a_pending_run_says_pending_as_of_its_creation(cli, engine):
+    out = cli("results", "show", unfinished_result(engine, "pending", None)).output
+    assert "Created 2024-05-01 09:30:10 UTC\n" in out
+    assert out.endswith("[09:30:10] local/new_branch/NewBranch: PENDING\n")
+
+
+def test_results_show_of_an_ended_run_prints_its_log_and_its_own_times(cli):
+    cli("jobs", "enable", "local/new_branch/NewBranch")
+    run = cli("runjob", "--local", "--json", "--data", json.dumps(BRANCH), "local/new_branch/NewBranch")
+    body = json.loads(run.output)
+    out = cli("results", "show", body["id"]).output
+    ended = dt.datetime.fromisoformat(body["completed"])
+    assert "local/new_branch/NewBranch  completed\n" in out
+    assert f"completed {ended:%Y-%m-%d %H:%M:%S} UTC\n" in out
+    assert "\trun\n\t\tsuccess: Branch 7: Created new site\n" in out
+    assert "\trun: 3 success, 1 info, 0 warning, 0 failure\n" in out
+    assert f"{ended:[%H:%M:%S]} local/new_branch/NewBranch: SUCCESS\n" in out
+    assert f"{ended:[%H:%M:%S]} local/new_branch/NewBranch: Duration {body['duration']}\n" in out
+
+
+def test_results_logs_of_an_unknown_result_is_refused(cli):
+    unknown = str(uuid.uuid4())
+    assert f"No JobResult {unknown}" in cli("results", "logs", unknown, code=4).output
+    assert f"No JobResult {unknown}" in cli("results", "logs", unknown, "--json", code=4).output
 
 
 def test_the_installed_command_runs_as_a_process(cli):

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import click
 
 _COLOURS = {"success": "green", "info": "cyan", "warning": "yellow", "failure": "red"}
-_VERDICT = {"failed": "FAILED", "errored": "ERRORED"}
+_VERDICT = {"completed": "SUCCESS", "failed": "FAILED", "errored": "ERRORED"}
 
 
-def stamp() -> str:
-    return datetime.now(timezone.utc).strftime("[%H:%M:%S]")
+def stamp(at: datetime | None = None) -> str:
+    """``[HH:MM:SS]`` UTC of ``at``, or of now for a run being followed."""
+    return (at or datetime.now(timezone.utc)).strftime("[%H:%M:%S]")
 
 
 def _level(level: str) -> str:
@@ -40,6 +41,13 @@ class LivePrinter:
         click.echo(entry_line(entry))
 
 
+def print_log(entries: Iterable[Any]) -> None:
+    """Stored entries, in the order given, as they were printed live."""
+    printer = LivePrinter()
+    for entry in entries:
+        printer(entry)
+
+
 def print_summary(entries: Iterable[Any]) -> None:
     """Per-grouping counts, alphabetically, as the reference's runjob prints them."""
     counts: dict[str, dict[str, int]] = {}
@@ -55,10 +63,29 @@ def print_summary(entries: Iterable[Any]) -> None:
         )
 
 
-def print_verdict(class_path: str, status: str, duration: str | None, output: str | None, reason: str | None) -> None:
+def print_verdict(
+    class_path: str, status: str, duration: str | None, output: str | None, reason: str | None,
+    at: datetime | None = None,
+) -> None:
+    """The reference's closing lines for an ended run; ``at`` is when it ended (default: now, for a followed run)."""
     if output:
         click.echo(output)
-    verdict = _VERDICT.get(status, "SUCCESS")
-    click.echo(f"{stamp()} {class_path}: {verdict}" + (f" ({reason})" if reason and status == "errored" else ""))
-    click.echo(f"{stamp()} {class_path}: Duration {duration}")
-    click.echo(f"{stamp()} Finished")
+    verdict = _VERDICT.get(status, status.upper())
+    click.echo(f"{stamp(at)} {class_path}: {verdict}" + (f" ({reason})" if reason and status == "errored" else ""))
+    if duration is not None:
+        click.echo(f"{stamp(at)} {class_path}: Duration {duration}")
+    click.echo(f"{stamp(at)} Finished")
+
+
+def print_stored_result(result: Any, entries: Sequence[Any]) -> None:
+    """A stored run: its times, its log and counts, then the verdict once it has ended, or where it stands."""
+    times = {"Created": result.created, "started": result.started, "completed": result.completed}
+    click.echo(f"{result.name}  {result.status}" + (f" ({result.reason})" if result.reason else ""))
+    click.echo(", ".join(f"{name} {at:%Y-%m-%d %H:%M:%S} UTC" for name, at in times.items() if at))
+    print_log(entries)
+    print_summary(entries)
+    if result.status in _VERDICT:
+        print_verdict(result.name, result.status, result.duration, (result.data or {}).get("output"), None,
+                      at=result.completed)
+    else:
+        click.echo(f"{stamp(result.started or result.created)} {result.name}: {result.status.upper()}")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import click
 
 from jobruntime.cli.common import CommandError, echo_json, get_runtime
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from jobruntime.models import JobLogEntry, JobResult
 
 
 @click.group()
@@ -19,6 +25,25 @@ def _result_id(raw: str) -> uuid.UUID:
         return uuid.UUID(raw)
     except ValueError as exc:
         raise CommandError(f"{raw!r} is not a JobResult id (a UUID)") from exc
+
+
+def _find_result(session: Session, raw: str) -> JobResult:
+    from jobruntime.models import JobResult
+
+    result = session.get(JobResult, _result_id(raw))
+    if result is None:
+        raise CommandError(f"No JobResult {raw}")
+    return result
+
+
+def log_entries(session: Session, result_id: uuid.UUID) -> list[JobLogEntry]:
+    """A run's log in the order the job wrote it: ``seq``, since entries can share a timestamp."""
+    from sqlalchemy import select
+
+    from jobruntime.models import JobLogEntry
+
+    query = select(JobLogEntry).where(JobLogEntry.job_result_id == result_id).order_by(JobLogEntry.seq)
+    return list(session.scalars(query))
 
 
 @results.command("list")
@@ -59,23 +84,17 @@ def list_results(limit: int, status: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with log entries).")
 def show(result_id: str, as_json: bool) -> None:
     """Show one result with its log."""
-    from sqlalchemy.orm import selectinload
-
     from jobruntime.cli import render
-    from jobruntime.models import JobResult
     from jobruntime.serializers import job_result_json
 
     runtime = get_runtime()
     with runtime.session() as session:
-        result = session.get(JobResult, _result_id(result_id), options=[selectinload(JobResult.logs)])
-        if result is None:
-            raise CommandError(f"No JobResult {result_id}")
+        result = _find_result(session, result_id)
+        entries = log_entries(session, result.id)
         if as_json:
-            echo_json(job_result_json(result, result.logs))
+            echo_json(job_result_json(result, entries))
             return
-        click.echo(f"{result.name}  {result.status}" + (f" ({result.reason})" if result.reason else ""))
-        render.print_summary(result.logs)
-        render.print_verdict(result.name, result.status, result.duration, (result.data or {}).get("output"), None)
+        render.print_stored_result(result, entries)
 
 
 @results.command("logs")
@@ -83,25 +102,16 @@ def show(result_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def logs(result_id: str, as_json: bool) -> None:
     """Print a result's log entries in order."""
-    from sqlalchemy import select
-
     from jobruntime.cli import render
-    from jobruntime.models import JobLogEntry
     from jobruntime.serializers import log_entry_json
 
     runtime = get_runtime()
     with runtime.session() as session:
-        entries = list(
-            session.scalars(
-                select(JobLogEntry).where(JobLogEntry.job_result_id == _result_id(result_id)).order_by(JobLogEntry.seq)
-            )
-        )
+        entries = log_entries(session, _find_result(session, result_id).id)
     if as_json:
         echo_json([log_entry_json(entry) for entry in entries])
         return
-    printer = render.LivePrinter()
-    for entry in entries:
-        printer(entry)
+    render.print_log(entries)
 
 
 @results.command("cancel")

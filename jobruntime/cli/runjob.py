@@ -131,26 +131,21 @@ def _start_embedded_worker(settings, queue: str):
 
 def _report(runtime, result_id, as_json: bool, printed: set[int] | None) -> int:
     """Print the stored result (entries not yet shown, the summary, output and verdict); return the exit code."""
-    from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
     from jobruntime.cli import render
-    from jobruntime.models import JobLogEntry, JobResult
+    from jobruntime.cli.results import log_entries
+    from jobruntime.models import JobResult
     from jobruntime.serializers import job_result_json
 
     with runtime.session() as session:
         result = session.get(JobResult, result_id, options=[selectinload(JobResult.user)])
-        logs = list(session.scalars(
-            select(JobLogEntry).where(JobLogEntry.job_result_id == result_id).order_by(JobLogEntry.seq)
-        ))
+        logs = log_entries(session, result_id)
         if as_json:
             echo_json(job_result_json(result, logs))
         else:
             if printed is not None:
-                late = render.LivePrinter()
-                for entry in logs:
-                    if entry.seq not in printed:
-                        late(entry)
+                render.print_log(entry for entry in logs if entry.seq not in printed)
             render.print_summary(logs)
             render.print_verdict(result.name, result.status, result.duration, (result.data or {}).get("output"),
                                  result.reason)
