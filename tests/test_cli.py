@@ -183,6 +183,19 @@ def test_results_logs_of_an_unknown_result_is_refused(cli):
     assert f"No JobResult {unknown}" in cli("results", "logs", unknown, "--json", code=4).output
 
 
+def test_jobs_list_never_cuts_a_class_path_in_a_narrow_terminal(cli):
+    class_paths = [job["class_path"] for job in json.loads(cli("jobs", "list", "--json").output)]
+    listed = invoker({**cli.env, "COLUMNS": "60"})("jobs", "list").output
+    for class_path in class_paths:
+        assert f"│ {class_path} " in listed
+
+
+def test_results_list_never_cuts_a_result_id_in_a_narrow_terminal(cli):
+    body = json.loads(cli("runjob", "--local", "--json", "local/new_branch/NewBranch", code=2).output)
+    listed = invoker({**cli.env, "COLUMNS": "60"})("results", "list").output
+    assert f"│ {body['id']} │" in listed
+
+
 def test_the_installed_command_runs_as_a_process(cli):
     result = subprocess.run(
         [str(Path(sys.executable).parent / "jobruntime"), "jobs", "list", "--json"],

@@ -64,16 +64,16 @@ def list_jobs(as_json: bool) -> None:
         if as_json:
             echo_json([_describe(record) for record in records])
             return
-        from rich.console import Console
-        from rich.table import Table
+        from jobruntime.cli.tables import print_table
 
-        table = Table("class_path", "grouping", "name", "enabled", "installed", "summary")
-        for record in records:
-            summary = record.description.splitlines()[0] if record.description else ""
-            table.add_row(
-                record.class_path, record.grouping, record.name, str(record.enabled), str(record.installed), summary
-            )
-        Console().print(table)
+        print_table(
+            ("class_path", "grouping", "name", "enabled", "installed", "summary"),
+            [
+                (record.class_path, record.grouping, record.name, str(record.enabled), str(record.installed),
+                 record.description.splitlines()[0] if record.description else "")
+                for record in records
+            ],
+        )
 
 
 @jobs.command("show")

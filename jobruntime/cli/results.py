@@ -67,16 +67,16 @@ def list_results(limit: int, status: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(rows)
         return
-    from rich.console import Console
-    from rich.table import Table
+    from jobruntime.cli.tables import print_table
 
-    table = Table("id", "job", "status", "created", "duration", "failures")
-    for row in rows:
-        table.add_row(
-            row["id"], row["job"], row["status"], row["created"], row["duration"] or "",
-            str(row["log_counts"]["failure"]),
-        )
-    Console().print(table)
+    print_table(
+        ("id", "job", "status", "created", "duration", "failures"),
+        [
+            (row["id"], row["job"], row["status"], row["created"], row["duration"] or "",
+             str(row["log_counts"]["failure"]))
+            for row in rows
+        ],
+    )
 
 
 @results.command("show")
