@@ -110,9 +110,22 @@ def test_grant_for_a_malformed_class_path_is_refused(cli):
     assert "class path form" in result.output
 
 
-def test_grant_refuses_an_action_name_too_long_to_store(cli):
-    result = cli("users", "grant", "alice", "x" * 51, code=4)
-    assert "An action name must be 1 to 50 characters" in result.output
+def test_grant_refuses_an_action_no_one_checks(cli, engine):
+    result = cli("users", "grant", "alice", "fly", code=4)
+    assert "Unknown action 'fly': choose one of run_job" in result.output
+    assert permissions(engine) == []
+
+
+@pytest.mark.parametrize("name", ["", "   ", " bob", "bob\t"])
+def test_create_refuses_a_blank_or_padded_username(cli, name):
+    result = cli("users", "create", name, code=4)
+    assert "A username cannot" in result.output
+    assert cli("users", "list").output.strip() == "alice"
+
+
+def test_create_refuses_a_username_too_long_to_store(cli):
+    result = cli("users", "create", "b" * 151, code=4)
+    assert "A username must be at most 150 characters" in result.output
 
 
 def test_messages_schema_prints_the_run_request_json_schema():

@@ -28,6 +28,7 @@ def create(username: str, superuser: bool) -> None:
 
     from jobruntime.models import User
 
+    _check_username(username, User.__table__.c.username.type.length)
     runtime = get_runtime()
     with runtime.session() as session:
         if session.scalars(select(User).where(User.username == username)).first() is not None:
@@ -35,6 +36,16 @@ def create(username: str, superuser: bool) -> None:
         session.add(User(username=username, is_superuser=superuser))
         session.commit()
     click.echo(f"Created user {username}{' (superuser)' if superuser else ''}")
+
+
+def _check_username(username: str, max_length: int) -> None:
+    """Refuse a name no one could type back: blank, padded with spaces, or longer than the column."""
+    if not username.strip():
+        raise CommandError("A username cannot be empty or only whitespace")
+    if username != username.strip():
+        raise CommandError(f"A username cannot start or end with whitespace: {username!r}")
+    if len(username) > max_length:
+        raise CommandError(f"A username must be at most {max_length} characters")
 
 
 @users.command("list")
@@ -86,17 +97,17 @@ def token(username: str, description: str, expires_days: int | None) -> None:
 @click.argument("action")
 @click.option("--job", "class_path", help="Class path of the one job to allow (default: every job).")
 def grant_permission(username: str, action: str, class_path: str | None) -> None:
-    """Allow a user an action (e.g. run_job) on one job or on every job."""
-    from jobruntime.auth import grant
+    """Allow a user ACTION (run_job) on one job or on every job."""
+    from jobruntime.auth import RUN_JOB, grant
     from jobruntime.cli.jobs import _record
 
+    actions = (RUN_JOB,)  # the actions a worker checks; a grant of any other would never be used
+    if action not in actions:
+        raise CommandError(f"Unknown action {action!r}: choose one of {', '.join(actions)}")
     runtime = get_runtime()
     with runtime.session() as session:
         user = _user(session, username)
         record = _record(session, class_path) if class_path else None
-        try:
-            grant(session, user, action, record)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
+        grant(session, user, action, record)
         session.commit()
     click.echo(f"{username} may {action} on {class_path or 'every job'}")
