@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
     from jobruntime.models import JobLogEntry, JobResult
 
+# The statuses jobruntime.execution gives a run, named here so the command line starts without the engine.
+RESULT_STATUSES = ("pending", "running", "completed", "failed", "errored")
+
 
 @click.group()
 def results() -> None:
@@ -48,7 +51,7 @@ def log_entries(session: Session, result_id: uuid.UUID) -> list[JobLogEntry]:
 
 @results.command("list")
 @click.option("--limit", default=20, show_default=True, help="How many of the newest results.")
-@click.option("--status", help="Only results with this status.")
+@click.option("--status", type=click.Choice(RESULT_STATUSES), help="Only results with this status.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_results(limit: int, status: str | None, as_json: bool) -> None:
     """List the newest results (counts come from the result row, not the log table)."""
