@@ -18,6 +18,8 @@ DEFAULT_SANITIZER_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"(?i)(username|password|passwd|pwd)((?:\s+is.?|:)?\s+)\S+", r"\1\2{replacement}"),
 )
 
+MAX_TIME_LIMIT = 7 * 24 * 60 * 60  # seconds: the longest soft or hard time limit a run may have
+
 
 class Settings(BaseSettings):
     """All runtime settings. Build one with ``Settings()`` and hand it down."""
@@ -29,8 +31,10 @@ class Settings(BaseSettings):
     jobs_root: Path = Field(default=Path("jobs"), description="Directory of local job modules (needs __init__.py).")
     plugin_job_modules: list[str] = Field(default_factory=list, description="Importable modules that provide jobs.")
     sanitizer_patterns: list[tuple[str, str]] = Field(default_factory=lambda: list(DEFAULT_SANITIZER_PATTERNS))
-    soft_time_limit: int | float = Field(default=300, ge=0, description="Seconds; jobs may set their own.")
-    time_limit: int | float = Field(default=600, ge=0, description="Seconds; jobs may set their own.")
+    soft_time_limit: int | float = Field(default=300, ge=0, le=MAX_TIME_LIMIT, allow_inf_nan=False,
+                                         description="Seconds; jobs may set their own.")
+    time_limit: int | float = Field(default=600, ge=0, le=MAX_TIME_LIMIT, allow_inf_nan=False,
+                                    description="Seconds; jobs may set their own.")
     default_queue: str = "default"
     broker_url: str = Field(default="memory://", description="kombu URL: memory:// (in-process) or amqp://...")
     queue_type: Literal["quorum", "classic"] = Field(default="quorum", description="RabbitMQ type of run queues.")

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from jobruntime.models import Job as JobRecord
 
 TIME_LIMIT_FIELDS = ("soft_time_limit", "time_limit")
-MAX_TIME_LIMIT = 7 * 24 * 60 * 60  # seconds
 
 
 @click.group()
@@ -144,6 +143,8 @@ def _check_time_limit(field: str, seconds: float, raw: str | None) -> None:
     ``set_override`` only refuses negative limits; infinity, NaN and 1e12 parse as numbers
     but break the worker's deadline arithmetic and the JSON that ``jobs show`` prints.
     """
+    from jobruntime.settings import MAX_TIME_LIMIT
+
     if not math.isfinite(seconds) or seconds > MAX_TIME_LIMIT:
         raise CommandError(f"{field} takes 0 (use the default) to {MAX_TIME_LIMIT} seconds (7 days), not {raw!r}")
 
