@@ -19,10 +19,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from jobruntime.auth import signed, valid_queues
+from sqlalchemy import delete
+
+from jobruntime.auth import find_user, signed, valid_queues
 from jobruntime.bus import Bus
+from jobruntime.execution import create_job_result
 from jobruntime.job_records import lookup_record
 from jobruntime.messages import ERROR_ROUTING_KEY, LogEventEntry, ResultEvent, RunRequest
+from jobruntime.models import JobResult
 from jobruntime.prebuilt import transaction
 from jobruntime.runtime import Runtime
 from jobruntime.settings import Settings
@@ -43,12 +47,21 @@ class RunRejected(RuntimeError):
 
 
 class Client:
-    """One broker connection for as many requests as the caller publishes."""
+    """One broker connection for as many requests as the caller publishes.
 
-    def __init__(self, settings: Settings, *, username: str, token: str | None = None) -> None:
+    With ``record_pending``, a publisher that shares the workers' database (the
+    command line) also records each run as ``pending`` before publishing it, as
+    Nautobot does when it enqueues a job: the run can be listed, shown and cancelled
+    while it waits for a worker.
+    """
+
+    def __init__(
+        self, settings: Settings, *, username: str, token: str | None = None, record_pending: bool = False
+    ) -> None:
         self.settings = settings
         self.username = username
         self.token = token
+        self.record_pending = record_pending
         self.bus = Bus(settings)
         self.bus.connect()
 
@@ -95,10 +108,39 @@ class Client:
         return valid_queues(record, self.settings.default_queue)[0]
 
     def publish(self, request: RunRequest) -> str:
-        """Publish with confirms; raises PublishRefused (no such queue, no worker) with the reason."""
+        """Publish with confirms; raises PublishRefused (no such queue, no worker) with the reason.
+
+        A run recorded as pending is removed again when the broker refuses it.
+        """
         queue = self.queue_for(request)
-        self.bus.publish_run(request.to_json(), queue, message_id=str(request.job_result_id))
+        recorded = self.record_pending and self._record_pending(request, queue)
+        try:
+            self.bus.publish_run(request.to_json(), queue, message_id=str(request.job_result_id))
+        except BaseException:
+            if recorded:
+                self._forget_pending(request.job_result_id)
+            raise
         return queue
+
+    def _record_pending(self, request: RunRequest, queue: str) -> bool:
+        """Write the run's pending JobResult; False when its job is unknown (the worker will say so)."""
+        runtime = Runtime.from_settings(self.settings)
+        with transaction(runtime.engine) as db:
+            record = lookup_record(db, request.job)
+            if record is None:
+                return False
+            create_job_result(
+                db, record, record.class_path, user=find_user(db, request.requested_by), data=request.data,
+                commit=request.commit, task_queue=queue, job_result_id=request.job_result_id,
+            )
+        return True
+
+    def _forget_pending(self, job_result_id: uuid.UUID) -> None:
+        runtime = Runtime.from_settings(self.settings)
+        with runtime.engine.begin() as connection:
+            connection.execute(delete(JobResult.__table__).where(
+                JobResult.__table__.c.id == job_result_id, JobResult.__table__.c.status == "pending"
+            ))
 
     @contextmanager
     def follow(self, job_result_id: uuid.UUID) -> Iterator[Follower]:

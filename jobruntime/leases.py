@@ -62,13 +62,18 @@ def _dialect(name: str) -> Any:
 
 @functools.cache
 def _claim_statement(dialect_name: str) -> Prebuilt:
-    """INSERT ... ON CONFLICT taking over a pending row (ON CONFLICT is spelled per dialect)."""
+    """INSERT ... ON CONFLICT taking over a pending row (ON CONFLICT is spelled per dialect).
+
+    A pending row was written by a publisher or by the reaper; the worker's values,
+    taken from the request it authenticated, replace its description of the run.
+    """
     statement = _dialect(dialect_name).insert(_TABLE).values(
         {**{column: bindparam(column) for column in _CLAIM_COLUMNS + _LEASE_COLUMNS + _NEW_ROW_COLUMNS}, "attempt": 1}
     )
+    taken_over = [column for column in _CLAIM_COLUMNS + _LEASE_COLUMNS if column != "id"]
     return Prebuilt(statement.on_conflict_do_update(
         index_elements=[_TABLE.c.id],
-        set_={**{column: statement.excluded[column] for column in _LEASE_COLUMNS}, "attempt": _TABLE.c.attempt + 1},
+        set_={**{column: statement.excluded[column] for column in taken_over}, "attempt": _TABLE.c.attempt + 1},
         where=_TABLE.c.status == "pending",
     ).returning(*_TABLE.c))
 
@@ -199,21 +204,26 @@ class LeaseRenewer:
                 on_cancel(requested_by)
 
 
-def request_cancel(engine: Engine, job_result_id: uuid.UUID, username: str) -> str | None:
+def request_cancel(
+    engine: Engine, job_result_id: uuid.UUID, username: str, *, events: Sequence[EventBuilder] = ()
+) -> str | None:
     """Ask for a run to stop; returns its status before the request, or None if no such run.
 
-    A pending run ends ``errored`` at once; a running one is stopped by its worker
-    at the next lease renewal.
+    A pending run ends ``errored`` at once, with the outbox rows ``events`` build from it
+    (a sweep publishes them); a running one is stopped by its worker at the next lease renewal.
     """
     with engine.begin() as connection:
         status = connection.execute(select(_TABLE.c.status).where(_TABLE.c.id == job_result_id)).scalar()
         if status == "pending":
             now = utcnow()
-            connection.execute(
+            row = connection.execute(
                 update(_TABLE).where(_TABLE.c.id == job_result_id, _TABLE.c.status == "pending")
                 .values(status="errored", reason=f"cancelled by {username}", completed=now,
                         cancel_requested_by=username)
-            )
+                .returning(*_TABLE.c)
+            ).first()
+            if row is not None:
+                outbox.add_events(on_connection(connection), [build(row._asdict()) for build in events])
         elif status == "running":
             connection.execute(
                 update(_TABLE).where(_TABLE.c.id == job_result_id).values(cancel_requested_by=username)

@@ -437,3 +437,37 @@ def test_hostile_requests_end_with_their_reason_and_the_worker_process_survives(
         f"job_result_id {ids['owner']} already belongs to a run of {quick}; give every request a new id"
     )
     assert len(huge.headers[REASON_HEADER]) == 1000
+
+
+def test_a_run_published_from_the_command_line_is_pending_until_claimed_and_can_be_cancelled(stack):
+    def cli(*args):
+        done = subprocess.run([JOBRUNTIME, *args], env={**os.environ, **stack.env}, capture_output=True, text=True,
+                              timeout=30)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    with running_worker(stack.env):
+        busy = publish(stack, "local/bus_jobs/SlowSite", data={"seconds": 4, "number": 5}, commit=True)
+        _running(stack, busy.job_result_id)
+        waiting = cli("runjob", "-u", "alice", "--commit", "--no-wait", "--data", '{"number": 6}',
+                      "local/bus_jobs/SlowSite").strip()
+        shown = json.loads(cli("results", "show", waiting, "--json"))
+        assert (shown["status"], shown["user"]) == ("pending", "alice")
+        cli("results", "cancel", waiting, "-u", "carol")
+        wait_for_result(stack.runtime, busy.job_result_id)
+        follow_up = publish(stack, "local/bus_jobs/Quick")  # served after the cancelled run's message
+        wait_for_result(stack.runtime, follow_up.job_result_id)
+        cancelled = wait_for_result(stack.runtime, uuid.UUID(waiting))
+    assert (cancelled.status, cancelled.reason, cancelled.attempt) == ("errored", "cancelled by carol", 0)
+    assert sites(stack, "Slow 6") == 0
+
+
+def test_a_refused_publish_leaves_no_pending_run_behind(stack):
+    with Bus(stack.settings) as bus:
+        bus.declare_run_queues([stack.queue])
+    with Client(stack.settings, username="alice", record_pending=True) as client:
+        request = client.request("local/bus_jobs/Quick")
+        with pytest.raises(NoWorkers):
+            client.publish(request)
+    with stack.runtime.session() as session:
+        assert session.get(JobResult, request.job_result_id) is None

@@ -123,10 +123,11 @@ def logs(result_id: str, as_json: bool) -> None:
               help="Who cancels (recorded as the reason; or JOBRUNTIME_USERNAME).")
 def cancel(result_id: str, username: str) -> None:
     """Stop a pending or running run; it ends errored "cancelled by USERNAME"."""
+    from jobruntime.events import result_event_row
     from jobruntime.leases import request_cancel
 
     runtime = get_runtime()
-    status = request_cancel(runtime.engine, _result_id(result_id), username)
+    status = request_cancel(runtime.engine, _result_id(result_id), username, events=[result_event_row])
     if status is None:
         raise CommandError(f"No JobResult {result_id}")
     if status not in ("pending", "running"):

@@ -92,7 +92,7 @@ def _run_on_bus(
     if embedded_broker and not settings.signing_secret:
         # Only this process can publish to its in-memory broker, so it may vouch for the user itself.
         settings = settings.model_copy(update={"signing_secret": secrets.token_hex(16)})
-    with Client(settings, username=username, token=token) as client:
+    with Client(settings, username=username, token=token, record_pending=True) as client:
         try:
             request = client.request(job, data=data, commit=commit, task_queue=task_queue, profile=profile)
         except (MalformedMessage, ValueError) as exc:

@@ -47,7 +47,7 @@ def publish(request_file: Path, task_queue: str | None) -> None:
         raise CommandError(f"{request_file}: {exc}") from exc
     if task_queue:
         request = request.model_copy(update={"task_queue": task_queue})
-    with Client(Settings(), username=request.requested_by, token=request.token) as client:
+    with Client(Settings(), username=request.requested_by, token=request.token, record_pending=True) as client:
         if request.signature is None and request.token is None and client.settings.signing_secret:
             request = client.request(
                 request.job, data=request.data, commit=request.commit, task_queue=request.task_queue,
