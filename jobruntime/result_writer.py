@@ -18,7 +18,7 @@ from jobruntime.events import result_event_row
 from jobruntime.job import LOG_LEVELS
 from jobruntime.models import JobResult
 from jobruntime.outbox import add_events
-from jobruntime.prebuilt import Prebuilt, in_session, transaction
+from jobruntime.prebuilt import Prebuilt, in_session, one_statement, transaction
 from jobruntime.runtime import Runtime
 
 PENDING, RUNNING, ERRORED = "pending", "running", "errored"
@@ -85,11 +85,17 @@ class ResultWriter:
         When nothing happens after the commit (no post_run, no late log line) this is the final write.
         """
         values = {**self._values(status, reason, data), "completed": utcnow()}
-        db = in_session(session)
-        updated = _VERDICT.execute(db, {**values, "_id": self.job_result_id, "_attempt": self.result.attempt})
+        parameters = {**values, "_id": self.job_result_id, "_attempt": self.result.attempt}
+        events = self._events(values)
+        if events or session.in_transaction() or self.runtime.engine.dialect.name != "postgresql":
+            db = in_session(session)
+            updated = _VERDICT.execute(db, parameters)
+        else:  # the job never used the database: the verdict is the whole transaction
+            with one_statement(self.runtime.engine) as db:
+                updated = _VERDICT.execute(db, parameters)
         if updated.rowcount != 1:
             raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's changes are discarded")
-        self.verdict_events = add_events(db, self._events(values))
+        self.verdict_events = add_events(db, events) if events else []
         self._committed = values
 
     def finish(self, status: str, reason: str | None, data: dict[str, Any] | None) -> JobResult:

@@ -150,6 +150,30 @@ class Overtaken(Job):
         Site(name="overtaken", slug="overtaken", status=Status.objects.get(slug="active")).validated_save()
 
 
+class OvertakenIdle(Job):
+    """Taken over like ``Overtaken``, without touching the database itself: its verdict is a statement of its own."""
+
+    def run(self, data, commit):
+        table = JobResult.__table__
+        with self.session.get_bind().begin() as connection:
+            connection.execute(table.update().where(table.c.id == self.job_result.id)
+                               .values(attempt=table.c.attempt + 1))
+
+
+def test_a_run_that_never_used_the_database_still_loses_its_verdict_when_taken_over(runtime, engine):
+    with Session(engine) as session:
+        sync(session, discover(JOB_MODULES))
+        find_record(session, "local/basic/PassingJob").enabled = True
+        session.commit()
+    with transaction(engine) as db:
+        record = lookup_record(db, "local/basic/PassingJob")
+    claim = claim_run(engine, _values(job_model_id=record.id), worker="w1", lease_seconds=30)
+    with pytest.raises(LeaseLost, match="was taken over"):
+        execute(runtime, as_model(JobResult, claim.row, job_model=record), RunOptions(job_class=OvertakenIdle,
+                                                                                     commit=True))
+    assert _row(engine, claim.job_result_id).status == "running"
+
+
 def test_a_run_taken_over_while_it_ran_commits_none_of_its_changes(runtime, engine):
     with Session(engine) as session:
         sync(session, discover(JOB_MODULES))

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 
 from jobruntime.models import JobResult, User
-from jobruntime.prebuilt import Prebuilt, as_model, prebuilt_insert, transaction
+from jobruntime.prebuilt import Prebuilt, as_model, one_statement, prebuilt_insert, transaction
 
 RESULTS = JobResult.__table__
 INSERT = prebuilt_insert(RESULTS, ("id", "name", "started", "data", "request"))
@@ -55,6 +55,19 @@ def test_a_failed_block_rolls_the_transaction_back(engine):
         raise RuntimeError("stop")
     with transaction(engine) as db:
         assert BY_ID.first(db, {"id": job_result_id}) is None
+
+
+def test_one_statement_commits_by_itself_and_returns_the_connection_as_it_was(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("one_statement is for PostgreSQL, where BEGIN and COMMIT are round trips")
+    job_result_id = uuid.uuid4()
+    with one_statement(engine) as db:
+        INSERT.execute(db, {"id": job_result_id, "name": "n", "started": None, "data": None, "request": None})
+        assert db.connection.info.transaction_status.name == "IDLE"  # committed already
+    with transaction(engine) as db:
+        assert BY_ID.first(db, {"id": job_result_id})["name"] == "n"
+        assert db.connection.autocommit is False
+        assert db.connection.execute("SHOW synchronous_commit").fetchone()[0] == "on"
 
 
 def test_a_snapshot_is_a_detached_instance_of_the_stored_row(engine):
