@@ -13,7 +13,7 @@ import secrets
 
 import click
 
-from jobruntime.cli.common import CommandError, echo_json, get_runtime
+from jobruntime.cli.common import EXIT_REFUSED, CommandError, echo_json, get_runtime
 
 EXIT_CODES = {"completed": 0, "failed": 1, "errored": 2}
 
@@ -149,7 +149,6 @@ def _report(runtime, result_id, as_json: bool, printed: set[int] | None) -> int:
             render.print_summary(logs)
             render.print_verdict(result.name, result.status, result.duration, (result.data or {}).get("output"),
                                  result.reason)
+    if result.status == "errored" and result.started is None:
+        return EXIT_REFUSED  # refused before it started (credentials, permission, queue), as --local refuses
     return EXIT_CODES.get(result.status, 2)
-
-
-
