@@ -291,6 +291,29 @@ def test_reverse_traversal_matches_each_parent_once(inv: Inventory) -> None:
     assert [device.name for device in devices] == ["r1", "r2"]
 
 
+def test_a_reverse_relation_answers_the_related_manager_calls_of_job_code(inv: Inventory) -> None:
+    from jobruntime.models import QuerySet
+
+    everything = inv.r1.interfaces.all()
+    assert isinstance(everything, QuerySet) and everything.model is Interface
+    assert sorted(interface.name for interface in everything) == ["eth0", "eth1", "lo0"]
+    assert inv.r1.interfaces.count() == 3 and inv.r2.interfaces.count() == 2
+    assert [i.name for i in inv.r1.interfaces.filter(name__startswith="eth").order_by("name")] == ["eth0", "eth1"]
+    assert inv.r1.interfaces.exclude(name="lo0").count() == 2
+    assert inv.r1.interfaces.get(name="lo0").device == inv.r1
+    assert inv.site.devices.exists() and not inv.r1.console_ports.exists()
+    assert list(inv.site.devices.values_list("name", flat=True)) == ["r1"]
+    assert inv.r1.interfaces.order_by("name").first().name == "eth0"
+
+
+def test_a_reverse_relation_is_still_the_list_the_orm_keeps(inv: Inventory) -> None:
+    interfaces = inv.r2.interfaces
+    assert len(interfaces) == 2 and {interface.name for interface in interfaces} == {"lo0", "eth0"}
+    assert interfaces.count(interfaces[0]) == 1  # with an argument, list.count
+    Interface.objects.create(device=inv.r2, name="eth1")
+    assert inv.r2.interfaces.count() == 3
+
+
 def test_reverse_relation_equality_with_child_instance(inv: Inventory) -> None:
     eth1 = Interface.objects.get(device=inv.r1, name="eth1")
     assert list(Device.objects.filter(interfaces=eth1)) == [inv.r1]

@@ -18,6 +18,7 @@ from jobruntime.models.cabling import (
 )
 from jobruntime.models.errors import ValidationError
 from jobruntime.models.organization import Site, Status, Tenant
+from jobruntime.models.related import RelatedObjects
 
 if TYPE_CHECKING:
     from jobruntime.models.ipam import IPAddress
@@ -36,8 +37,8 @@ class Manufacturer(Base):
     slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
-    device_types: Mapped[list[DeviceType]] = relationship(back_populates="manufacturer", passive_deletes="all")
-    platforms: Mapped[list[Platform]] = relationship(back_populates="manufacturer", passive_deletes=True)
+    device_types: Mapped[RelatedObjects[DeviceType]] = relationship(back_populates="manufacturer", passive_deletes="all")
+    platforms: Mapped[RelatedObjects[Platform]] = relationship(back_populates="manufacturer", passive_deletes=True)
 
 
 class DeviceType(Base):
@@ -62,7 +63,7 @@ class DeviceType(Base):
     comments: Mapped[str] = mapped_column(sa.Text, default="")
 
     manufacturer: Mapped[Manufacturer] = relationship(back_populates="device_types")
-    instances: Mapped[list[Device]] = relationship(back_populates="device_type", passive_deletes="all")
+    instances: Mapped[RelatedObjects[Device]] = relationship(back_populates="device_type", passive_deletes="all")
 
     def __str__(self) -> str:
         return self.model or super().__str__()
@@ -93,7 +94,7 @@ class DeviceRole(Base):
     vm_role: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
-    devices: Mapped[list[Device]] = relationship(back_populates="device_role", passive_deletes="all")
+    devices: Mapped[RelatedObjects[Device]] = relationship(back_populates="device_role", passive_deletes="all")
 
 
 class Platform(Base):
@@ -115,7 +116,7 @@ class Platform(Base):
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
     manufacturer: Mapped[Manufacturer | None] = relationship(back_populates="platforms")
-    devices: Mapped[list[Device]] = relationship(back_populates="platform", passive_deletes=True)
+    devices: Mapped[RelatedObjects[Device]] = relationship(back_populates="platform", passive_deletes=True)
 
 
 class Device(Base):
@@ -152,19 +153,19 @@ class Device(Base):
     tenant: Mapped[Tenant | None] = relationship(back_populates="devices")
     primary_ip4: Mapped[IPAddress | None] = relationship(foreign_keys=[primary_ip4_id], post_update=True)
     primary_ip6: Mapped[IPAddress | None] = relationship(foreign_keys=[primary_ip6_id], post_update=True)
-    interfaces: Mapped[list[Interface]] = relationship(
+    interfaces: Mapped[RelatedObjects[Interface]] = relationship(
         back_populates="device", cascade="all, delete-orphan", passive_deletes=True
     )
-    console_ports: Mapped[list[ConsolePort]] = relationship(
+    console_ports: Mapped[RelatedObjects[ConsolePort]] = relationship(
         back_populates="device", cascade="all, delete-orphan", passive_deletes=True
     )
-    console_server_ports: Mapped[list[ConsoleServerPort]] = relationship(
+    console_server_ports: Mapped[RelatedObjects[ConsoleServerPort]] = relationship(
         back_populates="device", cascade="all, delete-orphan", passive_deletes=True
     )
-    power_ports: Mapped[list[PowerPort]] = relationship(
+    power_ports: Mapped[RelatedObjects[PowerPort]] = relationship(
         back_populates="device", cascade="all, delete-orphan", passive_deletes=True
     )
-    power_outlets: Mapped[list[PowerOutlet]] = relationship(
+    power_outlets: Mapped[RelatedObjects[PowerOutlet]] = relationship(
         back_populates="device", cascade="all, delete-orphan", passive_deletes=True
     )
 
@@ -239,7 +240,7 @@ class Interface(DeviceComponent, Base):
     mac_address: Mapped[str | None] = mapped_column(sa.String(18))
     mtu: Mapped[int | None] = mapped_column(sa.Integer)
 
-    ip_addresses: Mapped[list[IPAddress]] = relationship(back_populates="interface", passive_deletes=True)
+    ip_addresses: Mapped[RelatedObjects[IPAddress]] = relationship(back_populates="interface", passive_deletes=True)
 
     def clean(self) -> None:
         """MTU must be a size an interface can have."""

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jobruntime.models.base import Base
 from jobruntime.models.errors import ValidationError
+from jobruntime.models.related import RelatedObjects
 from jobruntime.models.types import UTCDateTime, utcnow
 from jobruntime.models.users import User
 
@@ -97,7 +98,7 @@ class Job(Base):
         UTCDateTime, default=utcnow, onupdate=utcnow, server_default=sa.text("CURRENT_TIMESTAMP")
     )
 
-    results: Mapped[list[JobResult]] = relationship(back_populates="job_model", passive_deletes=True)
+    results: Mapped[RelatedObjects[JobResult]] = relationship(back_populates="job_model", passive_deletes=True)
 
     @property
     def class_path(self) -> str:
@@ -153,7 +154,7 @@ class JobResult(Base):
 
     job_model: Mapped[Job | None] = relationship(back_populates="results")
     user: Mapped[User | None] = relationship()
-    logs: Mapped[list[JobLogEntry]] = relationship(
+    logs: Mapped[RelatedObjects[JobLogEntry]] = relationship(
         back_populates="job_result",
         cascade="all, delete-orphan",
         passive_deletes=True,

@@ -18,6 +18,7 @@ from jobruntime.models.base import Base
 from jobruntime.models.dcim import Interface
 from jobruntime.models.errors import ValidationError
 from jobruntime.models.organization import Site, Status, Tenant
+from jobruntime.models.related import RelatedObjects
 from jobruntime.models.types import IPNetworkType
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class VLAN(Base):
     site: Mapped[Site | None] = relationship(back_populates="vlans")
     status: Mapped[Status] = relationship()
     tenant: Mapped[Tenant | None] = relationship(back_populates="vlans")
-    prefixes: Mapped[list[Prefix]] = relationship(back_populates="vlan", passive_deletes=True)
+    prefixes: Mapped[RelatedObjects[Prefix]] = relationship(back_populates="vlan", passive_deletes=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.vid})"

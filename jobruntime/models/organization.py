@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jobruntime.models.base import Base
 from jobruntime.models.errors import ValidationError
+from jobruntime.models.related import RelatedObjects
 
 if TYPE_CHECKING:
     from jobruntime.models.dcim import Device
@@ -46,10 +47,10 @@ class Region(Base):
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
     parent: Mapped[Region | None] = relationship(back_populates="children", remote_side="Region.id")
-    children: Mapped[list[Region]] = relationship(
+    children: Mapped[RelatedObjects[Region]] = relationship(
         back_populates="parent", cascade="all, delete-orphan", passive_deletes=True
     )
-    sites: Mapped[list[Site]] = relationship(back_populates="region", passive_deletes=True)
+    sites: Mapped[RelatedObjects[Site]] = relationship(back_populates="region", passive_deletes=True)
 
 
 class TenantGroup(Base):
@@ -69,10 +70,10 @@ class TenantGroup(Base):
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
     parent: Mapped[TenantGroup | None] = relationship(back_populates="children", remote_side="TenantGroup.id")
-    children: Mapped[list[TenantGroup]] = relationship(
+    children: Mapped[RelatedObjects[TenantGroup]] = relationship(
         back_populates="parent", cascade="all, delete-orphan", passive_deletes=True
     )
-    tenants: Mapped[list[Tenant]] = relationship(back_populates="group", passive_deletes=True)
+    tenants: Mapped[RelatedObjects[Tenant]] = relationship(back_populates="group", passive_deletes=True)
 
 
 class Tenant(Base):
@@ -93,11 +94,11 @@ class Tenant(Base):
     comments: Mapped[str] = mapped_column(sa.Text, default="")
 
     group: Mapped[TenantGroup | None] = relationship(back_populates="tenants")
-    sites: Mapped[list[Site]] = relationship(back_populates="tenant", passive_deletes="all")
-    devices: Mapped[list[Device]] = relationship(back_populates="tenant", passive_deletes="all")
-    prefixes: Mapped[list[Prefix]] = relationship(back_populates="tenant", passive_deletes="all")
-    ip_addresses: Mapped[list[IPAddress]] = relationship(back_populates="tenant", passive_deletes="all")
-    vlans: Mapped[list[VLAN]] = relationship(back_populates="tenant", passive_deletes="all")
+    sites: Mapped[RelatedObjects[Site]] = relationship(back_populates="tenant", passive_deletes="all")
+    devices: Mapped[RelatedObjects[Device]] = relationship(back_populates="tenant", passive_deletes="all")
+    prefixes: Mapped[RelatedObjects[Prefix]] = relationship(back_populates="tenant", passive_deletes="all")
+    ip_addresses: Mapped[RelatedObjects[IPAddress]] = relationship(back_populates="tenant", passive_deletes="all")
+    vlans: Mapped[RelatedObjects[VLAN]] = relationship(back_populates="tenant", passive_deletes="all")
 
 
 class Site(Base):
@@ -130,9 +131,9 @@ class Site(Base):
     status: Mapped[Status] = relationship()
     region: Mapped[Region | None] = relationship(back_populates="sites")
     tenant: Mapped[Tenant | None] = relationship(back_populates="sites")
-    devices: Mapped[list[Device]] = relationship(back_populates="site", passive_deletes="all")
-    prefixes: Mapped[list[Prefix]] = relationship(back_populates="site", passive_deletes=True)
-    vlans: Mapped[list[VLAN]] = relationship(back_populates="site", passive_deletes=True)
+    devices: Mapped[RelatedObjects[Device]] = relationship(back_populates="site", passive_deletes="all")
+    prefixes: Mapped[RelatedObjects[Prefix]] = relationship(back_populates="site", passive_deletes=True)
+    vlans: Mapped[RelatedObjects[VLAN]] = relationship(back_populates="site", passive_deletes=True)
 
     def clean(self) -> None:
         """ASNs are 32-bit unsigned (RFC 6793); coordinates must be on the globe."""
