@@ -314,6 +314,28 @@ def test_a_reverse_relation_is_still_the_list_the_orm_keeps(inv: Inventory) -> N
     assert inv.r2.interfaces.count() == 3
 
 
+def test_lookups_of_one_filter_through_a_many_valued_relation_hold_for_one_related_row(inv: Inventory) -> None:
+    eth1 = Interface.objects.get(device=inv.r1, name="eth1")
+    eth1.enabled = False
+    eth1.validated_save()
+    assert Device.objects.filter(interfaces__name="eth0", interfaces__enabled=False).count() == 0
+    assert [d.name for d in Device.objects.filter(interfaces__name="eth1", interfaces__enabled=False)] == ["r1"]
+    chained = Device.objects.filter(interfaces__name="eth0").filter(interfaces__enabled=False)
+    assert [d.name for d in chained] == ["r1"]  # separate filter() calls may match different rows, as in Django
+
+
+def test_a_missing_related_row_matches_null_lookups_through_it(inv: Inventory) -> None:
+    tenant = Tenant.objects.create(name="Acme")
+    inv.r2.tenant = tenant
+    inv.r2.validated_save()
+    assert [d.name for d in Device.objects.filter(tenant__name__isnull=True)] == ["r1"]
+    assert [d.name for d in Device.objects.filter(tenant__name=None)] == ["r1"]
+    assert [d.name for d in Device.objects.exclude(tenant__name__isnull=True)] == ["r2"]
+    assert [d.name for d in Device.objects.filter(tenant__name="Acme")] == ["r2"]
+    empty = Site.objects.create(name="Empty", status=inv.active)
+    assert [site.name for site in Site.objects.filter(devices=None)] == [empty.name]
+
+
 def test_reverse_relation_equality_with_child_instance(inv: Inventory) -> None:
     eth1 = Interface.objects.get(device=inv.r1, name="eth1")
     assert list(Device.objects.filter(interfaces=eth1)) == [inv.r1]

@@ -151,6 +151,8 @@ def _compare_relation(
         target_id = rel.mapper.class_.id
         if lookup == "isnull":
             return ~attr.any() if value else attr.any()
+        if lookup == "exact" and value is None:  # no related row, as Django's outer join reads it
+            return ~attr.any()
         return attr.any(_compare_column(target_id, lookup, value, path))
     (local_column,) = rel.local_columns
     fk_attr = getattr(model, sa.inspect(model).get_property_by_column(local_column).key)
@@ -160,6 +162,41 @@ def _compare_relation(
 def build_filter(model: type, path: str, value: Any) -> ColumnElement[bool]:
     """The SQL condition for one ``path=value`` keyword of ``filter()``."""
     return _resolve(model, path.split("__"), value, path)
+
+
+def build_filters(model: type, lookups: dict[str, Any]) -> list[ColumnElement[bool]]:
+    """The conditions of one ``filter()`` call.
+
+    As in Django, lookups of one call that go through the same many-valued relation
+    must all hold for one related row: ``filter(interfaces__name="eth0",
+    interfaces__enabled=False)`` wants a disabled eth0, not any eth0 and any disabled
+    interface.
+    """
+    through: dict[str, dict[str, Any]] = {}
+    conditions = []
+    for path, value in lookups.items():
+        head, _, rest = path.partition("__")
+        rel = _relationship(model, canonical_name(model, head))
+        if rel is not None and rel.uselist and rest and (rest not in LOOKUPS or _is_field(rel.mapper.class_, rest)):
+            through.setdefault(head, {})[rest] = value
+        else:
+            conditions.append(build_filter(model, path, value))
+    for head, inner in through.items():
+        if len(inner) == 1:
+            ((rest, value),) = inner.items()
+            conditions.append(build_filter(model, f"{head}__{rest}", value))
+            continue
+        rel = _relationship(model, canonical_name(model, head))
+        related = sa.and_(*build_filters(rel.mapper.class_, inner))
+        conditions.append(getattr(model, rel.key).any(related))
+    return conditions
+
+
+def _accepts_null(rest: list[str], value: Any) -> bool:
+    """Whether the lookup ``rest`` (what follows a relation) holds for a NULL, as over Django's outer joins."""
+    if rest[-1] == "isnull":
+        return bool(value)
+    return value is None and (rest[-1] in ("exact", "iexact") or rest[-1] not in LOOKUPS)
 
 
 def _resolve(model: type, parts: list[str], value: Any, path: str) -> ColumnElement[bool]:
@@ -178,7 +215,10 @@ def _resolve(model: type, parts: list[str], value: Any, path: str) -> ColumnElem
             return _compare_relation(model, rel, rest[1] if len(rest) == 2 else "exact", value, path)
         inner = _resolve(target, rest, value, path)
         attr = getattr(model, name)
-        return attr.any(inner) if rel.uselist else attr.has(inner)
+        found = attr.any(inner) if rel.uselist else attr.has(inner)
+        if _accepts_null(rest, value):  # a missing related row reads as NULLs, which match
+            return sa.or_(found, ~attr.any() if rel.uselist else ~attr.has())
+        return found
     column = _column_attr(model, name)
     if column is None:
         raise _unknown(model, parts[0], path)

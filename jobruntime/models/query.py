@@ -16,7 +16,14 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import MANYTOONE
 
 from jobruntime.models.errors import FieldError
-from jobruntime.models.lookups import PathJoiner, build_filter, canonical_name, expand_ordering, order_clause
+from jobruntime.models.lookups import (
+    PathJoiner,
+    build_filter,
+    build_filters,
+    canonical_name,
+    expand_ordering,
+    order_clause,
+)
 from jobruntime.models.session import current_session
 
 if TYPE_CHECKING:
@@ -64,7 +71,7 @@ class QuerySet(Generic[M]):
     def filter(self, *conditions: sa.ColumnElement[bool], **lookups: Any) -> QuerySet[M]:
         """Narrow by Django lookups; raw SQLAlchemy conditions are accepted positionally."""
         self._check_not_sliced("filter")
-        clauses = tuple(build_filter(self.model, path, value) for path, value in lookups.items())
+        clauses = tuple(build_filters(self.model, lookups))
         return self._clone(_where=self._where + conditions + clauses, _described={**self._described, **lookups})
 
     def exclude(self, *conditions: sa.ColumnElement[bool], **lookups: Any) -> QuerySet[M]:
