@@ -109,15 +109,19 @@ def refuse_run(
 ) -> list[dict[str, Any]] | None:
     """Record a run that may not start (bad credentials, wrong queue...) as ``errored`` with the reason.
 
-    Returns the committed outbox rows, or None when the id is already taken (a duplicate).
+    Returns the committed outbox rows, or None when the id belongs to a run that is
+    not pending (a duplicate).
     """
     now = utcnow()
-    statement = (
-        _dialect(engine.dialect.name).insert(_TABLE)
-        .values(**values, status="errored", reason=reason, created=now, completed=now)
-        .on_conflict_do_nothing(index_elements=[_TABLE.c.id])
-        .returning(*_TABLE.c)
+    insert = _dialect(engine.dialect.name).insert(_TABLE).values(
+        **values, status="errored", reason=reason, created=now, completed=now
     )
+    refused = [column for column in (*values, "status", "reason", "completed") if column != "id"]
+    statement = insert.on_conflict_do_update(  # a pending row (its publisher's) is refused in place
+        index_elements=[_TABLE.c.id],
+        set_={column: insert.excluded[column] for column in refused},
+        where=_TABLE.c.status == "pending",
+    ).returning(*_TABLE.c)
     with engine.begin() as connection:
         row = connection.execute(statement).first()
         if row is None:

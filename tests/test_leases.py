@@ -139,6 +139,17 @@ def test_a_refused_run_is_recorded_once(engine):
     assert row.created == row.completed  # so its duration is 0, never negative
 
 
+def test_a_refusal_errors_a_pending_run_in_place(engine):
+    values = _values()
+    with engine.begin() as connection:
+        connection.execute(JobResult.__table__.insert().values(id=values["id"], name=values["name"], status="pending",
+                                                               created=utcnow() - timedelta(seconds=5)))
+    events = refuse_run(engine, values, "No such user: ghost", events=[result_event_row])
+    row = _row(engine, values["id"])
+    assert (row.status, row.reason, len(events)) == ("errored", "No such user: ghost", 1)
+    assert row.created < row.completed  # the pending row's creation time is kept
+
+
 class Overtaken(Job):
     """Stalls past its lease: while it runs, the reaper hands its run to another worker."""
 

@@ -336,6 +336,35 @@ def test_a_missing_related_row_matches_null_lookups_through_it(inv: Inventory) -
     assert [site.name for site in Site.objects.filter(devices=None)] == [empty.name]
 
 
+def test_objects_read_after_a_delete_see_what_the_database_did(inv: Inventory) -> None:
+    eth0 = Interface.objects.get(device=inv.r1, name="eth0")
+    prefix = Prefix.objects.create(prefix=netaddr.IPNetwork("192.0.2.0/24"), status=inv.active)
+    address = IPAddress.objects.create(address=netaddr.IPNetwork("192.0.2.1/24"), status=inv.active, interface=eth0)
+    assert address.interface is eth0 and prefix is not None
+    eth0.delete()
+    again = IPAddress.objects.get(pk=address.pk)
+    assert again.interface is None
+    again.description = "orphaned"
+    again.validated_save()
+
+
+def test_an_object_refused_by_validation_is_not_saved_later_with_its_parent(inv: Inventory) -> None:
+    assert len(inv.r1.interfaces) == 3
+    with pytest.raises(ValidationError, match="mtu"):
+        Interface(device=inv.r1, name="bad0", mtu=0).validated_save()
+    inv.r1.name = "r1-renamed"
+    inv.r1.validated_save()
+    assert not Interface.objects.filter(name="bad0").exists()
+
+
+def test_an_object_pointing_at_an_unsaved_one_is_refused_until_that_one_is_saved(inv: Inventory) -> None:
+    unsaved_type = DeviceType(manufacturer=inv.device_type.manufacturer, model="Unsaved", u_height=-5)
+    device = Device(name="r9", device_type=unsaved_type, device_role=inv.role, site=inv.site, status=inv.active)
+    with pytest.raises(ValidationError, match="save the DeviceType in device_type first"):
+        device.validated_save()
+    assert not DeviceType.objects.filter(model="Unsaved").exists()
+
+
 def test_reverse_relation_equality_with_child_instance(inv: Inventory) -> None:
     eth1 = Interface.objects.get(device=inv.r1, name="eth1")
     assert list(Device.objects.filter(interfaces=eth1)) == [inv.r1]

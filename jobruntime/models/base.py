@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+import warnings
 from functools import cache
 from importlib import import_module
 from typing import Any, ClassVar, Generic, TypeVar
@@ -159,6 +160,7 @@ class Base(DeclarativeBase):
         session = session_for(self)
         with session.no_autoflush:
             self._fill_slug()
+            self._check_related_saved()
             self.clean()
             self._check_columns()
             self._check_unique(session)
@@ -188,6 +190,7 @@ class Base(DeclarativeBase):
         session.delete(self)
         if flush:
             session.flush()
+            session.expire_all()  # the database nulled or removed what referenced it; loaded objects re-read that
 
     def _before_delete(self, session: Session) -> None:
         """Hook for models that must tidy related rows before they go (cables, ports)."""
@@ -210,6 +213,21 @@ class Base(DeclarativeBase):
     def _field_label(self, column: sa.Column[Any]) -> str:
         info = _column_info(type(self))
         return info.relation_of.get(column, info.keys[column])
+
+    def _check_related_saved(self) -> None:
+        """Refuse to point at an object that has no row yet, as Django does.
+
+        Saving would otherwise insert that object too, without validating it.
+        """
+        for relation in sa.inspect(type(self)).relationships:
+            if relation.direction is not MANYTOONE:
+                continue
+            related = getattr(self, relation.key)
+            if related is not None and sa.inspect(related).key is None:
+                raise ValidationError(
+                    f"{type(self).__name__}: save the {type(related).__name__} in {relation.key} first "
+                    f"(call its validated_save()); it has no row yet"
+                )
 
     def _check_columns(self) -> None:
         cls = type(self)
@@ -338,3 +356,20 @@ def _protecting_columns(model: type[Base]) -> tuple[tuple[type[Base], sa.Column[
                 if fk.column.table is table_of(model) and (fk.ondelete or "").upper() not in ("CASCADE", "SET NULL"):
                     found.append((mapper.class_, column))
     return tuple(found)
+
+
+@sa.event.listens_for(Base, "mapper_configured", propagate=True)
+def _save_only_through_save(mapper: Mapper[Any], cls: type[Base]) -> None:
+    """A new object is inserted by its own ``save()``, never because a saved parent lists it.
+
+    With SQLAlchemy's default ``save-update`` cascade, ``Interface(device=d)`` would be
+    inserted, unvalidated, whenever the session flushed, even after its
+    ``validated_save()`` had refused it. Django has no such cascade.
+    """
+    for relation in mapper.relationships:
+        if relation.uselist and "save-update" in relation.cascade:
+            relation.cascade = ", ".join(sorted(relation.cascade - {"save-update"}))
+
+
+# What that cascade would have inserted, SQLAlchemy reports as skipped; here that is the intent.
+warnings.filterwarnings("ignore", r"Object of type <\w+> not in session, add operation along", sa.exc.SAWarning)

@@ -351,4 +351,5 @@ class QuerySet(Generic[M]):
         for obj in objects:
             obj.delete(flush=False)
         session.flush()
+        session.expire_all()  # as Model.delete(): what referenced the rows was changed by the database
         return len(objects), ({self.model._meta_label: len(objects)} if objects else {})
