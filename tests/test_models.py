@@ -365,6 +365,46 @@ def test_an_object_pointing_at_an_unsaved_one_is_refused_until_that_one_is_saved
     assert not DeviceType.objects.filter(model="Unsaved").exists()
 
 
+def test_sliced_querysets_refuse_what_django_refuses(inv: Inventory) -> None:
+    sliced = Interface.objects.order_by("name")[1:3]
+    for call in (sliced.reverse, sliced.last, lambda: sliced.update(enabled=False), sliced.delete):
+        with pytest.raises(TypeError, match="once a slice has been taken"):
+            call()
+
+
+@pytest.mark.parametrize("fields", [{"descripton": "typo"}, {"status__slug": "planned"}])
+def test_update_refuses_fields_the_model_does_not_have(inv: Inventory, fields: dict) -> None:
+    with pytest.raises(FieldError, match="has no field"):
+        Device.objects.filter(name="r1").update(**fields)
+
+
+def test_a_region_cannot_be_inside_itself(session: Session) -> None:
+    from jobruntime.models import Region
+
+    top = Region.objects.create(name="Europe")
+    inner = Region.objects.create(name="Benelux", parent=top)
+    top.parent = inner
+    with pytest.raises(ValidationError, match="Benelux is Europe or inside it"):
+        top.validated_save()
+    inner.parent = inner
+    with pytest.raises(ValidationError, match="cannot have Benelux as parent"):
+        inner.validated_save()
+
+
+def test_datetime_lookups_take_iso_strings(session: Session) -> None:
+    JobResult(name="local/x/Y").validated_save()
+    assert JobResult.objects.filter(created__gte="2000-01-01T00:00:00+00:00").count() == 1
+    assert JobResult.objects.filter(created__lt="2000-01-01T00:00:00").count() == 0
+    with pytest.raises(ValidationError, match="is not an ISO 8601 date and time"):
+        JobResult.objects.filter(created__gte="yesterday").count()
+
+
+def test_objects_take_pk_as_django_models_do(inv: Inventory) -> None:
+    chosen = uuid.uuid4()
+    site = Site.objects.create(pk=chosen, name="Chosen", status=inv.active)
+    assert site.pk == chosen and Site.objects.get(pk=chosen) is site
+
+
 def test_reverse_relation_equality_with_child_instance(inv: Inventory) -> None:
     eth1 = Interface.objects.get(device=inv.r1, name="eth1")
     assert list(Device.objects.filter(interfaces=eth1)) == [inv.r1]
@@ -612,9 +652,18 @@ def test_ip_address_parent_is_most_specific_containing_prefix(inv: Inventory) ->
 
 def test_ip_address_parent_is_none_outside_every_prefix(inv: Inventory) -> None:
     Prefix.objects.create(prefix="10.0.0.0/8", status=inv.active)
-    Prefix.objects.create(prefix="::/0", status=inv.active)
+    Prefix.objects.create(prefix="::/1", status=inv.active)
     ip = IPAddress.objects.create(address="192.0.2.1/24", status=inv.active)
     assert ip.parent is None
+
+
+@pytest.mark.parametrize("model, field, value", [
+    (Prefix, "prefix", "0.0.0.0/0"), (Prefix, "prefix", "::/0"),
+    (IPAddress, "address", "0.0.0.0/0"), (IPAddress, "address", "::/0"),
+])
+def test_nothing_takes_a_zero_mask(inv: Inventory, model: type, field: str, value: str) -> None:
+    with pytest.raises(ValidationError, match="/0 mask"):
+        model(**{field: value, "status": inv.active}).validated_save()
 
 
 def test_ip_address_filters_by_address_string_netaddr_and_host(inv: Inventory) -> None:

@@ -114,6 +114,8 @@ class Base(DeclarativeBase):
         so a new object reads like a saved one (``interface.enabled`` is True).
         """
         cls = type(self)
+        if "pk" in fields:
+            fields["id"] = fields.pop("pk")
         for key in fields:
             if not hasattr(cls, key) or key.startswith("_"):
                 raise TypeError(f"{cls.__name__} has no field {key!r}")

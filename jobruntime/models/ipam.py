@@ -118,7 +118,9 @@ class Prefix(Base):
         return self.ip_version
 
     def clean(self) -> None:
-        """A prefix names a network, so any host bits are a typo worth pointing out."""
+        """A prefix names a network, so any host bits are a typo worth pointing out; /0 is everything."""
+        if self.prefix is not None and self.prefix.prefixlen == 0:
+            raise ValidationError(f"Prefix: cannot create prefix with /0 mask ({self.prefix})")
         if self.prefix is not None and self.prefix.ip != self.prefix.network:
             raise ValidationError(f"Prefix: {self.prefix} is not a valid prefix. Did you mean {self.prefix.cidr}?")
 
@@ -242,5 +244,5 @@ class IPAddress(Base):
         if missing is not None:
             example = f"{missing}/{24 if self.ip_version == 4 else 64}"
             raise ValidationError(f"IPAddress: address {missing} has no mask; give its subnet length, e.g. {example}")
-        if self.address is not None and self.ip_version == 4 and self.prefix_length == 0:
+        if self.address is not None and self.address.prefixlen == 0:
             raise ValidationError(f"IPAddress: address {self.address} cannot have a /0 mask")

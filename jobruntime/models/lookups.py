@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any, Protocol, runtime_checkable
 
 import netaddr
@@ -107,12 +108,23 @@ def coerce_value(column: Column, value: Any, path: str) -> Any:
             return uuid.UUID(str(value))
         except ValueError:
             raise ValidationError(f"{path}: {value!r} is not a valid UUID") from None
+    if isinstance(value, str) and _holds_datetimes(column):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValidationError(f"{path}: {value!r} is not an ISO 8601 date and time") from None
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
     if isinstance(column.type, IPNetworkType):
         try:
             return netaddr.IPNetwork(str(value))
         except (netaddr.AddrFormatError, ValueError, TypeError):
             raise ValidationError(f"{path}: {value!r} is not a valid IP network or address") from None
     return value
+
+
+def _holds_datetimes(column: Column) -> bool:
+    column_type = getattr(column, "type", None)
+    return isinstance(column_type, sa.DateTime) or isinstance(getattr(column_type, "impl", None), sa.DateTime)
 
 
 def _coerce_many(column: Column, values: Any, path: str) -> Any:

@@ -32,7 +32,23 @@ class Status(Base):
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
 
-class Region(Base):
+class _Nested:
+    """A model whose ``parent`` is one of its kind: following parents must come to an end."""
+
+    def clean(self) -> None:
+        seen = {self.id}
+        ancestor = self.parent
+        while ancestor is not None:
+            if ancestor.id in seen:
+                kind = type(self).__name__
+                raise ValidationError(
+                    f"{kind}: {self} cannot have {self.parent} as parent: {self.parent} is {self} or inside it"
+                )
+            seen.add(ancestor.id)
+            ancestor = ancestor.parent
+
+
+class Region(_Nested, Base):
     """A geographic grouping of sites; regions nest."""
 
     __tablename__ = "region"
@@ -53,7 +69,7 @@ class Region(Base):
     sites: Mapped[RelatedObjects[Site]] = relationship(back_populates="region", passive_deletes=True)
 
 
-class TenantGroup(Base):
+class TenantGroup(_Nested, Base):
     """A nestable grouping of tenants."""
 
     __tablename__ = "tenant_group"

@@ -92,6 +92,7 @@ class QuerySet(Generic[M]):
 
     def reverse(self) -> QuerySet[M]:
         """The same rows in the opposite order."""
+        self._check_not_sliced("reverse")
         return self._clone(_reversed=not self._reversed)
 
     def prefetch_related(self, *names: str) -> QuerySet[M]:
@@ -271,6 +272,7 @@ class QuerySet(Generic[M]):
 
     def last(self) -> M | None:
         """The last row in the current ordering (by pk when unordered), or None."""
+        self._check_not_sliced("take the last row of")
         source = self if self.ordered else self.order_by("pk")
         rows = list(source.reverse()[:1])
         return rows[0] if rows else None
@@ -337,6 +339,14 @@ class QuerySet(Generic[M]):
 
     def update(self, **fields: Any) -> int:
         """Set ``fields`` on every matching object (no validation, as in Django) and flush."""
+        self._check_not_sliced("update")
+        mapper = sa.inspect(self.model)
+        for key in fields:
+            if key not in mapper.attrs or key.startswith("_"):
+                raise FieldError(
+                    f"{self.model.__name__} has no field {key!r} to update; update() sets fields of the model "
+                    f"itself, not lookups through relations"
+                )
         objects = list(self._clone(_values=None))
         for obj in objects:
             for key, value in fields.items():
@@ -346,6 +356,7 @@ class QuerySet(Generic[M]):
 
     def delete(self) -> tuple[int, dict[str, int]]:
         """Delete every matching object with the same checks as ``Model.delete()``."""
+        self._check_not_sliced("delete")
         objects = list(self._clone(_values=None))
         session = current_session()
         for obj in objects:
