@@ -65,14 +65,14 @@ class _Builder:
 
     def build(self) -> None:
         manufacturers = {
-            name: self.save(Manufacturer(name=name, slug=name.lower())) for name in sorted(set(_DEVICE_TYPES.values()))
+            name: self.save(Manufacturer(name=name)) for name in sorted(set(_DEVICE_TYPES.values()))
         }
         types = {
-            model: self.save(DeviceType(manufacturer=manufacturers[make], model=model, slug=model.lower()))
+            model: self.save(DeviceType(manufacturer=manufacturers[make], model=model))
             for model, make in _DEVICE_TYPES.items()
         }
         roles = {
-            name: self.save(DeviceRole(name=name, slug=name.lower().replace(" ", "-"), color=color))
+            name: self.save(DeviceRole(name=name, color=color))
             for name, color in _ROLES.items()
         }
         europe = self.save(Region(name="Europe", slug="europe"))

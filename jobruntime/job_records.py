@@ -103,13 +103,8 @@ def refresh_record(session: Session, job_class: type[Job]) -> tuple[JobRecord, b
     created = record is None
     if record is None:
         source, module_name, class_name = split_class_path(class_path)
-        record = JobRecord(
-            source=source,
-            module_name=module_name[:100],
-            job_class_name=class_name[:100],
-            slug=slugify(f"{source}-{module_name}-{class_name}".replace(".", "-"))[:320],
-            enabled=False,
-        )
+        record = JobRecord(source=source, module_name=module_name[:100], job_class_name=class_name[:100], enabled=False)
+        record.slug = slugify(record.slug_basis)[:320]
     with session.no_autoflush:
         for name, value in class_values(job_class).items():
             if created or not getattr(record, f"{name}_override"):

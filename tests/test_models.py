@@ -405,6 +405,12 @@ def test_objects_take_pk_as_django_models_do(inv: Inventory) -> None:
     assert site.pk == chosen and Site.objects.get(pk=chosen) is site
 
 
+def test_slugs_are_made_and_checked_as_nautobot_does(inv: Inventory) -> None:
+    assert Site.objects.create(name="Zürich Ost", status=inv.active).slug == "zurich-ost"
+    with pytest.raises(ValidationError, match="consisting of letters, numbers, underscores or hyphens"):
+        Site(name="Odd", slug="Bad Slug!", status=inv.active).validated_save()
+
+
 def test_reverse_relation_equality_with_child_instance(inv: Inventory) -> None:
     eth1 = Interface.objects.get(device=inv.r1, name="eth1")
     assert list(Device.objects.filter(interfaces=eth1)) == [inv.r1]

@@ -27,6 +27,7 @@ from jobruntime.models.errors import (
 )
 from jobruntime.models.query import QuerySet
 from jobruntime.models.session import current_session
+from jobruntime.utils import slugify
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -35,15 +36,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-_NOT_SLUG = re.compile(r"[^a-z0-9_-]+")
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 _MODELS_BY_LABEL: dict[str, type[Base]] = {}
 
 B = TypeVar("B", bound="Base")
-
-
-def slugify(value: str) -> str:
-    """Lower-case ``value`` and collapse anything but letters, digits, ``_`` and ``-`` to ``-``."""
-    return _NOT_SLUG.sub("-", value.lower()).strip("-")
 
 
 def model_for_label(label: str) -> type[Base]:
@@ -165,6 +161,7 @@ class Base(DeclarativeBase):
             self._check_related_saved()
             self.clean()
             self._check_columns()
+            self._check_slug()
             self._check_unique(session)
 
     def validated_save(self) -> None:
@@ -230,6 +227,14 @@ class Base(DeclarativeBase):
                     f"{type(self).__name__}: save the {type(related).__name__} in {relation.key} first "
                     f"(call its validated_save()); it has no row yet"
                 )
+
+    def _check_slug(self) -> None:
+        slug = getattr(self, "slug", None) if "slug" in sa.inspect(type(self)).column_attrs else None
+        if slug and not _SLUG.fullmatch(slug):
+            raise ValidationError(
+                f"{type(self).__name__}: slug {slug!r} is not valid; "
+                f"enter a slug consisting of letters, numbers, underscores or hyphens"
+            )
 
     def _check_columns(self) -> None:
         cls = type(self)

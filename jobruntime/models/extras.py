@@ -62,7 +62,7 @@ class Job(Base):
     _meta_label = "extras.job"
     _url_plural = "jobs"
     _ordering = ("grouping", "name")
-    _slug_source = "class_path"
+    _slug_source = "slug_basis"
 
     source: Mapped[str] = mapped_column(sa.String(16))
     module_name: Mapped[str] = mapped_column(sa.String(100))
@@ -99,6 +99,11 @@ class Job(Base):
     )
 
     results: Mapped[RelatedObjects[JobResult]] = relationship(back_populates="job_model", passive_deletes=True)
+
+    @property
+    def slug_basis(self) -> str:
+        """What the slug is made from: source, module and class joined by hyphens, as Nautobot names jobs."""
+        return f"{self.source}-{self.module_name}-{self.job_class_name}".replace(".", "-")
 
     @property
     def class_path(self) -> str:
