@@ -411,6 +411,12 @@ def test_slugs_are_made_and_checked_as_nautobot_does(inv: Inventory) -> None:
         Site(name="Odd", slug="Bad Slug!", status=inv.active).validated_save()
 
 
+def test_pattern_lookups_work_on_numbers(inv: Inventory) -> None:
+    assert [site.name for site in Site.objects.filter(asn__contains=500)] == ["Branch 1"]
+    assert [site.name for site in Site.objects.filter(asn__startswith="6510")] == ["HQ"]
+    assert Site.objects.filter(asn__iexact="65001").count() == 1
+
+
 def test_reverse_relation_equality_with_child_instance(inv: Inventory) -> None:
     eth1 = Interface.objects.get(device=inv.r1, name="eth1")
     assert list(Device.objects.filter(interfaces=eth1)) == [inv.r1]

@@ -135,18 +135,24 @@ def _coerce_many(column: Column, values: Any, path: str) -> Any:
     return [coerce_value(column, value, path) for value in values]
 
 
+def _as_text(column: Column) -> ColumnElement[str]:
+    """The column as text for pattern lookups; numbers and UUIDs are cast, as Django does."""
+    if isinstance(getattr(column, "type", None), sa.String):
+        return column
+    return sa.cast(column, sa.String())
+
+
 def _compare_column(column: Column, lookup: str, value: Any, path: str) -> ColumnElement[bool]:
     if lookup == "isnull":
         return column.is_(None) if value else column.is_not(None)
     if lookup == "in":
         return column.in_(_coerce_many(column, value, path))
     if lookup in _PATTERN_LOOKUPS:
-        text_column = sa.type_coerce(column, sa.String())
-        return getattr(text_column, _PATTERN_LOOKUPS[lookup])(str(value), autoescape=True)
+        return getattr(_as_text(column), _PATTERN_LOOKUPS[lookup])(str(value), autoescape=True)
     if lookup == "iexact":
         if value is None:
             return column.is_(None)
-        return sa.func.lower(sa.type_coerce(column, sa.String())) == str(value).lower()
+        return sa.func.lower(_as_text(column)) == str(value).lower()
     coerced = coerce_value(column, value, path)
     if lookup == "exact":
         return column.is_(None) if coerced is None else column == coerced
