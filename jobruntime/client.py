@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import delete
@@ -25,6 +26,7 @@ from jobruntime.auth import find_user, signed, valid_queues
 from jobruntime.bus import Bus
 from jobruntime.execution import create_job_result
 from jobruntime.job_records import lookup_record
+from jobruntime.leases import run_name
 from jobruntime.messages import ERROR_ROUTING_KEY, LogEventEntry, ResultEvent, RunRequest
 from jobruntime.models import JobResult
 from jobruntime.prebuilt import transaction
@@ -65,6 +67,11 @@ class Client:
         self.bus = Bus(settings)
         self.bus.connect()
 
+    @cached_property
+    def runtime(self) -> Runtime:
+        """The database side, built on first need: a publisher that names its queue never needs it."""
+        return Runtime.from_settings(self.settings)
+
     def close(self) -> None:
         self.bus.close()
 
@@ -100,8 +107,7 @@ class Client:
         """The queue to publish to: the request's, else the job's first task queue (from its Job record)."""
         if request.task_queue:
             return request.task_queue
-        runtime = Runtime.from_settings(self.settings)
-        with transaction(runtime.autocommit_engine) as db:
+        with transaction(self.runtime.autocommit_engine) as db:
             record = lookup_record(db, request.job)
         if record is None:
             return self.settings.default_queue
@@ -123,11 +129,11 @@ class Client:
         return queue
 
     def _record_pending(self, request: RunRequest, queue: str) -> bool:
-        """Write the run's pending JobResult; False when its job is unknown (the worker will say so)."""
-        runtime = Runtime.from_settings(self.settings)
-        with transaction(runtime.engine) as db:
+        """Write the run's pending JobResult; False when its job is unknown (the worker will say so)
+        or the run exists already (a request published again: the worker treats it as a duplicate)."""
+        with transaction(self.runtime.engine) as db:
             record = lookup_record(db, request.job)
-            if record is None:
+            if record is None or run_name(db, request.job_result_id) is not None:
                 return False
             create_job_result(
                 db, record, record.class_path, user=find_user(db, request.requested_by), data=request.data,
@@ -136,18 +142,21 @@ class Client:
         return True
 
     def _forget_pending(self, job_result_id: uuid.UUID) -> None:
-        runtime = Runtime.from_settings(self.settings)
-        with runtime.engine.begin() as connection:
+        with self.runtime.engine.begin() as connection:
             connection.execute(delete(JobResult.__table__).where(
                 JobResult.__table__.c.id == job_result_id, JobResult.__table__.c.status == "pending"
             ))
 
     @contextmanager
-    def follow(self, job_result_id: uuid.UUID) -> Iterator[Follower]:
-        """Subscribe to a run's events; enter it before publishing so no event is missed."""
+    def follow(self, job_result_id: uuid.UUID, *, job: str | None = None) -> Iterator[Follower]:
+        """Subscribe to a run's events; enter it before publishing so no event is missed.
+
+        With ``job``, a worker's rejection counts only if it names that job: another job's
+        request reusing the id is rejected without ending this follow.
+        """
         subscription = self.bus.subscribe(["job.result.*", "job.log.*", ERROR_ROUTING_KEY])
         try:
-            yield Follower(subscription, job_result_id)
+            yield Follower(subscription, job_result_id, job=job)
         finally:
             subscription.close()
 
@@ -155,9 +164,10 @@ class Client:
 class Follower:
     """Reads one run's events from a subscription until its final result."""
 
-    def __init__(self, subscription: Any, job_result_id: uuid.UUID) -> None:
+    def __init__(self, subscription: Any, job_result_id: uuid.UUID, *, job: str | None = None) -> None:
         self.subscription = subscription
         self.job_result_id = str(job_result_id)
+        self.job = job
         self.seen: set[int] = set()
         self._held: dict[int, LogEventEntry] = {}
         self._next_seq = 1
@@ -184,7 +194,9 @@ class Follower:
             if payload.get("job_result_id") != self.job_result_id:
                 continue
             if routing_key == ERROR_ROUTING_KEY:
-                raise RunRejected(payload.get("reason") or "no reason given")
+                if self.job is None or payload.get("job") in (None, self.job):
+                    raise RunRejected(payload.get("reason") or "no reason given")
+                continue
             if routing_key.startswith("job.log.") and on_log is not None:
                 self._hold(payload["entries"], on_log)
             elif routing_key.startswith("job.result."):

@@ -38,12 +38,12 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
-from uuid import uuid4
 from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import uuid4
 
 from kombu import Connection, Consumer
 from kombu.message import Message
@@ -376,9 +376,7 @@ class _Pump(threading.Thread):
     def _delivery(self, queue: str, message: Message) -> Delivery:
         headers = dict(message.headers or {})
         redelivered = bool(message.delivery_info.get("redelivered"))
-        count = headers.get(DELIVERY_COUNT_HEADER)
-        if not isinstance(count, int) or isinstance(count, bool):  # absent, or a publisher's own bogus value
-            count = int(redelivered)
+        count = _delivery_count(headers, redelivered)
         generation = self.generation
 
         def settle(requeue: bool | None) -> None:
@@ -489,7 +487,7 @@ class _Pump(threading.Thread):
     def _memory_reject(self, message: Message, queue: str, requeue: bool) -> None:
         """Emulate a quorum queue's requeue with delivery limit, and its dead-letter exchange."""
         settings = self.bus.settings
-        count = message.headers.get(DELIVERY_COUNT_HEADER, 0)
+        count = _delivery_count(message.headers, redelivered=False)
         if requeue and not (settings.queue_type == "quorum" and count >= settings.max_attempts):
             headers = {**message.headers, DELIVERY_COUNT_HEADER: count + 1}
             publish_message(self.channel, message.body, RUN_EXCHANGE, queue, headers=headers)
@@ -498,6 +496,14 @@ class _Pump(threading.Thread):
             headers = {**message.headers, FIRST_DEATH_REASON_HEADER: reason, "x-first-death-queue": queue}
             publish_message(self.channel, message.body, DEAD_EXCHANGE, "", headers=headers)
         message.ack()
+
+
+def _delivery_count(headers: Mapping[str, Any], redelivered: bool) -> int:
+    """Earlier deliveries: the broker's count, else 1 if redelivered; a publisher's own bogus value is ignored."""
+    count = headers.get(DELIVERY_COUNT_HEADER)
+    if not isinstance(count, int) or isinstance(count, bool):
+        return int(redelivered)
+    return count
 
 
 @contextmanager

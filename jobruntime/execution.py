@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from jobruntime.discovery import JobNotFound, load_job_class
 from jobruntime.inputs import InputValidationError, validate_data
 from jobruntime.interrupts import Interrupter, RunCancelled
@@ -133,7 +132,6 @@ class JobExecution:
             runtime.sanitizer,
             batch_size=runtime.settings.log_batch_size,
             flush_interval=runtime.settings.log_flush_interval,
-            after_seq=self._earlier_attempts_seq(),
         )
         self.log.listeners.extend(options.listeners)
         self.data: dict[str, Any] = {"output": ""}
@@ -141,12 +139,11 @@ class JobExecution:
         self.interrupter = Interrupter()
         self.writer = ResultWriter(runtime, job_result_id, self.log.counts, self.result)
 
-    def _earlier_attempts_seq(self) -> int:
-        """Where a re-run's log numbering continues (a first attempt has logged nothing yet)."""
-        if self.result is None or (self.result.attempt or 0) <= 1:
-            return 0
-        with transaction(self.runtime.autocommit_engine) as db:
-            return last_seq(db, self.job_result_id)
+    def _continue_log_numbering(self, result: JobResult) -> None:
+        """A re-run numbers its log entries after the earlier attempts' (a first attempt has logged nothing)."""
+        if (result.attempt or 0) > 1:
+            with transaction(self.runtime.autocommit_engine) as db:
+                self.log.continue_after(last_seq(db, self.job_result_id))
 
     # --- the pipeline --------------------------------------------------------
 
@@ -182,6 +179,7 @@ class JobExecution:
 
     def _load(self) -> tuple[JobRecord, JobResult]:
         result = self.result = self.writer.load()
+        self._continue_log_numbering(result)
         record = result.job_model
         if record is None:
             with transaction(self.runtime.autocommit_engine) as db:

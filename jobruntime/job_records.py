@@ -20,6 +20,7 @@ from jobruntime.job import Job
 from jobruntime.models import JOB_OVERRIDABLE_FIELDS
 from jobruntime.models import Job as JobRecord
 from jobruntime.prebuilt import DriverConnection, Prebuilt, as_model
+from jobruntime.settings import MAX_TIME_LIMIT
 from jobruntime.utils import slugify
 
 
@@ -154,8 +155,10 @@ def _parse_value(field_name: str, raw: str) -> Any:
             value = float(raw)
         except ValueError:
             raise JobRecordError(f"{field_name} takes a number of seconds, not {raw!r}") from None
-        if value < 0:
-            raise JobRecordError(f"{field_name} must be 0 (use the default) or more")
+        if not 0 <= value <= MAX_TIME_LIMIT:  # NaN fails too; infinity would break the worker's deadline
+            raise JobRecordError(
+                f"{field_name} takes 0 (use the default) to {MAX_TIME_LIMIT} seconds (7 days), not {raw!r}"
+            )
         return value
     if field_name == "task_queues":
         text = raw.strip()

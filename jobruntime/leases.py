@@ -65,7 +65,8 @@ def _claim_statement(dialect_name: str) -> Prebuilt:
     """INSERT ... ON CONFLICT taking over a pending row (ON CONFLICT is spelled per dialect).
 
     A pending row was written by a publisher or by the reaper; the worker's values,
-    taken from the request it authenticated, replace its description of the run.
+    taken from the request it authenticated, replace its description of the run. Only a
+    request for the same job may take it over.
     """
     statement = _dialect(dialect_name).insert(_TABLE).values(
         {**{column: bindparam(column) for column in _CLAIM_COLUMNS + _LEASE_COLUMNS + _NEW_ROW_COLUMNS}, "attempt": 1}
@@ -74,7 +75,7 @@ def _claim_statement(dialect_name: str) -> Prebuilt:
     return Prebuilt(statement.on_conflict_do_update(
         index_elements=[_TABLE.c.id],
         set_={**{column: statement.excluded[column] for column in taken_over}, "attempt": _TABLE.c.attempt + 1},
-        where=_TABLE.c.status == "pending",
+        where=(_TABLE.c.status == "pending") & (_TABLE.c.name == statement.excluded.name),
     ).returning(*_TABLE.c))
 
 
@@ -109,8 +110,8 @@ def refuse_run(
 ) -> list[dict[str, Any]] | None:
     """Record a run that may not start (bad credentials, wrong queue...) as ``errored`` with the reason.
 
-    Returns the committed outbox rows, or None when the id belongs to a run that is
-    not pending (a duplicate).
+    A pending run of the same job (its publisher's row) is refused in place. Returns the
+    committed outbox rows, or None when the id belongs to another run (a duplicate).
     """
     now = utcnow()
     insert = _dialect(engine.dialect.name).insert(_TABLE).values(
@@ -120,7 +121,7 @@ def refuse_run(
     statement = insert.on_conflict_do_update(  # a pending row (its publisher's) is refused in place
         index_elements=[_TABLE.c.id],
         set_={column: insert.excluded[column] for column in refused},
-        where=_TABLE.c.status == "pending",
+        where=(_TABLE.c.status == "pending") & (_TABLE.c.name == insert.excluded.name),
     ).returning(*_TABLE.c)
     with engine.begin() as connection:
         row = connection.execute(statement).first()

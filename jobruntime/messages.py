@@ -164,6 +164,8 @@ class RunRequest(BaseModel):
             ) from None
         except UnicodeDecodeError as exc:
             raise MalformedMessage(f"Message body is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+        except ValueError as exc:  # an integer longer than Python converts (4300 digits)
+            raise MalformedMessage(f"A number in the request cannot be read: {exc}") from None
         except RecursionError:
             raise MalformedMessage(f"The JSON is nested more than {MAX_NESTING} levels deep") from None
         if not isinstance(raw, dict):

@@ -158,11 +158,7 @@ def _default_maker(default: Any) -> Callable[[], Any]:
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[DriverConnection]:
-    """A pooled connection in a transaction that commits when the block ends (rolls back on error).
-
-    (psycopg's pipeline mode was measured here too: on a local server its bookkeeping
-    costs more than the round trips it saves.)
-    """
+    """A pooled connection in a transaction that commits when the block ends (rolls back on error)."""
     connection = engine.raw_connection()
     try:
         yield DriverConnection(connection.driver_connection, engine.dialect)
@@ -187,8 +183,10 @@ def one_statement(engine: Engine) -> Iterator[DriverConnection]:
         driver.autocommit = True
         yield DriverConnection(driver, engine.dialect)
     finally:
-        driver.autocommit = False
-        connection.close()
+        try:
+            driver.autocommit = False
+        finally:
+            connection.close()
 
 
 def on_connection(connection: Connection) -> DriverConnection:

@@ -147,10 +147,7 @@ def last_seq(db: DriverConnection, job_result_id: uuid.UUID) -> int:
 
 
 class RunLog:
-    """Collects one run's log entries, counts them per level and writes them in batches.
-
-    Entries are numbered from ``after_seq + 1``.
-    """
+    """Collects one run's log entries, counts them per level and writes them in batches."""
 
     def __init__(
         self,
@@ -161,7 +158,6 @@ class RunLog:
         batch_size: int = 500,
         flush_interval: float = 0.5,
         logger: logging.Logger | None = None,
-        after_seq: int = 0,
     ) -> None:
         self.job_result_id = job_result_id
         self.writer = writer
@@ -174,8 +170,12 @@ class RunLog:
         self.live = writer.concurrent
         self._buffer: list[LogEntry] = []
         self._spill: IO[bytes] | None = None
-        self._seq = after_seq
+        self._seq = 0
         self._last_flush = time.monotonic()
+
+    def continue_after(self, seq: int) -> None:
+        """Number the next entry ``seq + 1`` (before any entry is added)."""
+        self._seq = max(self._seq, seq)
 
     def add(self, level: str, grouping: str, message: str, obj: Any = None) -> LogEntry:
         """Record one entry; raises ValueError for a level outside LOG_LEVELS."""

@@ -150,6 +150,17 @@ def test_a_refusal_errors_a_pending_run_in_place(engine):
     assert row.created < row.completed  # the pending row's creation time is kept
 
 
+def test_a_pending_run_is_taken_over_or_refused_only_by_a_request_for_its_own_job(engine):
+    values = _values()
+    with engine.begin() as connection:
+        connection.execute(JobResult.__table__.insert().values(id=values["id"], name=values["name"], status="pending"))
+    other_job = {**values, "name": "local/basic/FailingJob"}
+    assert claim_run(engine, other_job, worker="w1", lease_seconds=30) is None
+    assert refuse_run(engine, other_job, "Invalid token for user mallory", events=[result_event_row]) is None
+    assert (_row(engine, values["id"]).status, _row(engine, values["id"]).name) == ("pending", values["name"])
+    assert claim_run(engine, values, worker="w1", lease_seconds=30) is not None
+
+
 class Overtaken(Job):
     """Stalls past its lease: while it runs, the reaper hands its run to another worker."""
 

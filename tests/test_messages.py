@@ -138,6 +138,11 @@ def test_a_nul_character_in_a_field_is_refused_and_such_a_job_name_is_not_truste
     assert (caught.value.reason, caught.value.job) == ("job contains a NUL character, which cannot be stored", None)
 
 
+def test_an_integer_too_long_to_read_is_refused():
+    text = '{"job": "local/basic/PassingJob", "requested_by": "alice", "data": {"x": ' + "9" * 5000 + "}}"
+    assert reason(text).startswith("A number in the request cannot be read: ")
+
+
 def test_json_nested_past_the_interpreters_limit_is_refused():
     assert reason(b"[" * 100000 + b"]" * 100000) == "The JSON is nested more than 64 levels deep"
 

@@ -417,6 +417,16 @@ def test_pattern_lookups_work_on_numbers(inv: Inventory) -> None:
     assert Site.objects.filter(asn__iexact="65001").count() == 1
 
 
+def test_primary_ip_prefers_ipv6_as_nautobot_does_by_default(inv: Inventory) -> None:
+    eth0 = Interface.objects.get(device=inv.r1, name="eth0")
+    v4 = IPAddress.objects.create(address="192.0.2.1/24", status=inv.active, interface=eth0)
+    v6 = IPAddress.objects.create(address="2001:db8::1/64", status=inv.active, interface=eth0)
+    inv.r1.primary_ip4 = v4
+    assert inv.r1.primary_ip is v4
+    inv.r1.primary_ip6 = v6
+    assert inv.r1.primary_ip is v6
+
+
 def test_reverse_relation_equality_with_child_instance(inv: Inventory) -> None:
     eth1 = Interface.objects.get(device=inv.r1, name="eth1")
     assert list(Device.objects.filter(interfaces=eth1)) == [inv.r1]

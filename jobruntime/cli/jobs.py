@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -13,8 +12,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from jobruntime.models import Job as JobRecord
-
-TIME_LIMIT_FIELDS = ("soft_time_limit", "time_limit")
 
 
 @click.group()
@@ -131,22 +128,8 @@ def set_field(class_path: str, field: str, value: str | None, clear: bool) -> No
             set_override(session, record, field, None if clear else value, job_class)
         except JobRecordError as exc:
             raise CommandError(str(exc)) from exc
-        if field in TIME_LIMIT_FIELDS and not clear:
-            _check_time_limit(field, getattr(record, field), value)
         session.commit()
         click.echo(f"{class_path}: {field} = {getattr(record, field)!r}{'' if clear else ' (overridden)'}")
-
-
-def _check_time_limit(field: str, seconds: float, raw: str | None) -> None:
-    """Refuse a limit no run can have: a deadline past the platform's clock, or a value JSON cannot carry.
-
-    ``set_override`` only refuses negative limits; infinity, NaN and 1e12 parse as numbers
-    but break the worker's deadline arithmetic and the JSON that ``jobs show`` prints.
-    """
-    from jobruntime.settings import MAX_TIME_LIMIT
-
-    if not math.isfinite(seconds) or seconds > MAX_TIME_LIMIT:
-        raise CommandError(f"{field} takes 0 (use the default) to {MAX_TIME_LIMIT} seconds (7 days), not {raw!r}")
 
 
 @jobs.command("schema")

@@ -99,7 +99,7 @@ def _run_on_bus(
             raise CommandError(str(exc)) from exc
         embedded = _start_embedded_worker(settings, client.queue_for(request)) if embedded_broker else None
         try:
-            with client.follow(request.job_result_id) as follower:
+            with client.follow(request.job_result_id, job=request.job) as follower:
                 try:
                     client.publish(request)
                 except PublishRefused as exc:
@@ -149,6 +149,6 @@ def _report(runtime, result_id, as_json: bool, printed: set[int] | None) -> int:
             render.print_summary(logs)
             render.print_verdict(result.name, result.status, result.duration, (result.data or {}).get("output"),
                                  result.reason)
-    if result.status == "errored" and result.started is None:
+    if result.status == "errored" and result.started is None and result.cancel_requested_by is None:
         return EXIT_REFUSED  # refused before it started (credentials, permission, queue), as --local refuses
     return EXIT_CODES.get(result.status, 2)

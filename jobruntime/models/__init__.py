@@ -10,7 +10,7 @@ schema comparisons) calls :func:`declare_all` first.
 from importlib import import_module
 from typing import Any
 
-from jobruntime.models.base import Base, model_for_label
+from jobruntime.models.base import INVENTORY_MODULE, Base, model_for_label
 from jobruntime.models.errors import (
     FieldError,
     MultipleObjectsReturned,
@@ -24,12 +24,10 @@ from jobruntime.models.query import QuerySet
 from jobruntime.models.session import bind_session, current_session
 from jobruntime.models.users import ObjectPermission, Token, User
 
-_INVENTORY = "jobruntime.models.inventory"
-
 
 def declare_all() -> type[Base]:
     """Declare every model, inventory included; returns ``Base``, whose metadata then has every table."""
-    import_module(_INVENTORY)
+    import_module(INVENTORY_MODULE)
     return Base
 
 
@@ -37,7 +35,7 @@ def __getattr__(name: str) -> Any:
     """Inventory models on first use (PEP 562): ``from jobruntime.models import Site`` declares them all."""
     if name.startswith("_"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    inventory = import_module(_INVENTORY)
+    inventory = import_module(INVENTORY_MODULE)
     if name not in inventory.__all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(inventory, name)

@@ -26,7 +26,7 @@ from jobruntime.models.errors import (
     ValidationError,
 )
 from jobruntime.models.query import QuerySet
-from jobruntime.models.session import current_session
+from jobruntime.models.session import current_session, forget_loaded_relations
 from jobruntime.utils import slugify
 
 NAMING_CONVENTION = {
@@ -40,12 +40,13 @@ _SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 _MODELS_BY_LABEL: dict[str, type[Base]] = {}
 
 B = TypeVar("B", bound="Base")
+INVENTORY_MODULE = "jobruntime.models.inventory"  # declared on first use, see jobruntime.models
 
 
 def model_for_label(label: str) -> type[Base]:
     """The model class for a label such as ``"dcim.site"`` (declaring the inventory models if need be)."""
     if label.lower() not in _MODELS_BY_LABEL:
-        import_module("jobruntime.models.inventory")
+        import_module(INVENTORY_MODULE)
     try:
         return _MODELS_BY_LABEL[label.lower()]
     except KeyError:
@@ -189,7 +190,7 @@ class Base(DeclarativeBase):
         session.delete(self)
         if flush:
             session.flush()
-            session.expire_all()  # the database nulled or removed what referenced it; loaded objects re-read that
+            forget_loaded_relations(session)
 
     def _before_delete(self, session: Session) -> None:
         """Hook for models that must tidy related rows before they go (cables, ports)."""

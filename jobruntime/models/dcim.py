@@ -176,8 +176,8 @@ class Device(Base):
 
     @property
     def primary_ip(self) -> IPAddress | None:
-        """The primary address used to reach the device, IPv4 first."""
-        return self.primary_ip4 or self.primary_ip6
+        """The primary address used to reach the device: IPv6 first, as Nautobot's default (PREFER_IPV4 off)."""
+        return self.primary_ip6 or self.primary_ip4
 
     def clean(self) -> None:
         """Primary IPs must have the right family and belong to this device; platforms must match its vendor."""

@@ -24,7 +24,7 @@ from jobruntime.models.lookups import (
     expand_ordering,
     order_clause,
 )
-from jobruntime.models.session import current_session
+from jobruntime.models.session import current_session, forget_loaded_relations
 
 if TYPE_CHECKING:
     from jobruntime.models.base import Base
@@ -362,5 +362,5 @@ class QuerySet(Generic[M]):
         for obj in objects:
             obj.delete(flush=False)
         session.flush()
-        session.expire_all()  # as Model.delete(): what referenced the rows was changed by the database
+        forget_loaded_relations(session)
         return len(objects), ({self.model._meta_label: len(objects)} if objects else {})

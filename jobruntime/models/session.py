@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jobruntime.models.errors import NoSessionBound
@@ -39,3 +40,15 @@ def current_session() -> Session:
             "validated_save() or delete()."
         )
     return session
+
+
+def forget_loaded_relations(session: Session) -> None:
+    """After a delete, loaded objects re-read their relations: the database nulled or removed what pointed at it.
+
+    Only relations are expired: columns keep their values, so an object the delete
+    removed still reads as it was, as in Django, instead of raising.
+    """
+    for obj in list(session.identity_map.values()):
+        keys = [relation.key for relation in sa.inspect(type(obj)).relationships]
+        if keys:
+            session.expire(obj, keys)
