@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the wire schemas (pydantic) are not needed to check a local
     from jobruntime.messages import RunRequest
 
 RUN_JOB = "run_job"
+ACTIONS = (RUN_JOB,)  # the actions workers check; granting another would allow nothing
 ACTION_MAX_LENGTH = 50
 
 

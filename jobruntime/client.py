@@ -32,8 +32,8 @@ from jobruntime.models import JobResult
 from jobruntime.prebuilt import transaction
 from jobruntime.runtime import Runtime
 from jobruntime.settings import Settings
+from jobruntime.statuses import TERMINAL_STATUSES
 
-TERMINAL = frozenset({"completed", "failed", "errored"})
 
 
 class FollowTimeout(TimeoutError):
@@ -201,7 +201,7 @@ class Follower:
                 self._hold(payload["entries"], on_log)
             elif routing_key.startswith("job.result."):
                 event = ResultEvent.model_validate(payload)
-                if event.status in TERMINAL:
+                if event.status in TERMINAL_STATUSES:
                     if on_log is not None:
                         self._hand_over(on_log, everything=True)
                     return event

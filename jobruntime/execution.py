@@ -23,12 +23,11 @@ from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, User, bind_session
 from jobruntime.prebuilt import DriverConnection, as_model, prebuilt_insert, transaction
 from jobruntime.profiling import profiled
-from jobruntime.result_writer import ERRORED, PENDING, RUNNING, LeaseLost, ResultWriter, utcnow
+from jobruntime.result_writer import LeaseLost, ResultWriter, utcnow
 from jobruntime.runlog import LogEntry, RunLog, last_seq
 from jobruntime.runtime import Runtime
+from jobruntime.statuses import COMPLETED, ERRORED, FAILED, PENDING, RUNNING, TERMINAL_STATUSES
 
-COMPLETED, FAILED = "completed", "failed"
-TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, ERRORED})
 
 REVERTED_AUTOMATICALLY = "Database changes have been reverted automatically."
 REVERTED_DUE_TO_ERROR = "Database changes have been reverted due to error."

@@ -16,13 +16,14 @@ import datetime as dt
 import json
 import math
 import uuid
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jobruntime.discovery import InvalidClassPath, split_class_path
 from jobruntime.job import LOG_LEVELS
+from jobruntime.statuses import RESULT_STATUSES
 
 MESSAGE_VERSION = 1
 MAX_NESTING = 64  # levels of arrays and objects a request may nest; job input is far shallower
@@ -30,8 +31,7 @@ OUTPUT_LIMIT = 4000
 TRUNCATION_MARK = "…"
 ERROR_ROUTING_KEY = "job.error"
 
-ResultStatus = Literal["pending", "running", "completed", "failed", "errored"]
-RESULT_STATUSES: tuple[str, ...] = get_args(ResultStatus)
+ResultStatus = Literal[RESULT_STATUSES]  # type: ignore[valid-type]
 
 _SECRET_FIELDS = frozenset({"token", "signature"})
 _FILE_SCHEMES = ("s3", "file")

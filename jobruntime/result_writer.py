@@ -20,8 +20,8 @@ from jobruntime.models import JobResult
 from jobruntime.outbox import add_events
 from jobruntime.prebuilt import Prebuilt, in_session, one_statement, transaction
 from jobruntime.runtime import Runtime
+from jobruntime.statuses import ERRORED, PENDING, RUNNING
 
-PENDING, RUNNING, ERRORED = "pending", "running", "errored"
 _TABLE = JobResult.__table__
 _FINAL_COLUMNS = ("status", "reason", "data", "completed", *(f"log_{level}" for level in LOG_LEVELS))
 

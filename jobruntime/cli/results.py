@@ -8,14 +8,12 @@ from typing import TYPE_CHECKING
 import click
 
 from jobruntime.cli.common import CommandError, echo_json, get_runtime
+from jobruntime.statuses import RESULT_STATUSES
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from jobruntime.models import JobLogEntry, JobResult
-
-# The statuses jobruntime.execution gives a run, named here so the command line starts without the engine.
-RESULT_STATUSES = ("pending", "running", "completed", "failed", "errored")
 
 
 @click.group()

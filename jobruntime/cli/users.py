@@ -98,12 +98,11 @@ def token(username: str, description: str, expires_days: int | None) -> None:
 @click.option("--job", "class_path", help="Class path of the one job to allow (default: every job).")
 def grant_permission(username: str, action: str, class_path: str | None) -> None:
     """Allow a user ACTION (run_job) on one job or on every job."""
-    from jobruntime.auth import RUN_JOB, grant
+    from jobruntime.auth import ACTIONS, grant
     from jobruntime.cli.jobs import _record
 
-    actions = (RUN_JOB,)  # the actions a worker checks; a grant of any other would never be used
-    if action not in actions:
-        raise CommandError(f"Unknown action {action!r}: choose one of {', '.join(actions)}")
+    if action not in ACTIONS:
+        raise CommandError(f"Unknown action {action!r}: choose one of {', '.join(ACTIONS)}")
     runtime = get_runtime()
     with runtime.session() as session:
         user = _user(session, username)
