@@ -265,7 +265,7 @@ def reap_expired(
     reaped: list[Reaped] = []
     with engine.begin() as connection:
         for row in connection.execute(query).all():
-            if row.request is not None and row.attempt < max_attempts:
+            if row.request is not None and row.attempt < max_attempts and row.cancel_requested_by is None:
                 connection.execute(
                     update(_TABLE).where(_TABLE.c.id == row.id)
                     .values(status="pending", worker=None, lease_expires=None)
@@ -274,7 +274,9 @@ def reap_expired(
                     outbox.RUN_EXCHANGE, row.task_queue or default_queue, row.request)])
                 reaped.append(Reaped(row.id, True, None, events))
                 continue
-            if row.request is None:
+            if row.cancel_requested_by is not None:  # its worker died before it could stop it
+                reason = f"cancelled by {row.cancel_requested_by}"
+            elif row.request is None:
                 reason = f"{WORKER_LOST}: its input was not stored (sensitive variables), so it cannot be re-run"
             else:
                 reason = f"{WORKER_LOST} after {row.attempt} attempts"

@@ -35,7 +35,7 @@ def _prebuilt_update(columns: tuple[str, ...], *guards: Any) -> Prebuilt:
 
 
 _MARK_RUNNING = _prebuilt_update(("status", "started"))
-_FINAL = _prebuilt_update(_FINAL_COLUMNS)
+_FINAL = _prebuilt_update(_FINAL_COLUMNS, _TABLE.c.attempt == bindparam("_attempt"))
 _VERDICT = _prebuilt_update(_FINAL_COLUMNS, _TABLE.c.status == RUNNING, _TABLE.c.attempt == bindparam("_attempt"))
 
 
@@ -130,10 +130,16 @@ class ResultWriter:
         user = result.user.username if result.user is not None else None
         return [result_event_row(row, username=user)]
 
+    def _attempt(self) -> int:
+        """This run's attempt: a later one (the reaper re-queued it while this one stalled) owns the row."""
+        return self.load().attempt
+
     def _write(self, statement: Prebuilt, values: dict[str, Any]) -> None:
         """Update the row (and announce it) durably on its own connection, outside the job's transaction."""
         events = self._events(values)
         with transaction(self.runtime.engine) as db:
-            statement.execute(db, {**values, "_id": self.job_result_id})
+            written = statement.execute(db, {**values, "_id": self.job_result_id, "_attempt": self._attempt()})
+            if written.rowcount != 1:
+                raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's outcome is discarded")
             add_events(db, events)
         self.runtime.committed(events)

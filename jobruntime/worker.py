@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from sqlalchemy import update
 
 from jobruntime.bus import Bus, Delivery
@@ -36,6 +38,8 @@ from jobruntime.settings import Settings
 from jobruntime.timelimits import HardLimit, RunSlot, hard_limit_message
 
 logger = logging.getLogger(__name__)
+DATABASE_RETRY_FIRST_DELAY = 0.5  # seconds before handling a delivery again while the database is away
+DATABASE_RETRY_MAX_DELAY = 10.0
 LOGGED_REASON_LENGTH = 500  # characters of an outcome's reason in the worker's log line
 Handler = Callable[[bytes, HandlerContext], Outcome]
 
@@ -117,16 +121,33 @@ class WorkerProcess:
             publish=lambda key, body: self.bus.publish_event(key, body),
             middleware=self.middleware,
         )
-        try:
-            outcome = self.handler(delivery.body, ctx)
-        except Exception:
-            if not acked:
-                raise  # the bus puts the message back: nothing was claimed
-            logger.exception("Run failed after it was claimed; its lease will expire and the reaper takes over")
+        delay = DATABASE_RETRY_FIRST_DELAY
+        while True:
+            try:
+                outcome = self.handler(delivery.body, ctx)
+                break
+            except Exception as exc:
+                if not acked and _database_unreachable(exc) and not self.bus.stopping:
+                    # Not the message's fault: handing it back would spend its delivery limit in
+                    # milliseconds and dead-letter a good request. Hold it and try again.
+                    logger.warning("Database unreachable (%s); handling the delivery again in %.1f s", exc, delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, DATABASE_RETRY_MAX_DELAY)
+                    continue
+                if not acked:
+                    raise  # the bus puts the message back: nothing was claimed
+                logger.exception("Run failed after it was claimed; its lease will expire and the reaper takes over")
+                return
             return
         acknowledge()
         reason = f": {outcome.reason[:LOGGED_REASON_LENGTH]}" if outcome.reason else ""  # it may echo a huge request
         logger.info("%s %s%s", outcome.status, outcome.job_result_id, reason)
+
+
+def _database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached (through SQLAlchemy or on the driver's connection)."""
+    return isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                            psycopg.OperationalError, psycopg.InterfaceError))
 
 
 def _die_with_parent() -> None:
@@ -143,6 +164,7 @@ def _child_main(settings: Settings, queues: Sequence[str], slot: RunSlot) -> Non
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     worker.run()
+    os._exit(0)  # done: a thread a job left running must not keep the process (and SIGTERM) waiting
 
 
 class Supervisor:
@@ -155,6 +177,7 @@ class Supervisor:
         self.children: list[tuple[multiprocessing.Process, RunSlot]] = []
         self._stopping = threading.Event()
         self._context = multiprocessing.get_context("fork")
+        self._unrecorded: list[tuple[Any, float]] = []  # runs killed at their hard limit, not yet recorded
 
     def _spawn(self, slot: RunSlot | None = None) -> tuple[multiprocessing.Process, RunSlot]:
         slot = slot or RunSlot()
@@ -181,7 +204,7 @@ class Supervisor:
                     last_sweep = time.monotonic()
                     self._sweep(runtime, relay)
         finally:
-            self._shutdown()
+            self._shutdown(runtime, relay)
             relay.close()
             bus.close()
         return 0
@@ -195,22 +218,37 @@ class Supervisor:
                              process.pid)
                 process.kill()
                 process.join()
-                relay.publish_rows(self._record_hard_limit(runtime, job_result_id, limit))
+                self._unrecorded.append((job_result_id, limit))
             if not process.is_alive():
                 if overdue is None:
                     logger.warning("Worker process %s exited (%s); starting another", process.pid, process.exitcode)
                 slot.clear()
                 self.children[index] = self._spawn(slot)
+        self._record_hard_limits(runtime, relay)
+
+    def _record_hard_limits(self, runtime: Runtime, relay: OutboxRelay) -> None:
+        """Record the runs killed at their hard limit; while the database is away, keep them for the next pass."""
+        while self._unrecorded:
+            job_result_id, limit = self._unrecorded[0]
+            try:
+                relay.publish_rows(self._record_hard_limit(runtime, job_result_id, limit))
+            except Exception:  # noqa: BLE001 - the supervisor outlives database or broker hiccups
+                logger.warning("Could not record run %s's hard time limit yet; retrying", job_result_id, exc_info=True)
+                return
+            self._unrecorded.pop(0)
 
     @staticmethod
     def _record_hard_limit(runtime: Runtime, job_result_id: Any, limit: float) -> list[dict[str, Any]]:
-        """The killed run ends ``errored`` with the reason; its uncommitted changes died with the process."""
+        """The killed run ends ``errored`` with the reason; its uncommitted changes died with the process.
+
+        A run killed in ``post_run()`` has its verdict committed already; post_run failing makes it errored.
+        """
         values = {"status": "errored", "reason": hard_limit_message(limit), "completed": utcnow(),
                   "lease_expires": None}
         table = JobResult.__table__
         with runtime.engine.begin() as connection:
             row = connection.execute(
-                update(table).where(table.c.id == job_result_id, table.c.status == "running")
+                update(table).where(table.c.id == job_result_id, table.c.status != "errored")
                 .values(**values).returning(*table.c)
             ).first()
             events = add_events(on_connection(connection), [result_event_row(row._asdict())]) if row is not None else []
@@ -228,9 +266,18 @@ class Supervisor:
         except Exception:  # noqa: BLE001 - the supervisor outlives database or broker hiccups
             logger.exception("Maintenance sweep failed; retrying at the next one")
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, runtime: Runtime, relay: OutboxRelay) -> None:
+        """Let every process finish its job in hand, still enforcing hard time limits meanwhile."""
         for process, _slot in self.children:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
-        for process, _slot in self.children:
-            process.join()
+        while any(process.is_alive() for process, _slot in self.children):
+            for process, slot in self.children:
+                overdue = slot.overdue()
+                if overdue is not None and process.is_alive():
+                    logger.error("Run %s passed its hard time limit (%s s) while stopping; killing pid %s",
+                                 overdue[0], overdue[1], process.pid)
+                    process.kill()
+                    self._unrecorded.append(overdue)
+                process.join(0.2)
+        self._record_hard_limits(runtime, relay)

@@ -161,6 +161,42 @@ def test_a_pending_run_is_taken_over_or_refused_only_by_a_request_for_its_own_jo
     assert claim_run(engine, values, worker="w1", lease_seconds=30) is not None
 
 
+def test_a_lost_run_with_a_cancel_request_ends_cancelled_instead_of_running_again(engine):
+    values = _values()
+    claim_run(engine, values, worker="w1", lease_seconds=30)
+    assert request_cancel(engine, values["id"], "carol") == "running"
+    _expire(engine, values["id"])
+    (reaped,) = _reap(engine)
+    assert (reaped.requeued, reaped.reason) == (False, "cancelled by carol")
+    assert (_row(engine, values["id"]).status, _row(engine, values["id"]).reason) == ("errored", "cancelled by carol")
+
+
+def test_a_run_killed_at_its_hard_limit_after_its_verdict_ends_errored(runtime, engine):
+    from jobruntime.worker import Supervisor
+
+    values = _values()
+    claim_run(engine, values, worker="w1", lease_seconds=30)
+    with engine.begin() as connection:  # the verdict committed, then post_run() hung
+        connection.execute(JobResult.__table__.update().where(JobResult.id == values["id"]).values(status="completed"))
+    events = Supervisor._record_hard_limit(runtime, values["id"], 5)
+    row = _row(engine, values["id"])
+    assert (row.status, row.reason, len(events)) == ("errored", "hard time limit (5 s) exceeded", 1)
+
+
+def test_a_stalled_dry_run_cannot_overwrite_the_attempt_that_took_it_over(runtime, engine):
+    with Session(engine) as session:
+        sync(session, discover(JOB_MODULES))
+        find_record(session, "local/basic/PassingJob").enabled = True
+        session.commit()
+    with transaction(engine) as db:
+        record = lookup_record(db, "local/basic/PassingJob")
+    claim = claim_run(engine, _values(job_model_id=record.id), worker="w1", lease_seconds=30)
+    with pytest.raises(LeaseLost, match="was taken over"):
+        execute(runtime, as_model(JobResult, claim.row, job_model=record), RunOptions(job_class=OvertakenIdle,
+                                                                                     commit=False))
+    assert _row(engine, claim.job_result_id).status == "running"
+
+
 class Overtaken(Job):
     """Stalls past its lease: while it runs, the reaper hands its run to another worker."""
 
