@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 import pickle
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import IO, Any, NamedTuple
 
@@ -29,6 +31,7 @@ from jobruntime.prebuilt import DriverConnection, Prebuilt, on_connection
 from jobruntime.sanitize import Sanitizer
 
 _PYTHON_LEVELS = {"failure": logging.ERROR, "warning": logging.WARNING}
+logger = logging.getLogger(__name__)
 LOG_COLUMNS = (
     "job_result_id", "seq", "log_level", "grouping", "message",
     "created", "log_object", "object_type", "object_id", "absolute_url",
@@ -172,6 +175,8 @@ class RunLog:
         self._spill: IO[bytes] | None = None
         self._seq = 0
         self._last_flush = time.monotonic()
+        self._lock = threading.Lock()  # the job's thread adds while a LogFlusher may flush
+        self._write_lock = threading.Lock()  # one write at a time, so batches land in order
 
     def continue_after(self, seq: int) -> None:
         """Number the next entry ``seq + 1`` (before any entry is added)."""
@@ -186,13 +191,14 @@ class RunLog:
         if obj:
             display, label, pk, url = describe_object(obj)
             display = self.sanitize(display)[:LOG_OBJECT_LENGTH]
-        self._seq += 1
-        entry = LogEntry(
-            self.job_result_id, self._seq, level, grouping[:100], message,
-            datetime.now(timezone.utc), display, label, pk, url,
-        )
-        self.counts[level] += 1
-        self._buffer.append(entry)
+        with self._lock:
+            self._seq += 1
+            entry = LogEntry(
+                self.job_result_id, self._seq, level, grouping[:100], message,
+                datetime.now(timezone.utc), display, label, pk, url,
+            )
+            self.counts[level] += 1
+            self._buffer.append(entry)
         python_level = _PYTHON_LEVELS.get(level, logging.INFO)
         if self.logger.isEnabledFor(python_level):
             self.logger.log(python_level, "%s: %s", grouping, message)
@@ -216,16 +222,65 @@ class RunLog:
 
     def flush(self) -> None:
         """Write what is buffered (parked batches first, in order). The engine calls this at its safe points."""
-        if self._spill is not None:
-            spill, self._spill = self._spill, None
-            with spill:
-                spill.seek(0)
-                while True:
-                    try:
-                        self.writer.write(pickle.load(spill))
-                    except EOFError:
-                        break
-        if self._buffer:
-            entries, self._buffer = self._buffer, []
-            self.writer.write(entries)
-        self._last_flush = time.monotonic()
+        with self._write_lock:
+            if self._spill is not None:
+                spill, self._spill = self._spill, None
+                with spill:
+                    spill.seek(0)
+                    while True:
+                        try:
+                            self.writer.write(pickle.load(spill))
+                        except EOFError:
+                            break
+            with self._lock:
+                entries, self._buffer = self._buffer, []
+            if entries:
+                try:
+                    self.writer.write(entries)
+                except BaseException:
+                    with self._lock:  # not lost: the next flush writes them, ahead of what came since
+                        self._buffer[:0] = entries
+                    raise
+            self._last_flush = time.monotonic()
+
+    def flush_if_due(self) -> None:
+        """Flush entries older than the flush interval, from any thread (only when writes may run concurrently)."""
+        if self.live and self._buffer and time.monotonic() - self._last_flush >= self.flush_interval:
+            self.flush()
+
+
+class LogFlusher:
+    """Flushes the log of the run in hand from one background thread per worker process.
+
+    A run buffers its entries and writes them when it logs again; a job that logs, then
+    sleeps or waits, would otherwise leave them unwritten (unseen by followers, and lost
+    if the process dies) until it logs once more or ends.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = max(interval, 0.05)
+        self._current: RunLog | None = None
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def holding(self, run_log: RunLog) -> Iterator[None]:
+        """Flush ``run_log`` on time while the body runs."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="log-flusher", daemon=True)
+            self._thread.start()
+        self._current = run_log
+        try:
+            yield
+        finally:
+            self._current = None
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            run_log = self._current
+            if run_log is None:
+                continue
+            try:
+                run_log.flush_if_due()
+            except Exception:  # noqa: BLE001 - the entries stay buffered; the run's own flushes retry
+                logger.warning("Could not write the log of %s yet", run_log.job_result_id, exc_info=True)

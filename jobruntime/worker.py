@@ -33,6 +33,7 @@ from jobruntime.leases import keep_lease, reap_expired, utcnow
 from jobruntime.models import JobResult
 from jobruntime.outbox import SWEEP_AGE, OutboxRelay, add_events
 from jobruntime.prebuilt import on_connection
+from jobruntime.runlog import LogFlusher
 from jobruntime.runtime import Runtime
 from jobruntime.settings import Settings
 from jobruntime.timelimits import HardLimit, RunSlot, hard_limit_message
@@ -76,7 +77,11 @@ class WorkerProcess:
         self.bus.declare_run_queues(self.queues)
         relay = OutboxRelay(self.runtime.engine, self.bus)
         self.runtime.on_commit = relay.publish_rows
-        self.middleware = [keep_lease(self.runtime.autocommit_engine, self.settings.lease_seconds)]
+        flusher = LogFlusher(self.settings.log_flush_interval)
+        self.middleware = [
+            keep_lease(self.runtime.autocommit_engine, self.settings.lease_seconds),
+            lambda execution, _claim, _record: flusher.holding(execution.log),
+        ]
         if self.slot is not None:
             self.middleware.append(HardLimit(self.slot, self.settings.time_limit))
         self.ready.set()

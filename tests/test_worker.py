@@ -471,3 +471,15 @@ def test_a_refused_publish_leaves_no_pending_run_behind(stack):
             client.publish(request)
     with stack.runtime.session() as session:
         assert session.get(JobResult, request.job_result_id) is None
+
+
+def test_a_line_logged_before_a_long_wait_is_written_while_the_job_waits(stack):
+    with running_worker(stack.env):
+        request = publish(stack, "local/bus_jobs/LogThenWait", data={"seconds": 6})
+        _running(stack, request.job_result_id)
+        deadline = time.monotonic() + 4
+        while len(log_messages(stack, request.job_result_id)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        seen_while_waiting = log_messages(stack, request.job_result_id)
+        still_running = wait_for_result(stack.runtime, request.job_result_id, statuses=("running",)).status
+    assert (seen_while_waiting, still_running) == (["first", "second"], "running")

@@ -69,3 +69,18 @@ class Quick(Job):
     def run(self, data, commit):
         self.log_success("quick and done")
         return "ok"
+
+
+class LogThenWait(Job):
+    """Logs two lines back to back, then waits: the second stays buffered unless something flushes it."""
+
+    class Meta:
+        name = "Log then wait"
+        has_sensitive_variables = False
+
+    seconds = IntegerVar(min_value=0, default=5)
+
+    def run(self, data, commit):
+        self.log_info("first")
+        self.log_info("second")
+        time.sleep(data["seconds"])
