@@ -32,6 +32,16 @@ def _row(engine, job_result_id):
         return connection.execute(select(JobResult.__table__).where(JobResult.id == job_result_id)).one()
 
 
+def _passing_job_record(engine):
+    """The enabled Job record of the test modules' PassingJob, as a snapshot the run path uses."""
+    with Session(engine) as session:
+        sync(session, discover(JOB_MODULES))
+        find_record(session, "local/basic/PassingJob").enabled = True
+        session.commit()
+    with transaction(engine) as db:
+        return lookup_record(db, "local/basic/PassingJob")
+
+
 def _expire(engine, job_result_id):
     with engine.begin() as connection:
         connection.execute(JobResult.__table__.update().where(JobResult.id == job_result_id)
@@ -184,12 +194,7 @@ def test_a_run_killed_at_its_hard_limit_after_its_verdict_ends_errored(runtime, 
 
 
 def test_a_stalled_dry_run_cannot_overwrite_the_attempt_that_took_it_over(runtime, engine):
-    with Session(engine) as session:
-        sync(session, discover(JOB_MODULES))
-        find_record(session, "local/basic/PassingJob").enabled = True
-        session.commit()
-    with transaction(engine) as db:
-        record = lookup_record(db, "local/basic/PassingJob")
+    record = _passing_job_record(engine)
     claim = claim_run(engine, _values(job_model_id=record.id), worker="w1", lease_seconds=30)
     with pytest.raises(LeaseLost, match="was taken over"):
         execute(runtime, as_model(JobResult, claim.row, job_model=record), RunOptions(job_class=OvertakenIdle,
@@ -219,12 +224,7 @@ class OvertakenIdle(Job):
 
 
 def test_a_run_that_never_used_the_database_still_loses_its_verdict_when_taken_over(runtime, engine):
-    with Session(engine) as session:
-        sync(session, discover(JOB_MODULES))
-        find_record(session, "local/basic/PassingJob").enabled = True
-        session.commit()
-    with transaction(engine) as db:
-        record = lookup_record(db, "local/basic/PassingJob")
+    record = _passing_job_record(engine)
     claim = claim_run(engine, _values(job_model_id=record.id), worker="w1", lease_seconds=30)
     with pytest.raises(LeaseLost, match="was taken over"):
         execute(runtime, as_model(JobResult, claim.row, job_model=record), RunOptions(job_class=OvertakenIdle,
@@ -233,12 +233,7 @@ def test_a_run_that_never_used_the_database_still_loses_its_verdict_when_taken_o
 
 
 def test_a_run_taken_over_while_it_ran_commits_none_of_its_changes(runtime, engine):
-    with Session(engine) as session:
-        sync(session, discover(JOB_MODULES))
-        find_record(session, "local/basic/PassingJob").enabled = True
-        session.commit()
-    with transaction(engine) as db:
-        record = lookup_record(db, "local/basic/PassingJob")
+    record = _passing_job_record(engine)
     claim = claim_run(engine, _values(job_model_id=record.id), worker="w1", lease_seconds=30)
     result = as_model(JobResult, claim.row, job_model=record)
 
@@ -254,12 +249,7 @@ def test_a_run_taken_over_while_it_ran_commits_none_of_its_changes(runtime, engi
 
 def test_a_rerun_numbers_its_log_entries_after_the_earlier_attempts(runtime, engine):
     """A follower dedupes entries by seq: a second attempt starting again at 1 would be swallowed."""
-    with Session(engine) as session:
-        sync(session, discover(JOB_MODULES))
-        find_record(session, "local/basic/PassingJob").enabled = True
-        session.commit()
-    with transaction(engine) as db:
-        record = lookup_record(db, "local/basic/PassingJob")
+    record = _passing_job_record(engine)
     values = _values(job_model_id=record.id)
     first = claim_run(engine, values, worker="w1", lease_seconds=30)
     execute(runtime, as_model(JobResult, first.row, job_model=record), RunOptions(commit=False))
