@@ -26,7 +26,11 @@ def _raise_in_thread(thread_id: int, exc_type: type[BaseException]) -> None:
 
 
 class Interrupter:
-    """Delivers one exception type into the thread that created it, at most once per arming."""
+    """Delivers exceptions into the thread that created it while armed.
+
+    The soft limit fires once; a cancel still reaches a job that caught the soft limit
+    and carried on. A cancel is delivered once (a second would interrupt the job's cleanup).
+    """
 
     def __init__(self) -> None:
         self.thread = threading.current_thread()
@@ -36,8 +40,8 @@ class Interrupter:
 
     def _on_signal(self, _signum: int, _frame: object) -> None:
         if self._armed and self.pending is not None:
-            self._armed = False
-            raise self.pending
+            pending, self.pending = self.pending, None
+            raise pending
 
     def interrupt(self, exc: BaseException) -> None:
         """Ask for ``exc`` to be raised in the job's thread now (callable from any thread).
@@ -50,12 +54,10 @@ class Interrupter:
         if self._in_main:
             signal.pthread_kill(self.thread.ident, signal.SIGUSR1)
         else:
-            self._armed = False
             _raise_in_thread(self.thread.ident, type(exc))
 
     def _on_alarm(self, _signum: int, _frame: object) -> None:
-        if self._armed:
-            self._armed = False
+        if self._armed:  # the timer is one-shot: it never fires twice
             raise self._expired
 
     @contextmanager

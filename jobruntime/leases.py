@@ -266,12 +266,12 @@ def reap_expired(
     with engine.begin() as connection:
         for row in connection.execute(query).all():
             if row.request is not None and row.attempt < max_attempts and row.cancel_requested_by is None:
-                connection.execute(
-                    update(_TABLE).where(_TABLE.c.id == row.id)
-                    .values(status="pending", worker=None, lease_expires=None)
-                )
-                events = outbox.add_events(on_connection(connection), [outbox.event_row(
-                    outbox.RUN_EXCHANGE, row.task_queue or default_queue, row.request)])
+                requeued = {"status": "pending", "worker": None, "lease_expires": None}
+                connection.execute(update(_TABLE).where(_TABLE.c.id == row.id).values(**requeued))
+                events = outbox.add_events(on_connection(connection), [
+                    result_event({**row._asdict(), **requeued}),  # a status change like any other
+                    outbox.event_row(outbox.RUN_EXCHANGE, row.task_queue or default_queue, row.request),
+                ])
                 reaped.append(Reaped(row.id, True, None, events))
                 continue
             if row.cancel_requested_by is not None:  # its worker died before it could stop it

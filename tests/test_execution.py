@@ -272,3 +272,24 @@ def test_soft_time_limit_interrupts_a_local_run(runtime):
     assert result.status == "errored"
     assert result.reason == "soft time limit (1 s) exceeded"
     assert ("run", "warning", "soft time limit reached, cleaning up") in entries(result)
+
+
+def test_a_cancel_reaches_a_job_that_caught_its_soft_limit_and_carried_on():
+    import threading
+    import time
+
+    from jobruntime.interrupts import Interrupter, RunCancelled
+    from jobruntime.job import SoftTimeLimitExceeded
+
+    interrupter, seen = Interrupter(), []
+    with interrupter.armed(0.2):
+        try:
+            time.sleep(5)
+        except SoftTimeLimitExceeded:
+            seen.append("soft limit")
+        threading.Timer(0.2, interrupter.interrupt, args=(RunCancelled("cancelled by carol"),)).start()
+        try:
+            time.sleep(5)
+        except RunCancelled as exc:
+            seen.append(str(exc))
+    assert seen == ["soft limit", "cancelled by carol"]

@@ -90,7 +90,8 @@ def test_expired_lease_is_requeued_through_the_outbox_and_claimable_again(engine
     with transaction(engine) as db:
         assert requeued_request(db, values["id"]) == values["request"]
     with engine.connect() as connection:
-        requeue = connection.execute(select(OutboxEvent)).one()
+        announced, requeue = sorted(connection.execute(select(OutboxEvent)).all(), key=lambda row: row.exchange)
+    assert (announced.routing_key, announced.body["status"]) == ("job.result.pending", "pending")
     assert (requeue.exchange, requeue.routing_key) == ("jobruntime.run", "default")
     again = claim_run(engine, values, worker="w2", lease_seconds=30)
     assert again is not None and again.attempt == 2 and again.requeued
