@@ -203,25 +203,25 @@ def test_a_stalled_dry_run_cannot_overwrite_the_attempt_that_took_it_over(runtim
     assert _row(engine, claim.job_result_id).status == "running"
 
 
-class Overtaken(Job):
-    """Stalls past its lease: while it runs, the reaper hands its run to another worker."""
-
-    def run(self, data, commit):
-        table = JobResult.__table__
-        with self.session.get_bind().begin() as connection:
-            connection.execute(table.update().where(table.c.id == self.job_result.id)
-                               .values(attempt=table.c.attempt + 1))
-        Site(name="overtaken", slug="overtaken", status=Status.objects.get(slug="active")).validated_save()
-
-
 class OvertakenIdle(Job):
-    """Taken over like ``Overtaken``, without touching the database itself: its verdict is a statement of its own."""
+    """Stalls past its lease: while it runs, the reaper hands its run to another worker.
+
+    It does not touch the database itself, so its verdict is a statement of its own.
+    """
 
     def run(self, data, commit):
         table = JobResult.__table__
         with self.session.get_bind().begin() as connection:
             connection.execute(table.update().where(table.c.id == self.job_result.id)
                                .values(attempt=table.c.attempt + 1))
+
+
+class Overtaken(OvertakenIdle):
+    """Taken over like ``OvertakenIdle``, after changing data in its own transaction."""
+
+    def run(self, data, commit):
+        super().run(data, commit)
+        Site(name="overtaken", slug="overtaken", status=Status.objects.get(slug="active")).validated_save()
 
 
 def test_a_run_that_never_used_the_database_still_loses_its_verdict_when_taken_over(runtime, engine):
