@@ -1,4 +1,8 @@
-"""The events a run announces, as outbox rows: ``job.result.<status>`` and batched ``job.log.<level>``."""
+"""The events a run announces, as outbox rows: ``job.result.<status>`` and batched ``job.log.<level>``.
+
+The wire schemas (pydantic) are imported when the first event is built: a local
+run records none, and `runjob --local` should not pay for loading them.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from typing import Any
 
 from jobruntime import outbox
 from jobruntime.job import LOG_LEVELS
-from jobruntime.messages import LogEvent, LogEventEntry, ResultEvent
 
 
 def _duration(created: datetime | None, completed: datetime | None) -> float | None:
@@ -19,6 +22,8 @@ def _duration(created: datetime | None, completed: datetime | None) -> float | N
 
 def result_event_row(values: Mapping[str, Any], *, username: str | None = None) -> dict[str, Any]:
     """An outbox row announcing a JobResult's status; ``values`` holds its columns (a row or a dict)."""
+    from jobruntime.messages import ResultEvent
+
     data = values.get("data") or {}
     event = ResultEvent(
         job_result_id=values["id"],
@@ -39,6 +44,8 @@ def result_event_row(values: Mapping[str, Any], *, username: str | None = None) 
 
 def log_event_rows(entries: Sequence[Any]) -> Iterable[dict[str, Any]]:
     """One outbox row per level present in a batch of log entries."""
+    from jobruntime.messages import LogEvent, LogEventEntry
+
     by_level: dict[str, list[Any]] = {}
     for entry in entries:
         by_level.setdefault(entry.log_level, []).append(entry)

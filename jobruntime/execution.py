@@ -12,10 +12,9 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobruntime.discovery import JobNotFound, load_job_class
-from jobruntime.inputs import InputValidationError, validate_data
 from jobruntime.interrupts import Interrupter, RunCancelled
 from jobruntime.job import LOG_LEVELS, Job, JobRequest, SoftTimeLimitExceeded
 from jobruntime.job_records import lookup_record
@@ -27,6 +26,9 @@ from jobruntime.result_writer import LeaseLost, ResultWriter, utcnow
 from jobruntime.runlog import LogEntry, RunLog, last_seq
 from jobruntime.runtime import Runtime
 from jobruntime.statuses import COMPLETED, ERRORED, FAILED, PENDING, RUNNING, TERMINAL_STATUSES
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 REVERTED_AUTOMATICALLY = "Database changes have been reverted automatically."
@@ -223,16 +225,29 @@ class JobExecution:
                 f"{soft} seconds. This job will fail silently after {hard} seconds.",
             )
 
+    def _job_data(self, job: Job, record: JobRecord, session: Session) -> dict[str, Any]:
+        """What ``run()`` receives, validated; invalid data ends the run before it starts.
+
+        A job without variables run without data has nothing to validate: it is
+        answered here, so such a run does not load the validation machinery (pydantic).
+        """
+        variables, data = type(job).variables(), self.options.data
+        if not variables and not data and (data is None or isinstance(data, dict)):
+            return {}
+        from jobruntime.inputs import InputValidationError, validate_data
+
+        try:
+            return validate_data(variables, {} if data is None else data)
+        except InputValidationError as exc:
+            session.rollback()
+            raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record,
+                              reason=f"Error initializing job: {'; '.join(str(exc).splitlines())}") from exc
+
     def _run_phase(self, job: Job, record: JobRecord, commit: bool) -> str:
         read_only = record.read_only
         with self.runtime.session() as session, bind_session(session):
             job.session = session
-            try:
-                data = validate_data(type(job).variables(), {} if self.options.data is None else self.options.data)
-            except InputValidationError as exc:
-                session.rollback()
-                raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record,
-                                  reason=f"Error initializing job: {'; '.join(str(exc).splitlines())}") from exc
+            data = self._job_data(job, record, session)
             if self.result.status == PENDING:
                 self.writer.mark_running()
             try:

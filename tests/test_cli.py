@@ -215,3 +215,53 @@ def test_the_installed_command_runs_as_a_process(cli):
         env={**os.environ, **cli.env}, capture_output=True, text=True, check=True,
     )
     assert "local/new_branch/NewBranch" in {job["class_path"] for job in json.loads(result.stdout)}
+
+
+GC_PROBE = '''
+import gc
+
+from jobruntime.job import Job
+
+
+class GcProbe(Job):
+    def run(self, data, commit):
+        self.log_info(f"collector enabled: {gc.isenabled()}; start-up frozen: {gc.get_freeze_count() > 0}")
+'''
+
+
+def test_the_command_runs_jobs_with_the_garbage_collector_it_paused_for_start_up(engine, db_url, tmp_path):
+    jobs_root = tmp_path / "jobs"
+    jobs_root.mkdir()
+    (jobs_root / "__init__.py").write_text("")
+    (jobs_root / "probe.py").write_text(GC_PROBE)
+    env = {**database_env(db_url, tmp_path), "JOBRUNTIME_JOBS_ROOT": str(jobs_root)}
+    invoke = invoker(env)
+    invoke("migrate")
+    invoke("sync")
+    invoke("jobs", "enable", "local/probe/GcProbe")
+    for command in ([str(Path(sys.executable).parent / "jobruntime")], [sys.executable, "-m", "jobruntime"]):
+        result = subprocess.run(
+            [*command, "runjob", "--local", "local/probe/GcProbe"],
+            env={**os.environ, **env}, capture_output=True, text=True, check=True,
+        )
+        assert "info: collector enabled: True; start-up frozen: True" in result.stdout
+
+
+def test_a_local_run_of_a_job_without_variables_loads_no_validation_or_wire_schemas(engine, db_url, tmp_path):
+    """pydantic costs a fifth of a second of start-up; such a run has nothing for it to check."""
+    env = {**database_env(db_url, tmp_path), "JOBRUNTIME_JOBS_ROOT": str(Path(__file__).parent.parent / "jobs")}
+    invoke = invoker(env)
+    invoke("migrate")
+    invoke("sync")
+    invoke("jobs", "enable", "local/device_connections/DeviceConnectionsReport")
+    script = (
+        "import sys\n"
+        "from jobruntime.__main__ import main\n"
+        "sys.argv = ['jobruntime', 'runjob', '--local', 'local/device_connections/DeviceConnectionsReport']\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    print('exit', exit.code)\n"
+        "print('loaded:', sorted({name.split('.')[0] for name in sys.modules} & {'pydantic', 'jobruntime'}),"
+        " 'jobruntime.inputs' in sys.modules, 'jobruntime.messages' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env={**os.environ, **env}, capture_output=True, text=True)
+    assert "local/device_connections/DeviceConnectionsReport: SUCCESS" in result.stdout, result.stdout + result.stderr
+    assert "loaded: ['jobruntime'] False False" in result.stdout

@@ -49,8 +49,7 @@ def test_invalid_setting_names_its_environment_variable(tmp_path):
     cli = invoker({**env, "JOBRUNTIME_LEASE_SECONDS": "abc"})
     output = cli("jobs", "list", code=4).output
     assert output.strip() == (
-        "Error: Invalid setting JOBRUNTIME_LEASE_SECONDS: Input should be a valid number, "
-        "unable to parse string as a number"
+        "Error: Invalid setting JOBRUNTIME_LEASE_SECONDS: expected a number, got 'abc'"
     )
 
 

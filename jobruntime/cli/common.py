@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,18 @@ def get_runtime() -> Runtime:
     if ctx is not None:
         ctx.meta[DATABASE_URL_KEY] = runtime.engine.url.render_as_string(hide_password=True)
     return runtime
+
+
+def loaded() -> None:
+    """Resume garbage collection, paused while the command line loaded (see ``jobruntime.__main__``).
+
+    What start-up loaded is frozen first, so later collections skip it, and
+    forked worker processes keep sharing its memory pages. When the collector
+    was not paused (the command invoked from Python), nothing changes.
+    """
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def echo_json(value: Any) -> None:

@@ -13,7 +13,7 @@ import secrets
 
 import click
 
-from jobruntime.cli.common import EXIT_REFUSED, CommandError, echo_json, get_runtime
+from jobruntime.cli.common import EXIT_REFUSED, CommandError, echo_json, get_runtime, loaded
 
 EXIT_CODES = {"completed": 0, "failed": 1, "errored": 2}
 
@@ -64,6 +64,7 @@ def _run_local(class_path: str, data: dict, commit: bool, username: str | None, 
     from jobruntime.runs import RunRefused, run_local
 
     runtime = get_runtime()
+    loaded()
     if not as_json:
         click.echo(f"{render.stamp()} Running {class_path}...")
     listeners = () if as_json else (render.LivePrinter(),)
@@ -87,11 +88,12 @@ def _run_on_bus(
     from jobruntime.topology import is_memory_url
 
     runtime = get_runtime()
+    loaded()
     settings = runtime.settings
     embedded_broker = is_memory_url(settings.broker_url)
     if embedded_broker and not settings.signing_secret:
         # Only this process can publish to its in-memory broker, so it may vouch for the user itself.
-        settings = settings.model_copy(update={"signing_secret": secrets.token_hex(16)})
+        settings = settings.replace(signing_secret=secrets.token_hex(16))
     with Client(settings, username=username, token=token, record_pending=True) as client:
         try:
             request = client.request(job, data=data, commit=commit, task_queue=task_queue, profile=profile)

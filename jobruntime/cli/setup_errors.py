@@ -40,20 +40,9 @@ def describe(exc: Exception, database_url: str | None) -> str | None:
 
 
 def _settings_problem(exc: Exception) -> str | None:
-    from pydantic import ValidationError
-    from pydantic_settings import SettingsError
+    from jobruntime.settings import InvalidSetting
 
-    from jobruntime.settings import Settings
-
-    if isinstance(exc, SettingsError):
-        cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
-        return f"Invalid setting: {exc}{cause}"
-    if not isinstance(exc, ValidationError) or exc.title != Settings.__name__:
-        return None
-    prefix = Settings.model_config.get("env_prefix", "")
-    return "; ".join(
-        f"Invalid setting {(prefix + str(error['loc'][0])).upper()}: {error['msg']}" for error in exc.errors()
-    )
+    return str(exc) if isinstance(exc, InvalidSetting) else None
 
 
 def _broker_problem(exc: Exception) -> str | None:

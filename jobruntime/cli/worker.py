@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from jobruntime.cli.common import CommandError, echo_json
+from jobruntime.cli.common import CommandError, echo_json, loaded
 
 
 @click.command()
@@ -28,6 +28,7 @@ def worker(queues: str, concurrency: int, log_level: str) -> None:
             "(with the embedded memory:// broker, `jobruntime runjob` starts its own worker)"
         )
     names = [name.strip() for name in queues.split(",") if name.strip()]
+    loaded()
     raise SystemExit(Supervisor(settings, names, concurrency).run())
 
 
