@@ -260,7 +260,8 @@ class JobExecution:
                 if commit:
                     if self.log.live:
                         self.log.flush()
-                    self.writer.record_verdict(session, status, self.reason, self.data)
+                    final = not _has_post_run(job)
+                    self.writer.record_verdict(session, status, self.reason, self.data, final=final)
                     session.commit()
                     self.runtime.committed(self.writer.verdict_events)
                 else:
@@ -289,7 +290,7 @@ class JobExecution:
         return value
 
     def _post_run_phase(self, job: Job, commit: bool, status: str) -> str:
-        if type(job).post_run is Job.post_run:
+        if not _has_post_run(job):
             return status
         job.active_test = "post_run"
         with self.runtime.session() as session, bind_session(session):
@@ -323,6 +324,10 @@ class JobExecution:
             self.writer.finish(ERRORED, f"interrupted: {type(exc).__name__}", self.data)
         except Exception:  # noqa: BLE001 - the original exception is what the caller must see
             pass
+
+
+def _has_post_run(job: Job) -> bool:
+    return type(job).post_run is not Job.post_run
 
 
 def execute(runtime: Runtime, job_result: uuid.UUID | JobResult, options: RunOptions | None = None) -> JobResult:

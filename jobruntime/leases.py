@@ -265,7 +265,8 @@ def reap_expired(
     reaped: list[Reaped] = []
     with engine.begin() as connection:
         for row in connection.execute(query).all():
-            if row.request is not None and row.attempt < max_attempts and row.cancel_requested_by is None:
+            rerunnable = row.request is not None and row.verdict is None and row.cancel_requested_by is None
+            if rerunnable and row.attempt < max_attempts:
                 requeued = {"status": "pending", "worker": None, "lease_expires": None}
                 connection.execute(update(_TABLE).where(_TABLE.c.id == row.id).values(**requeued))
                 events = outbox.add_events(on_connection(connection), [
@@ -276,6 +277,8 @@ def reap_expired(
                 continue
             if row.cancel_requested_by is not None:  # its worker died before it could stop it
                 reason = f"cancelled by {row.cancel_requested_by}"
+            elif row.verdict is not None:  # its changes are committed: running it again would repeat them
+                reason = f"{WORKER_LOST} during post_run(); run() and the tests had ended {row.verdict}"
             elif row.request is None:
                 reason = f"{WORKER_LOST}: its input was not stored (sensitive variables), so it cannot be re-run"
             else:

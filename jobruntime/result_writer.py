@@ -24,6 +24,7 @@ from jobruntime.statuses import ERRORED, PENDING, RUNNING
 
 _TABLE = JobResult.__table__
 _FINAL_COLUMNS = ("status", "reason", "data", "completed", *(f"log_{level}" for level in LOG_LEVELS))
+_VERDICT_COLUMNS = (*_FINAL_COLUMNS, "verdict")
 
 
 def _prebuilt_update(columns: tuple[str, ...], *guards: Any) -> Prebuilt:
@@ -36,7 +37,7 @@ def _prebuilt_update(columns: tuple[str, ...], *guards: Any) -> Prebuilt:
 
 _MARK_RUNNING = _prebuilt_update(("status", "started"))
 _FINAL = _prebuilt_update(_FINAL_COLUMNS, _TABLE.c.attempt == bindparam("_attempt"))
-_VERDICT = _prebuilt_update(_FINAL_COLUMNS, _TABLE.c.status == RUNNING, _TABLE.c.attempt == bindparam("_attempt"))
+_VERDICT = _prebuilt_update(_VERDICT_COLUMNS, _TABLE.c.status == RUNNING, _TABLE.c.attempt == bindparam("_attempt"))
 
 
 def utcnow() -> datetime:
@@ -77,16 +78,26 @@ class ResultWriter:
         self.started = utcnow()
         self._write(_MARK_RUNNING, {"status": RUNNING, "started": self.started})
 
-    def record_verdict(self, session: Session, status: str, reason: str | None, data: dict[str, Any]) -> None:
+    def record_verdict(
+        self, session: Session, status: str, reason: str | None, data: dict[str, Any], *, final: bool = True
+    ) -> None:
         """Write the verdict in the job's own transaction, so data changes and status commit together.
 
         The row must still be this attempt's: if the lease was lost to the reaper (this worker
         stalled past it), the job's changes are rolled back rather than applied twice.
         When nothing happens after the commit (no post_run, no late log line) this is the final write.
+        A verdict that is not ``final`` (post_run() is still to run) leaves the run ``running``, its
+        lease renewed and no status announced, with the verdict kept in its own column: the
+        reaper must not run a job again whose changes are committed.
         """
         values = {**self._values(status, reason, data), "completed": utcnow()}
-        parameters = {**values, "_id": self.job_result_id, "_attempt": self.result.attempt}
-        events = self._events(values)
+        if final:
+            events = self._events(values)
+            written = {**values, "verdict": None}
+        else:
+            events = []
+            written = {**values, "status": RUNNING, "reason": None, "completed": None, "verdict": status}
+        parameters = {**written, "_id": self.job_result_id, "_attempt": self.result.attempt}
         if events or session.in_transaction() or self.runtime.engine.dialect.name != "postgresql":
             db = in_session(session)
             updated = _VERDICT.execute(db, parameters)
@@ -96,7 +107,7 @@ class ResultWriter:
         if updated.rowcount != 1:
             raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's changes are discarded")
         self.verdict_events = add_events(db, events) if events else []
-        self._committed = values
+        self._committed = values if final else None
 
     def finish(self, status: str, reason: str | None, data: dict[str, Any] | None) -> JobResult:
         """Write the final state unless the verdict already said it all; returns the JobResult as stored."""

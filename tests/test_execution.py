@@ -115,6 +115,13 @@ def test_post_run_exception_errors_a_committed_run(runtime):
     assert result.data["output"].startswith("\nrun output\nAn exception occurred during job post_run()")
 
 
+def test_a_committed_run_stays_running_with_its_verdict_until_post_run_has_finished(runtime):
+    result = run_job_for_testing(basic.PostRunWatchesItsRow, runtime=runtime)
+    assert ("post_run", "info", "during post_run: running, verdict completed, completed None") in entries(result)
+    assert (result.status, result.verdict) == ("completed", "completed")
+    assert "Watched Post Run" in site_names(runtime)
+
+
 def test_constructor_failure_errors_with_traceback(runtime):
     result = run_job_for_testing(basic.InitErrorJob, runtime=runtime)
     assert result.status == "errored"

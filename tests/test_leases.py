@@ -182,13 +182,26 @@ def test_a_lost_run_with_a_cancel_request_ends_cancelled_instead_of_running_agai
     assert (_row(engine, values["id"]).status, _row(engine, values["id"]).reason) == ("errored", "cancelled by carol")
 
 
+def test_a_lost_run_whose_changes_are_committed_ends_errored_instead_of_running_again(engine):
+    values = _values()
+    claim_run(engine, values, worker="w1", lease_seconds=30)
+    with engine.begin() as connection:  # run() committed with a verdict, then the worker died in post_run()
+        connection.execute(JobResult.__table__.update().where(JobResult.id == values["id"]).values(verdict="failed"))
+    _expire(engine, values["id"])
+    (reaped,) = _reap(engine)
+    expected = "worker lost during post_run(); run() and the tests had ended failed"
+    assert (reaped.requeued, reaped.reason) == (False, expected)
+    assert [event["routing_key"] for event in reaped.events] == ["job.result.errored"]
+    assert (_row(engine, values["id"]).status, _row(engine, values["id"]).reason) == ("errored", expected)
+
+
 def test_a_run_killed_at_its_hard_limit_after_its_verdict_ends_errored(runtime, engine):
     from jobruntime.worker import Supervisor
 
     values = _values()
     claim_run(engine, values, worker="w1", lease_seconds=30)
     with engine.begin() as connection:  # the verdict committed, then post_run() hung
-        connection.execute(JobResult.__table__.update().where(JobResult.id == values["id"]).values(status="completed"))
+        connection.execute(JobResult.__table__.update().where(JobResult.id == values["id"]).values(verdict="completed"))
     events = Supervisor._record_hard_limit(runtime, values["id"], 5)
     row = _row(engine, values["id"])
     assert (row.status, row.reason, len(events)) == ("errored", "hard time limit (5 s) exceeded", 1)

@@ -601,6 +601,29 @@ def test_validated_save_reports_duplicate_within_parent(inv: Inventory) -> None:
         Interface(device=inv.r1, name="eth0").validated_save()
 
 
+def test_device_names_are_unique_per_site_and_tenant_no_tenant_counting_as_one(inv: Inventory) -> None:
+    acme, globex = Tenant.objects.create(name="Acme"), Tenant.objects.create(name="Globex")
+    for tenant in (acme, globex):
+        Device(name="edge", tenant=tenant, device_type=inv.device_type, device_role=inv.role, site=inv.site,
+               status=inv.active).validated_save()
+    with pytest.raises(ValidationError, match='Device: name "edge" already exists for site "Branch 1", tenant "Acme"'):
+        Device(name="edge", tenant=acme, device_type=inv.device_type, device_role=inv.role, site=inv.site,
+               status=inv.active).validated_save()
+    inv.device("edge")  # no tenant: a third "edge" at this site
+    with pytest.raises(ValidationError, match='Device: name "edge" already exists for site "Branch 1"$'):
+        inv.device("edge")
+    inv.device(None), inv.device(None)  # unnamed devices never clash
+
+
+def test_the_database_refuses_a_second_device_without_tenant_of_the_same_name(inv: Inventory, session: Session) -> None:
+    """The partial unique index holds even for writes that skip validated_save()."""
+    inv.device("edge")
+    session.add(Device(name="edge", device_type=inv.device_type, device_role=inv.role, site=inv.site,
+                           status=inv.active))
+    with pytest.raises(sa.exc.IntegrityError):
+        session.flush()
+
+
 def test_validated_save_allows_resaving_itself(inv: Inventory) -> None:
     inv.site.description = "updated"
     inv.site.validated_save()

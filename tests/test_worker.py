@@ -264,6 +264,49 @@ def test_worker_killed_mid_job_is_rerun_once_after_the_lease_expires(stack):
         assert session.scalar(select(func.count()).select_from(JobResult).where(JobResult.status == "running")) == 0
 
 
+def _result_statuses(subscription, job_result_id, quiet=2.0):
+    """The job.result.<status> events of one run, until none came for ``quiet`` seconds after a terminal one."""
+    statuses: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        message = subscription.get(timeout=quiet)
+        if message is None:
+            if statuses and statuses[-1] in ("completed", "failed", "errored"):
+                return statuses
+            continue
+        body = json.loads(message[1])
+        if body.get("job_result_id") == str(job_result_id):
+            statuses.append(body["status"])
+    raise TimeoutError(f"run {job_result_id} announced {statuses} and no final status")
+
+
+def test_a_run_stays_running_until_post_run_has_finished_and_announces_one_final_status(stack):
+    with running_worker(stack.env), Bus(stack.settings) as bus:
+        with bus.subscribe(["job.result.*"]) as subscription:
+            request = publish(stack, "local/bus_jobs/SiteThenPostRun", data={"seconds": 1, "fail": 1}, commit=True)
+            statuses = _result_statuses(subscription, request.job_result_id)
+    assert statuses == ["running", "errored"]
+    result = wait_for_result(stack.runtime, request.job_result_id)
+    assert (result.status, result.reason) == ("errored", "post_run: RuntimeError: post_run broke")
+    assert sites(stack, "Post run") == 1  # run() committed before post_run() broke, as in the reference
+    assert "post_run of attempt 1" in log_messages(stack, request.job_result_id)
+
+
+def test_a_worker_lost_during_post_run_ends_the_run_errored_without_running_it_again(stack):
+    with running_worker(stack.env):
+        request = publish(stack, "local/bus_jobs/SiteThenPostRun", data={"seconds": 30}, commit=True)
+        deadline = time.monotonic() + 20
+        while sites(stack, "Post run") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        running = _running(stack, request.job_result_id)
+        os.kill(int(running.worker.split(":")[1]), signal.SIGKILL)
+        result = wait_for_result(stack.runtime, request.job_result_id, timeout=40)
+    assert (result.status, result.attempt) == ("errored", 1)
+    assert result.reason == "worker lost during post_run(); run() and the tests had ended completed"
+    assert sites(stack, "Post run") == 1
+    assert "post_run of attempt 2" not in log_messages(stack, request.job_result_id)
+
+
 def test_sensitive_run_of_a_lost_worker_is_not_rerun(stack):
     with running_worker(stack.env):
         request = publish(stack, "local/bus_jobs/SensitiveSlow", data={"seconds": 30})

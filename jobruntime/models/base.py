@@ -253,11 +253,13 @@ class Base(DeclarativeBase):
 
     def _check_unique(self, session: Session) -> None:
         cls = type(self)
-        for columns in _unique_column_sets(cls):
+        for columns, null in _unique_column_sets(cls):
             values = [self._field_value(column) for column in columns]
-            if any(value is None for value in values):
+            if any(value is None for value in values) or (null is not None and self._field_value(null) is not None):
                 continue
             stmt = sa.select(cls.id).where(*(column == value for column, value in zip(columns, values, strict=True)))
+            if null is not None:
+                stmt = stmt.where(null.is_(None))
             if session.execute(stmt.where(cls.id != self.id).limit(1)).first() is not None:
                 raise ValidationError(self._duplicate_message(columns))
 
@@ -343,14 +345,33 @@ def _call_without_context(factory: Any) -> Any:
     return lambda: factory(None)
 
 
+def unique_where_null(*columns: str, null: str) -> sa.Index:
+    """Columns unique among the rows where ``null`` is NULL.
+
+    With a unique (site, tenant, name), two devices without a tenant would never
+    clash, SQL NULLs being distinct; Nautobot counts "no tenant" as one tenant,
+    and this partial index (with ``validated_save``'s matching check) does too.
+    """
+    condition = sa.text(f"{null} IS NULL")
+    return sa.Index(None, *columns, unique=True, postgresql_where=condition, sqlite_where=condition,
+                    info={"where_null": null})
+
+
+_UniqueSet = tuple[tuple[sa.Column[Any], ...], sa.Column[Any] | None]
+
+
 @cache
-def _unique_column_sets(model: type[Base]) -> tuple[tuple[sa.Column[Any], ...], ...]:
+def _unique_column_sets(model: type[Base]) -> tuple[_UniqueSet, ...]:
+    """Each unique set of columns, with the column that must be NULL for it to apply (partial indexes)."""
     table = table_of(model)
-    sets: list[tuple[sa.Column[Any], ...]] = [
-        (column,) for column in table.columns if column.unique and not column.primary_key
+    sets: list[_UniqueSet] = [
+        ((column,), None) for column in table.columns if column.unique and not column.primary_key
     ]
-    sets += [tuple(c.columns) for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
-    sets += [tuple(i.columns) for i in table.indexes if i.unique]
+    sets += [(tuple(c.columns), None) for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
+    sets += [
+        (tuple(i.columns), table.c[i.info["where_null"]] if "where_null" in i.info else None)
+        for i in table.indexes if i.unique
+    ]
     return tuple(sets)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, relationship
 
-from jobruntime.models.base import Base, session_for
+from jobruntime.models.base import Base, session_for, unique_where_null
 from jobruntime.models.cabling import (
     CableTermination,
     check_compatible,
@@ -123,7 +123,10 @@ class Device(Base):
     """A piece of hardware installed at a site."""
 
     __tablename__ = "device"
-    __table_args__ = (sa.UniqueConstraint("site_id", "name"),)
+    __table_args__ = (
+        sa.UniqueConstraint("site_id", "tenant_id", "name"),
+        unique_where_null("site_id", "name", null="tenant_id"),
+    )
     _meta_label = "dcim.device"
     _url_plural = "devices"
     _ordering = ("name", "pk")

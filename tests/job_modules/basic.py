@@ -112,6 +112,28 @@ class PostRunErrorJob(Job):
         raise ZeroDivisionError("post_run broke")
 
 
+class PostRunWatchesItsRow(Job):
+    """post_run() reads its own JobResult row from another connection, as an observer would."""
+
+    class Meta:
+        name = "Post-run watching its row"
+
+    def run(self, data, commit):
+        make_site("Watched Post Run")
+
+    def post_run(self):
+        from sqlalchemy import select
+
+        from jobruntime.models import JobResult
+
+        table = JobResult.__table__
+        with self.session.get_bind().connect() as connection:
+            row = connection.execute(
+                select(table.c.status, table.c.verdict, table.c.completed).where(table.c.id == self.job_result.id)
+            ).one()
+        self.log_info(f"during post_run: {row.status}, verdict {row.verdict}, completed {row.completed}")
+
+
 class InitErrorJob(Job):
     class Meta:
         name = "Init error job"

@@ -84,3 +84,26 @@ class LogThenWait(Job):
         self.log_info("first")
         self.log_info("second")
         time.sleep(data["seconds"])
+
+
+class SiteThenPostRun(Job):
+    """Creates a site, then post_run() waits ``seconds`` (the verdict is committed by then) and maybe raises."""
+
+    class Meta:
+        name = "Site then post_run"
+        has_sensitive_variables = False
+
+    seconds = IntegerVar(min_value=0, default=0)
+    fail = IntegerVar(min_value=0, max_value=1, default=0)
+
+    def run(self, data, commit):
+        site = Site(name="Post run", slug="post-run", status=Status.objects.get(slug="active"))
+        site.validated_save()
+        self.seconds, self.fail = data["seconds"], data["fail"]
+        return "site created"
+
+    def post_run(self):
+        time.sleep(self.seconds)
+        self.log_info(message=f"post_run of attempt {self.job_result.attempt}")
+        if self.fail:
+            raise RuntimeError("post_run broke")
