@@ -130,24 +130,43 @@ def _forget_engines_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_engines_after_fork)
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest revision; safe to call on every start.
+class MigrationError(RuntimeError):
+    """A migration could not be applied as it stands; nothing of it was committed."""
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema to ``revision`` (the newest by default); safe to call on every start.
 
     Concurrent callers are serialised (an advisory lock on PostgreSQL, an
-    immediate write lock on SQLite) so only one of them creates tables.
+    immediate write lock on SQLite) so only one of them creates tables. SQLite
+    changes a table's constraints by rebuilding it, and dropping the old table
+    would fire its dependants' ON DELETE actions (deleting a device's interfaces,
+    say), so foreign keys are off while it migrates and checked before commit.
     """
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.connect() as connection, connection.begin():
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('jobruntime.migrate'))")
-        elif connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction
+            connection.commit()
+        try:
+            with connection.begin():
+                if sqlite:
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                else:
+                    connection.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('jobruntime.migrate'))")
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all()):
+                    raise MigrationError(f"The migration would leave rows with dangling references: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+                connection.commit()
 
 
 def seed_statuses(session: Session) -> int:

@@ -32,6 +32,7 @@ from jobruntime.models import (
     NoSessionBound,
     ObjectDoesNotExist,
     PowerOutlet,
+    Platform,
     Prefix,
     ProtectedError,
     Site,
@@ -337,15 +338,19 @@ def test_a_missing_related_row_matches_null_lookups_through_it(inv: Inventory) -
 
 
 def test_objects_read_after_a_delete_see_what_the_database_did(inv: Inventory) -> None:
-    eth0 = Interface.objects.get(device=inv.r1, name="eth0")
-    prefix = Prefix.objects.create(prefix=netaddr.IPNetwork("192.0.2.0/24"), status=inv.active)
-    address = IPAddress.objects.create(address=netaddr.IPNetwork("192.0.2.1/24"), status=inv.active, interface=eth0)
-    assert address.interface is eth0 and prefix is not None
-    eth0.delete()
-    again = IPAddress.objects.get(pk=address.pk)
-    assert again.interface is None
-    again.description = "orphaned"
+    ios = Platform.objects.create(name="IOS")
+    inv.r1.platform = ios
+    inv.r1.validated_save()
+    assert inv.r1.platform is ios
+    ios.delete()  # the database sets the devices' platform to NULL
+    again = Device.objects.get(pk=inv.r1.pk)
+    assert again.platform is None
+    again.serial = "orphaned"
     again.validated_save()
+    eth0 = Interface.objects.get(device=inv.r1, name="eth0")
+    address = IPAddress.objects.create(address=netaddr.IPNetwork("192.0.2.1/24"), status=inv.active, interface=eth0)
+    eth0.delete()  # and deletes the interface's addresses
+    assert not IPAddress.objects.filter(pk=address.pk).exists()
 
 
 def test_an_object_refused_by_validation_is_not_saved_later_with_its_parent(inv: Inventory) -> None:
@@ -650,6 +655,24 @@ def test_deleting_a_device_deletes_its_interfaces(inv: Inventory) -> None:
     inv.r2.delete()
     assert Interface.objects.filter(device__name="r2").count() == 0
     assert Interface.objects.count() == 3
+
+
+def test_deleting_an_interface_deletes_its_ip_addresses_as_in_nautobot(inv: Inventory) -> None:
+    eth0 = Interface.objects.get(device=inv.r1, name="eth0")
+    kept = IPAddress.objects.create(address="10.0.0.2/24", status=inv.active, assigned_object=eth0)
+    IPAddress.objects.create(address="10.0.0.1/24", status=inv.active, assigned_object=eth0)
+    IPAddress.objects.create(address="10.0.0.9/24", status=inv.active)
+    kept.assigned_object = None  # unassigning an address keeps it
+    kept.validated_save()
+    eth0.delete()
+    assert sorted(str(ip.address) for ip in IPAddress.objects.all()) == ["10.0.0.2/24", "10.0.0.9/24"]
+
+
+def test_deleting_a_device_deletes_the_addresses_of_its_interfaces(inv: Inventory) -> None:
+    eth0 = Interface.objects.get(device=inv.r2, name="eth0")
+    IPAddress.objects.create(address="10.0.1.1/24", status=inv.active, assigned_object=eth0)
+    inv.r2.delete()
+    assert IPAddress.objects.filter(address="10.0.1.1/24").count() == 0
 
 
 def test_absolute_url_and_meta_label(inv: Inventory) -> None:

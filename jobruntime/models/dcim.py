@@ -243,7 +243,9 @@ class Interface(DeviceComponent, Base):
     mac_address: Mapped[str | None] = mapped_column(sa.String(18))
     mtu: Mapped[int | None] = mapped_column(sa.Integer)
 
-    ip_addresses: Mapped[RelatedObjects[IPAddress]] = relationship(back_populates="interface", passive_deletes=True)
+    ip_addresses: Mapped[RelatedObjects[IPAddress]] = relationship(
+        back_populates="interface", cascade="delete", passive_deletes=True
+    )
 
     def clean(self) -> None:
         """MTU must be a size an interface can have."""

@@ -170,8 +170,9 @@ class IPAddress(Base):
     ip_version: Mapped[int] = mapped_column(sa.Integer)
     host_key: Mapped[str] = mapped_column(sa.String(32))
     status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    # Deleting an interface deletes the addresses configured on it, as in Nautobot 1.x.
     interface_id: Mapped[uuid.UUID | None] = mapped_column(
-        sa.ForeignKey("interface.id", ondelete="SET NULL"), index=True
+        sa.ForeignKey("interface.id", ondelete="CASCADE"), index=True
     )
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tenant.id", ondelete="RESTRICT"), index=True)
     role: Mapped[str] = mapped_column(sa.String(50), default="")
