@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jobruntime.database import DEFAULT_STATUSES, make_engine, migrate
+from jobruntime.models.natural import naturalize, naturalize_interface
 from jobruntime.models import (
     VLAN,
     Cable,
@@ -678,6 +679,38 @@ def test_deleting_a_device_deletes_the_addresses_of_its_interfaces(inv: Inventor
 def test_absolute_url_and_meta_label(inv: Inventory) -> None:
     assert inv.site.get_absolute_url() == f"/dcim/sites/{inv.site.pk}/"
     assert IPAddress._meta_label == "ipam.ipaddress"
+
+
+# -- natural ordering (Nautobot's hidden _name keys) ----------------------------------------------
+
+
+def test_natural_keys_widen_numbers_and_order_interfaces_by_slot_then_type():
+    assert naturalize("site9router21") == "site00000009router00000021"
+    assert naturalize(None) is None and naturalize("x" * 120) == "x" * 100
+    names = ["Te1/0/1", "Gi1/0/10", "Loopback0", "Gi1/0/2", "Gi1/0/1.100", "Gi1/0/1:2", "eth10", "eth2", "Gi2/0/1"]
+    assert sorted(names, key=naturalize_interface) == [
+        "Gi1/0/1.100", "Gi1/0/1:2", "Gi1/0/2", "Gi1/0/10", "Te1/0/1", "Gi2/0/1", "Loopback0", "eth2", "eth10",
+    ]
+
+
+def test_devices_and_sites_come_back_in_natural_order(inv: Inventory) -> None:
+    for name in ("sw10", "sw2", "sw1"):
+        inv.device(name)
+    assert [d.name for d in Device.objects.filter(name__startswith="sw")] == ["sw1", "sw2", "sw10"]
+    assert [d.name for d in Device.objects.filter(name__startswith="sw").order_by("name")] == ["sw1", "sw10", "sw2"]
+    for name in ("Branch 10", "Branch 9"):
+        Site.objects.create(name=name, status=inv.active)
+    assert [s.name for s in Site.objects.all()] == ["Branch 1", "Branch 9", "Branch 10", "HQ"]
+
+
+def test_a_renamed_object_moves_to_its_new_place(inv: Inventory) -> None:
+    for name in ("Gi1/0/10", "Gi1/0/2"):
+        Interface.objects.create(device=inv.r1, name=name)
+    assert [i.name for i in inv.r1.interfaces.filter(name__startswith="Gi")] == ["Gi1/0/2", "Gi1/0/10"]
+    tenth = Interface.objects.get(device=inv.r1, name="Gi1/0/10")
+    tenth.name = "Gi1/0/1"
+    tenth.validated_save()
+    assert [i.name for i in Interface.objects.filter(device=inv.r1, name__startswith="Gi")] == ["Gi1/0/1", "Gi1/0/2"]
 
 
 # -- IPAM --------------------------------------------------------------------------------------

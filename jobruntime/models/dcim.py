@@ -17,6 +17,7 @@ from jobruntime.models.cabling import (
     terminations_with_cables,
 )
 from jobruntime.models.errors import ValidationError
+from jobruntime.models.natural import NaturallyOrdered, naturalize_interface
 from jobruntime.models.organization import Site, Status, Tenant
 from jobruntime.models.related import RelatedObjects
 
@@ -119,7 +120,7 @@ class Platform(Base):
     devices: Mapped[RelatedObjects[Device]] = relationship(back_populates="platform", passive_deletes=True)
 
 
-class Device(Base):
+class Device(NaturallyOrdered, Base):
     """A piece of hardware installed at a site."""
 
     __tablename__ = "device"
@@ -129,7 +130,7 @@ class Device(Base):
     )
     _meta_label = "dcim.device"
     _url_plural = "devices"
-    _ordering = ("name", "pk")
+    _ordering = ("_name", "pk")
 
     name: Mapped[str | None] = mapped_column(sa.String(64))
     device_type_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("device_type.id", ondelete="RESTRICT"), index=True)
@@ -204,11 +205,11 @@ class Device(Base):
             port._before_delete(session)
 
 
-class DeviceComponent(CableTermination):
+class DeviceComponent(NaturallyOrdered, CableTermination):
     """Columns shared by every named, cable-able part of a device; names are unique per device."""
 
     _device_related_name: ClassVar[str]
-    _ordering: ClassVar[tuple[str, ...]] = ("device", "name")
+    _ordering: ClassVar[tuple[str, ...]] = ("device", "_name")
 
     name: Mapped[str] = mapped_column(sa.String(64))
     description: Mapped[str] = mapped_column(sa.String(200), default="")
@@ -236,6 +237,7 @@ class Interface(DeviceComponent, Base):
     _meta_label = "dcim.interface"
     _url_plural = "interfaces"
     _device_related_name = "interfaces"
+    natural_key = staticmethod(naturalize_interface)
 
     type: Mapped[str] = mapped_column(sa.String(50), default="virtual")
     enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True)

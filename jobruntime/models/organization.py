@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from jobruntime.models.base import Base
 from jobruntime.models.errors import ValidationError
 from jobruntime.models.related import RelatedObjects
+from jobruntime.models.natural import NaturallyOrdered
 
 if TYPE_CHECKING:
     from jobruntime.models.dcim import Device
@@ -117,13 +118,13 @@ class Tenant(Base):
     vlans: Mapped[RelatedObjects[VLAN]] = relationship(back_populates="tenant", passive_deletes="all")
 
 
-class Site(Base):
+class Site(NaturallyOrdered, Base):
     """A physical location (building, campus, PoP) that holds devices."""
 
     __tablename__ = "site"
     _meta_label = "dcim.site"
     _url_plural = "sites"
-    _ordering = ("name",)
+    _ordering = ("_name",)
     _slug_source = "name"
 
     name: Mapped[str] = mapped_column(sa.String(100), unique=True)
