@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from queue import Empty, SimpleQueue
@@ -33,6 +34,8 @@ _TABLE = OutboxEvent.__table__
 logger = logging.getLogger(__name__)
 STAMP_INTERVAL = 0.5  # seconds between background stamps of published rows
 SWEEP_AGE = 5.0  # a sweep publishes rows at least this old that nobody stamped
+RETRY_FIRST_DELAY = 0.5  # seconds before a relay retries events the broker refused, doubling up to:
+RETRY_MAX_DELAY = 10.0
 
 
 def event_row(exchange: str, routing_key: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,24 +116,72 @@ class OutboxRelay:
         self._stamp()
 
     def _relay(self) -> None:
+        """Publish handed-over rows strictly in order; after a failure, retry the oldest first.
+
+        A later event must never overtake an earlier one of the same run (a consumer
+        would see ``completed`` and then ``running``), so rows the broker refused stay
+        at the head of the backlog and are retried with backoff before anything newer.
+        """
+        backlog: deque[Mapping[str, Any]] = deque()
         last_stamp = time.monotonic()
+        retry_in = 0.0
         while True:
             try:
-                rows = self._queue.get(timeout=STAMP_INTERVAL)
+                rows = self._queue.get(timeout=retry_in or STAMP_INTERVAL)
             except Empty:
                 rows = []
             if rows is None:
-                return
+                return  # what is left in the backlog is committed: a sweep publishes it
+            backlog.extend(rows)
             try:
-                self._unstamped.extend(row["id"] for row in rows if self._publish(SimpleNamespace(**row)))
-            except Exception:  # noqa: BLE001 - the broker stayed away; a sweep publishes these rows later
-                logger.warning("Could not publish %d outbox events; a sweep will", len(rows), exc_info=True)
+                if retry_in:
+                    self._publish_locked(backlog)
+                else:
+                    self._publish_in_order(backlog)
+                retry_in = 0.0
+            except Exception:  # noqa: BLE001 - the broker stays away; retried, or swept if this process dies
+                retry_in = min(max(retry_in * 2, RETRY_FIRST_DELAY), RETRY_MAX_DELAY)
+                logger.warning("Could not publish %d outbox events; retrying in %.1f s", len(backlog), retry_in,
+                               exc_info=True)
             if time.monotonic() - last_stamp >= STAMP_INTERVAL:
                 last_stamp = time.monotonic()
                 try:
                     self._stamp()
                 except Exception:  # noqa: BLE001 - unstamped rows are republished by a sweep at worst
                     logger.warning("Could not stamp published outbox events", exc_info=True)
+
+    def _publish_in_order(self, backlog: deque[Mapping[str, Any]]) -> None:
+        while backlog:
+            if self._publish(SimpleNamespace(**backlog[0])):
+                self._unstamped.append(backlog[0]["id"])
+            backlog.popleft()
+
+    def _publish_locked(self, backlog: deque[Mapping[str, Any]]) -> None:
+        """Retry the backlog as a sweep publishes: holding the rows' locks, stamping them as it goes.
+
+        While the broker refused this relay, the rows grew old enough for a sweep to
+        take them as abandoned; a row a sweep has published or holds is dropped here,
+        so neither sends it again after a newer event of the same run.
+        """
+        query = select(_TABLE.c.id).where(_TABLE.c.id.in_([row["id"] for row in backlog]),
+                                          _TABLE.c.published.is_(None))
+        if self._skip_locked:
+            query = query.with_for_update(skip_locked=True)
+        published: list[uuid.UUID] = []
+        failure: Exception | None = None
+        with self.engine.begin() as connection:
+            mine = set(connection.execute(query).scalars())
+            while backlog and failure is None:
+                row = backlog[0]
+                try:
+                    if row["id"] in mine and self._publish(SimpleNamespace(**row)):
+                        published.append(row["id"])
+                    backlog.popleft()
+                except Exception as exc:  # noqa: BLE001 - stamp what went out, then report
+                    failure = exc
+            _mark_published(connection, published)
+        if failure is not None:
+            raise failure
 
     def _stamp(self) -> None:
         """Record as published what this relay has published so far (only its thread, or close(), calls this)."""
