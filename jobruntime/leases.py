@@ -180,16 +180,7 @@ class LeaseRenewer:
 
     def renew(self, claim: Claim) -> str | None:
         """Extend the lease; returns who asked to cancel the run, if anyone."""
-        now = utcnow()
-        with self.engine.begin() as connection:
-            row = connection.execute(
-                update(_TABLE)
-                .where(_TABLE.c.id == claim.job_result_id, _TABLE.c.attempt == claim.attempt,
-                       _TABLE.c.status == "running")
-                .values(lease_expires=now + timedelta(seconds=self.lease_seconds), heartbeat=now)
-                .returning(_TABLE.c.cancel_requested_by)
-            ).first()
-        return row.cancel_requested_by if row is not None else None
+        return renew_lease(self.engine, claim.job_result_id, claim.attempt, self.lease_seconds)
 
     def _loop(self) -> None:
         interval = max(self.lease_seconds / 3, 0.05)
@@ -207,6 +198,19 @@ class LeaseRenewer:
             if requested_by and self._cancelled != claim.job_result_id:
                 self._cancelled = claim.job_result_id
                 on_cancel(requested_by)
+
+
+def renew_lease(engine: Engine, job_result_id: uuid.UUID, attempt: int, lease_seconds: float) -> str | None:
+    """Extend a running attempt's lease; returns who asked to cancel the run, if anyone."""
+    now = utcnow()
+    with engine.begin() as connection:
+        row = connection.execute(
+            update(_TABLE)
+            .where(_TABLE.c.id == job_result_id, _TABLE.c.attempt == attempt, _TABLE.c.status == "running")
+            .values(lease_expires=now + timedelta(seconds=lease_seconds), heartbeat=now)
+            .returning(_TABLE.c.cancel_requested_by)
+        ).first()
+    return row.cancel_requested_by if row is not None else None
 
 
 def request_cancel(

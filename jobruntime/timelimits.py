@@ -1,9 +1,11 @@
 """The hard time limit: a worker process tells its supervisor when its run must be over.
 
 Each child process owns a :class:`RunSlot` in shared memory. While a run is in
-hand the slot holds its JobResult id and deadline; the supervisor kills a child
-whose deadline has passed (the job cannot be trusted to stop by itself) and
-records the run as ``errored`` with "hard time limit (N s) exceeded".
+hand the slot holds its JobResult id, attempt and deadline; the supervisor kills a
+child whose deadline has passed (the job cannot be trusted to stop by itself) and
+records the run as ``errored`` with "hard time limit (N s) exceeded". Until then
+it also renews the run's lease: a job stuck in C code that holds the GIL stops its
+own process's renewer, but it is not lost, and must not be run a second time.
 (The soft limit is raised inside the job: see :mod:`jobruntime.interrupts`.)
 """
 
@@ -31,19 +33,26 @@ class RunSlot:
     """Shared memory between one worker process and its supervisor: the run in hand and its deadline."""
 
     def __init__(self) -> None:
-        self._numbers = multiprocessing.Array("d", 2)  # deadline (epoch s), limit (s)
+        self._numbers = multiprocessing.Array("d", 3)  # deadline (epoch s), limit (s), attempt
         self._job_result = multiprocessing.Array("c", 36)
 
-    def start(self, job_result_id: uuid.UUID, limit: float) -> None:
+    def start(self, job_result_id: uuid.UUID, limit: float, attempt: int) -> None:
         with self._numbers.get_lock():
             self._job_result.value = str(job_result_id).encode()
             self._numbers[0] = time.time() + limit
             self._numbers[1] = limit
+            self._numbers[2] = attempt
 
     def clear(self) -> None:
         with self._numbers.get_lock():
             self._job_result.value = b""
             self._numbers[0] = 0.0
+
+    def running(self) -> tuple[uuid.UUID, int] | None:
+        """The run in hand and its attempt, or None."""
+        with self._numbers.get_lock():
+            job_result, attempt = self._job_result.value.decode(), int(self._numbers[2])
+        return (uuid.UUID(job_result), attempt) if job_result else None
 
     def overdue(self, now: float | None = None) -> tuple[uuid.UUID, float] | None:
         """The run and its limit if its deadline has passed, else None."""
@@ -63,11 +72,11 @@ class HardLimit:
     default_limit: float
 
     def __call__(self, execution: JobExecution, claim: Claim, record: JobRecord) -> Any:
-        return self._running(claim.job_result_id, record.time_limit or self.default_limit)
+        return self._running(claim, record.time_limit or self.default_limit)
 
     @contextmanager
-    def _running(self, job_result_id: uuid.UUID, limit: float) -> Iterator[None]:
-        self.slot.start(job_result_id, limit)
+    def _running(self, claim: Claim, limit: float) -> Iterator[None]:
+        self.slot.start(claim.job_result_id, limit, claim.attempt)
         try:
             yield
         finally:

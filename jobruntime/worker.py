@@ -29,7 +29,7 @@ from sqlalchemy import update
 from jobruntime.bus import Bus, Delivery
 from jobruntime.events import result_event_row
 from jobruntime.handling import HandlerContext, Outcome
-from jobruntime.leases import keep_lease, reap_expired, utcnow
+from jobruntime.leases import keep_lease, reap_expired, renew_lease, utcnow
 from jobruntime.models import JobResult
 from jobruntime.outbox import SWEEP_AGE, OutboxRelay, add_events
 from jobruntime.prebuilt import on_connection
@@ -183,6 +183,7 @@ class Supervisor:
         self._stopping = threading.Event()
         self._context = multiprocessing.get_context("fork")
         self._unrecorded: list[tuple[Any, float]] = []  # runs killed at their hard limit, not yet recorded
+        self._last_renewal = 0.0
 
     def _spawn(self, slot: RunSlot | None = None) -> tuple[multiprocessing.Process, RunSlot]:
         slot = slot or RunSlot()
@@ -205,6 +206,7 @@ class Supervisor:
         try:
             while not self._stopping.wait(0.2):
                 self._watch_children(runtime, relay)
+                self._renew_leases(runtime)
                 if time.monotonic() - last_sweep >= min(self.settings.lease_seconds / 2, 5):
                     last_sweep = time.monotonic()
                     self._sweep(runtime, relay)
@@ -230,6 +232,24 @@ class Supervisor:
                 slot.clear()
                 self.children[index] = self._spawn(slot)
         self._record_hard_limits(runtime, relay)
+
+    def _renew_leases(self, runtime: Runtime) -> None:
+        """Keep the leases of the runs the children hold, as often as their own renewers do.
+
+        A child stuck in C code holding the GIL cannot renew its lease; it is not lost
+        (its hard time limit still applies), so its run must not be handed to another worker.
+        """
+        if time.monotonic() - self._last_renewal < self.settings.lease_seconds / 3:
+            return
+        self._last_renewal = time.monotonic()
+        for process, slot in self.children:
+            running = slot.running()
+            if running is None or not process.is_alive():
+                continue
+            try:
+                renew_lease(runtime.autocommit_engine, *running, self.settings.lease_seconds)
+            except Exception:  # noqa: BLE001 - retried at the next renewal; the lease has slack
+                logger.warning("Could not renew the lease of %s", running[0], exc_info=True)
 
     def _record_hard_limits(self, runtime: Runtime, relay: OutboxRelay) -> None:
         """Record the runs killed at their hard limit; while the database is away, keep them for the next pass."""
@@ -277,6 +297,7 @@ class Supervisor:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
         while any(process.is_alive() for process, _slot in self.children):
+            self._renew_leases(runtime)
             for process, slot in self.children:
                 overdue = slot.overdue()
                 if overdue is not None and process.is_alive():

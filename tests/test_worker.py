@@ -307,6 +307,15 @@ def test_a_worker_lost_during_post_run_ends_the_run_errored_without_running_it_a
     assert "post_run of attempt 2" not in log_messages(stack, request.job_result_id)
 
 
+def test_a_job_holding_the_gil_past_its_lease_keeps_its_run(stack):
+    """Its process cannot renew the lease; the supervisor does, so the run is not handed to another worker."""
+    with running_worker(stack.env, concurrency=2):
+        request = publish(stack, "local/bus_jobs/GilHolder", data={"seconds": 6})
+        result = wait_for_result(stack.runtime, request.job_result_id, timeout=40)
+    assert (result.status, result.attempt) == ("completed", 1)
+    assert log_messages(stack, request.job_result_id).count("attempt 1 done") == 1
+
+
 def test_sensitive_run_of_a_lost_worker_is_not_rerun(stack):
     with running_worker(stack.env):
         request = publish(stack, "local/bus_jobs/SensitiveSlow", data={"seconds": 30})

@@ -107,3 +107,19 @@ class SiteThenPostRun(Job):
         self.log_info(message=f"post_run of attempt {self.job_result.attempt}")
         if self.fail:
             raise RuntimeError("post_run broke")
+
+
+class GilHolder(Job):
+    """Stays in C code holding the GIL (a libc sleep through PyDLL) longer than a lease lasts."""
+
+    class Meta:
+        name = "GIL holder"
+        has_sensitive_variables = False
+
+    seconds = IntegerVar(min_value=0, default=0)
+
+    def run(self, data, commit):
+        import ctypes
+
+        ctypes.PyDLL(None).sleep(data["seconds"])
+        self.log_info(message=f"attempt {self.job_result.attempt} done")
