@@ -10,7 +10,7 @@ schema comparisons) calls :func:`declare_all` first.
 from importlib import import_module
 from typing import Any
 
-from jobruntime.models.base import INVENTORY_MODULE, Base, model_for_label
+from jobruntime.models.base import INVENTORY_MODULE, INVENTORY_NAMES, Base, model_for_label
 from jobruntime.models.errors import (
     FieldError,
     MultipleObjectsReturned,
@@ -35,47 +35,25 @@ def __getattr__(name: str) -> Any:
     """Inventory models on first use (PEP 562): ``from jobruntime.models import Site`` declares them all."""
     if name.startswith("_"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    inventory = import_module(INVENTORY_MODULE)
-    if name not in inventory.__all__:
+    if name not in INVENTORY_NAMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(inventory, name)
+    return getattr(import_module(INVENTORY_MODULE), name)
 
 
 __all__ = [
-    "COMPATIBLE_TERMINATIONS",
     "JOB_OVERRIDABLE_FIELDS",
-    "VLAN",
     "Base",
-    "Cable",
-    "CableTermination",
-    "ConsolePort",
-    "ConsoleServerPort",
-    "Device",
-    "DeviceRole",
-    "DeviceType",
     "FieldError",
-    "IPAddress",
-    "Interface",
     "Job",
     "JobLogEntry",
     "JobResult",
-    "Manufacturer",
     "MultipleObjectsReturned",
     "NoSessionBound",
     "ObjectPermission",
     "ObjectDoesNotExist",
     "OutboxEvent",
-    "Platform",
-    "PowerOutlet",
-    "PowerPort",
-    "Prefix",
     "ProtectedError",
     "QuerySet",
-    "Region",
-    "Site",
-    "Status",
-    "Tenant",
-    "TenantGroup",
     "Token",
     "User",
     "ValidationError",
@@ -83,4 +61,5 @@ __all__ = [
     "current_session",
     "declare_all",
     "model_for_label",
+    *INVENTORY_NAMES,
 ]

@@ -41,6 +41,12 @@ _MODELS_BY_LABEL: dict[str, type[Base]] = {}
 
 B = TypeVar("B", bound="Base")
 INVENTORY_MODULE = "jobruntime.models.inventory"  # declared on first use, see jobruntime.models
+# What that module exports; named here so the package can list it without importing it.
+INVENTORY_NAMES = (
+    "COMPATIBLE_TERMINATIONS", "VLAN", "Cable", "CableTermination", "ConsolePort", "ConsoleServerPort", "Device",
+    "DeviceRole", "DeviceType", "IPAddress", "Interface", "Manufacturer", "Platform", "PowerOutlet", "PowerPort",
+    "Prefix", "Region", "Site", "Status", "Tenant", "TenantGroup",
+)
 
 
 def model_for_label(label: str) -> type[Base]:
