@@ -232,7 +232,7 @@ class JobExecution:
         answered here, so such a run does not load the validation machinery (pydantic).
         """
         variables, data = type(job).variables(), self.options.data
-        if not variables and not data and (data is None or isinstance(data, dict)):
+        if not variables and (data is None or data == {}):
             return {}
         from jobruntime.inputs import InputValidationError, validate_data
 

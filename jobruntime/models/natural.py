@@ -41,9 +41,8 @@ def naturalize_interface(value: str | None, length: int = KEY_LENGTH) -> str | N
     """
     if not value:
         return value
-    parts = _INTERFACE.fullmatch(value)
-    if parts is None:
-        return value[:length]
+    parts = _INTERFACE.fullmatch(value)  # every part is optional: any name matches
+    assert parts is not None
     key = "".join((parts[field] or "9999").rjust(4, "0") for field in ("slot", "subslot", "position", "subposition"))
     key += parts["type"] or ""
     key += "".join(parts[field].rjust(6, "0") if parts[field] else "......" for field in ("id", "channel", "vc"))
@@ -57,13 +56,10 @@ class NaturallyOrdered:
 
     _name: Mapped[str | None] = mapped_column("_name", sa.String(KEY_LENGTH), index=True)
 
-    def refresh_natural_name(self: Any) -> None:
-        """Recompute the key; writes do it themselves, just before the row is inserted or updated."""
-        self._name = type(self).natural_key(self.name)
 
-
-def _keep_natural_name(_mapper: Any, _connection: Any, target: NaturallyOrdered) -> None:
-    target.refresh_natural_name()
+def _keep_natural_name(_mapper: Any, _connection: Any, target: Any) -> None:
+    """Recompute the key just before the row is inserted or updated, whatever changed its name."""
+    target._name = type(target).natural_key(target.name)
 
 
 sa.event.listen(NaturallyOrdered, "before_insert", _keep_natural_name, propagate=True)
