@@ -164,7 +164,8 @@ def transaction(engine: Engine) -> Iterator[DriverConnection]:
         yield DriverConnection(connection.driver_connection, engine.dialect)
         connection.commit()
     except BaseException:
-        connection.rollback()
+        if not _discard_if_lost(engine, connection):
+            connection.rollback()
         raise
     finally:
         connection.close()
@@ -182,11 +183,29 @@ def one_statement(engine: Engine) -> Iterator[DriverConnection]:
     try:
         driver.autocommit = True
         yield DriverConnection(driver, engine.dialect)
+    except BaseException:
+        _discard_if_lost(engine, connection)
+        raise
     finally:
         try:
-            driver.autocommit = False
+            if connection.is_valid:
+                driver.autocommit = False
         finally:
             connection.close()
+
+
+def _discard_if_lost(engine: Engine, connection: Any) -> bool:
+    """When the server dropped ``connection`` (a restart, say), discard it and every connection pooled with it.
+
+    SQLAlchemy does this itself for the statements it runs; these run on the driver.
+    Without it each dead pooled connection would fail one more call, and rolling
+    back on a lost connection would hide the server's error behind its own.
+    """
+    if not getattr(connection.driver_connection, "broken", False):
+        return False
+    connection.invalidate()
+    engine.dispose()
+    return True
 
 
 def on_connection(connection: Connection) -> DriverConnection:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import psycopg
 import pytest
-from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy import bindparam, create_engine, inspect, select, text, update
 from sqlalchemy.orm import Session
 
+from jobruntime.database import make_engine, migrate
 from jobruntime.models import JobResult, User
 from jobruntime.prebuilt import Prebuilt, as_model, one_statement, prebuilt_insert, transaction
 
@@ -84,3 +86,22 @@ def test_a_snapshot_is_a_detached_instance_of_the_stored_row(engine):
         session.commit()  # an UPDATE of the existing row, not a second user
         assert session.scalars(select(User.username, User.is_superuser)).all() == ["alice"]
         assert session.scalars(select(User.is_superuser)).one() is True
+
+
+def test_connections_the_server_dropped_cost_one_failure_not_one_per_pooled_connection(fresh_db_url):
+    """As after a PostgreSQL restart: the first statement fails with the server's error, the next ones reconnect."""
+    if not fresh_db_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server to drop connections")
+    engine = make_engine(fresh_db_url)
+    migrate(engine)
+    held = [engine.raw_connection() for _ in range(3)]  # three connections in the pool
+    for connection in held:
+        connection.close()
+    with create_engine(fresh_db_url, isolation_level="AUTOCOMMIT").connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    with pytest.raises(psycopg.OperationalError, match="terminat"), transaction(engine) as db:
+        BY_ID.first(db, {"id": uuid.uuid4()})
+    for _ in range(3):
+        with transaction(engine) as db:
+            assert BY_ID.first(db, {"id": uuid.uuid4()}) is None
