@@ -425,6 +425,14 @@ def test_pattern_lookups_work_on_numbers(inv: Inventory) -> None:
     assert Site.objects.filter(asn__iexact="65001").count() == 1
 
 
+def test_pattern_lookups_on_ids_take_the_dashed_text_users_paste(inv: Inventory) -> None:
+    text = str(inv.r1.pk)
+    assert [d.name for d in Device.objects.filter(id__startswith=text[:13])] == ["r1"]  # past the first dash
+    assert [d.name for d in Device.objects.filter(id__iendswith=text[-17:].upper())] == ["r1"]
+    assert [d.name for d in Device.objects.filter(pk__contains=text[9:23])] == ["r1"]
+    assert [i.device.name for i in Interface.objects.filter(device__id__startswith=text[:13], name="eth0")] == ["r1"]
+
+
 def test_primary_ip_prefers_ipv6_as_nautobot_does_by_default(inv: Inventory) -> None:
     eth0 = Interface.objects.get(device=inv.r1, name="eth0")
     v4 = IPAddress.objects.create(address="192.0.2.1/24", status=inv.active, interface=eth0)

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import netaddr
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapper, RelationshipProperty, aliased
 from sqlalchemy.orm.interfaces import MANYTOONE
 from sqlalchemy.sql.elements import ColumnElement
@@ -137,9 +138,36 @@ def _coerce_many(column: Column, values: Any, path: str) -> Any:
 
 def _as_text(column: Column) -> ColumnElement[str]:
     """The column as text for pattern lookups; numbers and UUIDs are cast, as Django does."""
-    if isinstance(getattr(column, "type", None), sa.String):
+    column_type = getattr(column, "type", None)
+    if isinstance(column_type, sa.String):
         return column
+    if isinstance(column_type, sa.Uuid):
+        return _UuidText(column)
     return sa.cast(column, sa.String())
+
+
+class _UuidText(sa.sql.functions.FunctionElement[str]):
+    """A UUID column as its dashed text (``0f1e…-…``), the form users paste into ``id__startswith``."""
+
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(_UuidText)
+def _uuid_text(element: _UuidText, compiler: Any, **kw: Any) -> str:
+    return compiler.process(sa.cast(*element.clauses, sa.String()), **kw)
+
+
+@compiles(_UuidText, "sqlite")
+def _uuid_text_sqlite(element: _UuidText, compiler: Any, **kw: Any) -> str:
+    """SQLite keeps a UUID as 32 hex digits; put the dashes back where they go."""
+    (column,) = element.clauses
+    hex_digits = sa.func.lower(column)
+    parts = [sa.func.substr(hex_digits, start, length) for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))]
+    dashed = parts[0]
+    for part in parts[1:]:
+        dashed = dashed.op("||")("-").op("||")(part)
+    return compiler.process(dashed, **kw)
 
 
 def _compare_column(column: Column, lookup: str, value: Any, path: str) -> ColumnElement[bool]:
