@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from kombu import Connection
 from sqlalchemy import create_engine, func, select, text
@@ -189,7 +190,7 @@ class JobruntimeSide:
     def _consumers(self) -> int:
         return self.client.bus.queue_workers(self.queue)
 
-    def _request(self, job: str) -> RunRequest:
+    def request(self, job: str) -> RunRequest:
         """A signed request naming its queue, as Celery's ``apply_async(queue=...)`` does.
 
         Without ``task_queue`` the client looks the job's queue up in the
@@ -204,7 +205,7 @@ class JobruntimeSide:
             start = time.perf_counter()
             wanted = set()
             for _ in range(runs):
-                request = self._request(job)
+                request = self.request(job)
                 wanted.add(str(request.job_result_id))
                 self.client.publish(request)
             _drain_results(subscription, set(wanted))
@@ -212,16 +213,25 @@ class JobruntimeSide:
         self._check_completed(wanted)
         return runs / elapsed
 
+    def timed_run(self) -> tuple[RunRequest, Any, float, float, float]:
+        """One no-op run: request, result event, and when the publish began and returned and the event came.
+
+        Epoch seconds, so they compare with the JobResult's own timestamps.
+        """
+        request = self.request(self.NOOP)
+        with self.client.follow(request.job_result_id) as follower:
+            start = time.time()
+            self.client.publish(request)
+            published = time.time()
+            event = follower.wait(timeout=30)
+            return request, event, start, published, time.time()
+
     def latency(self, runs: int) -> list[float]:
         """Seconds from publish to the terminal result event, one run at a time."""
         samples = []
         for _ in range(runs):
-            request = self._request(self.NOOP)
-            with self.client.follow(request.job_result_id) as follower:
-                start = time.perf_counter()
-                self.client.publish(request)
-                event = follower.wait(timeout=30)
-                samples.append(time.perf_counter() - start)
+            _request, event, start, _published, received = self.timed_run()
+            samples.append(received - start)
             if event.status != "completed":
                 raise AssertionError(f"run {event.job_result_id} ended {event.status}: {event.reason}")
         return samples

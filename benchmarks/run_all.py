@@ -1,6 +1,6 @@
 """Run every benchmark of this directory, one after the other: ``python -m benchmarks.run_all``."""
 
-from benchmarks import bench_celery, bench_cli, bench_logging, bench_runs
+from benchmarks import bench_celery, bench_cli, bench_latency_split, bench_logging, bench_runs
 
 if __name__ == "__main__":
     print("== (a) per-run overhead ==")
@@ -11,3 +11,5 @@ if __name__ == "__main__":
     bench_cli.main()
     print("== (d) jobruntime vs. Celery 5 on RabbitMQ + PostgreSQL ==")
     bench_celery.main()
+    print("== (d) where jobruntime's latency goes ==")
+    bench_latency_split.main()
