@@ -48,6 +48,7 @@ from jobruntime.consumer import AlreadySettled, Delivery
 from jobruntime.settings import Settings
 from jobruntime.topology import (
     DEAD_EXCHANGE,
+    DEAD_RUNS_QUEUE,
     EVENTS_EXCHANGE,
     REASON_HEADER,
     REASON_HEADER_LIMIT,
@@ -229,6 +230,31 @@ class Bus:
             reason = reason[: REASON_HEADER_LIMIT - 1] + "…"
         all_headers = {**(headers or {}), REASON_HEADER: reason}
         self._retrying(lambda channel: publish_message(channel, body, DEAD_EXCHANGE, "", headers=all_headers))
+
+    def drain_dead_letters(self, handle: Callable[[bytes, dict[str, Any]], None], *, limit: int = 100) -> int:
+        """Pass up to ``limit`` messages of the supervisors' dead-letter copy to ``handle(body, headers)``.
+
+        Each is acknowledged once handled; one whose handling raises goes back to the
+        queue for the next call, and the error propagates. Returns how many were handled.
+        """
+
+        def drain(channel: Any) -> tuple[int, Exception | None]:
+            handled = 0
+            while handled < limit and (message := channel.basic_get(queue=DEAD_RUNS_QUEUE, no_ack=False)):
+                body = message.body if isinstance(message.body, bytes) else message.body.encode()  # auto-decoded
+                try:
+                    handle(body, dict(message.headers or {}))
+                except Exception as exc:  # the handler's failure, not the broker's: no reconnect and retry
+                    channel.basic_reject(message.delivery_tag, requeue=True)
+                    return handled, exc
+                channel.basic_ack(message.delivery_tag)
+                handled += 1
+            return handled, None
+
+        handled, failure = self._retrying(drain)
+        if failure is not None:
+            raise failure
+        return handled
 
     def queue_workers(self, queue: str) -> int:
         """How many workers serve ``queue``, busy or not."""

@@ -9,22 +9,24 @@ died) or, when that is not possible, ends them ``errored`` with the reason.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jobruntime import outbox
 from jobruntime.models import JobResult
 from jobruntime.prebuilt import DriverConnection, Prebuilt, on_connection, transaction
+from jobruntime.topology import DEAD_QUEUE, REASON_HEADER, death_reason
 
 logger = logging.getLogger(__name__)
 _TABLE = JobResult.__table__
@@ -224,20 +226,46 @@ def request_cancel(
     with engine.begin() as connection:
         status = connection.execute(select(_TABLE.c.status).where(_TABLE.c.id == job_result_id)).scalar()
         if status == "pending":
-            now = utcnow()
-            row = connection.execute(
-                update(_TABLE).where(_TABLE.c.id == job_result_id, _TABLE.c.status == "pending")
-                .values(status="errored", reason=f"cancelled by {username}", completed=now,
-                        cancel_requested_by=username)
-                .returning(*_TABLE.c)
-            ).first()
-            if row is not None:
-                outbox.add_events(on_connection(connection), [build(row._asdict()) for build in events])
+            _end_pending(connection, job_result_id, f"cancelled by {username}", events, cancel_requested_by=username)
         elif status == "running":
             connection.execute(
                 update(_TABLE).where(_TABLE.c.id == job_result_id).values(cancel_requested_by=username)
             )
     return status
+
+
+def reap_dead_letter(
+    engine: Engine, body: bytes, headers: Mapping[str, Any], *, result_event: EventBuilder
+) -> list[dict[str, Any]]:
+    """End the run a dead-lettered request names, if it is still ``pending``; returns the committed outbox rows.
+
+    A worker that refuses a request records why before dead-lettering it, so what is
+    still pending here was dead-lettered by the broker: its delivery limit was spent on
+    worker processes that died before they could claim it.
+    """
+    try:
+        job_result_id = uuid.UUID(str(json.loads(body)["job_result_id"]))
+    except (ValueError, TypeError, KeyError):
+        return []  # not a run request, or it names no run: nothing to end
+    reason = headers.get(REASON_HEADER) or (
+        f"The broker dead-lettered the request ({death_reason(headers) or 'no reason given'}): no worker process "
+        f"could take it; it is kept in {DEAD_QUEUE}"
+    )
+    with engine.begin() as connection:
+        return _end_pending(connection, job_result_id, str(reason), [result_event]) or []
+
+
+def _end_pending(
+    connection: Connection, job_result_id: uuid.UUID, reason: str, events: Sequence[EventBuilder], **extra: Any
+) -> list[dict[str, Any]] | None:
+    row = connection.execute(
+        update(_TABLE).where(_TABLE.c.id == job_result_id, _TABLE.c.status == "pending")
+        .values(status="errored", reason=reason, completed=utcnow(), **extra)
+        .returning(*_TABLE.c)
+    ).first()
+    if row is None:
+        return None
+    return outbox.add_events(on_connection(connection), [build(row._asdict()) for build in events])
 
 
 @dataclass(frozen=True)

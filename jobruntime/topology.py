@@ -20,6 +20,7 @@ RUN_EXCHANGE = "jobruntime.run"
 EVENTS_EXCHANGE = "jobruntime.events"
 DEAD_EXCHANGE = "jobruntime.dead"
 DEAD_QUEUE = "jobruntime.dead-letter"
+DEAD_RUNS_QUEUE = "jobruntime.dead-letter.runs"
 
 CONTENT_TYPE = "application/json"
 #: Header naming why jobruntime itself dead-lettered a message.
@@ -99,6 +100,16 @@ def dead_letter_queue() -> Queue:
     return Queue(DEAD_QUEUE, exchange=dead_exchange, durable=True)
 
 
+def dead_runs_queue() -> Queue:
+    """The supervisors' copy of every dead-lettered message: each ends the run it names, if still pending.
+
+    A request the broker itself dead-letters (its delivery limit spent on worker
+    processes that died before claiming it) would otherwise leave the run that
+    ``runjob`` recorded ``pending`` for ever. The operator's own queue keeps its copy.
+    """
+    return Queue(DEAD_RUNS_QUEUE, exchange=dead_exchange, durable=True)
+
+
 def subscription_queue(name: str, patterns: Iterable[str]) -> Queue:
     """A private queue receiving the events whose routing keys match ``patterns``.
 
@@ -120,7 +131,9 @@ def declare_topology(channel: Any, settings: Settings, run_queues: Iterable[str]
     Raises ``TopologyMismatch`` when an entity exists with other arguments, e.g. a
     classic queue where settings ask for a quorum queue.
     """
-    entities: list[Exchange | Queue] = [run_exchange, events_exchange, dead_exchange, dead_letter_queue()]
+    entities: list[Exchange | Queue] = [
+        run_exchange, events_exchange, dead_exchange, dead_letter_queue(), dead_runs_queue(),
+    ]
     entities += [run_queue(name, settings) for name in run_queues]
     for entity in entities:
         try:

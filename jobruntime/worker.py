@@ -29,7 +29,7 @@ from sqlalchemy import update
 from jobruntime.bus import Bus, Delivery
 from jobruntime.events import result_event_row
 from jobruntime.handling import HandlerContext, Outcome
-from jobruntime.leases import keep_lease, reap_expired, renew_lease, utcnow
+from jobruntime.leases import keep_lease, reap_dead_letter, reap_expired, renew_lease, utcnow
 from jobruntime.models import JobResult
 from jobruntime.outbox import SWEEP_AGE, OutboxRelay, add_events
 from jobruntime.prebuilt import on_connection
@@ -209,7 +209,7 @@ class Supervisor:
                 self._renew_leases(runtime)
                 if time.monotonic() - last_sweep >= min(self.settings.lease_seconds / 2, 5):
                     last_sweep = time.monotonic()
-                    self._sweep(runtime, relay)
+                    self._sweep(runtime, bus, relay)
         finally:
             self._shutdown(runtime, relay)
             relay.close()
@@ -279,7 +279,7 @@ class Supervisor:
             events = add_events(on_connection(connection), [result_event_row(row._asdict())]) if row is not None else []
         return events
 
-    def _sweep(self, runtime: Runtime, relay: OutboxRelay) -> None:
+    def _sweep(self, runtime: Runtime, bus: Bus, relay: OutboxRelay) -> None:
         try:
             reaped = reap_expired(runtime.engine, max_attempts=self.settings.max_attempts,
                                   result_event=result_event_row, default_queue=self.settings.default_queue)
@@ -287,6 +287,8 @@ class Supervisor:
                 logger.warning("Run %s lost its worker: %s", item.job_result_id,
                                "re-queued" if item.requeued else item.reason)
             relay.publish_rows([event for item in reaped for event in item.events])
+            bus.drain_dead_letters(lambda body, headers: relay.publish_rows(
+                reap_dead_letter(runtime.engine, body, headers, result_event=result_event_row)))
             relay.publish_pending(older_than=SWEEP_AGE)
         except Exception:  # noqa: BLE001 - the supervisor outlives database or broker hiccups
             logger.exception("Maintenance sweep failed; retrying at the next one")

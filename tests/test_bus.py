@@ -17,6 +17,8 @@ from jobruntime.settings import Settings
 from jobruntime.topology import (
     DEAD_EXCHANGE,
     DEAD_QUEUE,
+    DEAD_RUNS_QUEUE,
+    REASON_HEADER,
     RUN_EXCHANGE,
     TopologyMismatch,
     dead_exchange,
@@ -126,9 +128,10 @@ def test_operator_definitions_match_the_declared_topology() -> None:
         exchange.name: (exchange.type, exchange.durable) for exchange in (run_exchange, events_exchange, dead_exchange)
     }
     queues = {item["name"]: item["arguments"] for item in definitions["queues"]}
-    assert queues == {DEAD_QUEUE: {}, settings.default_queue: run_queue_arguments(settings)}
+    assert queues == {DEAD_QUEUE: {}, DEAD_RUNS_QUEUE: {}, settings.default_queue: run_queue_arguments(settings)}
     bindings = {(item["source"], item["destination"], item["routing_key"]) for item in definitions["bindings"]}
-    assert bindings == {(DEAD_EXCHANGE, DEAD_QUEUE, ""), (RUN_EXCHANGE, settings.default_queue, settings.default_queue)}
+    assert bindings == {(DEAD_EXCHANGE, DEAD_QUEUE, ""), (DEAD_EXCHANGE, DEAD_RUNS_QUEUE, ""),
+                        (RUN_EXCHANGE, settings.default_queue, settings.default_queue)}
 
 
 # --- publishing ---------------------------------------------------------------------------------
@@ -255,6 +258,23 @@ def test_quorum_delivery_limit_dead_letters_a_message_that_keeps_failing(queue: 
 
     assert counts == [0, 1, 2]  # the first delivery plus max_attempts redeliveries
     assert death_reason(dead.headers) == "delivery_limit"
+
+
+def test_supervisors_take_each_dead_letter_once_and_get_it_back_when_handling_fails(queue: str) -> None:
+    with Bus(amqp_settings(max_attempts=1)) as bus:
+        bus.drain_dead_letters(lambda body, headers: None)  # what earlier tests left
+        bus.declare_run_queues([queue])
+        bus.dead_letter(json.dumps({"job_result_id": queue}).encode(), "refused on purpose")
+        seen: list[tuple[bytes, str]] = []
+
+        def broken(body: bytes, headers: dict) -> None:
+            raise ConnectionError("the database is away")
+
+        with pytest.raises(ConnectionError):
+            bus.drain_dead_letters(broken)
+        assert bus.drain_dead_letters(lambda body, headers: seen.append((body, headers[REASON_HEADER]))) == 1
+        assert bus.drain_dead_letters(lambda body, headers: seen.append((body, headers[REASON_HEADER]))) == 0
+    assert seen == [(json.dumps({"job_result_id": queue}).encode(), "refused on purpose")]
 
 
 def test_handler_may_publish_through_the_same_bus(bus: Bus, queue: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +17,9 @@ from jobruntime.discovery import discover
 from jobruntime.events import result_event_row
 from jobruntime.execution import LeaseLost, RunOptions, execute
 from jobruntime.job_records import find_record, lookup_record, sync
-from jobruntime.leases import claim_run, reap_expired, refuse_run, request_cancel, requeued_request, utcnow
+from jobruntime.leases import (
+    claim_run, reap_dead_letter, reap_expired, refuse_run, request_cancel, requeued_request, utcnow,
+)
 from jobruntime.models import JobLogEntry, JobResult, OutboxEvent, Site, Status
 from jobruntime.prebuilt import as_model, transaction
 
@@ -193,6 +197,33 @@ def test_a_lost_run_whose_changes_are_committed_ends_errored_instead_of_running_
     assert (reaped.requeued, reaped.reason) == (False, expected)
     assert [event["routing_key"] for event in reaped.events] == ["job.result.errored"]
     assert (_row(engine, values["id"]).status, _row(engine, values["id"]).reason) == ("errored", expected)
+
+
+def _pending(engine, values):
+    with engine.begin() as connection:
+        connection.execute(JobResult.__table__.insert().values(**values, status="pending"))
+
+
+def test_a_request_the_broker_dead_lettered_ends_its_pending_run(engine):
+    values = _values()
+    _pending(engine, values)
+    body = json.dumps({"job": values["name"], "job_result_id": str(values["id"])}).encode()
+    events = reap_dead_letter(engine, body, {"x-first-death-reason": "delivery_limit"}, result_event=result_event_row)
+    expected = ("The broker dead-lettered the request (delivery_limit): no worker process could take it; "
+                "it is kept in jobruntime.dead-letter")
+    assert (_row(engine, values["id"]).status, _row(engine, values["id"]).reason) == ("errored", expected)
+    assert [event["routing_key"] for event in events] == ["job.result.errored"]
+    assert reap_dead_letter(engine, body, {}, result_event=result_event_row) == []  # ended once
+
+
+def test_a_dead_letter_leaves_runs_that_are_not_pending_and_bodies_that_name_none(engine):
+    values = _values()
+    claim_run(engine, values, worker="w1", lease_seconds=30)
+    body = json.dumps({"job_result_id": str(values["id"])}).encode()
+    assert reap_dead_letter(engine, body, {"x-first-death-reason": "rejected"}, result_event=result_event_row) == []
+    assert _row(engine, values["id"]).status == "running"
+    for garbage in (b"{not json", b"[]", b'{"job_result_id": "nope"}', b'{"job": "local/x/Y"}'):
+        assert reap_dead_letter(engine, garbage, {}, result_event=result_event_row) == []
 
 
 def test_a_run_killed_at_its_hard_limit_after_its_verdict_ends_errored(runtime, engine):
