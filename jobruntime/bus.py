@@ -43,7 +43,7 @@ from uuid import uuid4
 from kombu import Connection, Consumer
 from kombu.message import Message
 
-from jobruntime import consumer
+from jobruntime import consumer, memory_broker
 from jobruntime.consumer import AlreadySettled, Delivery
 from jobruntime.settings import Settings
 from jobruntime.topology import (
@@ -259,7 +259,7 @@ class Bus:
     def queue_workers(self, queue: str) -> int:
         """How many workers serve ``queue``, busy or not."""
         if self.memory:
-            return consumer.memory_consumer_count(queue)
+            return memory_broker.consumer_count(queue)
         return self._retrying(lambda channel: self._consumer_count(channel, presence_queue(queue).name)) or 0
 
     def queue_consumers(self, queue: str) -> int | None:
@@ -377,7 +377,7 @@ class Bus:
             if getattr(exc, "reply_code", None) == 404 or "NOT_FOUND" in str(exc):
                 return None
             raise
-        return consumer.memory_consumer_count(queue) if self.memory else declared.consumer_count
+        return memory_broker.consumer_count(queue) if self.memory else declared.consumer_count
 
 
 class Subscription:

@@ -25,8 +25,8 @@ one connection. A publish asked for while the connection is down waits for the
 reconnection (up to the Bus's ``retry_seconds``).
 
 On ``memory://`` the pump also emulates what kombu's in-process transport
-lacks: dead-lettering through ``jobruntime.dead`` and the quorum delivery limit
-(see ``jobruntime.bus``), and a per-process consumer count.
+lacks (``jobruntime.memory_broker``): dead-lettering through ``jobruntime.dead``,
+the quorum delivery limit, and a per-process consumer count.
 """
 
 from __future__ import annotations
@@ -37,9 +37,7 @@ import select
 import socket
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -48,17 +46,8 @@ from uuid import uuid4
 from kombu import Connection, Consumer
 from kombu.message import Message
 
-from jobruntime.topology import (
-    DEAD_EXCHANGE,
-    DELIVERY_COUNT_HEADER,
-    FIRST_DEATH_REASON_HEADER,
-    RUN_EXCHANGE,
-    bytes_channel,
-    declare_topology,
-    presence_queue,
-    publish_message,
-    run_queue,
-)
+from jobruntime import memory_broker
+from jobruntime.topology import bytes_channel, declare_topology, delivery_count, presence_queue, run_queue
 
 if TYPE_CHECKING:
     from jobruntime.bus import Bus
@@ -70,16 +59,6 @@ RECONNECT_FIRST_DELAY = 0.5  # seconds; doubles after every failed attempt
 RECONNECT_MAX_DELAY = 10.0
 BUSY_TICK = 0.02  # memory:// only: the pump's longest wait while a delivery is unsettled
 IDLE_TICK = 0.5  # its longest wait otherwise (adds to stop() latency)
-
-_memory_consumers: Counter[str] = Counter()
-_memory_consumers_lock = threading.Lock()
-
-
-def memory_consumer_count(queue: str) -> int:
-    """Consumers of a ``memory://`` queue: the consume loops of this process, the only process there is."""
-    with _memory_consumers_lock:
-        return _memory_consumers[queue]
-
 
 class AlreadySettled(RuntimeError):
     """A delivery was acked or rejected twice (RabbitMQ would close the channel over it)."""
@@ -288,7 +267,7 @@ class _Pump(threading.Thread):
         if self._delay > RECONNECT_FIRST_DELAY:
             log.warning("Reconnected to the broker; consuming %s again", ", ".join(self.queues))
         self._delay = RECONNECT_FIRST_DELAY
-        with _counted(self.queues if self.bus.memory else []):
+        with memory_broker.counted(self.queues if self.bus.memory else []):
             while not self._halt:
                 self._settle_requests()
                 self._drain(connection)
@@ -376,7 +355,7 @@ class _Pump(threading.Thread):
     def _delivery(self, queue: str, message: Message) -> Delivery:
         headers = dict(message.headers or {})
         redelivered = bool(message.delivery_info.get("redelivered"))
-        count = _delivery_count(headers, redelivered)
+        count = delivery_count(headers, redelivered)
         generation = self.generation
 
         def settle(requeue: bool | None) -> None:
@@ -480,38 +459,6 @@ class _Pump(threading.Thread):
         if request.requeue is None:
             request.message.ack()
         elif self.bus.memory:
-            self._memory_reject(request.message, request.queue, request.requeue)
+            memory_broker.reject(self.channel, self.bus.settings, request.message, request.queue, request.requeue)
         else:
             request.message.reject(requeue=request.requeue)
-
-    def _memory_reject(self, message: Message, queue: str, requeue: bool) -> None:
-        """Emulate a quorum queue's requeue with delivery limit, and its dead-letter exchange."""
-        settings = self.bus.settings
-        count = _delivery_count(message.headers, redelivered=False)
-        if requeue and not (settings.queue_type == "quorum" and count >= settings.max_attempts):
-            headers = {**message.headers, DELIVERY_COUNT_HEADER: count + 1}
-            publish_message(self.channel, message.body, RUN_EXCHANGE, queue, headers=headers)
-        else:
-            reason = "delivery_limit" if requeue else "rejected"
-            headers = {**message.headers, FIRST_DEATH_REASON_HEADER: reason, "x-first-death-queue": queue}
-            publish_message(self.channel, message.body, DEAD_EXCHANGE, "", headers=headers)
-        message.ack()
-
-
-def _delivery_count(headers: Mapping[str, Any], redelivered: bool) -> int:
-    """Earlier deliveries: the broker's count, else 1 if redelivered; a publisher's own bogus value is ignored."""
-    count = headers.get(DELIVERY_COUNT_HEADER)
-    if not isinstance(count, int) or isinstance(count, bool):
-        return int(redelivered)
-    return count
-
-
-@contextmanager
-def _counted(queues: list[str]) -> Iterator[None]:
-    with _memory_consumers_lock:
-        _memory_consumers.update(queues)
-    try:
-        yield
-    finally:
-        with _memory_consumers_lock:
-            _memory_consumers.subtract(queues)

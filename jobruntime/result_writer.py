@@ -20,7 +20,7 @@ from jobruntime.models import JobResult
 from jobruntime.outbox import add_events
 from jobruntime.prebuilt import Prebuilt, in_session, one_statement, transaction
 from jobruntime.runtime import Runtime
-from jobruntime.statuses import ERRORED, PENDING, RUNNING
+from jobruntime.statuses import ERRORED, RUNNING
 
 _TABLE = JobResult.__table__
 _FINAL_COLUMNS = ("status", "reason", "data", "completed", *(f"log_{level}" for level in LOG_LEVELS))

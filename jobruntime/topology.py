@@ -193,3 +193,11 @@ def death_reason(headers: Mapping[str, Any]) -> str | None:
     ``x-first-death-reason``.
     """
     return headers.get(REASON_HEADER) or headers.get(FIRST_DEATH_REASON_HEADER)
+
+
+def delivery_count(headers: Mapping[str, Any], redelivered: bool) -> int:
+    """Earlier deliveries: the broker's count, else 1 if redelivered; a publisher's own bogus value is ignored."""
+    count = headers.get(DELIVERY_COUNT_HEADER)
+    if not isinstance(count, int) or isinstance(count, bool):
+        return int(redelivered)
+    return count

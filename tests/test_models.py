@@ -176,6 +176,13 @@ def test_inventory_models_are_declared_only_once_something_asks_for_one(tmp_path
     assert "after asking: site Device" in run.stdout
 
 
+def test_the_package_offers_exactly_the_inventory_models_module_exports() -> None:
+    from jobruntime.models import inventory
+    from jobruntime.models.base import INVENTORY_NAMES
+
+    assert sorted(inventory.__all__) == sorted(INVENTORY_NAMES)
+
+
 def test_make_engine_is_cached_per_url(db_url: str) -> None:
     assert make_engine(db_url) is make_engine(db_url)
 

@@ -7,7 +7,6 @@ an inventory model is asked for: a run of a job that never touches inventory
 configuring them, which is most of the models' start-up cost.
 """
 
-from jobruntime.models.base import INVENTORY_NAMES
 from jobruntime.models.cabling import COMPATIBLE_TERMINATIONS, CableTermination
 from jobruntime.models.dcim import (
     Cable,
@@ -25,4 +24,27 @@ from jobruntime.models.dcim import (
 from jobruntime.models.ipam import VLAN, IPAddress, Prefix
 from jobruntime.models.organization import Region, Site, Status, Tenant, TenantGroup
 
-__all__ = list(INVENTORY_NAMES)
+# jobruntime.models lists these names too (INVENTORY_NAMES), to offer them before importing this module.
+__all__ = [
+    "COMPATIBLE_TERMINATIONS",
+    "VLAN",
+    "Cable",
+    "CableTermination",
+    "ConsolePort",
+    "ConsoleServerPort",
+    "Device",
+    "DeviceRole",
+    "DeviceType",
+    "IPAddress",
+    "Interface",
+    "Manufacturer",
+    "Platform",
+    "PowerOutlet",
+    "PowerPort",
+    "Prefix",
+    "Region",
+    "Site",
+    "Status",
+    "Tenant",
+    "TenantGroup",
+]
