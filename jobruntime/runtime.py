@@ -11,12 +11,13 @@ from typing import Any
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session
 
 from jobruntime.database import make_engine
 from jobruntime.runlog import LogWriter
 from jobruntime.sanitize import Sanitizer
-from jobruntime.settings import Settings
+from jobruntime.settings import InvalidSetting, Settings
 
 
 @dataclass
@@ -53,7 +54,7 @@ class Runtime:
         settings = settings or Settings()
         return cls(
             settings=settings,
-            engine=make_engine(settings.effective_database_url),
+            engine=_engine_for(settings),
             sanitizer=Sanitizer(settings.sanitizer_patterns),
             events=events,
         )
@@ -65,3 +66,14 @@ class Runtime:
         saving the BEGIN and COMMIT round trips (see ``database.make_engine`` for its durability).
         """
         return Session(self.autocommit_engine if autocommit else self.engine, expire_on_commit=False)
+
+
+def _engine_for(settings: Settings) -> Engine:
+    """The settings' database engine; a URL that names no usable database is a bad setting, said so."""
+    try:
+        return make_engine(settings.effective_database_url)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise InvalidSetting("database_url", f"not a database URL SQLAlchemy can use ({exc})") from None
+    except OSError as exc:  # the embedded SQLite file's directory cannot be created
+        setting = "database_url" if settings.database_url else "home"
+        raise InvalidSetting(setting, f"cannot create the database's directory ({exc})") from None

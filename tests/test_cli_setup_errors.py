@@ -65,3 +65,18 @@ def test_other_errors_keep_their_traceback():
     result = CliRunner().invoke(group, ["broken"])
     assert isinstance(result.exception, sqlite3.OperationalError)
     assert result.exit_code == 1
+
+
+def test_a_database_url_or_home_that_names_no_usable_database_is_an_invalid_setting(tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    cases = {
+        ("JOBRUNTIME_DATABASE_URL", "nonsense://x"): "not a database URL SQLAlchemy can use (Can't load plugin",
+        ("JOBRUNTIME_DATABASE_URL", "not a url"): "not a database URL SQLAlchemy can use (Could not parse",
+        ("JOBRUNTIME_HOME", str(blocked / "home")): "cannot create the database's directory",
+    }
+    for (variable, value), problem in cases.items():
+        env = {**database_env("", tmp_path), variable: value}
+        output = invoker(env)("jobs", "list", code=4).output
+        assert output.startswith(f"Error: Invalid setting {variable}: {problem}"), output
+        assert len(output.strip().splitlines()) == 1
