@@ -45,7 +45,7 @@ from kombu.message import Message
 
 from jobruntime import consumer, memory_broker
 from jobruntime.consumer import AlreadySettled, Delivery
-from jobruntime.settings import Settings
+from jobruntime.settings import InvalidSetting, Settings
 from jobruntime.topology import (
     DEAD_EXCHANGE,
     DEAD_RUNS_QUEUE,
@@ -137,7 +137,10 @@ class Bus:
         self._returned: list[str] = []
         self._stopping = False
         self._runner: Callable[[Callable[[Any], Any]], Any] | None = None
-        template = Connection(settings.broker_url)
+        try:
+            template = Connection(settings.broker_url)
+        except KeyError as exc:  # the URL's scheme names no kombu transport
+            raise InvalidSetting("broker_url", f"{exc.args[0]} (use amqp://... or memory://)") from None
         self.uri = template.as_uri()  # password masked, for messages
         self.connection_errors: tuple[type[BaseException], ...] = (
             *template.connection_errors,

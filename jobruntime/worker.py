@@ -195,12 +195,12 @@ class Supervisor:
         self._stopping.set()
 
     def run(self) -> int:
+        runtime = Runtime.from_settings(self.settings, events=True)
+        bus = Bus(self.settings)  # a bad setting stops the command before any process starts
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         self.children = [self._spawn() for _ in range(self.concurrency)]
-        runtime = Runtime.from_settings(self.settings, events=True)
-        bus = Bus(self.settings)
-        bus.connect()
+        bus.connect()  # after forking: a worker process must not inherit this connection's socket
         relay = OutboxRelay(runtime.engine, bus)
         last_sweep = 0.0
         try:

@@ -80,3 +80,12 @@ def test_a_database_url_or_home_that_names_no_usable_database_is_an_invalid_sett
         output = invoker(env)("jobs", "list", code=4).output
         assert output.startswith(f"Error: Invalid setting {variable}: {problem}"), output
         assert len(output.strip().splitlines()) == 1
+
+
+def test_a_broker_url_with_no_transport_is_an_invalid_setting_before_any_worker_process_starts(tmp_path):
+    env = {**database_env(f"sqlite:///{tmp_path / 'jobruntime.db'}", tmp_path), "JOBRUNTIME_BROKER_URL": "nonsense://x"}
+    cli = invoker(env)
+    for args in (("runjob", "-u", "admin", JOB), ("worker", "-Q", "default")):
+        output = cli(*args, code=4).output
+        assert output.strip() == ("Error: Invalid setting JOBRUNTIME_BROKER_URL: No such transport: nonsense "
+                                  "(use amqp://... or memory://)")
