@@ -239,13 +239,14 @@ def reap_dead_letter(
 ) -> list[dict[str, Any]]:
     """End the run a dead-lettered request names, if it is still ``pending``; returns the committed outbox rows.
 
-    A worker that refuses a request records why before dead-lettering it, so what is
-    still pending here was dead-lettered by the broker: its delivery limit was spent on
-    worker processes that died before they could claim it.
+    A worker that refuses a request says why in a header and ends the run itself; a
+    request the broker dead-lettered (its delivery limit spent on worker processes that
+    died before they could claim it) would leave its run pending for ever. Only the
+    database may fail here: a body that names no run is skipped, never retried.
     """
     try:
         job_result_id = uuid.UUID(str(json.loads(body)["job_result_id"]))
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         return []  # not a run request, or it names no run: nothing to end
     reason = headers.get(REASON_HEADER) or (
         f"The broker dead-lettered the request ({death_reason(headers) or 'no reason given'}): no worker process "

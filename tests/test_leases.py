@@ -222,7 +222,8 @@ def test_a_dead_letter_leaves_runs_that_are_not_pending_and_bodies_that_name_non
     body = json.dumps({"job_result_id": str(values["id"])}).encode()
     assert reap_dead_letter(engine, body, {"x-first-death-reason": "rejected"}, result_event=result_event_row) == []
     assert _row(engine, values["id"]).status == "running"
-    for garbage in (b"{not json", b"[]", b'{"job_result_id": "nope"}', b'{"job": "local/x/Y"}'):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for garbage in (b"{not json", b"[]", b'{"job_result_id": "nope"}', b'{"job": "local/x/Y"}', b"\xff\xfe", deep):
         assert reap_dead_letter(engine, garbage, {}, result_event=result_event_row) == []
 
 
