@@ -137,7 +137,7 @@ class OutboxRelay:
                 if retry_in:
                     self._publish_locked(backlog)
                 else:
-                    self._publish_in_order(backlog)
+                    self._publish_in_order(backlog, self._unstamped)
                 retry_in = 0.0
             except Exception:  # noqa: BLE001 - the broker stays away; retried, or swept if this process dies
                 retry_in = min(max(retry_in * 2, RETRY_FIRST_DELAY), RETRY_MAX_DELAY)
@@ -150,10 +150,17 @@ class OutboxRelay:
                 except Exception:  # noqa: BLE001 - unstamped rows are republished by a sweep at worst
                     logger.warning("Could not stamp published outbox events", exc_info=True)
 
-    def _publish_in_order(self, backlog: deque[Mapping[str, Any]]) -> None:
+    def _publish_in_order(
+        self, backlog: deque[Mapping[str, Any]], sent: list[uuid.UUID], only: set[uuid.UUID] | None = None
+    ) -> None:
+        """Publish from the head of ``backlog`` (skipping rows not in ``only``), noting what went out in ``sent``.
+
+        A failure leaves the row that failed, and all after it, in the backlog.
+        """
         while backlog:
-            if self._publish(SimpleNamespace(**backlog[0])):
-                self._unstamped.append(backlog[0]["id"])
+            row = backlog[0]
+            if (only is None or row["id"] in only) and self._publish(SimpleNamespace(**row)):
+                sent.append(row["id"])
             backlog.popleft()
 
     def _publish_locked(self, backlog: deque[Mapping[str, Any]]) -> None:
@@ -171,14 +178,10 @@ class OutboxRelay:
         failure: Exception | None = None
         with self.engine.begin() as connection:
             mine = set(connection.execute(query).scalars())
-            while backlog and failure is None:
-                row = backlog[0]
-                try:
-                    if row["id"] in mine and self._publish(SimpleNamespace(**row)):
-                        published.append(row["id"])
-                    backlog.popleft()
-                except Exception as exc:  # noqa: BLE001 - stamp what went out, then report
-                    failure = exc
+            try:
+                self._publish_in_order(backlog, published, only=mine)
+            except Exception as exc:  # noqa: BLE001 - stamp what went out, then report
+                failure = exc
             _mark_published(connection, published)
         if failure is not None:
             raise failure
