@@ -239,12 +239,14 @@ def test_a_run_killed_at_its_hard_limit_after_its_verdict_ends_errored(runtime, 
     assert (row.status, row.reason, len(events)) == ("errored", "hard time limit (5 s) exceeded", 1)
 
 
-def test_a_stalled_dry_run_cannot_overwrite_the_attempt_that_took_it_over(runtime, engine):
+@pytest.mark.parametrize("commit", [False, True], ids=["dry run", "commit, database never used"])
+def test_a_stalled_run_cannot_overwrite_the_attempt_that_took_it_over(runtime, engine, commit):
+    """A dry run's final write, and a verdict written as a statement of its own, are guarded by the attempt too."""
     record = _passing_job_record(engine)
     claim = claim_run(engine, _values(job_model_id=record.id), worker="w1", lease_seconds=30)
     with pytest.raises(LeaseLost, match="was taken over"):
         execute(runtime, as_model(JobResult, claim.row, job_model=record), RunOptions(job_class=OvertakenIdle,
-                                                                                     commit=False))
+                                                                                     commit=commit))
     assert _row(engine, claim.job_result_id).status == "running"
 
 
@@ -267,15 +269,6 @@ class Overtaken(OvertakenIdle):
     def run(self, data, commit):
         super().run(data, commit)
         Site(name="overtaken", slug="overtaken", status=Status.objects.get(slug="active")).validated_save()
-
-
-def test_a_run_that_never_used_the_database_still_loses_its_verdict_when_taken_over(runtime, engine):
-    record = _passing_job_record(engine)
-    claim = claim_run(engine, _values(job_model_id=record.id), worker="w1", lease_seconds=30)
-    with pytest.raises(LeaseLost, match="was taken over"):
-        execute(runtime, as_model(JobResult, claim.row, job_model=record), RunOptions(job_class=OvertakenIdle,
-                                                                                     commit=True))
-    assert _row(engine, claim.job_result_id).status == "running"
 
 
 def test_a_run_taken_over_while_it_ran_commits_none_of_its_changes(runtime, engine):
