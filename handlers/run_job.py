@@ -1,4 +1,4 @@
-"""Handler for run requests: parse → authorize → claim (then ack) → execute → outcome.
+"""Handler for run requests: parse → authorize → execute, claimed (then acked) if it lasts → outcome.
 
 Everything it needs arrives in ``ctx``; it keeps nothing between calls.
 """
@@ -15,10 +15,11 @@ from jobruntime.execution import JobExecution, LeaseLost, RunOptions
 from jobruntime.handling import HandlerContext, Outcome
 from jobruntime.job import JobRequest
 from jobruntime.job_records import lookup_record
-from jobruntime.leases import claim_run, refuse_run, requeued_request, run_name
+from jobruntime.leases import Claim, RunClaim, refuse_run, rerun_request, run_name, stored_run
 from jobruntime.messages import ErrorEvent, MalformedMessage, RunRequest
 from jobruntime.models import JobResult, User
 from jobruntime.prebuilt import as_model, transaction
+from jobruntime.statuses import PENDING
 
 
 @dataclass
@@ -28,6 +29,7 @@ class _Run:
     user: User | None = None
     queue: str | None = None
     requeued: bool = False
+    taken: bool = False  # the run exists and is no longer pending: this delivery is a duplicate
     values: dict[str, Any] = field(default_factory=dict)
 
     def identity(self, queue: str | None) -> dict[str, Any]:
@@ -50,17 +52,19 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     run = _authorize(ctx, request)
     if isinstance(run, Outcome):
         return run
-    claim = claim_run(
-        ctx.runtime.engine, run.values, worker=ctx.worker_id, lease_seconds=ctx.runtime.settings.lease_seconds,
-        events=[lambda row: result_event_row(row, username=run.user.username if run.user else None)],
-    )
-    ctx.acknowledge()
-    if claim is None:
+    if run.taken:
+        ctx.acknowledge()
         return _duplicate(ctx, run)
-    ctx.runtime.committed(claim.events)
-    result = as_model(JobResult, claim.row, job_model=run.record, user=run.user)
+    claim = _claim(ctx, run)
+    if not _may_defer_claim(ctx, run):
+        try:
+            claim.ensure()
+        except LeaseLost:
+            ctx.acknowledge()
+            return _duplicate(ctx, run)
+    result = as_model(JobResult, claim.snapshot(), job_model=run.record, user=run.user)
     execution = JobExecution(ctx.runtime, result, RunOptions(
-        data=run.request.data, commit=run.request.commit, profile=run.request.profile,
+        data=run.request.data, commit=run.request.commit, profile=run.request.profile, claim=claim,
         request=JobRequest(user=run.user, id=str(request.job_result_id),
                            client_address=run.request.client_address, server_name="jobruntime_worker"),
     ))
@@ -74,6 +78,32 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     return Outcome(final.status, final.id, final.reason)
 
 
+def _claim(ctx: HandlerContext, run: _Run) -> RunClaim:
+    """The run's claim, made when the run lasts (see ``RunClaim``); a claim commits, then the delivery is acked."""
+
+    def claimed(claim: Claim) -> None:
+        ctx.runtime.committed(claim.events)
+        ctx.acknowledge()
+
+    username = run.user.username if run.user else None
+    return RunClaim(
+        ctx.runtime.engine, run.values, worker=ctx.worker_id, lease_seconds=ctx.runtime.settings.lease_seconds,
+        events=[lambda row: result_event_row(row, username=username)], on_claimed=claimed,
+    )
+
+
+def _may_defer_claim(ctx: HandlerContext, run: _Run) -> bool:
+    """Whether the run may start unclaimed, to settle in one transaction if it is short.
+
+    Not on SQLite (one writer: a claim cannot commit beside the job's open
+    transaction), not for a re-run (it continues its earlier attempts' log), and not
+    when the hard limit could kill the process before the claim window ends.
+    """
+    settings = ctx.runtime.settings
+    hard_limit = run.record.time_limit or settings.time_limit
+    return ctx.runtime.log_writer.concurrent and not run.requeued and hard_limit > 2 * settings.log_flush_interval
+
+
 def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
     """Check who asked, for what and where; a refusal is recorded on the run when the job is known."""
     runtime = ctx.runtime
@@ -84,11 +114,10 @@ def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
             return _reject(ctx, reason, ErrorEvent(reason=reason, job=request.job, queue=ctx.queue,
                                                    job_result_id=request.job_result_id),
                            job_result_id=request.job_result_id)
-        stored = None
-        if request.token is None and request.signature is None:
-            stored = requeued_request(db, request.job_result_id)
+        existing = stored_run(db, request.job_result_id)
+        stored = rerun_request(existing) if request.token is None and request.signature is None else None
         run = _Run(request=RunRequest.model_validate(stored) if stored else request, record=record,
-                   requeued=stored is not None)
+                   requeued=stored is not None, taken=existing is not None and existing["status"] != PENDING)
         try:
             if run.requeued:
                 run.user = find_user(db, run.request.requested_by)

@@ -30,6 +30,8 @@ from jobruntime.statuses import COMPLETED, ERRORED, FAILED, PENDING, RUNNING, TE
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from jobruntime.leases import RunClaim
+
 
 REVERTED_AUTOMATICALLY = "Database changes have been reverted automatically."
 REVERTED_DUE_TO_ERROR = "Database changes have been reverted due to error."
@@ -116,6 +118,7 @@ class RunOptions:
     profile: bool = False
     job_class: type[Job] | None = None
     listeners: Iterable[Callable[[LogEntry], None]] = field(default_factory=tuple)
+    claim: RunClaim | None = None  # a worker's run: not claimed yet when it may end within its claim window
 
 
 class JobExecution:
@@ -138,7 +141,9 @@ class JobExecution:
         self.data: dict[str, Any] = {"output": ""}
         self.reason: str | None = None
         self.interrupter = Interrupter()
-        self.writer = ResultWriter(runtime, job_result_id, self.log.counts, self.result)
+        self.writer = ResultWriter(runtime, job_result_id, self.log, self.result, options.claim)
+        if options.claim is not None and options.claim.claim is None:
+            self.log.deferred = options.claim
 
     def _continue_log_numbering(self, result: JobResult) -> None:
         """A re-run numbers its log entries after the earlier attempts' (a first attempt has logged nothing)."""
@@ -263,16 +268,18 @@ class JobExecution:
                     final = not _has_post_run(job)
                     self.writer.record_verdict(session, status, self.reason, self.data, final=final)
                     session.commit()
-                    self.runtime.committed(self.writer.verdict_events)
+                    self.writer.verdict_committed()
                 else:
                     session.rollback()
                     if not read_only:
                         job.log_info(REVERTED_AUTOMATICALLY)
             except LeaseLost:
                 session.rollback()
+                self.writer.verdict_rolled_back()
                 raise
             except (Exception, SystemExit) as exc:
                 session.rollback()
+                self.writer.verdict_rolled_back()
                 job.log_failure(_exception_message("An exception occurred", exc))
                 if not read_only:
                     job.log_info(REVERTED_DUE_TO_ERROR)

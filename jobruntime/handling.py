@@ -17,10 +17,10 @@ from jobruntime.runtime import Runtime
 
 if TYPE_CHECKING:
     from jobruntime.execution import JobExecution
-    from jobruntime.leases import Claim
+    from jobruntime.leases import RunClaim
 
-Middleware = Callable[["JobExecution", "Claim", JobRecord], AbstractContextManager[Any]]
-"""Wraps one claimed run (lease renewal, hard time limit...): called with the execution, claim and Job record."""
+Middleware = Callable[["JobExecution", "RunClaim", JobRecord], AbstractContextManager[Any]]
+"""Wraps one run (lease renewal, hard time limit...): called with the execution, its claim and Job record."""
 
 
 @dataclass(frozen=True)

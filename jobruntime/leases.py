@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from jobruntime import outbox
 from jobruntime.models import JobResult
 from jobruntime.prebuilt import DriverConnection, Prebuilt, on_connection, transaction
+from jobruntime.result_writer import LeaseLost
 from jobruntime.topology import DEAD_QUEUE, REASON_HEADER, death_reason
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,131 @@ def claim_run(
     return Claim(values["id"], row["attempt"], requeued=row["attempt"] > 1, row=row, events=added)
 
 
+@functools.cache
+def _settle_statement(dialect_name: str, columns: tuple[str, ...]) -> Prebuilt:
+    """The claim statement writing ``columns`` as well: a short run's row, claimed and decided in one write."""
+    statement = _dialect(dialect_name).insert(_TABLE).values(
+        {**{column: bindparam(column) for column in columns}, "attempt": 1}
+    )
+    return Prebuilt(statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.id],
+        set_={**{column: statement.excluded[column] for column in columns if column not in _NEW_ROW_COLUMNS + ("id",)},
+              "attempt": _TABLE.c.attempt + 1},
+        where=(_TABLE.c.status == "pending") & (_TABLE.c.name == statement.excluded.name),
+    ).returning(*_TABLE.c))
+
+
+class RunClaim:
+    """A run this worker has started without claiming it yet: it claims only if the run lasts.
+
+    Claim, then ack is what keeps a long job from holding its delivery open, and it costs
+    a commit and an event of its own. A run that ends within its claim window (the log
+    flush interval) needs neither: its one transaction writes the row as claimed and
+    decided at once (``settle``), with its data changes and log entries, and the delivery
+    is acked after that commit. A run still going when the window closes, or with a full
+    batch of log lines to write, is claimed then (``ensure``), from whichever thread gets
+    there first; from then on it is an ordinary claimed run.
+
+    Until then a duplicate delivery is stopped at the settling write, whose ON CONFLICT
+    guard lets only a pending row be taken: the job's changes roll back with it.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        values: dict[str, Any],
+        *,
+        worker: str,
+        lease_seconds: float,
+        events: Sequence[EventBuilder],
+        on_claimed: Callable[[Claim], None],
+    ) -> None:
+        self.engine = engine
+        self.job_result_id: uuid.UUID = values["id"]
+        self.values = values
+        self.worker = worker
+        self.lease_seconds = lease_seconds
+        self.events = events
+        self.on_claimed = on_claimed
+        self.listeners: list[Callable[[Claim], None]] = []
+        self.claim: Claim | None = None
+        self.settling = False
+        self.lost = False
+        self.started = utcnow()
+        self._settled_claim: Claim | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def attempt(self) -> int:
+        return self.claim.attempt if self.claim is not None else 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """The row as this worker sees it: claimed, or about to be."""
+        if self.claim is not None:
+            return self.claim.row
+        row = {column.key: None for column in _TABLE.c}
+        return {**row, **self._lease_values(), **{column: self.values.get(column) for column in _CLAIM_COLUMNS},
+                "attempt": 1, **{key: 0 for key in row if key.startswith("log_")}}  # a deferred run is a first one
+
+    def ensure(self) -> Claim | None:
+        """Claim the run now unless it is claimed or settling; None when it settles by itself.
+
+        Raises ``LeaseLost`` when another delivery of the run took it meanwhile.
+        """
+        with self._lock:
+            if self.claim is not None or self.settling:
+                return self.claim
+            if self.lost:
+                raise LeaseLost(f"JobResult {self.job_result_id} belongs to another delivery of the run")
+            claim = claim_run(self.engine, self.values, worker=self.worker, lease_seconds=self.lease_seconds,
+                              events=self.events)
+            if claim is None:
+                self.lost = True
+                raise LeaseLost(f"JobResult {self.job_result_id} belongs to another delivery of the run")
+            self.claim = claim
+        self._claimed(claim)
+        return claim
+
+    def settle(self) -> bool:
+        """Whether the caller writes the row itself (``settled_row``), the run being unclaimed; no claim follows."""
+        with self._lock:
+            if self.claim is None and not self.lost:
+                self.settling = True
+            return self.settling
+
+    def settled_row(self, db: DriverConnection, values: Mapping[str, Any], *, running: bool) -> dict[str, Any]:
+        """Write the row claimed and decided in the caller's transaction; ``running`` keeps it leased (post_run).
+
+        Raises ``LeaseLost`` when the run is not this delivery's to write.
+        """
+        parameters = {**self.snapshot(), **values}
+        parameters.pop("attempt")
+        row = _settle_statement(db.dialect.name, tuple(parameters)).first(db, parameters)
+        if row is None:
+            self.lost = True
+            raise LeaseLost(f"JobResult {self.job_result_id} belongs to another delivery of the run")
+        if running:
+            self._settled_claim = Claim(self.job_result_id, row["attempt"], requeued=False, row=row, events=[])
+        return row
+
+    def settled(self, committed: bool = True) -> None:
+        """The settling write committed (or rolled back): a row it left running (post_run) is now claimed."""
+        claim, self._settled_claim = self._settled_claim, None
+        if claim is not None and committed:
+            self.claim = claim
+            self._claimed(claim)
+
+    def _claimed(self, claim: Claim) -> None:
+        self.on_claimed(claim)
+        for listener in self.listeners:
+            listener(claim)
+
+    def _lease_values(self) -> dict[str, Any]:
+        now = utcnow()
+        return {"status": "running", "worker": self.worker, "lease_expires": now + timedelta(seconds=self.lease_seconds),
+                "heartbeat": now, "started": self.started, "created": self.started}
+
+
 def refuse_run(
     engine: Engine, values: dict[str, Any], reason: str, *, events: Sequence[EventBuilder] = ()
 ) -> list[dict[str, Any]] | None:
@@ -132,8 +258,8 @@ def refuse_run(
         return outbox.add_events(on_connection(connection), [build(row._asdict()) for build in events])
 
 
-_STORED_REQUEST = Prebuilt(
-    select(_TABLE.c.request, _TABLE.c.attempt, _TABLE.c.status).where(_TABLE.c.id == bindparam("id"))
+_STORED_RUN = Prebuilt(
+    select(_TABLE.c.name, _TABLE.c.request, _TABLE.c.attempt, _TABLE.c.status).where(_TABLE.c.id == bindparam("id"))
 )
 
 
@@ -146,12 +272,21 @@ def run_name(db: DriverConnection, job_result_id: uuid.UUID) -> str | None:
     return None if row is None else row["name"]
 
 
+def stored_run(db: DriverConnection, job_result_id: uuid.UUID) -> dict[str, Any] | None:
+    """A JobResult's name, stored request, attempt and status, or None when there is no such row."""
+    return _STORED_RUN.first(db, {"id": job_result_id})
+
+
+def rerun_request(stored: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The stored request of a run the reaper put back to ``pending`` (``stored`` from ``stored_run``), else None."""
+    if stored is None or stored["status"] != "pending" or stored["attempt"] < 1 or stored["request"] is None:
+        return None
+    return stored["request"]
+
+
 def requeued_request(db: DriverConnection, job_result_id: uuid.UUID) -> dict[str, Any] | None:
     """The stored request of a run the reaper put back to ``pending``, else None."""
-    row = _STORED_REQUEST.first(db, {"id": job_result_id})
-    if row is None or row["status"] != "pending" or row["attempt"] < 1 or row["request"] is None:
-        return None
-    return row["request"]
+    return rerun_request(stored_run(db, job_result_id))
 
 
 class LeaseRenewer:
@@ -164,12 +299,12 @@ class LeaseRenewer:
     def __init__(self, engine: Engine, lease_seconds: float) -> None:
         self.engine = engine
         self.lease_seconds = lease_seconds
-        self._current: tuple[Claim, Callable[[str], None]] | None = None
+        self._current: tuple[Claim | RunClaim, Callable[[str], None]] | None = None
         self._cancelled: uuid.UUID | None = None
         self._thread: threading.Thread | None = None
 
     @contextmanager
-    def holding(self, claim: Claim, on_cancel: Callable[[str], None]) -> Iterator[None]:
+    def holding(self, claim: Claim | RunClaim, on_cancel: Callable[[str], None]) -> Iterator[None]:
         """Keep ``claim`` leased while the body runs."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="lease-renewer", daemon=True)
@@ -180,7 +315,7 @@ class LeaseRenewer:
         finally:
             self._current = None
 
-    def renew(self, claim: Claim) -> str | None:
+    def renew(self, claim: Claim | RunClaim) -> str | None:
         """Extend the lease; returns who asked to cancel the run, if anyone."""
         return renew_lease(self.engine, claim.job_result_id, claim.attempt, self.lease_seconds)
 
@@ -192,6 +327,8 @@ class LeaseRenewer:
             if current is None:
                 continue
             claim, on_cancel = current
+            if not claim.attempt:  # not claimed yet: no lease to renew
+                continue
             try:
                 requested_by = self.renew(claim)
             except Exception:  # noqa: BLE001 - a failed renewal is retried; the lease has slack
@@ -327,7 +464,7 @@ def keep_lease(engine: Engine, lease_seconds: float) -> Callable[..., Any]:
     """Middleware: renew the claimed run's lease while it runs; a cancel request stops the job."""
     renewer = LeaseRenewer(engine, lease_seconds)
 
-    def middleware(execution: Any, claim: Claim, _record: Any) -> Any:
+    def middleware(execution: Any, claim: RunClaim, _record: Any) -> Any:
         return renewer.holding(claim, execution.cancel)
 
     return middleware

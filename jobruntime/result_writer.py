@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, joinedload
@@ -18,9 +18,13 @@ from jobruntime.events import result_event_row
 from jobruntime.job import LOG_LEVELS
 from jobruntime.models import JobResult
 from jobruntime.outbox import add_events
-from jobruntime.prebuilt import Prebuilt, in_session, one_statement, transaction
+from jobruntime.prebuilt import DriverConnection, Prebuilt, in_session, one_statement, transaction
 from jobruntime.runtime import Runtime
 from jobruntime.statuses import ERRORED, RUNNING
+
+if TYPE_CHECKING:
+    from jobruntime.leases import RunClaim
+    from jobruntime.runlog import RunLog
 
 _TABLE = JobResult.__table__
 _FINAL_COLUMNS = ("status", "reason", "data", "completed", *(f"log_{level}" for level in LOG_LEVELS))
@@ -49,15 +53,23 @@ class LeaseLost(RuntimeError):
 
 
 class ResultWriter:
-    """Owns the JobResult row of one run; ``counts`` is the live per-level log counter."""
+    """Owns the JobResult row of one run, whose log ``run_log`` counts the entries per level.
+
+    With an unclaimed ``claim`` (a worker's run that may end within its claim window)
+    the first write of the outcome also claims the row, and carries the log entries
+    still buffered, so a short run commits once.
+    """
 
     def __init__(
-        self, runtime: Runtime, job_result_id: uuid.UUID, counts: dict[str, int], result: JobResult | None
+        self, runtime: Runtime, job_result_id: uuid.UUID, run_log: RunLog, result: JobResult | None,
+        claim: RunClaim | None = None,
     ) -> None:
         self.runtime = runtime
         self.job_result_id = job_result_id
-        self.counts = counts
+        self.run_log = run_log
+        self.counts = run_log.counts
         self.result = result
+        self.claim = claim
         self.started: datetime | None = None
         self.verdict_events: list[dict[str, Any]] = []
         self._committed: dict[str, Any] | None = None
@@ -92,12 +104,15 @@ class ResultWriter:
         """
         values = {**self._values(status, reason, data), "completed": utcnow()}
         if final:
-            events = self._events(values)
             written = {**values, "verdict": None}
         else:
-            events = []
             written = {**values, "status": RUNNING, "reason": None, "completed": None, "verdict": status}
-        parameters = {**written, "_id": self.job_result_id, "_attempt": self.result.attempt}
+        if self.claim is not None and self.claim.settle():
+            self.verdict_events = self._settle(in_session(session), written, running=not final)
+            self._committed = values if final else None
+            return
+        events = self._events(values) if final else []
+        parameters = {**written, "_id": self.job_result_id, "_attempt": self._attempt()}
         if events or session.in_transaction() or self.runtime.engine.dialect.name != "postgresql":
             db = in_session(session)
             updated = _VERDICT.execute(db, parameters)
@@ -108,6 +123,21 @@ class ResultWriter:
             raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's changes are discarded")
         self.verdict_events = add_events(db, events) if events else []
         self._committed = values if final else None
+
+    def verdict_committed(self) -> None:
+        """The job's transaction, verdict included, committed: announce it."""
+        self.run_log.written()
+        if self.claim is not None:
+            self.claim.settled()
+        self.runtime.committed(self.verdict_events)
+
+    def verdict_rolled_back(self) -> None:
+        """The job's transaction rolled back: log entries it carried are buffered again for the next write."""
+        self.run_log.unwritten()
+        if self.claim is not None:
+            self.claim.settled(committed=False)
+        self.verdict_events = []
+        self._committed = None
 
     def finish(self, status: str, reason: str | None, data: dict[str, Any] | None) -> JobResult:
         """Write the final state unless the verdict already said it all; returns the JobResult as stored."""
@@ -143,10 +173,22 @@ class ResultWriter:
 
     def _attempt(self) -> int:
         """This run's attempt: a later one (the reaper re-queued it while this one stalled) owns the row."""
+        if self.claim is not None:
+            return self.claim.attempt
         return self.load().attempt
 
     def _write(self, statement: Prebuilt, values: dict[str, Any]) -> None:
         """Update the row (and announce it) durably on its own connection, outside the job's transaction."""
+        if self.claim is not None and self.claim.settle():
+            try:
+                with transaction(self.runtime.engine) as db:
+                    events = self._settle(db, values, running=False)
+            except BaseException:
+                self.run_log.unwritten()
+                raise
+            self.run_log.written()
+            self.runtime.committed(events)
+            return
         events = self._events(values)
         with transaction(self.runtime.engine) as db:
             written = statement.execute(db, {**values, "_id": self.job_result_id, "_attempt": self._attempt()})
@@ -154,3 +196,13 @@ class ResultWriter:
                 raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's outcome is discarded")
             add_events(db, events)
         self.runtime.committed(events)
+
+    def _settle(self, db: DriverConnection, values: dict[str, Any], *, running: bool) -> list[dict[str, Any]]:
+        """Claim and decide the row in ``db``'s transaction with the buffered log entries; returns the outbox rows.
+
+        Entries are written before the row's event, so a follower sees every line before the result.
+        """
+        row = self.claim.settled_row(db, {"verdict": None, **values}, running=running)
+        self.result.attempt = row["attempt"]
+        log_events = self.run_log.write_within(db)
+        return log_events + add_events(db, self._events(row))

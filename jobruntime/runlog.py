@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 
@@ -29,6 +29,9 @@ from jobruntime.job import LOG_LEVELS
 from jobruntime.models import JobLogEntry
 from jobruntime.prebuilt import DriverConnection, Prebuilt, on_connection
 from jobruntime.sanitize import Sanitizer
+
+if TYPE_CHECKING:
+    from jobruntime.leases import RunClaim
 
 _PYTHON_LEVELS = {"failure": logging.ERROR, "warning": logging.WARNING}
 logger = logging.getLogger(__name__)
@@ -97,12 +100,22 @@ class LogWriter:
         if events and self.on_commit is not None:
             self.on_commit(events)
 
+    def write_within(self, db: DriverConnection, entries: Sequence[LogEntry]) -> list[dict[str, Any]]:
+        """Write ``entries`` in the caller's transaction (PostgreSQL); returns their outbox rows, if any."""
+        if not entries:
+            return []
+        self._copy(db.connection, entries)
+        return outbox.add_events(db, log_event_rows(entries)) if self.events else []
+
     def _insert_rows(self, connection: Connection, entries: Sequence[LogEntry]) -> None:
         if not self._use_copy:
             connection.execute(self._insert, [entry._asdict() for entry in entries])
             return
-        cursor = connection.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY job_log_entry ({', '.join(LOG_COLUMNS)}) FROM STDIN") as copy:
+        self._copy(connection.connection.driver_connection, entries)
+
+    @staticmethod
+    def _copy(driver_connection: Any, entries: Sequence[LogEntry]) -> None:
+        with driver_connection.cursor().copy(f"COPY job_log_entry ({', '.join(LOG_COLUMNS)}) FROM STDIN") as copy:
             for entry in entries:
                 copy.write_row(entry)
 
@@ -171,6 +184,8 @@ class RunLog:
         self.counts = dict.fromkeys(LOG_LEVELS, 0)
         self.listeners: list[Callable[[LogEntry], None]] = []
         self.live = writer.concurrent
+        self.deferred: RunClaim | None = None  # an unclaimed run: entries wait for its claim or its settling write
+        self._in_flight: list[LogEntry] = []  # taken by a settling write that has not committed yet
         self._buffer: list[LogEntry] = []
         self._spill: IO[bytes] | None = None
         self._seq = 0
@@ -206,11 +221,11 @@ class RunLog:
             listener(entry)
         if len(self._buffer) >= self.batch_size:
             if self.live:
-                self.flush()
+                self._flush(claim=True)
             else:
                 self._spill_buffer()
         elif self.live and time.monotonic() - self._last_flush >= self.flush_interval:
-            self.flush()
+            self._flush(claim=True)
         return entry
 
     def _spill_buffer(self) -> None:
@@ -221,7 +236,17 @@ class RunLog:
         self._buffer = []
 
     def flush(self) -> None:
-        """Write what is buffered (parked batches first, in order). The engine calls this at its safe points."""
+        """Write what is buffered (parked batches first, in order). The engine calls this at its safe points.
+
+        An unclaimed run keeps its entries for its settling write (or its claim).
+        """
+        self._flush(claim=False)
+
+    def _flush(self, *, claim: bool) -> None:
+        deferred = self.deferred
+        if deferred is not None and deferred.claim is None:
+            if not claim or deferred.lost or deferred.ensure() is None:
+                return
         with self._write_lock:
             if self._spill is not None:
                 spill, self._spill = self._spill, None
@@ -244,9 +269,31 @@ class RunLog:
             self._last_flush = time.monotonic()
 
     def flush_if_due(self) -> None:
-        """Flush entries older than the flush interval, from any thread (only when writes may run concurrently)."""
-        if self.live and self._buffer and time.monotonic() - self._last_flush >= self.flush_interval:
-            self.flush()
+        """Flush entries older than the flush interval, from any thread (only when writes may run concurrently).
+
+        An unclaimed run is claimed once it has run that long, entries or not.
+        """
+        waiting = self._buffer or (self.deferred is not None and self.deferred.claim is None)
+        if self.live and waiting and time.monotonic() - self._last_flush >= self.flush_interval:
+            self._flush(claim=True)
+
+    def write_within(self, db: DriverConnection) -> list[dict[str, Any]]:
+        """Write the buffered entries in a settling write's transaction; ``written()`` or ``unwritten()`` follows."""
+        with self._lock:
+            self._in_flight, self._buffer = self._in_flight + self._buffer, []
+            entries = list(self._in_flight)
+        return self.writer.write_within(db, entries)
+
+    def written(self) -> None:
+        """The settling write committed its entries."""
+        with self._lock:
+            self._in_flight = []
+        self._last_flush = time.monotonic()
+
+    def unwritten(self) -> None:
+        """The settling write rolled back: its entries go back ahead of the buffer, for the next write."""
+        with self._lock:
+            self._buffer[:0], self._in_flight = self._in_flight, []
 
 
 class LogFlusher:

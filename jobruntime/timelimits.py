@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jobruntime.execution import JobExecution
-    from jobruntime.leases import Claim
+    from jobruntime.leases import RunClaim
     from jobruntime.models import Job as JobRecord
 
 
@@ -41,6 +41,11 @@ class RunSlot:
             self._job_result.value = str(job_result_id).encode()
             self._numbers[0] = time.time() + limit
             self._numbers[1] = limit
+            self._numbers[2] = attempt
+
+    def claimed(self, attempt: int) -> None:
+        """The run in hand was claimed after it started (see ``leases.RunClaim``): its lease is now renewable."""
+        with self._numbers.get_lock():
             self._numbers[2] = attempt
 
     def clear(self) -> None:
@@ -71,12 +76,13 @@ class HardLimit:
     slot: RunSlot
     default_limit: float
 
-    def __call__(self, execution: JobExecution, claim: Claim, record: JobRecord) -> Any:
+    def __call__(self, execution: JobExecution, claim: RunClaim, record: JobRecord) -> Any:
         return self._running(claim, record.time_limit or self.default_limit)
 
     @contextmanager
-    def _running(self, claim: Claim, limit: float) -> Iterator[None]:
+    def _running(self, claim: RunClaim, limit: float) -> Iterator[None]:
         self.slot.start(claim.job_result_id, limit, claim.attempt)
+        claim.listeners.append(lambda claimed: self.slot.claimed(claimed.attempt))
         try:
             yield
         finally:

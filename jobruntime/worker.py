@@ -110,12 +110,14 @@ class WorkerProcess:
 
     def _on_delivery(self, delivery: Delivery) -> None:
         acked = False
+        ack_lock = threading.Lock()  # a run claimed late is acked from the thread that claimed it
 
         def acknowledge() -> None:
             nonlocal acked
-            if not acked:
-                delivery.ack()
-                acked = True
+            with ack_lock:
+                if not acked:
+                    delivery.ack()
+                    acked = True
 
         ctx = HandlerContext(
             runtime=self.runtime,

@@ -430,7 +430,9 @@ def test_publish_command_sends_a_raw_request(stack, tmp_path):
 
 
 def test_result_and_log_events_are_published_after_commit(stack):
-    with running_worker(stack.env), Bus(stack.settings) as bus:
+    """A short run commits once: its log lines, then its result; it was never seen running, so says nothing of it."""
+    env = {**stack.env, "JOBRUNTIME_LOG_FLUSH_INTERVAL": "2"}  # the claim window: the run is over well before
+    with running_worker(env), Bus(stack.settings) as bus:
         with bus.subscribe(["job.result.*", "job.log.*"]) as subscription:
             request = publish(stack, "local/bus_jobs/Quick")
             seen: list[tuple[str, dict]] = []
@@ -445,7 +447,7 @@ def test_result_and_log_events_are_published_after_commit(stack):
                 if message is not None:
                     seen.append((message[0], json.loads(message[1])))
     keys = [key for key, _ in seen]
-    assert keys.index("job.result.running") < keys.index("job.result.completed")
+    assert keys == ["job.log.success", "job.result.completed"]
     completed = dict(seen)["job.result.completed"]
     assert completed["output"] == "\nok" and completed["log_counts"]["success"] == 1
     assert dict(seen)["job.log.success"]["entries"][0]["message"] == "quick and done"
@@ -558,3 +560,54 @@ def test_a_line_logged_before_a_long_wait_is_written_while_the_job_waits(stack):
         seen_while_waiting = log_messages(stack, request.job_result_id)
         still_running = wait_for_result(stack.runtime, request.job_result_id, statuses=("running",)).status
     assert (seen_while_waiting, still_running) == (["first", "second"], "running")
+
+
+def _result_events(stack, job_result_id):
+    """The outbox's result events for one run, oldest first: what the run announced, in order."""
+    from jobruntime.models import OutboxEvent
+
+    with stack.runtime.session() as session:
+        bodies = session.scalars(select(OutboxEvent.body).order_by(OutboxEvent.created))
+        return [body["status"] for body in bodies
+                if isinstance(body, dict) and body.get("job_result_id") == str(job_result_id) and "status" in body]
+
+
+def test_a_short_run_is_claimed_and_decided_in_one_write(stack):
+    """No running state was ever committed for it: one result event, the row a first attempt with a lease holder."""
+    with running_worker({**stack.env, "JOBRUNTIME_LOG_FLUSH_INTERVAL": "2"}):
+        request = publish(stack, "local/bus_jobs/SlowSite", data={"number": 7}, commit=True)
+        result = wait_for_result(stack.runtime, request.job_result_id)
+    assert (result.status, result.attempt, result.worker is not None) == ("completed", 1, True)
+    assert result.started <= result.completed
+    assert _result_events(stack, request.job_result_id) == ["completed"]
+    assert (sites(stack, "Slow 7"), log_messages(stack, request.job_result_id)) == (1, ["attempt 1"])
+
+
+def test_a_run_that_outlasts_its_claim_window_is_claimed_while_it_runs(stack):
+    with running_worker(stack.env):
+        request = publish(stack, "local/bus_jobs/SlowSite", data={"seconds": 3, "number": 8}, commit=True)
+        running = _running(stack, request.job_result_id, timeout=5)
+        result = wait_for_result(stack.runtime, request.job_result_id)
+    assert (running.attempt, running.lease_expires is not None) == (1, True)
+    assert (result.status, result.attempt) == ("completed", 1)
+    assert _result_events(stack, request.job_result_id) == ["running", "completed"]
+    assert sites(stack, "Slow 8") == 1
+
+
+def test_an_unclaimed_run_whose_row_another_delivery_wrote_commits_nothing(stack):
+    """The settling write takes only a pending row: the job's changes roll back, the other run's row stands."""
+    env = {**stack.env, "JOBRUNTIME_LOG_FLUSH_INTERVAL": "10"}  # a claim window longer than the job
+    with running_worker(env):
+        request = publish(stack, "local/bus_jobs/SlowSite", data={"seconds": 3, "number": 9}, commit=True)
+        time.sleep(1)
+        with stack.runtime.session() as session:
+            record = session.scalars(select(JobRecord).where(JobRecord.job_class_name == "SlowSite")).one()
+            session.add(JobResult(id=request.job_result_id, name=record.class_path, job_model_id=record.id,
+                                  status="completed", attempt=1))
+            session.commit()
+        follow_up = publish(stack, "local/bus_jobs/Quick")
+        wait_for_result(stack.runtime, follow_up.job_result_id)
+        result = wait_for_result(stack.runtime, request.job_result_id)
+    assert (result.status, result.worker, result.data) == ("completed", None, None)
+    assert sites(stack, "Slow 9") == 0
+    assert log_messages(stack, request.job_result_id) == []
