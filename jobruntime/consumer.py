@@ -9,10 +9,13 @@ rejects the handler thread asks for (woken at once through a pipe, so an ack
 costs no polling delay), and on a lost connection reconnects with backoff
 (0.5 s doubling to 10 s), re-declares and resumes.
 
-While a handler works, the pump stops consuming before it acks: a busy worker
-must not hold the next message unacked (RabbitMQ's consumer timeout would close
-the channel under a long job, and another worker may be idle). It consumes again
-when the handler returns. Both are sent without waiting for the broker's reply:
+A handler that acks while it goes on working (a run claimed because it lasts)
+makes the pump stop consuming before that ack: a busy worker must not hold the
+next message unacked (RabbitMQ's consumer timeout would close the channel under
+a long job, and another worker may be idle). It consumes again when the handler
+returns. A delivery the handler leaves unsettled is acked after it returns, with
+no pause: the broker's next delivery then follows the ack at once. Cancel and
+consume are sent without waiting for the broker's reply:
 the broker handles a channel's methods in order, so nothing arrives after the
 cancel. A delivery received on a connection that has since died cannot be
 settled any more; the broker redelivers it, which handlers tolerate because
@@ -120,6 +123,8 @@ def consume(bus: Bus, queues: Sequence[str], handler: Callable[[Delivery], None]
                     _handle(handler, delivery)
                 finally:
                     pump.handling(False)
+                if not delivery.settled:  # acked once idle: the pump need not stop receiving for it
+                    delivery.ack()
     finally:
         bus.route_through(None)
         pump.stop()
@@ -132,9 +137,6 @@ def _handle(handler: Callable[[Delivery], None], delivery: Delivery) -> None:
         log.exception("Handler failed on a message from %s; returning it to the queue", delivery.queue)
         if not delivery.settled:
             delivery.reject(requeue=True)
-    else:
-        if not delivery.settled:
-            delivery.ack()
 
 
 @dataclass(eq=False)

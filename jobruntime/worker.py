@@ -146,7 +146,6 @@ class WorkerProcess:
                 logger.exception("Run failed after it was claimed; its lease will expire and the reaper takes over")
                 return
             return
-        acknowledge()
         reason = f": {outcome.reason[:LOGGED_REASON_LENGTH]}" if outcome.reason else ""  # it may echo a huge request
         logger.info("%s %s%s", outcome.status, outcome.job_result_id, reason)
 
