@@ -108,9 +108,17 @@ def claim_run(
     return Claim(values["id"], row["attempt"], requeued=row["attempt"] > 1, row=row, events=added)
 
 
+_NOT_SETTLED = ("attempt", "request")  # the attempt is counted; a settled run is never re-queued from its request
+
+
 @functools.cache
 def _settle_statement(dialect_name: str, columns: tuple[str, ...]) -> Prebuilt:
-    """The claim statement writing ``columns`` as well: a short run's row, claimed and decided in one write."""
+    """The claim statement writing ``columns`` as well: a short run's row, claimed and decided in one write.
+
+    Columns without a value are left out (and keep a pending row's), and so is the
+    stored request: the settled run ends (or, in post_run, has its verdict), and is
+    never re-queued.
+    """
     statement = _dialect(dialect_name).insert(_TABLE).values(
         {**{column: bindparam(column) for column in columns}, "attempt": 1}
     )
@@ -119,7 +127,7 @@ def _settle_statement(dialect_name: str, columns: tuple[str, ...]) -> Prebuilt:
         set_={**{column: statement.excluded[column] for column in columns if column not in _NEW_ROW_COLUMNS + ("id",)},
               "attempt": _TABLE.c.attempt + 1},
         where=(_TABLE.c.status == "pending") & (_TABLE.c.name == statement.excluded.name),
-    ).returning(*_TABLE.c))
+    ).returning(_TABLE.c.attempt, _TABLE.c.created))
 
 
 class RunClaim:
@@ -205,12 +213,14 @@ class RunClaim:
 
         Raises ``LeaseLost`` when the run is not this delivery's to write.
         """
-        parameters = {**self.snapshot(), **values}
-        parameters.pop("attempt")
-        row = _settle_statement(db.dialect.name, tuple(parameters)).first(db, parameters)
-        if row is None:
+        snapshot = self.snapshot()
+        parameters = {key: value for key, value in {**snapshot, **values}.items()
+                      if value is not None and key not in _NOT_SETTLED}
+        written = _settle_statement(db.dialect.name, tuple(parameters)).first(db, parameters)
+        if written is None:
             self.lost = True
             raise LeaseLost(f"JobResult {self.job_result_id} belongs to another delivery of the run")
+        row = {**snapshot, "request": None, **values, **written}
         if running:
             self._settled_claim = Claim(self.job_result_id, row["attempt"], requeued=False, row=row, events=[])
         return row
