@@ -1,6 +1,6 @@
 """Run every benchmark of this directory, one after the other: ``python -m benchmarks.run_all``."""
 
-from benchmarks import bench_celery, bench_cli, bench_latency_split, bench_logging, bench_runs
+from benchmarks import bench_celery, bench_cli, bench_floor, bench_latency_split, bench_logging, bench_runs
 
 if __name__ == "__main__":
     print("== (a) per-run overhead ==")
@@ -13,3 +13,5 @@ if __name__ == "__main__":
     bench_celery.main()
     print("== (d) where jobruntime's latency goes ==")
     bench_latency_split.main()
+    print("== (d) the floor: what a bare consumer costs on this machine ==")
+    bench_floor.main()
