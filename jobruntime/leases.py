@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from jobruntime import outbox
 from jobruntime.models import JobResult
+from jobruntime.job_records import lookup_record
 from jobruntime.prebuilt import DriverConnection, Prebuilt, on_connection, transaction
 from jobruntime.result_writer import LeaseLost
 from jobruntime.topology import DEAD_QUEUE, REASON_HEADER, death_reason
@@ -388,19 +389,31 @@ def reap_dead_letter(
 
     A worker that refuses a request says why in a header and ends the run itself; a
     request the broker dead-lettered (its delivery limit spent on worker processes that
-    died before they could claim it) would leave its run pending for ever. Only the
+    died before they could claim it) would leave its run pending for ever, or, when no
+    pending row was recorded and every attempt died within its claim window, leave no
+    trace at all: such a run is recorded ``errored`` here, if its job is known. Only the
     database may fail here: a body that names no run is skipped, never retried.
     """
     try:
-        job_result_id = uuid.UUID(str(json.loads(body)["job_result_id"]))
+        request = json.loads(body)
+        job_result_id = uuid.UUID(str(request["job_result_id"]))
     except (ValueError, TypeError, KeyError, RecursionError):
         return []  # not a run request, or it names no run: nothing to end
-    reason = headers.get(REASON_HEADER) or (
+    reason = str(headers.get(REASON_HEADER) or (
         f"The broker dead-lettered the request ({death_reason(headers) or 'no reason given'}): no worker process "
         f"could take it; it is kept in {DEAD_QUEUE}"
-    )
+    ))
     with engine.begin() as connection:
-        return _end_pending(connection, job_result_id, str(reason), [result_event]) or []
+        ended = _end_pending(connection, job_result_id, reason, [result_event])
+    if ended is not None:
+        return ended
+    job = request.get("job")
+    with transaction(engine) as db:
+        record = lookup_record(db, job) if isinstance(job, str) else None
+    if record is None:
+        return []
+    values = {"id": job_result_id, "name": record.class_path, "job_model_id": record.id}
+    return refuse_run(engine, values, reason, events=[result_event]) or []  # None: the run has a row already
 
 
 def _end_pending(

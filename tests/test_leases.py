@@ -305,3 +305,18 @@ def test_a_rerun_numbers_its_log_entries_after_the_earlier_attempts(runtime, eng
         seqs = session.scalars(select(JobLogEntry.seq).where(JobLogEntry.job_result_id == values["id"])
                                .order_by(JobLogEntry.seq)).all()
     assert logged_first and seqs == list(range(1, 2 * len(logged_first) + 1))
+
+
+def test_a_dead_lettered_request_whose_run_has_no_row_is_recorded_errored(engine):
+    """Every attempt died before its claim (a short run commits nothing first): the run must not vanish."""
+    record = _passing_job_record(engine)
+    job_result_id = uuid.uuid4()
+    body = json.dumps({"job": "local/basic/PassingJob", "job_result_id": str(job_result_id)}).encode()
+    events = reap_dead_letter(engine, body, {"x-first-death-reason": "delivery_limit"}, result_event=result_event_row)
+    row = _row(engine, job_result_id)
+    assert (row.status, row.name, row.job_model_id) == ("errored", "local/basic/PassingJob", record.id)
+    assert row.reason.startswith("The broker dead-lettered the request (delivery_limit)")
+    assert [event["routing_key"] for event in events] == ["job.result.errored"]
+    assert reap_dead_letter(engine, body, {}, result_event=result_event_row) == []  # recorded once
+    unknown = json.dumps({"job": "local/nowhere/Nothing", "job_result_id": str(uuid.uuid4())}).encode()
+    assert reap_dead_letter(engine, unknown, {}, result_event=result_event_row) == []
