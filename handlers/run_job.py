@@ -140,6 +140,7 @@ def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
     keep_input = not record.has_sensitive_variables
     run.values = {
         **run.identity(run.queue),
+        "created": existing["created"] if existing else None,  # a pending row's (its publisher's) is kept
         "request": run.request.stored() if keep_input else None,
         "job_kwargs": {"data": run.request.data, "commit": run.request.commit, "task_queue": run.queue}
         if keep_input else None,

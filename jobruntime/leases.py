@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jobruntime import outbox
@@ -113,22 +113,29 @@ _NOT_SETTLED = ("attempt", "request")  # the attempt is counted; a settled run i
 
 
 @functools.cache
-def _settle_statement(dialect_name: str, columns: tuple[str, ...]) -> Prebuilt:
+def _settle_statement(dialect_name: str, columns: tuple[str, ...], announce: bool) -> Prebuilt:
     """The claim statement writing ``columns`` as well: a short run's row, claimed and decided in one write.
 
     Columns without a value are left out (and keep a pending row's), and so is the
     stored request: the settled run ends (or, in post_run, has its verdict), and is
-    never re-queued.
+    never re-queued. With ``announce`` (PostgreSQL) the same statement adds the run's
+    outbox row (parameters ``event_*``), only if the row was written: one round trip.
     """
     statement = _dialect(dialect_name).insert(_TABLE).values(
         {**{column: bindparam(column) for column in columns}, "attempt": 1}
     )
-    return Prebuilt(statement.on_conflict_do_update(
+    settle = statement.on_conflict_do_update(
         index_elements=[_TABLE.c.id],
         set_={**{column: statement.excluded[column] for column in columns if column not in _NEW_ROW_COLUMNS + ("id",)},
               "attempt": _TABLE.c.attempt + 1},
         where=(_TABLE.c.status == "pending") & (_TABLE.c.name == statement.excluded.name),
-    ).returning(_TABLE.c.attempt, _TABLE.c.created))
+    ).returning(_TABLE.c.attempt)
+    if not announce:
+        return Prebuilt(settle)
+    settled = settle.cte("settled")
+    event = select(*(bindparam(f"event_{column}", type_=outbox.TABLE.c[column].type) for column in outbox.COLUMNS))
+    announced = insert(outbox.TABLE).from_select(list(outbox.COLUMNS), event.select_from(settled)).cte("announced")
+    return Prebuilt(select(settled.c.attempt).add_cte(announced))
 
 
 class RunClaim:
@@ -209,22 +216,30 @@ class RunClaim:
                 self.settling = True
             return self.settling
 
-    def settled_row(self, db: DriverConnection, values: Mapping[str, Any], *, running: bool) -> dict[str, Any]:
-        """Write the row claimed and decided in the caller's transaction; ``running`` keeps it leased (post_run).
+    def settled_row(
+        self, db: DriverConnection, row: Mapping[str, Any], *, running: bool, event: Mapping[str, Any] | None
+    ) -> int:
+        """Write ``row`` (a ``snapshot()`` with the outcome) claimed and decided, with its outbox ``event``, in ``db``'s
+        transaction; returns the attempt. ``running`` keeps the row leased (post_run).
 
         Raises ``LeaseLost`` when the run is not this delivery's to write.
         """
-        snapshot = self.snapshot()
-        parameters = {key: value for key, value in {**snapshot, **values}.items()
-                      if value is not None and key not in _NOT_SETTLED}
-        written = _settle_statement(db.dialect.name, tuple(parameters)).first(db, parameters)
+        parameters = {key: value for key, value in row.items() if value is not None and key not in _NOT_SETTLED}
+        announce = event is not None and db.dialect.name == "postgresql"
+        if announce:
+            parameters.update({f"event_{column}": event[column] for column in outbox.COLUMNS})
+        statement = _settle_statement(db.dialect.name, tuple(key for key in parameters if not key.startswith("event_")),
+                                      announce)
+        written = statement.first(db, parameters)
         if written is None:
             self.lost = True
             raise LeaseLost(f"JobResult {self.job_result_id} belongs to another delivery of the run")
-        row = {**snapshot, "request": None, **values, **written}
+        if event is not None and not announce:
+            outbox.add_events(db, [event])
         if running:
-            self._settled_claim = Claim(self.job_result_id, row["attempt"], requeued=False, row=row, events=[])
-        return row
+            self._settled_claim = Claim(self.job_result_id, written["attempt"], requeued=False,
+                                        row={**row, "request": None, **written}, events=[])
+        return written["attempt"]
 
     def settled(self, committed: bool = True) -> None:
         """The settling write committed (or rolled back): a row it left running (post_run) is now claimed."""
@@ -241,7 +256,7 @@ class RunClaim:
     def _lease_values(self) -> dict[str, Any]:
         now = utcnow()
         return {"status": "running", "worker": self.worker, "lease_expires": now + timedelta(seconds=self.lease_seconds),
-                "heartbeat": now, "started": self.started, "created": self.started}
+                "heartbeat": now, "started": self.started, "created": self.values.get("created") or self.started}
 
 
 def refuse_run(
@@ -270,7 +285,8 @@ def refuse_run(
 
 
 _STORED_RUN = Prebuilt(
-    select(_TABLE.c.name, _TABLE.c.request, _TABLE.c.attempt, _TABLE.c.status).where(_TABLE.c.id == bindparam("id"))
+    select(_TABLE.c.name, _TABLE.c.request, _TABLE.c.attempt, _TABLE.c.status, _TABLE.c.created)
+    .where(_TABLE.c.id == bindparam("id"))
 )
 
 
@@ -284,7 +300,7 @@ def run_name(db: DriverConnection, job_result_id: uuid.UUID) -> str | None:
 
 
 def stored_run(db: DriverConnection, job_result_id: uuid.UUID) -> dict[str, Any] | None:
-    """A JobResult's name, stored request, attempt and status, or None when there is no such row."""
+    """A JobResult's name, stored request, attempt, status and creation time, or None when there is no such row."""
     return _STORED_RUN.first(db, {"id": job_result_id})
 
 

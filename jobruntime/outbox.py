@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 EVENTS_EXCHANGE = "jobruntime.events"
 RUN_EXCHANGE = "jobruntime.run"
-_TABLE = OutboxEvent.__table__
+TABLE = OutboxEvent.__table__
 logger = logging.getLogger(__name__)
 STAMP_INTERVAL = 0.5  # seconds between background stamps of published rows
 SWEEP_AGE = 5.0  # a sweep publishes rows at least this old that nobody stamped
@@ -49,7 +49,8 @@ def event_row(exchange: str, routing_key: str, body: Mapping[str, Any]) -> dict[
     }
 
 
-_INSERT = prebuilt_insert(_TABLE, ("id", "created", "exchange", "routing_key", "body", "published"))
+COLUMNS = ("id", "created", "exchange", "routing_key", "body", "published")  # an event row's keys, in insert order
+_INSERT = prebuilt_insert(TABLE, COLUMNS)
 
 
 def add_events(db: DriverConnection, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -61,7 +62,7 @@ def add_events(db: DriverConnection, rows: Iterable[dict[str, Any]]) -> list[dic
 
 def _mark_published(connection: Connection, ids: Sequence[uuid.UUID]) -> None:
     if ids:
-        connection.execute(update(_TABLE).where(_TABLE.c.id.in_(ids)).values(published=datetime.now(timezone.utc)))
+        connection.execute(update(TABLE).where(TABLE.c.id.in_(ids)).values(published=datetime.now(timezone.utc)))
 
 
 class OutboxRelay:
@@ -79,10 +80,10 @@ class OutboxRelay:
 
     def publish_pending(self, *, older_than: float = 0.0) -> int:
         """Publish up to one batch of unpublished events (those at least ``older_than`` seconds old)."""
-        query = select(_TABLE).where(_TABLE.c.published.is_(None)).order_by(_TABLE.c.created).limit(self.batch)
+        query = select(TABLE).where(TABLE.c.published.is_(None)).order_by(TABLE.c.created).limit(self.batch)
         if older_than > 0:
             cutoff = datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() - older_than, timezone.utc)
-            query = query.where(_TABLE.c.created <= cutoff)
+            query = query.where(TABLE.c.created <= cutoff)
         if self._skip_locked:
             query = query.with_for_update(skip_locked=True)
         with self.engine.begin() as connection:
@@ -170,8 +171,8 @@ class OutboxRelay:
         take them as abandoned; a row a sweep has published or holds is dropped here,
         so neither sends it again after a newer event of the same run.
         """
-        query = select(_TABLE.c.id).where(_TABLE.c.id.in_([row["id"] for row in backlog]),
-                                          _TABLE.c.published.is_(None))
+        query = select(TABLE.c.id).where(TABLE.c.id.in_([row["id"] for row in backlog]),
+                                          TABLE.c.published.is_(None))
         if self._skip_locked:
             query = query.with_for_update(skip_locked=True)
         published: list[uuid.UUID] = []

@@ -108,7 +108,11 @@ class ResultWriter:
         else:
             written = {**values, "status": RUNNING, "reason": None, "completed": None, "verdict": status}
         if self.claim is not None and self.claim.settle():
-            self.verdict_events = self._settle(in_session(session), written, running=not final)
+            if session.in_transaction() or self.run_log.buffered:
+                self.verdict_events = self._settle(in_session(session), written, running=not final)
+            else:  # the job never used the database and logged nothing: one autocommitted statement
+                with one_statement(self.runtime.engine) as db:
+                    self.verdict_events = self._settle(db, written, running=not final)
             self._committed = values if final else None
             return
         events = self._events(values) if final else []
@@ -181,7 +185,7 @@ class ResultWriter:
         """Update the row (and announce it) durably on its own connection, outside the job's transaction."""
         if self.claim is not None and self.claim.settle():
             try:
-                with transaction(self.runtime.engine) as db:
+                with (transaction if self.run_log.buffered else one_statement)(self.runtime.engine) as db:
                     events = self._settle(db, values, running=False)
             except BaseException:
                 self.run_log.unwritten()
@@ -200,9 +204,11 @@ class ResultWriter:
     def _settle(self, db: DriverConnection, values: dict[str, Any], *, running: bool) -> list[dict[str, Any]]:
         """Claim and decide the row in ``db``'s transaction with the buffered log entries; returns the outbox rows.
 
-        Entries are written before the row's event, so a follower sees every line before the result.
+        The entries' events are made first, so they are announced (and swept) before the result.
         """
-        row = self.claim.settled_row(db, {"verdict": None, **values}, running=running)
-        self.result.attempt = row["attempt"]
-        log_events = self.run_log.write_within(db)
-        return log_events + add_events(db, self._events(row))
+        entries, log_events = self.run_log.take()
+        row = {**self.claim.snapshot(), "verdict": None, **values}
+        events = self._events(row)
+        self.result.attempt = self.claim.settled_row(db, row, running=running, event=events[0] if events else None)
+        self.run_log.write_within(db, entries, log_events)
+        return log_events + events

@@ -100,12 +100,15 @@ class LogWriter:
         if events and self.on_commit is not None:
             self.on_commit(events)
 
-    def write_within(self, db: DriverConnection, entries: Sequence[LogEntry]) -> list[dict[str, Any]]:
-        """Write ``entries`` in the caller's transaction (PostgreSQL); returns their outbox rows, if any."""
-        if not entries:
-            return []
-        self._copy(db.connection, entries)
-        return outbox.add_events(db, log_event_rows(entries)) if self.events else []
+    def event_rows(self, entries: Sequence[LogEntry]) -> list[dict[str, Any]]:
+        """The outbox rows announcing ``entries`` (none when this writer records no events)."""
+        return list(log_event_rows(entries)) if self.events and entries else []
+
+    def write_within(self, db: DriverConnection, entries: Sequence[LogEntry], events: Sequence[dict[str, Any]]) -> None:
+        """Write ``entries`` and their ``events`` in the caller's transaction (PostgreSQL)."""
+        if entries:
+            self._copy(db.connection, entries)
+            outbox.add_events(db, events)
 
     def _insert_rows(self, connection: Connection, entries: Sequence[LogEntry]) -> None:
         if not self._use_copy:
@@ -277,12 +280,21 @@ class RunLog:
         if self.live and waiting and time.monotonic() - self._last_flush >= self.flush_interval:
             self._flush(claim=True)
 
-    def write_within(self, db: DriverConnection) -> list[dict[str, Any]]:
-        """Write the buffered entries in a settling write's transaction; ``written()`` or ``unwritten()`` follows."""
+    @property
+    def buffered(self) -> bool:
+        """Whether entries wait to be written."""
+        return bool(self._buffer or self._in_flight or self._spill)
+
+    def take(self) -> tuple[list[LogEntry], list[dict[str, Any]]]:
+        """The buffered entries and their events, for a settling write; ``written()`` or ``unwritten()`` follows."""
         with self._lock:
             self._in_flight, self._buffer = self._in_flight + self._buffer, []
             entries = list(self._in_flight)
-        return self.writer.write_within(db, entries)
+        return entries, self.writer.event_rows(entries)
+
+    def write_within(self, db: DriverConnection, entries: Sequence[LogEntry], events: Sequence[dict[str, Any]]) -> None:
+        """Write entries from ``take()`` in a settling write's transaction, after its row."""
+        self.writer.write_within(db, entries, events)
 
     def written(self) -> None:
         """The settling write committed its entries."""

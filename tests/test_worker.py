@@ -611,3 +611,24 @@ def test_an_unclaimed_run_whose_row_another_delivery_wrote_commits_nothing(stack
     assert (result.status, result.worker, result.data) == ("completed", None, None)
     assert sites(stack, "Slow 9") == 0
     assert log_messages(stack, request.job_result_id) == []
+
+
+def test_a_short_run_of_a_pending_row_keeps_its_creation_time(stack):
+    """The publisher recorded the run pending: the deciding write takes it over, and the event tells its true age."""
+    from datetime import datetime
+
+    from jobruntime.models import OutboxEvent
+
+    with running_worker({**stack.env, "JOBRUNTIME_LOG_FLUSH_INTERVAL": "2"}):
+        with Client(stack.settings, username="alice", record_pending=True) as client:
+            request = client.request("local/bus_jobs/Quick")
+            client.publish(request)
+        with stack.runtime.session() as session:
+            pending_created = session.get(JobResult, request.job_result_id).created
+        result = wait_for_result(stack.runtime, request.job_result_id)
+    with stack.runtime.session() as session:
+        bodies = [body for body in session.scalars(select(OutboxEvent.body))
+                  if body.get("job_result_id") == str(request.job_result_id) and "status" in body]
+    assert (result.status, result.attempt, result.created) == ("completed", 1, pending_created)
+    announced = [(body["status"], datetime.fromisoformat(body["created"].replace("Z", "+00:00"))) for body in bodies]
+    assert announced == [("completed", pending_created)]
