@@ -9,13 +9,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobruntime.auth import RUN_JOB, authenticate, check_queue, find_user, require_permission
+from jobruntime.admission import read_admission
+from jobruntime.auth import RUN_JOB, check_credentials, check_permission, check_queue, find_user
 from jobruntime.events import result_event_row
 from jobruntime.execution import JobExecution, LeaseLost, RunOptions
 from jobruntime.handling import HandlerContext, Outcome
 from jobruntime.job import JobRequest
 from jobruntime.job_records import lookup_record
-from jobruntime.leases import Claim, RunClaim, refuse_run, rerun_request, run_name, stored_run
+from jobruntime.leases import Claim, RunClaim, refuse_run, rerun_request, run_name
 from jobruntime.messages import ErrorEvent, MalformedMessage, RunRequest
 from jobruntime.models import JobResult, User
 from jobruntime.prebuilt import as_model, transaction
@@ -108,35 +109,35 @@ def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
     """Check who asked, for what and where; a refusal is recorded on the run when the job is known."""
     runtime = ctx.runtime
     with transaction(runtime.autocommit_engine) as db:
-        record = lookup_record(db, request.job)
-        if record is None:
-            reason = f'Job "{request.job}" not found'
-            return _reject(ctx, reason, ErrorEvent(reason=reason, job=request.job, queue=ctx.queue,
-                                                   job_result_id=request.job_result_id),
-                           job_result_id=request.job_result_id)
-        existing = stored_run(db, request.job_result_id)
-        stored = rerun_request(existing) if request.token is None and request.signature is None else None
-        run = _Run(request=RunRequest.model_validate(stored) if stored else request, record=record,
-                   requeued=stored is not None, taken=existing is not None and existing["status"] != PENDING)
-        try:
-            if run.requeued:
-                run.user = find_user(db, run.request.requested_by)
-            else:
-                run.user = authenticate(db, request, runtime.settings.signing_secret)
-                require_permission(db, run.user, RUN_JOB, record)
-            run.queue = check_queue(record, run.request.task_queue or ctx.queue, runtime.settings.default_queue)
-            if ctx.queue is not None and ctx.queue != run.queue:
-                raise PermissionError(
-                    f'The request arrived on queue "{ctx.queue}" but asks for "{run.queue}"; '
-                    f"publish it to the queue it names"
-                )
-            if run.request.files:
-                raise ValueError(
-                    f"This worker does not take uploaded files (files: {', '.join(sorted(run.request.files))}); "
-                    f"send the request without them"
-                )
-        except (PermissionError, ValueError) as exc:
-            return _refuse(ctx, run, str(exc))
+        facts = read_admission(db, request, RUN_JOB)
+    record, existing = facts.record, facts.run
+    if record is None:
+        reason = f'Job "{request.job}" not found'
+        return _reject(ctx, reason, ErrorEvent(reason=reason, job=request.job, queue=ctx.queue,
+                                               job_result_id=request.job_result_id),
+                       job_result_id=request.job_result_id)
+    stored = rerun_request(existing) if request.token is None and request.signature is None else None
+    run = _Run(request=RunRequest.model_validate(stored) if stored else request, record=record,
+               requeued=stored is not None, taken=existing is not None and existing["status"] != PENDING)
+    try:
+        if run.requeued:  # the reaper's own message: who asked was checked on the first attempt
+            run.user = facts.user if request.requested_by == run.request.requested_by else _user(ctx, run)
+        else:
+            run.user = check_credentials(request, facts.user, facts.token_expires, runtime.settings.signing_secret)
+            check_permission(run.user, RUN_JOB, record, facts.granted)
+        run.queue = check_queue(record, run.request.task_queue or ctx.queue, runtime.settings.default_queue)
+        if ctx.queue is not None and ctx.queue != run.queue:
+            raise PermissionError(
+                f'The request arrived on queue "{ctx.queue}" but asks for "{run.queue}"; '
+                f"publish it to the queue it names"
+            )
+        if run.request.files:
+            raise ValueError(
+                f"This worker does not take uploaded files (files: {', '.join(sorted(run.request.files))}); "
+                f"send the request without them"
+            )
+    except (PermissionError, ValueError) as exc:
+        return _refuse(ctx, run, str(exc))
     keep_input = not record.has_sensitive_variables
     run.values = {
         **run.identity(run.queue),
@@ -146,6 +147,12 @@ def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
         if keep_input else None,
     }
     return run
+
+
+def _user(ctx: HandlerContext, run: _Run) -> User | None:
+    """The requester a re-queued run stored (the message naming someone else changes nothing)."""
+    with transaction(ctx.runtime.autocommit_engine) as db:
+        return find_user(db, run.request.requested_by)
 
 
 def _refuse(ctx: HandlerContext, run: _Run, reason: str) -> Outcome:

@@ -43,7 +43,8 @@ class InvalidQueue(ValueError):
     """The requested task queue is not one the job may run on."""
 
 
-def _key_hash(key: str) -> str:
+def token_hash(key: str) -> str:
+    """What is stored of a token: its SHA-256, hex."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -53,7 +54,7 @@ def create_token(session: Session, user: User, *, description: str = "", expires
     The token is flushed, not committed: the caller owns the transaction.
     """
     key = secrets.token_urlsafe(32)
-    session.add(Token(user_id=user.id, key_hash=_key_hash(key), description=description, expires=expires))
+    session.add(Token(user_id=user.id, key_hash=token_hash(key), description=description, expires=expires))
     session.flush()
     return key
 
@@ -92,37 +93,39 @@ def find_user(db: DriverConnection, username: str) -> User | None:
     return None if row is None else as_model(User, row)
 
 
-def _user_by_signature(
-    db: DriverConnection, request: RunRequest, signature: str, signing_secret: str | None
-) -> User | None:
-    if not signing_secret:
-        raise AuthenticationFailed("Signed request refused: no signing secret is configured on this worker")
-    if not hmac.compare_digest(sign(request, signing_secret), signature):
-        raise AuthenticationFailed("Invalid signature")
-    return find_user(db, request.requested_by)
+def requester(db: DriverConnection, request: RunRequest) -> tuple[User | None, dt.datetime | None]:
+    """The user the request's credentials point at, and the token's expiry: the database half of ``authenticate``.
+
+    A token names its holder; otherwise (a signature, or nothing) the request's ``requested_by`` is looked up.
+    """
+    if request.signature is None and request.token is not None:
+        row = _USER_BY_TOKEN.first(db, {"key_hash": token_hash(request.token)})
+        if row is None:
+            return None, None
+        expires = row.pop("token_expires")
+        return as_model(User, row), expires
+    return find_user(db, request.requested_by), None
 
 
-def _user_by_token(db: DriverConnection, request: RunRequest, key: str) -> User:
-    row = _USER_BY_TOKEN.first(db, {"key_hash": _key_hash(key)})
-    if row is None or row["username"] != request.requested_by:
-        raise AuthenticationFailed(f"Invalid token for user {request.requested_by}")
-    expires = row.pop("token_expires")
-    if expires is not None and as_utc(expires) <= utcnow():
-        raise AuthenticationFailed("Token expired")
-    return as_model(User, row)
-
-
-def authenticate(db: DriverConnection, request: RunRequest, signing_secret: str | None) -> User:
-    """The active user the request may act as; raises AuthenticationFailed saying why not.
+def check_credentials(
+    request: RunRequest, user: User | None, token_expires: dt.datetime | None, signing_secret: str | None
+) -> User:
+    """The active user the request may act as, given what ``requester`` found; raises AuthenticationFailed saying why not.
 
     A request that carries a signature is judged by its signature alone (a bad
     signature is never rescued by a token), because a wrong signature means a
     misconfigured or forged internal publisher, which should be noticed.
     """
     if request.signature is not None:
-        user = _user_by_signature(db, request, request.signature, signing_secret)
+        if not signing_secret:
+            raise AuthenticationFailed("Signed request refused: no signing secret is configured on this worker")
+        if not hmac.compare_digest(sign(request, signing_secret), request.signature):
+            raise AuthenticationFailed("Invalid signature")
     elif request.token is not None:
-        user = _user_by_token(db, request, request.token)
+        if user is None or user.username != request.requested_by:
+            raise AuthenticationFailed(f"Invalid token for user {request.requested_by}")
+        if token_expires is not None and as_utc(token_expires) <= utcnow():
+            raise AuthenticationFailed("Token expired")
     else:
         raise AuthenticationFailed("No credentials: the request carries neither a token nor a signature")
     if user is None:
@@ -130,6 +133,11 @@ def authenticate(db: DriverConnection, request: RunRequest, signing_secret: str 
     if not user.is_active:
         raise AuthenticationFailed(f"User {user.username} is inactive")
     return user
+
+
+def authenticate(db: DriverConnection, request: RunRequest, signing_secret: str | None) -> User:
+    """The active user the request may act as; raises AuthenticationFailed saying why not (see ``check_credentials``)."""
+    return check_credentials(request, *requester(db, request), signing_secret)
 
 
 def has_permission(db: DriverConnection, user: User, action: str, job_record: JobRecord) -> bool:
@@ -141,7 +149,12 @@ def has_permission(db: DriverConnection, user: User, action: str, job_record: Jo
 
 def require_permission(db: DriverConnection, user: User, action: str, job_record: JobRecord) -> None:
     """Raise PermissionDenied unless ``has_permission``."""
-    if has_permission(db, user, action, job_record):
+    check_permission(user, action, job_record, has_permission(db, user, action, job_record))
+
+
+def check_permission(user: User, action: str, job_record: JobRecord, granted: bool) -> None:
+    """Raise PermissionDenied unless ``user`` is a superuser or ``granted`` (a grant was found) is true."""
+    if user.is_superuser or granted:
         return
     what = "to run job" if action == RUN_JOB else f'"{action}" on job'
     raise PermissionDenied(f"User {user.username} does not have permission {what} {job_record.class_path}")

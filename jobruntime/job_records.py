@@ -55,23 +55,38 @@ def class_values(job_class: type[Job]) -> dict[str, Any]:
 
 
 _RECORDS = JobRecord.__table__
-_BY_CLASS_PATH = (
+BY_CLASS_PATH = (
     _RECORDS.c.source == bindparam("source"),
     _RECORDS.c.module_name == bindparam("module_name"),
     _RECORDS.c.job_class_name == bindparam("class_name"),
 )
-_SNAPSHOT_BY_CLASS_PATH = Prebuilt(select(_RECORDS).where(*_BY_CLASS_PATH))
+_SNAPSHOT_BY_CLASS_PATH = Prebuilt(select(_RECORDS).where(*BY_CLASS_PATH))
 _SNAPSHOT_BY_ID = Prebuilt(select(_RECORDS).where(_RECORDS.c.id == bindparam("id")))
 
 
-def _class_path_parameters(class_path: str) -> dict[str, str]:
+def class_path_parameters(class_path: str) -> dict[str, str]:
+    """The bind parameters of ``BY_CLASS_PATH``; raises InvalidClassPath for a malformed one."""
     source, module_name, class_name = split_class_path(class_path)
     return {"source": source, "module_name": module_name, "class_name": class_name}
 
 
 def find_record(session: Session, class_path: str) -> JobRecord | None:
     """The Job record of ``class_path`` in ``session``, to change it; raises InvalidClassPath for a malformed one."""
-    return session.scalars(select(JobRecord).where(*_BY_CLASS_PATH), _class_path_parameters(class_path)).first()
+    return session.scalars(select(JobRecord).where(*BY_CLASS_PATH), class_path_parameters(class_path)).first()
+
+
+def record_parameters(job: str) -> dict[str, Any] | None:
+    """Bind parameters finding the record ``job`` names: ``{"id": ...}`` for a UUID, else ``BY_CLASS_PATH``'s.
+
+    None for a name that is neither (a malformed class path).
+    """
+    try:
+        return {"id": uuid.UUID(job)}
+    except ValueError:
+        try:
+            return class_path_parameters(job)
+        except InvalidClassPath:
+            return None
 
 
 def lookup_record(db: DriverConnection, job: str) -> JobRecord | None:
@@ -80,13 +95,10 @@ def lookup_record(db: DriverConnection, job: str) -> JobRecord | None:
     The run path reads records this way (see ``prebuilt.as_model``): a snapshot costs a
     fraction of an ORM load.
     """
-    try:
-        row = _SNAPSHOT_BY_ID.first(db, {"id": uuid.UUID(job)})
-    except ValueError:
-        try:
-            row = _SNAPSHOT_BY_CLASS_PATH.first(db, _class_path_parameters(job))
-        except InvalidClassPath:
-            return None
+    parameters = record_parameters(job)
+    if parameters is None:
+        return None
+    row = (_SNAPSHOT_BY_ID if "id" in parameters else _SNAPSHOT_BY_CLASS_PATH).first(db, parameters)
     return None if row is None else as_model(JobRecord, row)
 
 
