@@ -632,3 +632,29 @@ def test_a_short_run_of_a_pending_row_keeps_its_creation_time(stack):
     assert (result.status, result.attempt, result.created) == ("completed", 1, pending_created)
     announced = [(body["status"], datetime.fromisoformat(body["created"].replace("Z", "+00:00"))) for body in bodies]
     assert announced == [("completed", pending_created)]
+
+
+def test_a_worker_killed_before_it_claimed_its_run_leaves_nothing_and_the_redelivery_runs_it_once(stack):
+    with running_worker({**stack.env, "JOBRUNTIME_LOG_FLUSH_INTERVAL": "10"}) as supervisor:
+        request = publish(stack, "local/bus_jobs/SlowSite", data={"seconds": 3, "number": 10}, commit=True)
+        time.sleep(1)  # the job sleeps, unclaimed: a claim window longer than the job
+        with stack.runtime.session() as session:
+            assert session.get(JobResult, request.job_result_id) is None
+        for pid in child_pids(supervisor.pid):
+            os.kill(pid, signal.SIGKILL)
+        result = wait_for_result(stack.runtime, request.job_result_id, timeout=40)
+    assert (result.status, result.attempt) == ("completed", 1)
+    assert sites(stack, "Slow 10") == 1
+    assert log_messages(stack, request.job_result_id) == ["attempt 1"]
+
+
+def test_a_full_batch_of_log_lines_claims_the_run_within_its_window(stack):
+    env = {**stack.env, "JOBRUNTIME_LOG_FLUSH_INTERVAL": "10", "JOBRUNTIME_LOG_BATCH_SIZE": "2"}
+    with running_worker(env):
+        request = publish(stack, "local/bus_jobs/LogThenWait", data={"seconds": 3})
+        running = _running(stack, request.job_result_id, timeout=5)
+        seen_while_waiting = log_messages(stack, request.job_result_id)
+        result = wait_for_result(stack.runtime, request.job_result_id)
+    assert (running.status, seen_while_waiting) == ("running", ["first", "second"])
+    assert (result.status, result.attempt) == ("completed", 1)
+    assert _result_events(stack, request.job_result_id) == ["running", "completed"]
