@@ -284,12 +284,6 @@ def refuse_run(
         return outbox.add_events(on_connection(connection), [build(row._asdict()) for build in events])
 
 
-_STORED_RUN = Prebuilt(
-    select(_TABLE.c.name, _TABLE.c.request, _TABLE.c.attempt, _TABLE.c.status, _TABLE.c.created)
-    .where(_TABLE.c.id == bindparam("id"))
-)
-
-
 _RUN_NAME = Prebuilt(select(_TABLE.c.name).where(_TABLE.c.id == bindparam("id")))
 
 
@@ -299,21 +293,11 @@ def run_name(db: DriverConnection, job_result_id: uuid.UUID) -> str | None:
     return None if row is None else row["name"]
 
 
-def stored_run(db: DriverConnection, job_result_id: uuid.UUID) -> dict[str, Any] | None:
-    """A JobResult's name, stored request, attempt, status and creation time, or None when there is no such row."""
-    return _STORED_RUN.first(db, {"id": job_result_id})
-
-
 def rerun_request(stored: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The stored request of a run the reaper put back to ``pending`` (``stored`` from ``stored_run``), else None."""
+    """The stored request of a run the reaper put back to ``pending`` (``stored``: its row, or None), else None."""
     if stored is None or stored["status"] != "pending" or stored["attempt"] < 1 or stored["request"] is None:
         return None
     return stored["request"]
-
-
-def requeued_request(db: DriverConnection, job_result_id: uuid.UUID) -> dict[str, Any] | None:
-    """The stored request of a run the reaper put back to ``pending``, else None."""
-    return rerun_request(stored_run(db, job_result_id))
 
 
 class LeaseRenewer:

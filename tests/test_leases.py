@@ -18,7 +18,7 @@ from jobruntime.events import result_event_row
 from jobruntime.execution import LeaseLost, RunOptions, execute
 from jobruntime.job_records import find_record, lookup_record, sync
 from jobruntime.leases import (
-    claim_run, reap_dead_letter, reap_expired, refuse_run, request_cancel, requeued_request, utcnow,
+    claim_run, reap_dead_letter, reap_expired, refuse_run, request_cancel, rerun_request, utcnow,
 )
 from jobruntime.models import JobLogEntry, JobResult, OutboxEvent, Site, Status
 from jobruntime.prebuilt import as_model, transaction
@@ -91,8 +91,7 @@ def test_expired_lease_is_requeued_through_the_outbox_and_claimable_again(engine
     reaped = _reap(engine)
     assert [(item.job_result_id, item.requeued) for item in reaped] == [(values["id"], True)]
     assert _row(engine, values["id"]).status == "pending"
-    with transaction(engine) as db:
-        assert requeued_request(db, values["id"]) == values["request"]
+    assert rerun_request(_row(engine, values["id"])._asdict()) == values["request"]
     with engine.connect() as connection:
         announced, requeue = sorted(connection.execute(select(OutboxEvent)).all(), key=lambda row: row.exchange)
     assert (announced.routing_key, announced.body["status"]) == ("job.result.pending", "pending")
