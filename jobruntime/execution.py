@@ -8,6 +8,7 @@ above it; time limits and profiling wrap the calls it makes.
 
 from __future__ import annotations
 
+import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
@@ -144,6 +145,15 @@ class JobExecution:
         self.writer = ResultWriter(runtime, job_result_id, self.log, self.result, options.claim)
         if options.claim is not None and options.claim.claim is None:
             self.log.deferred = options.claim
+            options.claim.on_lost = self._lost
+
+    def _lost(self, reason: str) -> None:
+        """A late claim found the run taken (cancelled while pending, or run by another delivery): stop the job.
+
+        From the job's own thread the claim raises by itself.
+        """
+        if threading.current_thread() is not self.interrupter.thread:
+            self.interrupter.interrupt(LeaseLost(reason))
 
     def _continue_log_numbering(self, result: JobResult) -> None:
         """A re-run numbers its log entries after the earlier attempts' (a first attempt has logged nothing)."""

@@ -171,6 +171,7 @@ class RunClaim:
         self.events = events
         self.on_claimed = on_claimed
         self.listeners: list[Callable[[Claim], None]] = []
+        self.on_lost: Callable[[str], None] | None = None  # told when a late claim finds the run taken
         self.claim: Claim | None = None
         self.settling = False
         self.lost = False
@@ -181,6 +182,10 @@ class RunClaim:
     @property
     def attempt(self) -> int:
         return self.claim.attempt if self.claim is not None else 0
+
+    @property
+    def lost_reason(self) -> str:
+        return f"JobResult {self.job_result_id} is no longer this delivery's to run (cancelled, or run by another)"
 
     def snapshot(self) -> dict[str, Any]:
         """The row as this worker sees it: claimed, or about to be."""
@@ -198,14 +203,13 @@ class RunClaim:
         with self._lock:
             if self.claim is not None or self.settling:
                 return self.claim
-            if self.lost:
-                raise LeaseLost(f"JobResult {self.job_result_id} belongs to another delivery of the run")
-            claim = claim_run(self.engine, self.values, worker=self.worker, lease_seconds=self.lease_seconds,
-                              events=self.events)
-            if claim is None:
-                self.lost = True
-                raise LeaseLost(f"JobResult {self.job_result_id} belongs to another delivery of the run")
-            self.claim = claim
+            claim = None if self.lost else claim_run(
+                self.engine, self.values, worker=self.worker, lease_seconds=self.lease_seconds, events=self.events)
+            self.claim, self.lost = claim, claim is None
+        if claim is None:
+            if self.on_lost is not None:
+                self.on_lost(self.lost_reason)
+            raise LeaseLost(self.lost_reason)
         self._claimed(claim)
         return claim
 
@@ -233,7 +237,7 @@ class RunClaim:
         written = statement.first(db, parameters)
         if written is None:
             self.lost = True
-            raise LeaseLost(f"JobResult {self.job_result_id} belongs to another delivery of the run")
+            raise LeaseLost(self.lost_reason)
         if event is not None and not announce:
             outbox.add_events(db, [event])
         if running:

@@ -658,3 +658,23 @@ def test_a_full_batch_of_log_lines_claims_the_run_within_its_window(stack):
     assert (running.status, seen_while_waiting) == ("running", ["first", "second"])
     assert (result.status, result.attempt) == ("completed", 1)
     assert _result_events(stack, request.job_result_id) == ["running", "completed"]
+
+
+def test_a_run_cancelled_before_its_claim_is_stopped_when_the_claim_finds_it_taken(stack):
+    """Cancelling a pending run ends it at once; the worker already running it stops at its claim, not at the job's end."""
+    from jobruntime.leases import request_cancel
+
+    with running_worker({**stack.env, "JOBRUNTIME_LOG_FLUSH_INTERVAL": "1"}):
+        with Client(stack.settings, username="alice", record_pending=True) as client:
+            request = client.request("local/bus_jobs/SlowSite", data={"seconds": 30, "number": 11}, commit=True)
+            client.publish(request)
+        time.sleep(0.3)
+        assert request_cancel(stack.runtime.engine, request.job_result_id, "carol") == "pending"
+        started = time.monotonic()
+        follow_up = publish(stack, "local/bus_jobs/Quick")
+        assert wait_for_result(stack.runtime, follow_up.job_result_id, timeout=15).status == "completed"
+        waited = time.monotonic() - started
+        cancelled = wait_for_result(stack.runtime, request.job_result_id)
+    assert waited < 10, f"the worker was busy for {waited:.1f} s with a run cancelled before its claim"
+    assert (cancelled.status, cancelled.reason) == ("errored", "cancelled by carol")
+    assert sites(stack, "Slow 11") == 0
