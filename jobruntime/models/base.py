@@ -258,7 +258,9 @@ class Base(DeclarativeBase):
                 raise ValidationError(f"{cls.__name__}: {label} is longer than {length} characters ({len(value)})")
 
     def _check_unique(self, session: Session) -> None:
+        """Every unique constraint checked in one round trip; the first one taken (in declaration order) is reported."""
         cls = type(self)
+        checks: list[tuple[tuple[sa.Column[Any], ...], sa.Exists]] = []
         for columns, null in _unique_column_sets(cls):
             values = [self._field_value(column) for column in columns]
             if any(value is None for value in values) or (null is not None and self._field_value(null) is not None):
@@ -266,7 +268,12 @@ class Base(DeclarativeBase):
             stmt = sa.select(cls.id).where(*(column == value for column, value in zip(columns, values, strict=True)))
             if null is not None:
                 stmt = stmt.where(null.is_(None))
-            if session.execute(stmt.where(cls.id != self.id).limit(1)).first() is not None:
+            checks.append((columns, stmt.where(cls.id != self.id).exists()))
+        if not checks:
+            return
+        taken = session.execute(sa.select(*(check for _columns, check in checks))).one()
+        for (columns, _check), is_taken in zip(checks, taken, strict=True):
+            if is_taken:
                 raise ValidationError(self._duplicate_message(columns))
 
     def _duplicate_message(self, columns: tuple[sa.Column[Any], ...]) -> str:
@@ -378,7 +385,7 @@ def _unique_column_sets(model: type[Base]) -> tuple[_UniqueSet, ...]:
         (tuple(i.columns), table.c[i.info["where_null"]] if "where_null" in i.info else None)
         for i in table.indexes if i.unique
     ]
-    return tuple(sets)
+    return tuple(dict.fromkeys(sets))  # a unique column is also listed as a constraint: check it once
 
 
 @cache
