@@ -54,14 +54,12 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     if isinstance(run, Outcome):
         return run
     if run.taken:
-        ctx.acknowledge()
         return _duplicate(ctx, run)
     claim = _claim(ctx, run)
     if not _may_defer_claim(ctx, run):
         try:
             claim.ensure()
         except LeaseLost:
-            ctx.acknowledge()
             return _duplicate(ctx, run)
     result = as_model(JobResult, claim.snapshot(), job_model=run.record, user=run.user)
     execution = JobExecution(ctx.runtime, result, RunOptions(
@@ -158,7 +156,6 @@ def _user(ctx: HandlerContext, run: _Run) -> User | None:
 def _refuse(ctx: HandlerContext, run: _Run, reason: str) -> Outcome:
     values = run.identity(run.request.task_queue or ctx.queue)
     events = refuse_run(ctx.runtime.engine, values, reason, events=[result_event_row])
-    ctx.acknowledge()
     if events is None:
         return _duplicate(ctx, run)
     ctx.runtime.committed(events)
@@ -192,5 +189,4 @@ def _reject(ctx: HandlerContext, reason: str, event: ErrorEvent, **identity: Any
             events = refuse_run(ctx.runtime.engine, {"id": job_result_id, "name": record.class_path,
                                                      "job_model_id": record.id}, reason, events=[result_event_row])
             ctx.runtime.committed(events or [])
-    ctx.acknowledge()
     return Outcome.rejected(job_result_id, reason)

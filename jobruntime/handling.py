@@ -46,7 +46,12 @@ class Outcome:
 
 @dataclass
 class HandlerContext:
-    """Per-delivery context: shared resources plus what to do with this one message."""
+    """Per-delivery context: shared resources plus what to do with this one message.
+
+    ``acknowledge()`` acks the delivery while the handler goes on (a run claimed because
+    it lasts); a handler that returns without it has its delivery acked once it returns,
+    which keeps the consumer running, and one that raises has it handed back.
+    """
 
     runtime: Runtime
     worker_id: str
