@@ -163,14 +163,14 @@ class RunClaim:
         events: Sequence[EventBuilder],
         on_claimed: Callable[[Claim], None],
     ) -> None:
+        """``on_claimed(claim)`` runs once the claim has committed (publish its events, ack the delivery)."""
         self.engine = engine
         self.job_result_id: uuid.UUID = values["id"]
         self.values = values
         self.worker = worker
         self.lease_seconds = lease_seconds
         self.events = events
-        self.on_claimed = on_claimed
-        self.listeners: list[Callable[[Claim], None]] = []
+        self.listeners: list[Callable[[Claim], None]] = [on_claimed]  # told once the run is claimed
         self.on_lost: Callable[[str], None] | None = None  # told when a late claim finds the run taken
         self.claim: Claim | None = None
         self.settling = False
@@ -253,7 +253,6 @@ class RunClaim:
             self._claimed(claim)
 
     def _claimed(self, claim: Claim) -> None:
-        self.on_claimed(claim)
         for listener in self.listeners:
             listener(claim)
 
