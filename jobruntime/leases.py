@@ -1,9 +1,11 @@
 """Claim, then ack: a worker owns a run through a lease on its JobResult row.
 
 The claim commits the row as ``running`` with a lease before the message is
-acked, so a long job never holds a delivery open. The owner renews the lease
-while the job runs; the reaper re-queues runs whose lease ran out (their worker
-died) or, when that is not possible, ends them ``errored`` with the reason.
+acked, so a long job never holds a delivery open. A worker makes it once the run
+lasts (``RunClaim``): a short run needs no claim of its own, its one transaction
+writes the row claimed and decided. The owner renews the lease while the job
+runs; the reaper re-queues runs whose lease ran out (their worker died) or, when
+that is not possible, ends them ``errored`` with the reason.
 """
 
 from __future__ import annotations
