@@ -140,3 +140,24 @@ def runtime(engine: sa.Engine, tmp_path: Path):
     settings = Settings(database_url=engine.url.render_as_string(hide_password=False), jobs_root=JOB_MODULES,
                         home=tmp_path)
     return Runtime(settings=settings, engine=engine, sanitizer=Sanitizer(settings.sanitizer_patterns))
+
+
+@pytest.fixture
+def alice(session: Session):
+    """A plain user (no superuser, no grants)."""
+    from jobruntime.models import User
+
+    user = User(username="alice")
+    session.add(user)
+    session.flush()
+    return user
+
+
+@pytest.fixture
+def records(session: Session):
+    """The Job records of ``tests/job_modules``; returns PassingJob's and FailingJob's."""
+    from jobruntime.discovery import discover
+    from jobruntime.job_records import find_record, sync
+
+    sync(session, discover(JOB_MODULES))
+    return find_record(session, "local/basic/PassingJob"), find_record(session, "local/basic/FailingJob")

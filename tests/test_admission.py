@@ -10,27 +10,11 @@ import pytest
 
 from jobruntime.admission import read_admission
 from jobruntime.auth import RUN_JOB, create_token, grant
-from jobruntime.discovery import discover
-from jobruntime.job_records import find_record, sync
 from jobruntime.messages import RunRequest
-from jobruntime.models import JobResult, User
+from jobruntime.models import JobResult
 from jobruntime.prebuilt import in_session
 
 JOB_MODULES = Path(__file__).parent / "job_modules"
-
-
-@pytest.fixture
-def records(session):
-    sync(session, discover(JOB_MODULES))
-    return find_record(session, "local/basic/PassingJob"), find_record(session, "local/basic/FailingJob")
-
-
-@pytest.fixture
-def alice(session) -> User:
-    user = User(username="alice")
-    session.add(user)
-    session.flush()
-    return user
 
 
 def request(**fields) -> RunRequest:

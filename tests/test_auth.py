@@ -24,28 +24,12 @@ from jobruntime.auth import (
     signed,
     valid_queues,
 )
-from jobruntime.discovery import discover
-from jobruntime.job_records import find_record, sync
 from jobruntime.messages import RunRequest
 from jobruntime.models import ObjectPermission, Token, User
 from jobruntime.prebuilt import in_session
 
 JOB_MODULES = Path(__file__).parent / "job_modules"
 SECRET = "internal-publishers-secret"
-
-
-@pytest.fixture
-def alice(session) -> User:
-    user = User(username="alice")
-    session.add(user)
-    session.flush()
-    return user
-
-
-@pytest.fixture
-def records(session):
-    sync(session, discover(JOB_MODULES))
-    return find_record(session, "local/basic/PassingJob"), find_record(session, "local/basic/FailingJob")
 
 
 def request(**fields) -> RunRequest:
