@@ -172,7 +172,7 @@ class OutboxRelay:
         so neither sends it again after a newer event of the same run.
         """
         query = select(TABLE.c.id).where(TABLE.c.id.in_([row["id"] for row in backlog]),
-                                          TABLE.c.published.is_(None))
+                                         TABLE.c.published.is_(None))
         if self._skip_locked:
             query = query.with_for_update(skip_locked=True)
         published: list[uuid.UUID] = []
