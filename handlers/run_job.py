@@ -30,7 +30,7 @@ class _Run:
     user: User | None = None
     queue: str | None = None
     requeued: bool = False
-    taken: bool = False  # the run exists and is no longer pending: this delivery is a duplicate
+    taken_by: str | None = None  # the job of the run's row when it is no longer pending: a duplicate
     values: dict[str, Any] = field(default_factory=dict)
 
     def identity(self, queue: str | None) -> dict[str, Any]:
@@ -53,8 +53,8 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     run = _authorize(ctx, request)
     if isinstance(run, Outcome):
         return run
-    if run.taken:
-        return _duplicate(ctx, run)
+    if run.taken_by is not None:
+        return _duplicate(ctx, run, run.taken_by)
     claim = _claim(ctx, run)
     if not _may_defer_claim(ctx, run):
         try:
@@ -116,7 +116,8 @@ def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
                        job_result_id=request.job_result_id)
     stored = rerun_request(existing) if request.token is None and request.signature is None else None
     run = _Run(request=RunRequest.model_validate(stored) if stored else request, record=record,
-               requeued=stored is not None, taken=existing is not None and existing["status"] != PENDING)
+               requeued=stored is not None,
+               taken_by=existing["name"] if existing is not None and existing["status"] != PENDING else None)
     try:
         if run.requeued:  # the reaper's own message: who asked was checked on the first attempt
             run.user = facts.user if request.requested_by == run.request.requested_by else _user(ctx, run)
@@ -162,14 +163,16 @@ def _refuse(ctx: HandlerContext, run: _Run, reason: str) -> Outcome:
     return Outcome.refused(run.request.job_result_id, reason)
 
 
-def _duplicate(ctx: HandlerContext, run: _Run) -> Outcome:
+def _duplicate(ctx: HandlerContext, run: _Run, owner: str | None = None) -> Outcome:
     """A redelivery of a run that exists is harmless; another job's request reusing its id is refused.
 
+    ``owner`` is the job the existing run belongs to, read here unless the caller has it.
     The existing run is left as it is either way.
     """
     job_result_id = run.request.job_result_id
-    with transaction(ctx.runtime.autocommit_engine) as db:
-        owner = run_name(db, job_result_id)
+    if owner is None:
+        with transaction(ctx.runtime.autocommit_engine) as db:
+            owner = run_name(db, job_result_id)
     if owner is None or owner == run.record.class_path:
         return Outcome.duplicate(job_result_id)
     reason = f"job_result_id {job_result_id} already belongs to a run of {owner}; give every request a new id"
