@@ -8,7 +8,7 @@ DEMO_DATA := {"site_name": "Branch 42", "switch_count": 3, "manufacturer": {"nam
 
 .PHONY: install demo test services bench
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test]'
@@ -31,6 +31,7 @@ services:
 	infra/services.sh
 
 test: install services
+	$(VENV)/bin/lint-imports  # the layer contracts in pyproject.toml
 	$(VENV)/bin/python -m pytest
 
 bench: install services
