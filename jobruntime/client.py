@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
+from jobruntime.core.errors import JobRuntimeError, RefusalError
 from jobruntime.run.auth import find_user, signed, valid_queues
 from jobruntime.bus.broker import Bus
 from jobruntime.run.execution import create_job_result
@@ -36,11 +37,11 @@ from jobruntime.core.statuses import TERMINAL_STATUSES
 
 
 
-class FollowTimeout(TimeoutError):
+class FollowTimeout(JobRuntimeError, TimeoutError):
     """No final result arrived in time; the run may still be going."""
 
 
-class RunRejected(RuntimeError):
+class RunRejected(RefusalError, RuntimeError):
     """A worker refused the request before any run existed (unknown job, malformed request); it was dead-lettered."""
 
     def __init__(self, reason: str) -> None:

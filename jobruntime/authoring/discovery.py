@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.authoring.job import Job
 
 logger = logging.getLogger(__name__)
@@ -25,11 +26,11 @@ _LOCAL_PACKAGE = "jobruntime_local_jobs"
 _local_modules: dict[Path, tuple[bytes, ModuleType]] = {}  # by file: (content digest, module)
 
 
-class JobNotFound(LookupError):
+class JobNotFound(RefusalError, LookupError):
     """No loadable Job class answers to a class_path."""
 
 
-class InvalidClassPath(ValueError):
+class InvalidClassPath(RefusalError, ValueError):
     """A job argument that is not of the form ``<source>/<module>/<Class>``."""
 
 

@@ -26,6 +26,7 @@ import netaddr
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, ValidationInfo, create_model
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.authoring.object_inputs import ObjectRef, ObjectRefs, resolve_objects
 from jobruntime.authoring.variables import (
     BooleanVar,
@@ -65,7 +66,7 @@ class VariableError:
     message: str
 
 
-class InputValidationError(ValueError):
+class InputValidationError(RefusalError, ValueError):
     """Job data broke one or more rules; ``errors`` lists them all, in form order."""
 
     def __init__(self, errors: list[VariableError]) -> None:

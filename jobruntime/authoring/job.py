@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from jobruntime.core.errors import RunInterrupted
 from jobruntime.authoring.variables import ScriptVariable, ordered_variables
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 LOG_LEVELS = ("default", "success", "info", "warning", "failure")
 
 
-class SoftTimeLimitExceeded(Exception):
+class SoftTimeLimitExceeded(RunInterrupted):
     """Raised inside a running job when its soft time limit passes; a job may catch it to clean up."""
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.authoring.discovery import Discovery, InvalidClassPath, split_class_path
 from jobruntime.authoring.job import Job
 from jobruntime.models import JOB_OVERRIDABLE_FIELDS
@@ -24,7 +25,7 @@ from jobruntime.core.settings import MAX_TIME_LIMIT
 from jobruntime.core.text import slugify
 
 
-class JobRecordError(ValueError):
+class JobRecordError(RefusalError, ValueError):
     """An admin change to a Job record that cannot be applied."""
 
 

@@ -43,6 +43,7 @@ from uuid import uuid4
 from kombu import Connection, Consumer
 from kombu.message import Message
 
+from jobruntime.core.errors import BrokerError
 from jobruntime.bus import consumer
 
 from jobruntime.bus import memory as memory_broker
@@ -82,7 +83,7 @@ MEMORY_POLL_INTERVAL = 0.02  # seconds between polls of memory:// queues
 SUBSCRIPTION_TICK = 0.5  # longest wait between heartbeat checks while following events
 
 
-class PublishRefused(RuntimeError):
+class PublishRefused(BrokerError, RuntimeError):
     """The broker cannot take a run request; nothing was queued."""
 
     def __init__(self, queue: str, message: str) -> None:
@@ -108,7 +109,7 @@ class NoWorkers(PublishRefused):
         super().__init__(queue, f"Unable to process request: No workers running on queue {queue}.")
 
 
-class BrokerUnavailable(RuntimeError):
+class BrokerUnavailable(BrokerError, RuntimeError):
     """The broker could not be reached (within the retry budget, for publishes)."""
 
     def __init__(self, uri: str, cause: BaseException, seconds: float | None = None) -> None:

@@ -49,6 +49,7 @@ from uuid import uuid4
 from kombu import Connection, Consumer
 from kombu.message import Message
 
+from jobruntime.core.errors import BrokerError
 from jobruntime.bus import memory as memory_broker
 from jobruntime.bus.topology import bytes_channel, declare_topology, delivery_count, presence_queue, run_queue
 
@@ -63,7 +64,7 @@ RECONNECT_MAX_DELAY = 10.0
 BUSY_TICK = 0.02  # memory:// only: the pump's longest wait while a delivery is unsettled
 IDLE_TICK = 0.5  # its longest wait otherwise (adds to stop() latency)
 
-class AlreadySettled(RuntimeError):
+class AlreadySettled(BrokerError, RuntimeError):
     """A delivery was acked or rejected twice (RabbitMQ would close the channel over it)."""
 
     def __init__(self, queue: str) -> None:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.authoring.discovery import InvalidClassPath, split_class_path
 from jobruntime.authoring.job import LOG_LEVELS
 from jobruntime.core.statuses import RESULT_STATUSES
@@ -40,7 +41,7 @@ _JSON_TYPES = {
 }
 
 
-class MalformedMessage(ValueError):
+class MalformedMessage(RefusalError, ValueError):
     """A run request that cannot be understood; ``str()`` is the reason to report.
 
     ``job_result_id`` and ``job`` are taken from the raw JSON when they are present

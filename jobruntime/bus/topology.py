@@ -14,6 +14,7 @@ from typing import Any
 
 from kombu import Exchange, Producer, Queue, binding
 
+from jobruntime.core.errors import SetupError
 from jobruntime.core.settings import Settings
 
 RUN_EXCHANGE = "jobruntime.run"
@@ -36,7 +37,7 @@ events_exchange = Exchange(EVENTS_EXCHANGE, type="topic", durable=True)
 dead_exchange = Exchange(DEAD_EXCHANGE, type="fanout", durable=True)
 
 
-class TopologyMismatch(RuntimeError):
+class TopologyMismatch(SetupError, RuntimeError):
     """An exchange or queue already exists on the broker with other properties."""
 
     def __init__(self, entity: str, detail: str) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from jobruntime.core.errors import SetupError
 
 ENV_PREFIX = "JOBRUNTIME_"
 DEFAULT_SANITIZER_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -32,7 +33,7 @@ _TRUE = {"1", "true", "t", "yes", "y", "on"}
 _FALSE = {"0", "false", "f", "no", "n", "off"}
 
 
-class InvalidSetting(ValueError):
+class InvalidSetting(SetupError, ValueError):
     """A setting has a value the runtime cannot use; the message names its environment variable."""
 
     def __init__(self, name: str, problem: str) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import ObjectPermission, Token, User
 from jobruntime.models.types import as_utc, utcnow
@@ -31,15 +32,15 @@ ACTIONS = (RUN_JOB,)  # the actions workers check; granting another would allow 
 ACTION_MAX_LENGTH = 50
 
 
-class AuthenticationFailed(PermissionError):
+class AuthenticationFailed(RefusalError, PermissionError):
     """The request does not prove that ``requested_by`` sent it."""
 
 
-class PermissionDenied(PermissionError):
+class PermissionDenied(RefusalError, PermissionError):
     """The authenticated user may not do this to this job."""
 
 
-class InvalidQueue(ValueError):
+class InvalidQueue(RefusalError, ValueError):
     """The requested task queue is not one the job may run on."""
 
 

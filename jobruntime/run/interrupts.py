@@ -14,10 +14,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from jobruntime.core.errors import RunInterrupted
 from jobruntime.authoring.job import SoftTimeLimitExceeded
 
 
-class RunCancelled(Exception):
+class RunCancelled(RunInterrupted):
     """Raised inside a job whose run was cancelled (``jobruntime results cancel``)."""
 
 

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.run.auth import find_user
 from jobruntime.authoring.discovery import split_class_path
 from jobruntime.run.execution import RunOptions, create_job_result, execute
@@ -21,7 +22,7 @@ from jobruntime.run.log import LogEntry
 from jobruntime.run.runtime import Runtime
 
 
-class RunRefused(ValueError):
+class RunRefused(RefusalError, ValueError):
     """The run cannot be created at all (unknown job or user); nothing was recorded."""
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, joinedload
 
+from jobruntime.core.errors import RunInterrupted
 from jobruntime.run.events import result_event_row
 from jobruntime.authoring.job import LOG_LEVELS
 from jobruntime.models import JobResult
@@ -48,7 +49,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class LeaseLost(RuntimeError):
+class LeaseLost(RunInterrupted, RuntimeError):
     """Another worker took the run over (the lease expired); this attempt must not commit."""
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
+from jobruntime.core.errors import SetupError
 import jobruntime
 
 MIGRATIONS_DIR = Path(jobruntime.__file__).parent.parent / "infra" / "migrations"
@@ -130,7 +131,7 @@ def _forget_engines_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_engines_after_fork)
 
 
-class MigrationError(RuntimeError):
+class MigrationError(SetupError, RuntimeError):
     """A migration could not be applied as it stands; nothing of it was committed."""
 
 
