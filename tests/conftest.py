@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,56 @@ from jobruntime.models import bind_session, declare_all
 
 PG_URL_BASE = os.environ.get("JOBRUNTIME_TEST_PG_URL_BASE", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PG_MAINTENANCE_DB = "test"
+AMQP_URL = os.environ.get("JOBRUNTIME_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = make_url(url) if "://" in url and not url.startswith("amqp") else None
+    host, port = (parsed.host, parsed.port) if parsed else _amqp_address(url)
+    try:
+        socket.create_connection((host or "127.0.0.1", port or default_port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _amqp_address(url: str) -> tuple[str | None, int | None]:
+    netloc = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    host, _, port = netloc.partition(":")
+    return host, int(port) if port else None
+
+
+SERVERS = {  # marker -> (what, reachable?, how to start it)
+    "postgres": ("PostgreSQL", lambda: _reachable(PG_URL_BASE, 5432), "make services"),
+    "bus": ("RabbitMQ", lambda: _reachable(AMQP_URL, 5672), "make services"),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark PostgreSQL tests, then skip (locally) or fail (in CI) tests whose server is down.
+
+    A test is a ``postgres`` test when it runs on the PostgreSQL ``db_url``;
+    modules that talk to RabbitMQ say so with ``pytestmark = pytest.mark.bus``.
+    With ``CI=true`` a missing server fails its tests: CI must never pass by skipping.
+    """
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("db_url") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
+    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    for marker, (what, reachable, start) in SERVERS.items():
+        needing = [item for item in items if item.get_closest_marker(marker)]
+        if not needing or reachable():
+            continue
+        reason = f"{what} is not reachable; start it with `{start}`"
+        for item in needing:
+            item.add_marker(pytest.mark.server_missing(reason) if in_ci else pytest.mark.skip(reason=reason))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    missing = item.get_closest_marker("server_missing")
+    if missing is not None:
+        pytest.fail(f"{missing.args[0]} (CI=true: tests that need it fail instead of skipping)", pytrace=False)
 
 
 def _pg_admin_conninfo(url_base: str) -> str:

@@ -44,6 +44,8 @@ from tests.rabbit import (
     wait_for,
 )
 
+pytestmark = pytest.mark.bus
+
 
 def amqp_settings(**overrides: object) -> Settings:
     return Settings(broker_url=AMQP_URL, **overrides)

@@ -19,6 +19,8 @@ from jobruntime.models import JobResult
 from jobruntime.core.settings import Settings
 from jobruntime.testing import ensure_user
 
+pytestmark = pytest.mark.bus
+
 
 class _Feed:
     """Events as a subscription hands them over, in order (no broker involved: this is the follower's logic)."""

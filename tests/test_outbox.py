@@ -17,6 +17,8 @@ from jobruntime.bus.outbox import EVENTS_EXCHANGE, OutboxRelay, add_events, even
 from jobruntime.store.prebuilt import transaction
 from jobruntime.core.settings import Settings
 
+pytestmark = pytest.mark.bus
+
 
 class RefusingBus:
     """A real (memory://) bus whose publishes fail while ``refusing`` is set: a broker outage, on purpose."""

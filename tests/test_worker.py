@@ -35,7 +35,7 @@ from tests.bus_support import (
 )
 
 
-pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+pytestmark = [pytest.mark.bus, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
 
 
 @pytest.fixture
