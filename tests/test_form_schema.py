@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import jsonschema
 import netaddr
+import pytest
 
+from jobruntime.authoring.discovery import discover
 from jobruntime.authoring.form_schema import form_schema
 from jobruntime.models import DeviceRole, DeviceType, Manufacturer
 from jobruntime.authoring.variables import (
@@ -201,3 +205,41 @@ def test_custom_variable_type_accepts_any_value() -> None:
 def test_empty_form_has_no_properties() -> None:
     result = form_schema("t", "", {})
     assert (result["properties"], result["required"], result["x-order"]) == ({}, [], [])
+
+
+VALID_INPUT = {
+    "hostname": "edge1", "count": 3, "dry_run": True, "color": "00ff00", "colors": ["1", "2"],
+    "device_type": "6f1c1b2e-5b0e-4a57-9d7f-2f3c8a1e0b11", "config": "inventory.csv",
+    "gateway": "192.0.2.1", "interface": "192.0.2.1/24",
+}
+
+
+def test_generated_schema_is_valid_draft_2020_12() -> None:
+    jsonschema.Draft202012Validator.check_schema(schema())
+
+
+@pytest.mark.parametrize("root", [Path(__file__).parents[1] / "jobs", Path(__file__).parent / "job_modules"],
+                         ids=["jobs", "test job modules"])
+def test_every_example_job_describes_a_valid_schema(root: Path) -> None:
+    classes = list(discover(root).jobs.values())
+    assert classes
+    for job in classes:
+        jsonschema.Draft202012Validator.check_schema(job.form_schema())
+
+
+def test_schema_accepts_valid_input() -> None:
+    jsonschema.Draft202012Validator(schema()).validate(VALID_INPUT)
+
+
+@pytest.mark.parametrize("change", [
+    {"count": 11}, {"count": "3"}, {"hostname": "Edge1"}, {"color": "0000ff"}, {"colors": ["3"]}, {"dry_run": "yes"},
+], ids=["above max", "string for integer", "pattern", "unknown choice", "unknown multi choice", "string for boolean"])
+def test_schema_rejects_what_validation_rejects(change: dict) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema()).validate({**VALID_INPUT, **change})
+
+
+def test_schema_requires_the_required_variables() -> None:
+    without_hostname = {key: value for key, value in VALID_INPUT.items() if key != "hostname"}
+    with pytest.raises(jsonschema.ValidationError, match="'hostname' is a required property"):
+        jsonschema.Draft202012Validator(schema()).validate(without_hostname)
