@@ -91,11 +91,17 @@ class Client:
         task_queue: str | None = None,
         profile: bool = False,
         job_result_id: uuid.UUID | None = None,
+        on_behalf_of: tuple[str, str] | None = None,
     ) -> RunRequest:
-        """Build a request carrying this client's credentials (a signature when a secret is configured)."""
+        """Build a request carrying this client's credentials (a signature when a secret is configured).
+
+        A gateway that has authenticated its caller passes ``on_behalf_of=(username, token)``
+        to publish as that user instead.
+        """
+        username, token = on_behalf_of or (self.username, self.token)
         fields: dict[str, Any] = {
             "job": job, "data": data or {}, "commit": commit, "task_queue": task_queue, "profile": profile,
-            "requested_by": self.username, "token": None if self.settings.signing_secret else self.token,
+            "requested_by": username, "token": None if self.settings.signing_secret else token,
         }
         if job_result_id is not None:
             fields["job_result_id"] = job_result_id

@@ -28,7 +28,8 @@ if TYPE_CHECKING:  # the wire schemas (pydantic) are not needed to check a local
     from jobruntime.bus.messages import RunRequest
 
 RUN_JOB = "run_job"
-ACTIONS = (RUN_JOB,)  # the actions workers check; granting another would allow nothing
+CHANGE_JOB = "change_job"  # edit a Job record (enabled, overrides) through the HTTP API
+ACTIONS = (RUN_JOB, CHANGE_JOB)
 ACTION_MAX_LENGTH = 50
 
 
@@ -100,12 +101,17 @@ def requester(db: DriverConnection, request: RunRequest) -> tuple[User | None, d
     A token names its holder; otherwise (a signature, or nothing) the request's ``requested_by`` is looked up.
     """
     if request.signature is None and request.token is not None:
-        row = _USER_BY_TOKEN.first(db, {"key_hash": token_hash(request.token)})
-        if row is None:
-            return None, None
-        expires = row.pop("token_expires")
-        return as_model(User, row), expires
+        return token_holder(db, request.token)
     return find_user(db, request.requested_by), None
+
+
+def token_holder(db: DriverConnection, key: str) -> tuple[User | None, dt.datetime | None]:
+    """The user holding the token ``key`` and the token's expiry, or (None, None) for an unknown key."""
+    row = _USER_BY_TOKEN.first(db, {"key_hash": token_hash(key)})
+    if row is None:
+        return None, None
+    expires = row.pop("token_expires")
+    return as_model(User, row), expires
 
 
 def check_credentials(

@@ -1,0 +1,124 @@
+"""The gateway's ASGI application: routes, the headers every answer carries, and errors as JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+from importlib.metadata import version
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jobruntime.core.settings import Settings
+from jobruntime.run.runtime import Runtime
+from jobruntime.web import jobs_api, openapi, results_api, run_api, stream
+from jobruntime.web.bodies import API_VERSION
+from jobruntime.web.errors import ApiError, detail
+from jobruntime.web.gateway import Gateway
+from jobruntime.web.listing import base_url
+
+NOT_YET = {  # capabilities whose endpoints answer 501 until they are installed
+    "scheduled-jobs": "Scheduled jobs and approvals are not available in this version",
+    "job-hooks": "Job hooks are not available in this version",
+}
+
+
+class ApiVersionHeader:
+    """Every answer names the REST API version, as Nautobot's do (clients read it on connect)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"api-version", API_VERSION.encode()))
+            await send(message)
+
+        await self.app(scope, receive, with_header)
+
+
+async def api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body, status_code=exc.status)
+
+
+def api_root(request: Request) -> Response:
+    base = base_url(request)
+    return JSONResponse({app: f"{base}/api/{app}/" for app in ("dcim", "extras", "ipam", "tenancy", "users")})
+
+
+def api_status(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    gw.authenticate(request.headers.get("authorization"))
+    return JSONResponse({
+        "jobruntime-version": version("jobruntime"), "nautobot-version": "1.6.0", "python-version":
+        platform.python_version(), "database": gw.runtime.engine.dialect.name, "plugins": {},
+    })
+
+
+def not_yet(request: Request) -> Response:
+    message = NOT_YET.get(request.path_params["feature"])
+    raise detail(501, message) if message else detail(404, "Not found.")
+
+
+def _json_body(handler: Callable[[Request, Any], Response]) -> Callable[[Request], Awaitable[Response]]:
+    """Give a handler the request's JSON body (a 400 when it is not JSON)."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, {"detail": f"JSON parse error - {exc}"}) from None
+        return handler(request, body)
+
+    return endpoint
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/", api_root),
+        Route("/api/status/", api_status),
+        Route("/api/docs/", openapi.document),
+        Route("/api/extras/jobs/", jobs_api.list_jobs),
+        Route("/api/extras/jobs/{key}/", jobs_api.get_job),
+        Route("/api/extras/jobs/{key}/", _json_body(jobs_api.patch_job), methods=["PATCH"]),
+        Route("/api/extras/jobs/{key}/variables/", jobs_api.job_variables),
+        Route("/api/extras/jobs/{key}/run/", run_api.run_job, methods=["POST"]),
+        Route("/api/extras/jobs/{class_path:path}/run/", run_api.run_job_by_class_path, methods=["POST"]),
+        Route("/api/extras/job-results/", results_api.list_results),
+        Route("/api/extras/job-results/{key}/", results_api.get_result),
+        Route("/api/extras/job-results/{key}/", results_api.delete_result, methods=["DELETE"]),
+        Route("/api/extras/job-results/{key}/logs/", results_api.result_logs),
+        Route("/api/extras/job-results/{key}/stream/", stream.stream_result),
+        Route("/api/extras/job-logs/", results_api.list_logs),
+        Route("/api/extras/{feature:str}/", not_yet, methods=["GET", "POST", "PATCH", "DELETE"]),
+        Route("/api/extras/{feature:str}/{rest:path}", not_yet, methods=["GET", "POST", "PATCH", "DELETE"]),
+    ]
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
+    """The gateway for ``settings`` (from the environment when None); one publisher and engine per app."""
+    settings = settings or Settings()
+    gateway = Gateway(settings, runtime)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        gateway.close()
+
+    app = Starlette(routes=routes(), middleware=[Middleware(ApiVersionHeader)],
+                    exception_handlers={ApiError: api_error}, lifespan=lifespan)
+    app.state.gateway = gateway
+    return app

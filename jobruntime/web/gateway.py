@@ -1,0 +1,124 @@
+"""What every request handler of the gateway shares, built once per process: the database and one publisher."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from jobruntime.bus.broker import Bus, Subscription
+from jobruntime.bus.messages import RunRequest
+from jobruntime.client import Client
+from jobruntime.core.settings import Settings
+from jobruntime.models import ObjectPermission, User, bind_session
+from jobruntime.run.auth import has_permission, token_holder
+from jobruntime.run.runtime import Runtime
+from jobruntime.store.prebuilt import transaction
+from jobruntime.web.errors import INVALID_TOKEN, NOT_AUTHENTICATED, detail
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated API user and the token they presented (forwarded to the worker, never logged)."""
+
+    user: User
+    token: str
+
+    def __repr__(self) -> str:
+        return f"Caller(user={self.user.username!r})"
+
+
+class Gateway:
+    """The gateway's process-wide state: settings, database engines, and a publisher.
+
+    The publisher is one broker connection shared by request threads, so publishes
+    take a lock; a publish with confirms is short, and the connection is never
+    set up per request.
+    """
+
+    def __init__(self, settings: Settings, runtime: Runtime | None = None) -> None:
+        self.settings = settings
+        self.runtime = runtime or Runtime.from_settings(settings)
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+        self._events = Bus(settings)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """An ORM session with ``Model.objects`` bound (input validation looks objects up through it)."""
+        with self.runtime.session() as session, bind_session(session):
+            yield session
+
+    def authenticate(self, authorization: str | None) -> Caller:
+        """The caller an ``Authorization: Token <key>`` header names; 403 as Nautobot answers otherwise."""
+        if not authorization:
+            raise detail(403, NOT_AUTHENTICATED)
+        scheme, _, key = authorization.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "token" or not key:
+            raise detail(403, NOT_AUTHENTICATED)
+        with transaction(self.runtime.autocommit_engine) as db:
+            user, expires = token_holder(db, key)
+        if user is None:
+            self.refused(None, INVALID_TOKEN)
+            raise detail(403, INVALID_TOKEN)
+        if expires is not None and expires.replace(tzinfo=expires.tzinfo or dt.timezone.utc) <= dt.datetime.now(dt.timezone.utc):
+            self.refused(user.username, "Token expired")
+            raise detail(403, "Token expired")
+        if not user.is_active:
+            self.refused(user.username, "User inactive or deleted.")
+            raise detail(403, "User inactive or deleted.")
+        return Caller(user, key)
+
+    def may(self, caller: Caller, action: str, record: Any) -> bool:
+        with transaction(self.runtime.autocommit_engine) as db:
+            return has_permission(db, caller.user, action, record)
+
+    def has_any_grant(self, caller: Caller, action: str) -> bool:
+        """Whether the caller may ``action`` some job: a user without any grant gets 403, others 404."""
+        with self.runtime.session(autocommit=True) as session:
+            return session.scalar(sa.select(sa.exists().where(
+                ObjectPermission.user_id == caller.user.id, ObjectPermission.action == action))) or False
+
+    def refused(self, username: str | None, reason: str) -> None:
+        """Log a refusal with who and why: operators see abuse, and never a token."""
+        log.warning("refused %s: %s", username or "anonymous", reason)
+
+    def request(self, caller: Caller, job: str, **fields: Any) -> RunRequest:
+        with self._lock:
+            return self._publisher().request(job, on_behalf_of=(caller.user.username, caller.token), **fields)
+
+    def queue_for(self, request: RunRequest) -> str:
+        with self._lock:
+            return self._publisher().queue_for(request)
+
+    def publish(self, request: RunRequest) -> str:
+        """Record the run pending and publish it; raises PublishRefused (no such queue, no worker)."""
+        with self._lock:
+            return self._publisher().publish(request)
+
+    def subscribe(self) -> Subscription:
+        """A live feed of run events (results and log lines): its own broker connection, for one stream."""
+        return self._events.subscribe(["job.result.*", "job.log.*"])
+
+    def _publisher(self) -> Client:
+        if self._client is None:
+            self._client = Client(self.settings, username="", record_pending=True)
+        return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+        self.runtime.engine.dispose()
+        self.runtime.autocommit_engine.dispose()

@@ -1,0 +1,226 @@
+"""``POST /api/extras/jobs/<uuid>/run/`` (and the legacy ``<class_path>/run/``): Nautobot 1.6's run endpoint.
+
+The checks run in the reference's order (JOBS-REFERENCE §4.4), so every refusal
+has Nautobot's status code and text; the input is validated here as a worker
+would, so bad input is a 400 at once instead of an errored run later. Nothing
+runs here: the run is recorded pending and published for a worker.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from jobruntime.authoring.inputs import InputValidationError, validate_data
+from jobruntime.authoring.discovery import InvalidClassPath
+from jobruntime.authoring.job import Job, declared_test_methods
+from jobruntime.authoring.records import find_record
+from jobruntime.bus.broker import NoWorkers, PublishRefused
+from jobruntime.models import Job as JobRecord
+from jobruntime.models import JobResult
+from jobruntime.run.auth import RUN_JOB, valid_queues
+from jobruntime.web.bodies import job_result_body, nested_job_result_body
+from jobruntime.web.errors import ApiError, detail
+from jobruntime.web.gateway import Caller, Gateway
+from jobruntime.web.jobs_api import find_job, job_class_of
+from jobruntime.web.listing import base_url
+from jobruntime.web.schemas import parse_run_body
+
+NOT_ENABLED = "This job is not enabled to be run."
+NOT_INSTALLED = "This job is not presently installed and cannot be run"
+NO_SOURCE = "This job's source code could not be located and cannot be run"
+SENSITIVE_SCHEDULE = "Unable to schedule job: Job may have sensitive input variables"
+SENSITIVE_APPROVAL = (
+    "Unable to run or schedule job: This job is flagged as possibly having sensitive variables but is also "
+    "flagged as requiring approval.One of these two flags must be removed before this job can be scheduled or run."
+)
+SCHEDULING_MISSING = "Scheduled and approval-required runs are not available through this gateway yet"
+FILES_MISSING = "File uploads are not available through this gateway yet; the file store is not installed"
+_TRUE = (True, 1, "true", "True", "TRUE", "1", "yes", "on")
+_FALSE = (False, 0, "false", "False", "FALSE", "0", "no", "off")
+_CONTROL = ("_commit", "_task_queue", "_schedule_name", "_schedule_start_time", "_schedule_interval",
+            "_schedule_crontab")
+
+
+@dataclass
+class RunInput:
+    """The body of a run request, in either content type, before the job's own rules apply."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    commit: bool | None = None
+    task_queue: str | None = None
+    schedule: dict[str, Any] | None = None
+    files: dict[str, UploadFile] = field(default_factory=dict)
+
+
+def _boolean(name: str, value: Any) -> bool | None:
+    """A boolean as Django REST framework reads one (``"true"``, ``1``...); null stays null."""
+    if value is None or value == "":
+        return None
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ApiError(400, {name: ["Must be a valid boolean."]})
+
+
+async def read_body(request: Request) -> Any:
+    """The body as sent: a JSON value, or the multipart form (a parse error is a 400, as Nautobot's parsers give)."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return await request.form()
+    try:
+        return json.loads(await request.body() or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, {"detail": f"JSON parse error - {exc}"}) from None
+
+
+def requested_interval(body: Any) -> str:
+    """The schedule interval a raw body asks for (``immediately`` when none), read before the body is validated."""
+    if isinstance(body, dict):
+        schedule = body.get("schedule")
+        return schedule.get("interval", "immediately") if isinstance(schedule, dict) else "immediately"
+    return body.get("_schedule_interval") or "immediately"
+
+
+def parse_input(body: Any) -> RunInput:
+    """The body as a RunInput; serializer-shaped 400s for wrong shapes."""
+    if not isinstance(body, (dict, list, str, int, float, bool, type(None))):
+        return _from_form(body)
+    parsed = parse_run_body(body)
+    schedule = parsed.schedule.model_dump(exclude_none=True) if parsed.schedule is not None else None
+    return RunInput(data=parsed.data or {}, commit=parsed.commit, task_queue=parsed.task_queue or None,
+                    schedule=schedule)
+
+
+def _from_form(form: Any) -> RunInput:
+    """Multipart: control keys start with ``_``; every other key is a variable; file parts are FileVars."""
+    run = RunInput()
+    unknown = [key for key in form.keys() if key.startswith("_") and key not in _CONTROL]
+    if unknown:
+        raise ApiError(400, {key: ["This field is not a known control field."] for key in unknown})
+    run.commit = _boolean("_commit", form.get("_commit"))
+    run.task_queue = form.get("_task_queue") or None
+    schedule = {key[len("_schedule_"):]: form[key] for key in _CONTROL[2:] if key in form}
+    run.schedule = schedule or None
+    for key, value in form.multi_items():
+        if key.startswith("_"):
+            continue
+        if isinstance(value, UploadFile):
+            run.files[key] = value
+        else:
+            run.data[key] = value  # the last value wins, as QueryDict.dict() keeps it
+    return run
+
+
+def _authorize(gw: Gateway, caller: Caller, record: JobRecord) -> None:
+    """403 with no run permission at all; 404 when the user may run only other jobs (as Nautobot hides them)."""
+    if gw.may(caller, RUN_JOB, record):
+        return
+    gw.refused(caller.user.username, f"no run_job permission on {record.class_path}")
+    if gw.has_any_grant(caller, RUN_JOB):
+        raise detail(404, "Not found.")
+    raise detail(403, "You do not have permission to perform this action.")
+
+
+def _check_job(record: JobRecord, interval: str) -> None:
+    """Steps 2-4: enabled, installed, and the sensitive-variables rules, before the body is validated."""
+    if not record.enabled:
+        raise detail(403, NOT_ENABLED)
+    if not record.installed:
+        raise detail(405, NOT_INSTALLED)
+    if record.has_sensitive_variables:
+        if interval != "immediately":
+            raise ApiError(400, {"schedule": {"interval": [SENSITIVE_SCHEDULE]}})
+        if record.approval_required:
+            raise ApiError(400, [SENSITIVE_APPROVAL])
+
+
+def _validate(gw: Gateway, job_class: type[Job], record: JobRecord, run: RunInput) -> tuple[bool, str | None]:
+    """Steps 8-10: the commit flag, the task queue, then the job's own input rules."""
+    commit = record.commit_default if run.commit is None else run.commit
+    queues = valid_queues(record, gw.settings.default_queue)
+    if run.task_queue is not None and run.task_queue not in queues:
+        raise ApiError(400, {"task_queue": [f'"{run.task_queue}" is not a valid choice.']})
+    if run.files:
+        raise detail(501, FILES_MISSING)
+    try:
+        with gw.session():
+            validate_data(job_class.variables(), run.data)
+    except InputValidationError as exc:
+        raise ApiError(400, {"errors": exc.as_dict()}) from None
+    return commit, run.task_queue
+
+
+def _schedule_wanted(record: JobRecord, run: RunInput) -> bool:
+    """Step 12: an approval-required job always goes through a schedule; ``immediately`` alone does not."""
+    if record.approval_required:
+        return True
+    return run.schedule is not None and run.schedule.get("interval", "immediately") != "immediately"
+
+
+async def _run(request: Request, record_of: Any) -> tuple[Gateway, JobRecord, JobResult]:
+    gw: Gateway = request.app.state.gateway
+    caller = gw.authenticate(request.headers.get("authorization"))
+    with gw.session() as session:
+        record = record_of(session)
+        session.expunge(record)
+    _authorize(gw, caller, record)
+    body = await read_body(request)
+    _check_job(record, requested_interval(body))
+    job_class = job_class_of(gw, record)
+    if job_class is None:
+        raise detail(405, NO_SOURCE)
+    run = parse_input(body)
+    commit, task_queue = _validate(gw, job_class, record, run)
+    if _schedule_wanted(record, run):
+        raise detail(501, SCHEDULING_MISSING)
+    published = gw.request(caller, record.class_path, data=run.data, commit=commit, task_queue=task_queue)
+    try:
+        gw.publish(published)
+    except NoWorkers as exc:
+        raise detail(503, f"Unable to process request: No celery workers running on queue {exc.queue}.") from None
+    except PublishRefused as exc:
+        raise detail(503, str(exc)) from None
+    with gw.session() as session:
+        result = session.get(JobResult, published.job_result_id)
+        if result is None:  # another gateway's client recorded nothing (job unknown to the database)
+            raise detail(404, "Not found.")
+        result.user, result.job_model  # noqa: B018 - load both before the session closes
+        return gw, record, result
+
+
+async def run_job(request: Request) -> JSONResponse:
+    """The current endpoint: 201 with the pending JobResult."""
+    gw, _record, result = await _run(request, lambda session: find_job(session, request.path_params["key"]))
+    return JSONResponse({"schedule": None, "job_result": nested_job_result_body(result, base_url(request))},
+                        status_code=201)
+
+
+async def run_job_by_class_path(request: Request) -> JSONResponse:
+    """The deprecated endpoint: 200 with the job class's description and the full JobResult."""
+    class_path = request.path_params["class_path"]
+
+    def record_of(session: Any) -> JobRecord:
+        try:
+            record = find_record(session, class_path)
+        except InvalidClassPath:
+            record = None
+        if record is None:
+            raise detail(404, "Not found.")
+        return record
+
+    gw, record, result = await _run(request, record_of)
+    job_class = job_class_of(gw, record)
+    base = base_url(request)
+    return JSONResponse({
+        "id": record.class_path, "pk": str(record.id), "name": record.name, "description": record.description,
+        "test_methods": declared_test_methods(job_class) if job_class else [],
+        "vars": {name: type(variable).__name__ for name, variable in job_class.variables().items()}
+        if job_class else {},
+        "result": job_result_body(result, base),
+    })
