@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from jobruntime.auth import find_user, signed, valid_queues
+from jobruntime.auth import AuthenticationFailed, check_credentials, requester, signed, valid_queues
 from jobruntime.bus import Bus
 from jobruntime.execution import create_job_result
 from jobruntime.job_records import lookup_record
@@ -129,14 +129,20 @@ class Client:
         return queue
 
     def _record_pending(self, request: RunRequest, queue: str) -> bool:
-        """Write the run's pending JobResult; False when its job is unknown (the worker will say so)
-        or the run exists already (a request published again: the worker treats it as a duplicate)."""
+        """Write the run's pending JobResult; False when its job is unknown (the worker will say so),
+        the run exists already (a request published again: the worker treats it as a duplicate), or
+        the credentials prove no one: a worker leaves the run of such a request as it is, so its row
+        would stay pending for ever."""
         with transaction(self.runtime.engine) as db:
             record = lookup_record(db, request.job)
             if record is None or run_name(db, request.job_result_id) is not None:
                 return False
+            try:
+                user = check_credentials(request, *requester(db, request), self.settings.signing_secret)
+            except AuthenticationFailed:
+                return False
             create_job_result(
-                db, record, record.class_path, user=find_user(db, request.requested_by), data=request.data,
+                db, record, record.class_path, user=user, data=request.data,
                 commit=request.commit, task_queue=queue, job_result_id=request.job_result_id,
             )
         return True
