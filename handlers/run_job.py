@@ -5,12 +5,12 @@ Everything it needs arrives in ``ctx``; it keeps nothing between calls.
 
 from __future__ import annotations
 
-import uuid
+import datetime as dt
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobruntime.admission import read_admission
+from jobruntime.admission import Admission, read_admission
 from jobruntime.auth import (
     RUN_JOB, AuthenticationFailed, check_credentials, check_permission, check_queue, find_user, requester,
 )
@@ -22,7 +22,7 @@ from jobruntime.leases import Claim, RunClaim, refuse_run, rerun_request, run_na
 from jobruntime.messages import ErrorEvent, MalformedMessage, RunRequest, body_sha256
 from jobruntime.models import JobResult, User
 from jobruntime.prebuilt import as_model, transaction
-from jobruntime.refusals.standing import conflict
+from jobruntime.refusals.standing import another_jobs, conflict
 from jobruntime.statuses import PENDING
 
 
@@ -51,7 +51,7 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     try:
         request = RunRequest.parse(body)
     except MalformedMessage as exc:  # it proves nothing, so it changes no run, even one it names
-        return _reject(ctx, exc.reason, ErrorEvent.for_malformed(exc, ctx.queue, body=body), exc.job_result_id)
+        return _reject(ctx, ErrorEvent.for_malformed(exc, ctx.queue, body=body))
     run = _authorize(ctx, request, body_sha256(body))
     if isinstance(run, Outcome):
         return run
@@ -104,40 +104,17 @@ def _may_defer_claim(ctx: HandlerContext, run: _Run) -> bool:
 
 
 def _authorize(ctx: HandlerContext, request: RunRequest, digest: str) -> _Run | Outcome:
-    """Check who asked, for what and where; a refusal is recorded on the run only for a proven requester.
-
-    Who asked is judged before whether the job exists, so a request without valid
-    credentials gets the same answer either way and leaves no row behind.
-    """
+    """Check who asked, for what and where; a refusal is recorded only on the proven requester's own run."""
     runtime = ctx.runtime
     with transaction(runtime.autocommit_engine) as db:
         facts = read_admission(db, request, RUN_JOB)
         credentials = (facts.user, facts.token_expires) if facts.record is not None else requester(db, request)
+    run = _identify(ctx, request, digest, facts, credentials)
+    if isinstance(run, Outcome):
+        return run
     record, existing = facts.record, facts.run
-    unsigned = request.token is None and request.signature is None
-    stored = rerun_request(existing) if unsigned else None
-    if stored is None and record is not None and unsigned and existing is not None and existing["status"] != PENDING:
-        return _duplicate(ctx, _Run(request=request, record=record, digest=digest), existing["name"])
-    run = _Run(request=RunRequest.model_validate(stored) if stored else request, record=record, digest=digest,
-               requeued=stored is not None)
     try:
-        if run.requeued:  # the reaper's own message: who asked was checked on the first attempt
-            run.user = facts.user if request.requested_by == run.request.requested_by else _user(ctx, run)
-        else:
-            run.user = check_credentials(request, *credentials, runtime.settings.signing_secret)
-    except AuthenticationFailed as exc:
-        return _reject(ctx, str(exc), _error(run, ctx, str(exc)), request.job_result_id)
-    if record is None:
-        reason = f'Job "{request.job}" not found'
-        return _reject(ctx, reason, _error(run, ctx, reason), request.job_result_id)
-    if not run.requeued:
-        reason = conflict(request.job_result_id, existing, record.class_path, run.user)
-        if reason is not None:
-            return _reject(ctx, reason, _error(run, ctx, reason), request.job_result_id)
-        if existing is not None and existing["status"] != PENDING:
-            return Outcome.duplicate(request.job_result_id)
-    try:
-        if not run.requeued:
+        if not run.requeued:  # a re-queued run's permission was checked on its first attempt
             check_permission(run.user, RUN_JOB, record, facts.granted)
         run.queue = check_queue(record, run.request.task_queue or ctx.queue, runtime.settings.default_queue)
         if ctx.queue is not None and ctx.queue != run.queue:
@@ -160,6 +137,42 @@ def _authorize(ctx: HandlerContext, request: RunRequest, digest: str) -> _Run | 
         "job_kwargs": {"data": run.request.data, "commit": run.request.commit, "task_queue": run.queue}
         if keep_input else None,
     }
+    return run
+
+
+def _identify(
+    ctx: HandlerContext, request: RunRequest, digest: str, facts: Admission,
+    credentials: tuple[User | None, dt.datetime | None],
+) -> _Run | Outcome:
+    """The run ``request`` may start or refuse, with its proven requester; an Outcome when it may touch none.
+
+    Who asked is judged before whether the job exists, so a request without valid
+    credentials gets the same answer either way and leaves no row. The run's row must
+    be new, or one of the same job and the same user (``refusals.standing``). The
+    reaper's message (no credentials, naming a pending run that stored its request)
+    stands for that stored request, whose requester was proven on its first attempt.
+    """
+    record, existing = facts.record, facts.run
+    unsigned = request.token is None and request.signature is None
+    stored = rerun_request(existing) if unsigned else None
+    run = _Run(request=RunRequest.model_validate(stored) if stored else request, record=record, digest=digest,
+               requeued=stored is not None)
+    if run.requeued:
+        run.user = facts.user if request.requested_by == run.request.requested_by else _user(ctx, run)
+        return run
+    if unsigned and record is not None and existing is not None and existing["status"] != PENDING:
+        return _duplicate(ctx, run, existing["name"])  # another copy of the reaper's message, its run gone on
+    try:
+        run.user = check_credentials(request, *credentials, ctx.runtime.settings.signing_secret)
+    except AuthenticationFailed as exc:
+        return _reject(ctx, _error(ctx, run, str(exc)))
+    if record is None:
+        return _reject(ctx, _error(ctx, run, f'Job "{request.job}" not found'))
+    reason = conflict(request.job_result_id, existing, record.class_path, run.user)
+    if reason is not None:
+        return _reject(ctx, _error(ctx, run, reason))
+    if existing is not None and existing["status"] != PENDING:
+        return Outcome.duplicate(request.job_result_id)
     return run
 
 
@@ -191,17 +204,17 @@ def _duplicate(ctx: HandlerContext, run: _Run, owner: str | None = None) -> Outc
             owner = run_name(db, job_result_id)
     if owner is None or owner == run.record.class_path:
         return Outcome.duplicate(job_result_id)
-    reason = f"job_result_id {job_result_id} already belongs to a run of {owner}; give every request a new id"
-    return _reject(ctx, reason, _error(run, ctx, reason), job_result_id)
+    return _reject(ctx, _error(ctx, run, another_jobs(job_result_id, owner)))
 
 
-def _error(run: _Run, ctx: HandlerContext, reason: str) -> ErrorEvent:
+def _error(ctx: HandlerContext, run: _Run, reason: str) -> ErrorEvent:
+    """The ``job.error`` answering this delivery; ``run.digest`` tells its publisher's follower it is theirs."""
     return ErrorEvent(reason=reason, job=run.request.job, queue=ctx.queue, job_result_id=run.request.job_result_id,
                       request_sha256=run.digest)
 
 
-def _reject(ctx: HandlerContext, reason: str, event: ErrorEvent, job_result_id: uuid.UUID | None) -> Outcome:
+def _reject(ctx: HandlerContext, event: ErrorEvent) -> Outcome:
     """Park an unusable message in the dead-letter queue and say why on the bus; no run changes."""
-    ctx.dead_letter(reason)
+    ctx.dead_letter(event.reason)
     ctx.publish(event.routing_key, event.model_dump(mode="json"))
-    return Outcome.rejected(job_result_id, reason)
+    return Outcome.rejected(event.job_result_id, event.reason)

@@ -25,8 +25,13 @@ def conflict(job_result_id: uuid.UUID, run: Mapping[str, Any] | None, job: str, 
     if run is None:
         return None
     if run["name"] != job:
-        return f"job_result_id {job_result_id} already belongs to a run of {run['name']}; give every request a new id"
+        return another_jobs(job_result_id, run["name"])
     if user is None or run["user_id"] != user.id:
         return (f"job_result_id {job_result_id} already belongs to another user's run of {job}; "
                 f"give every request a new id")
     return None
+
+
+def another_jobs(job_result_id: uuid.UUID, owner: str) -> str:
+    """The conflict of a request reusing the id of a run of the job ``owner`` (another job)."""
+    return f"job_result_id {job_result_id} already belongs to a run of {owner}; give every request a new id"
