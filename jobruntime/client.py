@@ -41,7 +41,8 @@ class FollowTimeout(TimeoutError):
 
 
 class RunRejected(RuntimeError):
-    """A worker refused the request before any run existed (unknown job, malformed request); it was dead-lettered."""
+    """A worker refused the request without touching any run (malformed, unproven credentials, unknown job, an id
+    of another job's or user's run); it was dead-lettered."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"The worker rejected the request: {reason}")
