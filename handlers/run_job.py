@@ -10,20 +10,20 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobruntime.admission import Admission, read_admission
-from jobruntime.auth import (
+from jobruntime.worker.admission import Admission, read_admission
+from jobruntime.run.auth import (
     RUN_JOB, AuthenticationFailed, check_credentials, check_permission, check_queue, find_user, requester,
 )
-from jobruntime.events import result_event_row
-from jobruntime.execution import JobExecution, LeaseLost, RunOptions
-from jobruntime.handling import HandlerContext, Outcome
-from jobruntime.job import JobRequest
-from jobruntime.leases import Claim, RunClaim, refuse_run, rerun_request, run_name
-from jobruntime.messages import ErrorEvent, MalformedMessage, RunRequest, body_sha256
+from jobruntime.run.events import result_event_row
+from jobruntime.run.execution import JobExecution, LeaseLost, RunOptions
+from jobruntime.worker.handling import HandlerContext, Outcome
+from jobruntime.authoring.job import JobRequest
+from jobruntime.worker.leases import Claim, RunClaim, refuse_run, rerun_request, run_name
+from jobruntime.bus.messages import ErrorEvent, MalformedMessage, RunRequest, body_sha256
 from jobruntime.models import JobResult, User
-from jobruntime.prebuilt import as_model, transaction
+from jobruntime.store.prebuilt import as_model, transaction
 from jobruntime.refusals.standing import another_jobs, conflict
-from jobruntime.statuses import PENDING
+from jobruntime.core.statuses import PENDING
 
 
 @dataclass

@@ -11,15 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobruntime import Job
-from jobruntime.discovery import discover
-from jobruntime.events import result_event_row
-from jobruntime.execution import LeaseLost, RunOptions, execute
-from jobruntime.job_records import find_record, lookup_record, sync
-from jobruntime.leases import (
+from jobruntime.authoring.discovery import discover
+from jobruntime.run.events import result_event_row
+from jobruntime.run.execution import LeaseLost, RunOptions, execute
+from jobruntime.authoring.records import find_record, lookup_record, sync
+from jobruntime.worker.leases import (
     claim_run, reap_expired, refuse_run, request_cancel, rerun_request, utcnow,
 )
 from jobruntime.models import JobLogEntry, JobResult, OutboxEvent, Site, Status, User
-from jobruntime.prebuilt import as_model, transaction
+from jobruntime.store.prebuilt import as_model, transaction
 
 JOB_MODULES = Path(__file__).parent / "job_modules"
 
@@ -215,7 +215,7 @@ def test_a_lost_run_whose_changes_are_committed_ends_errored_instead_of_running_
 
 
 def test_a_run_killed_at_its_hard_limit_after_its_verdict_ends_errored(runtime, engine):
-    from jobruntime.worker import Supervisor
+    from jobruntime.worker.supervisor import Supervisor
 
     values = _values()
     claim_run(engine, values, worker="w1", lease_seconds=30)
