@@ -5,21 +5,26 @@ Everything it needs arrives in ``ctx``; it keeps nothing between calls.
 
 from __future__ import annotations
 
+import datetime as dt
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobruntime.worker.admission import read_admission
-from jobruntime.run.auth import RUN_JOB, check_credentials, check_permission, check_queue, find_user
+from jobruntime.core.errors import RefusalError
+from jobruntime.worker.admission import Admission, read_admission
+from jobruntime.run.auth import (
+    RUN_JOB, AuthenticationFailed, PermissionDenied, check_credentials, check_permission, check_queue, find_user,
+    requester,
+)
 from jobruntime.run.events import result_event_row
 from jobruntime.run.execution import JobExecution, LeaseLost, RunOptions
 from jobruntime.worker.handling import HandlerContext, Outcome
 from jobruntime.authoring.job import JobRequest
-from jobruntime.authoring.records import lookup_record
 from jobruntime.worker.leases import Claim, RunClaim, refuse_run, rerun_request, run_name
-from jobruntime.bus.messages import ErrorEvent, MalformedMessage, RunRequest
+from jobruntime.bus.messages import ErrorEvent, MalformedMessage, RunRequest, body_sha256
 from jobruntime.models import JobResult, User
 from jobruntime.store.prebuilt import as_model, transaction
+from jobruntime.worker.standing import another_jobs, conflict
 from jobruntime.core.statuses import PENDING
 
 
@@ -27,10 +32,10 @@ from jobruntime.core.statuses import PENDING
 class _Run:
     request: RunRequest
     record: Any
+    digest: str  # body_sha256 of the delivery, for the job.error answering it
     user: User | None = None
     queue: str | None = None
     requeued: bool = False
-    taken_by: str | None = None  # the job of the run's row when it is no longer pending: a duplicate
     values: dict[str, Any] = field(default_factory=dict)
 
     def identity(self, queue: str | None) -> dict[str, Any]:
@@ -47,14 +52,11 @@ class _Run:
 def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     try:
         request = RunRequest.parse(body)
-    except MalformedMessage as exc:
-        return _reject(ctx, exc.reason, ErrorEvent.for_malformed(exc, ctx.queue), job=exc.job,
-                       job_result_id=exc.job_result_id)
-    run = _authorize(ctx, request)
+    except MalformedMessage as exc:  # it proves nothing, so it changes no run, even one it names
+        return _reject(ctx, ErrorEvent.for_malformed(exc, ctx.queue, body=body))
+    run = _authorize(ctx, request, body_sha256(body))
     if isinstance(run, Outcome):
         return run
-    if run.taken_by is not None:
-        return _duplicate(ctx, run, run.taken_by)
     claim = _claim(ctx, run)
     if not _may_defer_claim(ctx, run):
         try:
@@ -103,39 +105,31 @@ def _may_defer_claim(ctx: HandlerContext, run: _Run) -> bool:
     return ctx.runtime.log_writer.concurrent and not run.requeued and hard_limit > 2 * settings.log_flush_interval
 
 
-def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
-    """Check who asked, for what and where; a refusal is recorded on the run when the job is known."""
+def _authorize(ctx: HandlerContext, request: RunRequest, digest: str) -> _Run | Outcome:
+    """Check who asked, for what and where; a refusal is recorded only on the proven requester's own run."""
     runtime = ctx.runtime
     with transaction(runtime.autocommit_engine) as db:
         facts = read_admission(db, request, RUN_JOB)
+        credentials = (facts.user, facts.token_expires) if facts.record is not None else requester(db, request)
+    run = _identify(ctx, request, digest, facts, credentials)
+    if isinstance(run, Outcome):
+        return run
     record, existing = facts.record, facts.run
-    if record is None:
-        reason = f'Job "{request.job}" not found'
-        return _reject(ctx, reason, ErrorEvent(reason=reason, job=request.job, queue=ctx.queue,
-                                               job_result_id=request.job_result_id),
-                       job_result_id=request.job_result_id)
-    stored = rerun_request(existing) if request.token is None and request.signature is None else None
-    run = _Run(request=RunRequest.model_validate(stored) if stored else request, record=record,
-               requeued=stored is not None,
-               taken_by=existing["name"] if existing is not None and existing["status"] != PENDING else None)
     try:
-        if run.requeued:  # the reaper's own message: who asked was checked on the first attempt
-            run.user = facts.user if request.requested_by == run.request.requested_by else _user(ctx, run)
-        else:
-            run.user = check_credentials(request, facts.user, facts.token_expires, runtime.settings.signing_secret)
+        if not run.requeued:  # a re-queued run's permission was checked on its first attempt
             check_permission(run.user, RUN_JOB, record, facts.granted)
         run.queue = check_queue(record, run.request.task_queue or ctx.queue, runtime.settings.default_queue)
         if ctx.queue is not None and ctx.queue != run.queue:
-            raise PermissionError(
+            raise PermissionDenied(
                 f'The request arrived on queue "{ctx.queue}" but asks for "{run.queue}"; '
                 f"publish it to the queue it names"
             )
         if run.request.files:
-            raise ValueError(
+            raise RefusalError(
                 f"This worker does not take uploaded files (files: {', '.join(sorted(run.request.files))}); "
                 f"send the request without them"
             )
-    except (PermissionError, ValueError) as exc:
+    except RefusalError as exc:
         return _refuse(ctx, run, str(exc))
     keep_input = not record.has_sensitive_variables
     run.values = {
@@ -148,6 +142,42 @@ def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
     return run
 
 
+def _identify(
+    ctx: HandlerContext, request: RunRequest, digest: str, facts: Admission,
+    credentials: tuple[User | None, dt.datetime | None],
+) -> _Run | Outcome:
+    """The run ``request`` may start or refuse, with its proven requester; an Outcome when it may touch none.
+
+    Who asked is judged before whether the job exists, so a request without valid
+    credentials gets the same answer either way and leaves no row. The run's row must
+    be new, or one of the same job and the same user (``worker.standing``). The
+    reaper's message (no credentials, naming a pending run that stored its request)
+    stands for that stored request, whose requester was proven on its first attempt.
+    """
+    record, existing = facts.record, facts.run
+    unsigned = request.token is None and request.signature is None
+    stored = rerun_request(existing) if unsigned else None
+    run = _Run(request=RunRequest.model_validate(stored) if stored else request, record=record, digest=digest,
+               requeued=stored is not None)
+    if run.requeued:
+        run.user = facts.user if request.requested_by == run.request.requested_by else _user(ctx, run)
+        return run
+    if unsigned and record is not None and existing is not None and existing["status"] != PENDING:
+        return _duplicate(ctx, run, existing["name"])  # another copy of the reaper's message, its run gone on
+    try:
+        run.user = check_credentials(request, *credentials, ctx.runtime.settings.signing_secret)
+    except AuthenticationFailed as exc:
+        return _reject(ctx, _error(ctx, run, str(exc)))
+    if record is None:
+        return _reject(ctx, _error(ctx, run, f'Job "{request.job}" not found'))
+    reason = conflict(request.job_result_id, existing, record.class_path, run.user)
+    if reason is not None:
+        return _reject(ctx, _error(ctx, run, reason))
+    if existing is not None and existing["status"] != PENDING:
+        return Outcome.duplicate(request.job_result_id)
+    return run
+
+
 def _user(ctx: HandlerContext, run: _Run) -> User | None:
     """The requester a re-queued run stored (the message naming someone else changes nothing)."""
     with transaction(ctx.runtime.autocommit_engine) as db:
@@ -155,6 +185,7 @@ def _user(ctx: HandlerContext, run: _Run) -> User | None:
 
 
 def _refuse(ctx: HandlerContext, run: _Run, reason: str) -> Outcome:
+    """Record the refusal of a proven requester on their run (a new row, or their own pending one)."""
     values = run.identity(run.request.task_queue or ctx.queue)
     events = refuse_run(ctx.runtime.engine, values, reason, events=[result_event_row])
     if events is None:
@@ -175,21 +206,17 @@ def _duplicate(ctx: HandlerContext, run: _Run, owner: str | None = None) -> Outc
             owner = run_name(db, job_result_id)
     if owner is None or owner == run.record.class_path:
         return Outcome.duplicate(job_result_id)
-    reason = f"job_result_id {job_result_id} already belongs to a run of {owner}; give every request a new id"
-    return _reject(ctx, reason, ErrorEvent(reason=reason, job=run.request.job, queue=ctx.queue,
-                                           job_result_id=job_result_id), job_result_id=job_result_id)
+    return _reject(ctx, _error(ctx, run, another_jobs(job_result_id, owner)))
 
 
-def _reject(ctx: HandlerContext, reason: str, event: ErrorEvent, **identity: Any) -> Outcome:
-    """Park an unusable message in the dead-letter queue and say why, on the bus and on its run if known."""
-    ctx.dead_letter(reason)
+def _error(ctx: HandlerContext, run: _Run, reason: str) -> ErrorEvent:
+    """The ``job.error`` answering this delivery; ``run.digest`` tells its publisher's follower it is theirs."""
+    return ErrorEvent(reason=reason, job=run.request.job, queue=ctx.queue, job_result_id=run.request.job_result_id,
+                      request_sha256=run.digest)
+
+
+def _reject(ctx: HandlerContext, event: ErrorEvent) -> Outcome:
+    """Park an unusable message in the dead-letter queue and say why on the bus; no run changes."""
+    ctx.dead_letter(event.reason)
     ctx.publish(event.routing_key, event.model_dump(mode="json"))
-    job, job_result_id = identity.get("job"), identity.get("job_result_id")
-    if job and job_result_id:
-        with transaction(ctx.runtime.autocommit_engine) as db:
-            record = lookup_record(db, job)
-        if record is not None:
-            events = refuse_run(ctx.runtime.engine, {"id": job_result_id, "name": record.class_path,
-                                                     "job_model_id": record.id}, reason, events=[result_event_row])
-            ctx.runtime.committed(events or [])
-    return Outcome.rejected(job_result_id, reason)
+    return Outcome.rejected(event.job_result_id, event.reason)

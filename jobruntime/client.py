@@ -23,12 +23,12 @@ from typing import Any
 from sqlalchemy import delete
 
 from jobruntime.core.errors import JobRuntimeError, RefusalError
-from jobruntime.run.auth import find_user, signed, valid_queues
+from jobruntime.run.auth import AuthenticationFailed, check_credentials, requester, signed, valid_queues
 from jobruntime.bus.broker import Bus
 from jobruntime.run.execution import create_job_result
 from jobruntime.authoring.records import lookup_record
 from jobruntime.worker.leases import run_name
-from jobruntime.bus.messages import ERROR_ROUTING_KEY, LogEventEntry, ResultEvent, RunRequest
+from jobruntime.bus.messages import ERROR_ROUTING_KEY, LogEventEntry, ResultEvent, RunRequest, body_sha256
 from jobruntime.models import JobResult
 from jobruntime.store.prebuilt import transaction
 from jobruntime.run.runtime import Runtime
@@ -42,7 +42,8 @@ class FollowTimeout(JobRuntimeError, TimeoutError):
 
 
 class RunRejected(RefusalError, RuntimeError):
-    """A worker refused the request before any run existed (unknown job, malformed request); it was dead-lettered."""
+    """A worker refused the request without touching any run (malformed, unproven credentials, unknown job, an id
+    of another job's or user's run); it was dead-lettered."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"The worker rejected the request: {reason}")
@@ -136,14 +137,20 @@ class Client:
         return queue
 
     def _record_pending(self, request: RunRequest, queue: str) -> bool:
-        """Write the run's pending JobResult; False when its job is unknown (the worker will say so)
-        or the run exists already (a request published again: the worker treats it as a duplicate)."""
+        """Write the run's pending JobResult; False when its job is unknown (the worker will say so),
+        the run exists already (a request published again: the worker treats it as a duplicate), or
+        the credentials prove no one: a worker leaves the run of such a request as it is, so its row
+        would stay pending for ever."""
         with transaction(self.runtime.engine) as db:
             record = lookup_record(db, request.job)
             if record is None or run_name(db, request.job_result_id) is not None:
                 return False
+            try:
+                user = check_credentials(request, *requester(db, request), self.settings.signing_secret)
+            except AuthenticationFailed:
+                return False
             create_job_result(
-                db, record, record.class_path, user=find_user(db, request.requested_by), data=request.data,
+                db, record, record.class_path, user=user, data=request.data,
                 commit=request.commit, task_queue=queue, job_result_id=request.job_result_id,
             )
         return True
@@ -155,15 +162,19 @@ class Client:
             ))
 
     @contextmanager
-    def follow(self, job_result_id: uuid.UUID, *, job: str | None = None) -> Iterator[Follower]:
+    def follow(
+        self, job_result_id: uuid.UUID, *, job: str | None = None, sent: bytes | None = None
+    ) -> Iterator[Follower]:
         """Subscribe to a run's events; enter it before publishing so no event is missed.
 
         With ``job``, a worker's rejection counts only if it names that job: another job's
-        request reusing the id is rejected without ending this follow.
+        request reusing the id is rejected without ending this follow. With ``sent`` (the
+        body published, ``RunRequest.to_json()``), only the rejection of that very body
+        counts: someone else's request naming this run cannot end the follow.
         """
         subscription = self.bus.subscribe(["job.result.*", "job.log.*", ERROR_ROUTING_KEY])
         try:
-            yield Follower(subscription, job_result_id, job=job)
+            yield Follower(subscription, job_result_id, job=job, sent=sent)
         finally:
             subscription.close()
 
@@ -171,10 +182,13 @@ class Client:
 class Follower:
     """Reads one run's events from a subscription until its final result."""
 
-    def __init__(self, subscription: Any, job_result_id: uuid.UUID, *, job: str | None = None) -> None:
+    def __init__(
+        self, subscription: Any, job_result_id: uuid.UUID, *, job: str | None = None, sent: bytes | None = None
+    ) -> None:
         self.subscription = subscription
         self.job_result_id = str(job_result_id)
         self.job = job
+        self.request_sha256 = body_sha256(sent) if sent is not None else None
         self.seen: set[int] = set()
         self._held: dict[int, LogEventEntry] = {}
         self._next_seq = 1
@@ -201,7 +215,7 @@ class Follower:
             if payload.get("job_result_id") != self.job_result_id:
                 continue
             if routing_key == ERROR_ROUTING_KEY:
-                if self.job is None or payload.get("job") in (None, self.job):
+                if self._answers_mine(payload):
                     raise RunRejected(payload.get("reason") or "no reason given")
                 continue
             if routing_key.startswith("job.log.") and on_log is not None:
@@ -213,6 +227,13 @@ class Follower:
                         self._hand_over(on_log, everything=True)
                     return event
         raise FollowTimeout(f"No final result for {self.job_result_id} yet; check `jobruntime results show`")
+
+    def _answers_mine(self, error: dict[str, Any]) -> bool:
+        """Whether a ``job.error`` naming this run answers the request this follower sent."""
+        answered = error.get("request_sha256")
+        if self.request_sha256 is not None and answered is not None:
+            return answered == self.request_sha256
+        return self.job is None or error.get("job") in (None, self.job)
 
     def _hold(self, entries: list[dict[str, Any]], on_log: Callable[[LogEventEntry], None]) -> None:
         for entry in entries:

@@ -51,15 +51,15 @@ def test_a_grant_on_the_job_or_on_every_job_is_seen_and_no_other(session, record
     assert failing.id != passing.id
 
 
-def test_the_run_row_is_read_when_it_exists(session, records, alice):
+def test_the_run_row_is_read_when_it_exists_with_its_user(session, records, alice):
     passing, _failing = records
     job_result_id = uuid.uuid4()
     session.add(JobResult(id=job_result_id, name=passing.class_path, job_model_id=passing.id, status="pending",
-                          attempt=2, request={"job": passing.class_path, "requested_by": "alice"}))
+                          attempt=2, user_id=alice.id, request={"job": passing.class_path, "requested_by": "alice"}))
     session.flush()
     facts = read_admission(in_session(session), request(job_result_id=job_result_id), RUN_JOB)
-    assert {key: facts.run[key] for key in ("name", "status", "attempt")} == {
-        "name": "local/basic/PassingJob", "status": "pending", "attempt": 2}
+    assert {key: facts.run[key] for key in ("name", "status", "attempt", "user_id")} == {
+        "name": "local/basic/PassingJob", "status": "pending", "attempt": 2, "user_id": alice.id}
     assert facts.run["request"] == {"job": passing.class_path, "requested_by": "alice"}
     assert facts.run["created"] is not None
 

@@ -15,6 +15,7 @@ from jobruntime.store.database import migrate
 from jobruntime.authoring.discovery import discover
 from jobruntime.run.events import result_event_row
 from jobruntime.authoring.records import sync
+from jobruntime.bus.messages import body_sha256
 from jobruntime.models import JobResult
 from jobruntime.core.settings import Settings
 from jobruntime.testing import ensure_user
@@ -51,6 +52,20 @@ def test_a_follower_ends_with_the_rejection_of_its_own_request():
     feed = _Feed(("job.error", {"job_result_id": str(job_result_id), "job": "local/a/A", "reason": "not found"}))
     with pytest.raises(RunRejected, match="not found"):
         Follower(feed, job_result_id, job="local/a/A").wait(timeout=5)
+
+
+def test_a_follower_ignores_the_refusal_of_another_body_naming_its_run_and_ends_with_its_own():
+    job_result_id = uuid.uuid4()
+    mine, intruders = b'{"requested_by": "alice"}', b'{"requested_by": "mallory"}'
+
+    def refusal(body: bytes, reason: str) -> tuple[str, dict]:
+        return "job.error", {"job_result_id": str(job_result_id), "job": "local/a/A", "reason": reason,
+                             "request_sha256": body_sha256(body)}
+
+    feed = _Feed(refusal(intruders, "No credentials"), ("job.result.completed", _result(job_result_id, "completed")))
+    assert Follower(feed, job_result_id, job="local/a/A", sent=mine).wait(timeout=5).status == "completed"
+    with pytest.raises(RunRejected, match="Invalid token"):
+        Follower(_Feed(refusal(mine, "Invalid token")), job_result_id, job="local/a/A", sent=mine).wait(timeout=5)
 
 
 def test_a_follower_hands_log_entries_over_in_the_order_they_were_logged():

@@ -74,6 +74,6 @@ def test_bus_run_prints_its_log_in_the_order_a_local_run_does(embedded):
 
 def test_a_bus_run_refused_before_it_starts_exits_4_as_a_local_one_does(embedded):
     result = embedded("runjob", "-u", "ghost", "--data", json.dumps(BRANCH), "local/new_branch/NewBranch", code=4)
-    assert "ERRORED (No such user: ghost)" in result.output
+    assert "The worker rejected the request: No such user: ghost" in result.output
     embedded("runjob", "--local", "-u", "ghost", "--commit", "--data", json.dumps(BRANCH),
              "local/new_branch/NewBranch", code=4)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -18,9 +16,9 @@ from jobruntime.run.events import result_event_row
 from jobruntime.run.execution import LeaseLost, RunOptions, execute
 from jobruntime.authoring.records import find_record, lookup_record, sync
 from jobruntime.worker.leases import (
-    claim_run, reap_dead_letter, reap_expired, refuse_run, request_cancel, rerun_request, utcnow,
+    claim_run, reap_expired, refuse_run, request_cancel, rerun_request, utcnow,
 )
-from jobruntime.models import JobLogEntry, JobResult, OutboxEvent, Site, Status
+from jobruntime.models import JobLogEntry, JobResult, OutboxEvent, Site, Status, User
 from jobruntime.store.prebuilt import as_model, transaction
 
 JOB_MODULES = Path(__file__).parent / "job_modules"
@@ -153,15 +151,33 @@ def test_a_refused_run_is_recorded_once(engine):
     assert row.created == row.completed  # so its duration is 0, never negative
 
 
-def test_a_refusal_errors_a_pending_run_in_place(engine):
-    values = _values()
+def _user_id(engine, username):
+    with engine.begin() as connection:
+        return connection.execute(User.__table__.insert().values(username=username).returning(User.id)).scalar()
+
+
+def test_a_refusal_errors_its_users_pending_run_in_place(engine):
+    values = _values(user_id=_user_id(engine, "alice"))
     with engine.begin() as connection:
         connection.execute(JobResult.__table__.insert().values(id=values["id"], name=values["name"], status="pending",
+                                                               user_id=values["user_id"],
                                                                created=utcnow() - timedelta(seconds=5)))
-    events = refuse_run(engine, values, "No such user: ghost", events=[result_event_row])
+    events = refuse_run(engine, values, "User alice does not have permission", events=[result_event_row])
     row = _row(engine, values["id"])
-    assert (row.status, row.reason, len(events)) == ("errored", "No such user: ghost", 1)
+    assert (row.status, row.reason, len(events)) == ("errored", "User alice does not have permission", 1)
     assert row.created < row.completed  # the pending row's creation time is kept
+
+
+@pytest.mark.parametrize("owner", ["bob", None], ids=["another-user", "no-user"])
+def test_a_refusal_never_changes_a_pending_run_of_another_user(engine, owner):
+    values = _values(user_id=_user_id(engine, "mallory"))
+    with engine.begin() as connection:
+        connection.execute(JobResult.__table__.insert().values(
+            id=values["id"], name=values["name"], status="pending", user_id=owner and _user_id(engine, owner)))
+    assert refuse_run(engine, values, "User mallory does not have permission", events=[result_event_row]) is None
+    assert refuse_run(engine, {**values, "user_id": None}, "No credentials", events=[result_event_row]) is None
+    row = _row(engine, values["id"])
+    assert (row.status, row.reason) == ("pending", None)
 
 
 def test_a_pending_run_is_taken_over_or_refused_only_by_a_request_for_its_own_job(engine):
@@ -196,34 +212,6 @@ def test_a_lost_run_whose_changes_are_committed_ends_errored_instead_of_running_
     assert (reaped.requeued, reaped.reason) == (False, expected)
     assert [event["routing_key"] for event in reaped.events] == ["job.result.errored"]
     assert (_row(engine, values["id"]).status, _row(engine, values["id"]).reason) == ("errored", expected)
-
-
-def _pending(engine, values):
-    with engine.begin() as connection:
-        connection.execute(JobResult.__table__.insert().values(**values, status="pending"))
-
-
-def test_a_request_the_broker_dead_lettered_ends_its_pending_run(engine):
-    values = _values()
-    _pending(engine, values)
-    body = json.dumps({"job": values["name"], "job_result_id": str(values["id"])}).encode()
-    events = reap_dead_letter(engine, body, {"x-first-death-reason": "delivery_limit"}, result_event=result_event_row)
-    expected = ("The broker dead-lettered the request (delivery_limit): no worker process could take it; "
-                "it is kept in jobruntime.dead-letter")
-    assert (_row(engine, values["id"]).status, _row(engine, values["id"]).reason) == ("errored", expected)
-    assert [event["routing_key"] for event in events] == ["job.result.errored"]
-    assert reap_dead_letter(engine, body, {}, result_event=result_event_row) == []  # ended once
-
-
-def test_a_dead_letter_leaves_runs_that_are_not_pending_and_bodies_that_name_none(engine):
-    values = _values()
-    claim_run(engine, values, worker="w1", lease_seconds=30)
-    body = json.dumps({"job_result_id": str(values["id"])}).encode()
-    assert reap_dead_letter(engine, body, {"x-first-death-reason": "rejected"}, result_event=result_event_row) == []
-    assert _row(engine, values["id"]).status == "running"
-    deep = b"[" * 100_000 + b"]" * 100_000
-    for garbage in (b"{not json", b"[]", b'{"job_result_id": "nope"}', b'{"job": "local/x/Y"}', b"\xff\xfe", deep):
-        assert reap_dead_letter(engine, garbage, {}, result_event=result_event_row) == []
 
 
 def test_a_run_killed_at_its_hard_limit_after_its_verdict_ends_errored(runtime, engine):
@@ -304,18 +292,3 @@ def test_a_rerun_numbers_its_log_entries_after_the_earlier_attempts(runtime, eng
         seqs = session.scalars(select(JobLogEntry.seq).where(JobLogEntry.job_result_id == values["id"])
                                .order_by(JobLogEntry.seq)).all()
     assert logged_first and seqs == list(range(1, 2 * len(logged_first) + 1))
-
-
-def test_a_dead_lettered_request_whose_run_has_no_row_is_recorded_errored(engine):
-    """Every attempt died before its claim (a short run commits nothing first): the run must not vanish."""
-    record = _passing_job_record(engine)
-    job_result_id = uuid.uuid4()
-    body = json.dumps({"job": "local/basic/PassingJob", "job_result_id": str(job_result_id)}).encode()
-    events = reap_dead_letter(engine, body, {"x-first-death-reason": "delivery_limit"}, result_event=result_event_row)
-    row = _row(engine, job_result_id)
-    assert (row.status, row.name, row.job_model_id) == ("errored", "local/basic/PassingJob", record.id)
-    assert row.reason.startswith("The broker dead-lettered the request (delivery_limit)")
-    assert [event["routing_key"] for event in events] == ["job.result.errored"]
-    assert reap_dead_letter(engine, body, {}, result_event=result_event_row) == []  # recorded once
-    unknown = json.dumps({"job": "local/nowhere/Nothing", "job_result_id": str(uuid.uuid4())}).encode()
-    assert reap_dead_letter(engine, unknown, {}, result_event=result_event_row) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import uuid
 
@@ -336,13 +337,14 @@ def test_log_event_refuses_entries_of_another_level():
         LogEvent(job_result_id=uuid.uuid4(), level="info", entries=[entry("info"), entry("success")])
 
 
-def test_error_event_reports_a_malformed_message_and_its_queue():
+def test_error_event_reports_a_malformed_message_its_queue_and_which_body_it_answers():
     chosen = uuid.uuid4()
     error = MalformedMessage("commit: bad", job_result_id=chosen, job="local/basic/PassingJob")
-    event = ErrorEvent.for_malformed(error, queue="default")
+    event = ErrorEvent.for_malformed(error, queue="default", body=b'{"commit": "bad"}')
     assert (event.reason, event.job_result_id, event.job, event.queue) == (
         "commit: bad", chosen, "local/basic/PassingJob", "default"
     )
+    assert event.request_sha256 == hashlib.sha256(b'{"commit": "bad"}').hexdigest()
     assert event.routing_key == ERROR_ROUTING_KEY == "job.error"
 
 

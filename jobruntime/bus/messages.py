@@ -13,6 +13,7 @@ guessing, so a future format change is a deliberate, visible upgrade.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import uuid
@@ -386,19 +387,30 @@ class LogEvent(Event):
         return log_routing_key(self.level)
 
 
+def body_sha256(body: bytes) -> str:
+    """Hex SHA-256 of a message body as published: how a follower recognises the answer to its own request."""
+    return hashlib.sha256(body).hexdigest()
+
+
 class ErrorEvent(Event):
-    """A message no run could come of (malformed, refused); also dead-lettered."""
+    """A message no run could come of (malformed, refused); also dead-lettered.
+
+    ``request_sha256`` (``body_sha256`` of the request answered) lets the follower of a
+    run ignore the refusal of someone else's request that named the same run.
+    """
 
     event: Literal["job.error"] = "job.error"
     reason: str
     job_result_id: uuid.UUID | None = None
     job: str | None = None
     queue: str | None = None
+    request_sha256: str | None = None
 
     @classmethod
-    def for_malformed(cls, error: MalformedMessage, queue: str | None = None) -> ErrorEvent:
-        """The event that reports a malformed request received on ``queue``."""
-        return cls(reason=error.reason, job_result_id=error.job_result_id, job=error.job, queue=queue)
+    def for_malformed(cls, error: MalformedMessage, queue: str | None = None, *, body: bytes) -> ErrorEvent:
+        """The event that reports a malformed request ``body`` received on ``queue``."""
+        return cls(reason=error.reason, job_result_id=error.job_result_id, job=error.job, queue=queue,
+                   request_sha256=body_sha256(body))
 
     @property
     def routing_key(self) -> str:

@@ -101,7 +101,7 @@ def _run_on_bus(
             raise CommandError(str(exc)) from exc
         embedded = _start_embedded_worker(settings, client.queue_for(request)) if embedded_broker else None
         try:
-            with client.follow(request.job_result_id, job=request.job) as follower:
+            with client.follow(request.job_result_id, job=request.job, sent=request.to_json()) as follower:
                 try:
                     client.publish(request)
                 except PublishRefused as exc:

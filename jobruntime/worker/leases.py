@@ -11,7 +11,6 @@ that is not possible, ends them ``errored`` with the reason.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 import time
@@ -27,10 +26,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from jobruntime.bus import outbox
 from jobruntime.models import JobResult
-from jobruntime.authoring.records import lookup_record
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, on_connection, transaction
 from jobruntime.run.result import LeaseLost
-from jobruntime.bus.topology import DEAD_QUEUE, REASON_HEADER, death_reason
 
 logger = logging.getLogger(__name__)
 _TABLE = JobResult.__table__
@@ -269,8 +266,9 @@ def refuse_run(
 ) -> list[dict[str, Any]] | None:
     """Record a run that may not start (bad credentials, wrong queue...) as ``errored`` with the reason.
 
-    A pending run of the same job (its publisher's row) is refused in place. Returns the
-    committed outbox rows, or None when the id belongs to another run (a duplicate).
+    A pending run of the same job and user (its publisher's row) is refused in place; a row
+    of another user is never changed (``values`` without a ``user_id`` changes none). Returns
+    the committed outbox rows, or None when the id belongs to another run (a duplicate).
     """
     now = utcnow()
     insert = _dialect(engine.dialect.name).insert(_TABLE).values(
@@ -280,7 +278,8 @@ def refuse_run(
     statement = insert.on_conflict_do_update(  # a pending row (its publisher's) is refused in place
         index_elements=[_TABLE.c.id],
         set_={column: insert.excluded[column] for column in refused},
-        where=(_TABLE.c.status == "pending") & (_TABLE.c.name == insert.excluded.name),
+        where=(_TABLE.c.status == "pending") & (_TABLE.c.name == insert.excluded.name)
+        & (_TABLE.c.user_id == insert.excluded.user_id),
     ).returning(*_TABLE.c)
     with engine.begin() as connection:
         row = connection.execute(statement).first()
@@ -385,40 +384,6 @@ def request_cancel(
                 update(_TABLE).where(_TABLE.c.id == job_result_id).values(cancel_requested_by=username)
             )
     return status
-
-
-def reap_dead_letter(
-    engine: Engine, body: bytes, headers: Mapping[str, Any], *, result_event: EventBuilder
-) -> list[dict[str, Any]]:
-    """End the run a dead-lettered request names, if it is still ``pending``; returns the committed outbox rows.
-
-    A worker that refuses a request says why in a header and ends the run itself; a
-    request the broker dead-lettered (its delivery limit spent on worker processes that
-    died before they could claim it) would leave its run pending for ever, or, when no
-    pending row was recorded and every attempt died within its claim window, leave no
-    trace at all: such a run is recorded ``errored`` here, if its job is known. Only the
-    database may fail here: a body that names no run is skipped, never retried.
-    """
-    try:
-        request = json.loads(body)
-        job_result_id = uuid.UUID(str(request["job_result_id"]))
-    except (ValueError, TypeError, KeyError, RecursionError):
-        return []  # not a run request, or it names no run: nothing to end
-    reason = str(headers.get(REASON_HEADER) or (
-        f"The broker dead-lettered the request ({death_reason(headers) or 'no reason given'}): no worker process "
-        f"could take it; it is kept in {DEAD_QUEUE}"
-    ))
-    with engine.begin() as connection:
-        ended = _end_pending(connection, job_result_id, reason, [result_event])
-    if ended is not None:
-        return ended
-    job = request.get("job")
-    with transaction(engine) as db:
-        record = lookup_record(db, job) if isinstance(job, str) else None
-    if record is None:
-        return []
-    values = {"id": job_result_id, "name": record.class_path, "job_model_id": record.id}
-    return refuse_run(engine, values, reason, events=[result_event]) or []  # None: the run has a row already
 
 
 def _end_pending(

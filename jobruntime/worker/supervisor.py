@@ -29,10 +29,11 @@ from sqlalchemy import update
 from jobruntime.bus.broker import Bus, Delivery
 from jobruntime.run.events import result_event_row
 from jobruntime.worker.handling import HandlerContext, Outcome
-from jobruntime.worker.leases import keep_lease, reap_dead_letter, reap_expired, renew_lease, utcnow
+from jobruntime.worker.leases import keep_lease, reap_expired, renew_lease, utcnow
 from jobruntime.models import JobResult
 from jobruntime.bus.outbox import SWEEP_AGE, OutboxRelay, add_events
 from jobruntime.store.prebuilt import on_connection
+from jobruntime.worker.dead_letters import end_dead_lettered_run
 from jobruntime.run.log import LogFlusher
 from jobruntime.run.runtime import Runtime
 from jobruntime.core.settings import Settings
@@ -288,8 +289,9 @@ class Supervisor:
                 logger.warning("Run %s lost its worker: %s", item.job_result_id,
                                "re-queued" if item.requeued else item.reason)
             relay.publish_rows([event for item in reaped for event in item.events])
-            bus.drain_dead_letters(lambda body, headers: relay.publish_rows(
-                reap_dead_letter(runtime.engine, body, headers, result_event=result_event_row)))
+            bus.drain_dead_letters(lambda body, headers: relay.publish_rows(end_dead_lettered_run(
+                runtime.engine, body, headers, signing_secret=self.settings.signing_secret,
+                result_event=result_event_row)))
             relay.publish_pending(older_than=SWEEP_AGE)
         except Exception:  # noqa: BLE001 - the supervisor outlives database or broker hiccups
             logger.exception("Maintenance sweep failed; retrying at the next one")
