@@ -1,9 +1,10 @@
 """A job with post_run() run with commit by a worker: it completes, whatever its length and the queue type.
 
-The run phase commits its changes with the verdict and post_run() follows; how the
-run was claimed depends on whether it outlasts its claim window (the log flush
-interval), so each case runs short, with run() longer than the window, and with
-post_run() longer than it, on classic and on quorum queues, with and without log lines.
+A run that ends within its claim window (the log flush interval) writes its row claimed
+and decided at once, and one with post_run() stays running in that write, with its
+verdict, until post_run() has ended; its final write must then update the row it owns.
+Each case runs on classic and on quorum queues, with and without log lines, shorter
+than the claim window and longer than it (post_run() outlasting the window and the lease).
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from tests.bus_support import JOB_MODULES, RABBIT_URL, bus_environment, running_
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
 JOB = "local/bus_jobs/CheckedSite"
-SHORT = {"window": "10", "seconds": 0, "phase": 0}  # the whole run ends well within its claim window
-LONG_RUN = {"window": "0.5", "seconds": 3, "phase": 0}  # run() outlasts the window: claimed while it runs
-LONG_POST_RUN = {"window": "1", "seconds": 3, "phase": 1}  # run() ends within it, post_run() outlasts it
+SHORT = {"window": "10", "seconds": 0}  # the whole run ends well within its claim window
+LONG = {"window": "2", "seconds": 5}  # run() and the tests end within it, post_run() outlasts it and the lease
 
 
 def _runtime(engine, env):
@@ -33,21 +33,19 @@ def _runtime(engine, env):
     return Runtime(settings=settings, engine=engine, sanitizer=Sanitizer(settings.sanitizer_patterns))
 
 
-def _run_with_commit(engine, db_url, tmp_path, queue_type, length, log):
-    """Publish one CheckedSite run with commit (recorded pending first, as `runjob` does) and wait for its end."""
-    env = bus_environment(db_url, tmp_path, JOBRUNTIME_QUEUE_TYPE=queue_type,
-                          JOBRUNTIME_LOG_FLUSH_INTERVAL=length["window"])
+def _run_with_commit(engine, db_url, tmp_path, queue_type, window, job, data):
+    """Publish one run of ``job`` with commit (recorded pending first, as `runjob` does) and wait for its end."""
+    env = bus_environment(db_url, tmp_path, JOBRUNTIME_QUEUE_TYPE=queue_type, JOBRUNTIME_LOG_FLUSH_INTERVAL=window)
     runtime = _runtime(engine, env)
     with runtime.session() as session:
         sync(session, discover(JOB_MODULES))
-        find_record(session, JOB).enabled = True
+        find_record(session, job).enabled = True
         session.add(User(username="admin", is_superuser=True))
         session.commit()
-    data = {"number": 1, "seconds": length["seconds"], "phase": length["phase"], "log": log}
     try:
         with running_worker(env):
             with Client(settings_from(env), username="admin", record_pending=True) as client:
-                request = client.request(JOB, data=data, commit=True)
+                request = client.request(job, data=data, commit=True)
                 client.publish(request)
             result = wait_for_result(runtime, request.job_result_id, timeout=90)
     finally:
@@ -71,10 +69,11 @@ def _announced_statuses(runtime, job_result_id):
 
 
 @pytest.mark.parametrize("log", [0, 1], ids=["silent", "logging"])
-@pytest.mark.parametrize("length", [SHORT, LONG_RUN, LONG_POST_RUN], ids=["short", "long-run", "long-post-run"])
+@pytest.mark.parametrize("length", [SHORT, LONG], ids=["short", "long"])
 @pytest.mark.parametrize("queue_type", ["classic", "quorum"])
 def test_a_job_with_post_run_completes_on_the_bus_with_commit(engine, db_url, tmp_path, queue_type, length, log):
-    runtime, result = _run_with_commit(engine, db_url, tmp_path, queue_type, length, log)
+    data = {"number": 1, "seconds": length["seconds"], "log": log}
+    runtime, result = _run_with_commit(engine, db_url, tmp_path, queue_type, length["window"], JOB, data)
     assert (result.status, result.reason, result.attempt) == ("completed", None, 1)
     assert result.data["output"] == "\nsite created\npost_run done"
     with runtime.session() as session:
@@ -83,3 +82,13 @@ def test_a_job_with_post_run_completes_on_the_bus_with_commit(engine, db_url, tm
     assert _log_messages(runtime, result.id) == (logged if log else [])
     announced = _announced_statuses(runtime, result.id)
     assert announced[-1] == "completed" and announced.count("completed") == 1 and "errored" not in announced
+
+
+@pytest.mark.parametrize("queue_type", ["classic", "quorum"])
+def test_a_post_run_that_raises_in_a_short_run_ends_errored_with_its_own_reason(engine, db_url, tmp_path, queue_type):
+    """Not "worker lost": the run's final write, after post_run(), is its worker's to make."""
+    runtime, result = _run_with_commit(engine, db_url, tmp_path, queue_type, SHORT["window"],
+                                       "local/bus_jobs/SiteThenPostRun", {"seconds": 0, "fail": 1})
+    assert (result.status, result.reason, result.attempt) == ("errored", "post_run: RuntimeError: post_run broke", 1)
+    assert _log_messages(runtime, result.id)[0] == "post_run of attempt 1"
+    assert _announced_statuses(runtime, result.id)[-1] == "errored"

@@ -128,7 +128,7 @@ class GilHolder(Job):
 class CheckedSite(Job):
     """A job as a new user writes one: run(), two tests and post_run(), with the default (sensitive) variables.
 
-    ``phase`` names the method that sleeps ``seconds`` (run or post_run); ``log`` makes every method log a line.
+    post_run() sleeps ``seconds``; with ``log`` every method logs a line.
     """
 
     class Meta:
@@ -136,7 +136,6 @@ class CheckedSite(Job):
 
     number = IntegerVar(min_value=0, default=1)
     seconds = IntegerVar(min_value=0, default=0)
-    phase = IntegerVar(min_value=0, max_value=1, default=0, description="0: run() sleeps, 1: post_run() sleeps")
     log = IntegerVar(min_value=0, max_value=1, default=0)
 
     def run(self, data, commit):
@@ -145,8 +144,6 @@ class CheckedSite(Job):
                     status=Status.objects.get(slug="active"))
         site.validated_save()
         self._note("run")
-        if data["phase"] == 0:
-            time.sleep(data["seconds"])
         return "site created"
 
     def test_site_exists(self):
@@ -157,8 +154,7 @@ class CheckedSite(Job):
         self._note("test_site_is_active")
 
     def post_run(self):
-        if self.settings["phase"] == 1:
-            time.sleep(self.settings["seconds"])
+        time.sleep(self.settings["seconds"])
         self._note("post_run")
         return "post_run done"
 
