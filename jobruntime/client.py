@@ -28,7 +28,7 @@ from jobruntime.bus.broker import Bus
 from jobruntime.run.execution import create_job_result
 from jobruntime.authoring.records import lookup_record
 from jobruntime.worker.leases import run_name
-from jobruntime.bus.messages import ERROR_ROUTING_KEY, LogEventEntry, ResultEvent, RunRequest, body_sha256
+from jobruntime.bus.messages import ERROR_ROUTING_KEY, LogEvent, LogEventEntry, ResultEvent, RunRequest, body_sha256
 from jobruntime.models import JobResult
 from jobruntime.store.prebuilt import transaction
 from jobruntime.run.runtime import Runtime
@@ -180,7 +180,7 @@ class Client:
 
 
 class Follower:
-    """Reads one run's events from a subscription until its final result."""
+    """Reads one run's events from a subscription until its final result, each event once."""
 
     def __init__(
         self, subscription: Any, job_result_id: uuid.UUID, *, job: str | None = None, sent: bytes | None = None
@@ -190,8 +190,39 @@ class Follower:
         self.job = job
         self.request_sha256 = body_sha256(sent) if sent is not None else None
         self.seen: set[int] = set()
+        self._received: set[str] = set()  # message ids: events arrive at least once
         self._held: dict[int, LogEventEntry] = {}
         self._next_seq = 1
+
+    def events(self, *, timeout: float | None = None) -> Iterator[ResultEvent | LogEvent]:
+        """The run's result and log events as they arrive, ending with its final result.
+
+        Events are delivered at least once (an outbox row published again after a crash
+        arrives again with the same ``message_id``); a repeated one is skipped, so each
+        status change and each batch of log lines comes once.
+        Raises ``RunRejected`` when a worker refused the request, ``FollowTimeout`` on timeout.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while deadline is None or time.monotonic() < deadline:
+            received = self.subscription.receive(timeout=0.5)
+            if received is None or received.message_id in self._received:
+                continue
+            payload = json.loads(received.body)
+            if payload.get("job_result_id") != self.job_result_id:
+                continue
+            if received.message_id is not None:
+                self._received.add(received.message_id)
+            if received.routing_key == ERROR_ROUTING_KEY:
+                if self._answers_mine(payload):
+                    raise RunRejected(payload.get("reason") or "no reason given")
+            elif received.routing_key.startswith("job.log."):
+                yield LogEvent.model_validate(payload)
+            elif received.routing_key.startswith("job.result."):
+                event = ResultEvent.model_validate(payload)
+                yield event
+                if event.status in TERMINAL_STATUSES:
+                    return
+        raise FollowTimeout(f"No final result for {self.job_result_id} yet; check `jobruntime results show`")
 
     def wait(
         self,
@@ -205,28 +236,12 @@ class Follower:
         logged before it have arrived; ``seen`` tells the caller which were handed over.
         Raises ``RunRejected`` when a worker refused the request, ``FollowTimeout`` on timeout.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while deadline is None or time.monotonic() < deadline:
-            message = self.subscription.get(timeout=0.5)
-            if message is None:
-                continue
-            routing_key, body = message
-            payload = json.loads(body)
-            if payload.get("job_result_id") != self.job_result_id:
-                continue
-            if routing_key == ERROR_ROUTING_KEY:
-                if self._answers_mine(payload):
-                    raise RunRejected(payload.get("reason") or "no reason given")
-                continue
-            if routing_key.startswith("job.log.") and on_log is not None:
-                self._hold(payload["entries"], on_log)
-            elif routing_key.startswith("job.result."):
-                event = ResultEvent.model_validate(payload)
-                if event.status in TERMINAL_STATUSES:
-                    if on_log is not None:
-                        self._hand_over(on_log, everything=True)
-                    return event
-        raise FollowTimeout(f"No final result for {self.job_result_id} yet; check `jobruntime results show`")
+        for event in self.events(timeout=timeout):
+            if isinstance(event, LogEvent) and on_log is not None:
+                self._hold(event.entries, on_log)
+        if on_log is not None:
+            self._hand_over(on_log, everything=True)
+        return event
 
     def _answers_mine(self, error: dict[str, Any]) -> bool:
         """Whether a ``job.error`` naming this run answers the request this follower sent."""
@@ -235,10 +250,10 @@ class Follower:
             return answered == self.request_sha256
         return self.job is None or error.get("job") in (None, self.job)
 
-    def _hold(self, entries: list[dict[str, Any]], on_log: Callable[[LogEventEntry], None]) -> None:
+    def _hold(self, entries: list[LogEventEntry], on_log: Callable[[LogEventEntry], None]) -> None:
         for entry in entries:
-            if entry["seq"] not in self.seen:
-                self._held[entry["seq"]] = LogEventEntry.model_validate(entry)
+            if entry.seq not in self.seen:
+                self._held[entry.seq] = entry
         self._hand_over(on_log)
 
     def _hand_over(self, on_log: Callable[[LogEventEntry], None], *, everything: bool = False) -> None:

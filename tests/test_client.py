@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jobruntime.bus.broker import Bus
+from jobruntime.bus.broker import Bus, ReceivedEvent
 from jobruntime.client import Client, Follower, RunRejected
 from jobruntime.store.database import migrate
 from jobruntime.authoring.discovery import discover
@@ -19,6 +19,7 @@ from jobruntime.bus.messages import body_sha256
 from jobruntime.models import JobResult
 from jobruntime.core.settings import Settings
 from jobruntime.testing import ensure_user
+from tests.rabbit import AMQP_URL
 
 pytestmark = pytest.mark.bus
 
@@ -27,9 +28,9 @@ class _Feed:
     """Events as a subscription hands them over, in order (no broker involved: this is the follower's logic)."""
 
     def __init__(self, *events: tuple[str, dict]) -> None:
-        self.events = [(key, json.dumps(body).encode()) for key, body in events]
+        self.events = [ReceivedEvent(key, json.dumps(body).encode(), None) for key, body in events]
 
-    def get(self, timeout: float) -> tuple[str, bytes] | None:
+    def receive(self, timeout: float) -> ReceivedEvent | None:
         return self.events.pop(0) if self.events else None
 
 
@@ -74,13 +75,30 @@ def test_a_follower_hands_log_entries_over_in_the_order_they_were_logged():
     def batch(level: str, *seqs: int) -> tuple[str, dict]:
         entries = [{"seq": seq, "created": "2026-11-28T00:00:00Z", "grouping": "run", "log_level": level,
                     "message": f"m{seq}"} for seq in seqs]
-        return f"job.log.{level}", {"job_result_id": str(job_result_id), "entries": entries}
+        return f"job.log.{level}", {"job_result_id": str(job_result_id), "level": level, "entries": entries}
 
     feed = _Feed(batch("info", 1, 3), batch("warning", 2), batch("info", 5),
                  ("job.result.completed", _result(job_result_id, "completed")))
     shown: list[int] = []
     Follower(feed, job_result_id).wait(on_log=lambda entry: shown.append(entry.seq), timeout=5)
     assert shown == [1, 2, 3, 5]  # 4 never came: what arrived is handed over when the run ends
+
+
+def test_a_follower_yields_each_event_once_when_the_broker_delivers_it_again():
+    """An event the outbox published again after a crash arrives with its first ``message_id``: it is skipped."""
+    job_result_id = uuid.uuid4()
+    log = {"job_result_id": str(job_result_id), "level": "info", "entries": [
+        {"seq": 1, "created": "2026-11-28T00:00:00Z", "grouping": "run", "log_level": "info", "message": "once"}]}
+    published = [("job.result.running", _result(job_result_id, "running"), "event-1"),
+                 ("job.log.info", log, "event-2"),
+                 ("job.result.running", _result(job_result_id, "running"), "event-1"),
+                 ("job.log.info", log, "event-2"),
+                 ("job.result.completed", _result(job_result_id, "completed"), "event-3")]
+    with Client(Settings(broker_url=AMQP_URL), username="alice") as client, client.follow(job_result_id) as follower:
+        for routing_key, body, message_id in published:
+            client.bus.publish_event(routing_key, body, message_id=message_id)
+        events = [(event.event, getattr(event, "status", None)) for event in follower.events(timeout=30)]
+    assert events == [("job.result", "running"), ("job.log", None), ("job.result", "completed")]
 
 
 def test_publishing_the_same_request_again_records_it_pending_once(tmp_path):

@@ -37,7 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import uuid4
 
 from kombu import Connection, Consumer
@@ -386,6 +386,14 @@ class Bus:
         return memory_broker.consumer_count(queue) if self.memory else declared.consumer_count
 
 
+class ReceivedEvent(NamedTuple):
+    """An event as a subscription received it; ``message_id`` is None for events published without one."""
+
+    routing_key: str
+    body: bytes
+    message_id: str | None
+
+
 class Subscription:
     """A live feed of events matching some patterns; create it with ``Bus.subscribe()``.
 
@@ -407,8 +415,15 @@ class Subscription:
             raise BrokerUnavailable(bus.uri, exc) from exc
 
     def get(self, timeout: float) -> tuple[str, bytes] | None:
-        """The next event as (routing key, body), or None if none arrives within ``timeout`` seconds.
+        """The next event as (routing key, body), or None if none arrives within ``timeout`` seconds."""
+        event = self.receive(timeout)
+        return None if event is None else (event.routing_key, event.body)
 
+    def receive(self, timeout: float) -> ReceivedEvent | None:
+        """The next event with its ``message_id``, or None if none arrives within ``timeout`` seconds.
+
+        Events arrive at least once: one published again (after a crash) carries the
+        ``message_id`` of its first publication, the key to skip it on.
         Raises ``BrokerUnavailable`` when the connection drops: events published
         meanwhile are lost to this subscription, so re-read the run's state.
         """
@@ -426,7 +441,7 @@ class Subscription:
             except self._bus.connection_errors as exc:
                 raise BrokerUnavailable(self._bus.uri, exc) from exc
         message = self._received.popleft()
-        return message.delivery_info["routing_key"], message.body
+        return ReceivedEvent(message.delivery_info["routing_key"], message.body, message.properties.get("message_id"))
 
     def close(self) -> None:
         """Stop receiving; the broker deletes the exclusive queue along with the connection."""

@@ -3,7 +3,7 @@
 Writers add rows inside their own transaction (so a rolled-back change never
 announces itself); :class:`OutboxRelay` publishes unpublished rows in order and
 stamps them. Publication is at-least-once: a crash between publish and stamp
-republishes, so consumers key on ``job_result_id`` + status / ``seq``.
+republishes, with the same ``message_id`` (the row's id), the key consumers deduplicate on.
 """
 
 from __future__ import annotations

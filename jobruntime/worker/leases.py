@@ -245,10 +245,15 @@ class RunClaim:
         return written["attempt"]
 
     def settled(self, committed: bool = True) -> None:
-        """The settling write committed (or rolled back): a row it left running (post_run) is now claimed."""
+        """The settling write committed (or rolled back): a row it left running (post_run) is now claimed.
+
+        From then on the run is an ordinary claimed run: its final write updates the
+        row it owns, as a settling write could not (that write takes only a pending row).
+        """
         claim, self._settled_claim = self._settled_claim, None
         if claim is not None and committed:
-            self.claim = claim
+            with self._lock:
+                self.claim, self.settling = claim, False
             self._claimed(claim)
 
     def _claimed(self, claim: Claim) -> None:

@@ -123,3 +123,41 @@ class GilHolder(Job):
 
         ctypes.PyDLL(None).sleep(data["seconds"])
         self.log_info(message=f"attempt {self.job_result.attempt} done")
+
+
+class CheckedSite(Job):
+    """A job as a new user writes one: run(), two tests and post_run(), with the default (sensitive) variables.
+
+    post_run() sleeps ``seconds``; with ``log`` every method logs a line.
+    """
+
+    class Meta:
+        name = "Checked site"
+
+    number = IntegerVar(min_value=0, default=1)
+    seconds = IntegerVar(min_value=0, default=0)
+    log = IntegerVar(min_value=0, max_value=1, default=0)
+
+    def run(self, data, commit):
+        self.settings = data
+        site = Site(name=f"Checked {data['number']}", slug=f"checked-{data['number']}",
+                    status=Status.objects.get(slug="active"))
+        site.validated_save()
+        self._note("run")
+        return "site created"
+
+    def test_site_exists(self):
+        assert Site.objects.filter(name=f"Checked {self.settings['number']}").count() == 1
+        self._note("test_site_exists")
+
+    def test_site_is_active(self):
+        self._note("test_site_is_active")
+
+    def post_run(self):
+        time.sleep(self.settings["seconds"])
+        self._note("post_run")
+        return "post_run done"
+
+    def _note(self, where):
+        if self.settings["log"]:
+            self.log_info(message=f"{where} of attempt {self.job_result.attempt}")
