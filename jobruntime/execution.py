@@ -252,7 +252,7 @@ class JobExecution:
         from jobruntime.inputs import InputValidationError, validate_data
 
         try:
-            return validate_data(variables, {} if data is None else data)
+            return validate_data(variables, {} if data is None else data, requester=self.result.user)
         except InputValidationError as exc:
             session.rollback()
             raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record,
