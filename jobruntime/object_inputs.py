@@ -22,6 +22,7 @@ from sqlalchemy.exc import StatementError
 
 from jobruntime.models import FieldError, QuerySet, User, current_session
 from jobruntime.models import ValidationError as ModelValidationError
+from jobruntime.prebuilt import connection_lost
 from jobruntime.variables import ObjectVar, ScriptVariable
 from jobruntime.visibility import NotSelectable, refused_lookup, visible_objects
 
@@ -102,6 +103,8 @@ def _fetch_one(objects: QuerySet[Any], ref: ObjectRef) -> Any:
     except (FieldError, ModelValidationError) as exc:
         raise _Rejected("lookup", str(exc)) from exc
     except (StatementError, OverflowError) as exc:  # sqlite3 raises OverflowError for a huge integer itself
+        if connection_lost(exc):
+            raise  # the database's fault, not the lookup's
         reason = str(getattr(exc, "orig", exc)).splitlines()[0]
         raise _Rejected("lookup", f"The lookup {_render(ref.lookups)} could not be run: {reason}") from exc
     if count == 0:

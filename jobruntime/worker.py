@@ -32,7 +32,7 @@ from jobruntime.handling import HandlerContext, Outcome
 from jobruntime.leases import keep_lease, reap_dead_letter, reap_expired, renew_lease, utcnow
 from jobruntime.models import JobResult
 from jobruntime.outbox import SWEEP_AGE, OutboxRelay, add_events
-from jobruntime.prebuilt import on_connection
+from jobruntime.prebuilt import ConnectionLost, on_connection
 from jobruntime.runlog import LogFlusher
 from jobruntime.runtime import Runtime
 from jobruntime.settings import Settings
@@ -153,7 +153,7 @@ class WorkerProcess:
 def _database_unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` says the database could not be reached (through SQLAlchemy or on the driver's connection)."""
     return isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                            psycopg.OperationalError, psycopg.InterfaceError))
+                            psycopg.OperationalError, psycopg.InterfaceError, ConnectionLost))
 
 
 def _die_with_parent() -> None:
