@@ -14,12 +14,14 @@ import psycopg
 import pytest
 from kombu import Connection
 from sqlalchemy import func, make_url, select
+from sqlalchemy.exc import OperationalError
 
 from jobruntime.client import Client
 from jobruntime.discovery import discover
 from jobruntime.job_records import sync
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, Site, User
+from jobruntime.prebuilt import connection_lost, transaction
 from jobruntime.runtime import Runtime
 from jobruntime.sanitize import Sanitizer
 from tests.bus_support import JOB_MODULES, RABBIT_URL, bus_environment, running_worker, settings_from, wait_for_result
@@ -59,6 +61,25 @@ def sites(stack, name_prefix):
         return dict(session.execute(
             select(Site.name, func.count()).where(Site.name.startswith(name_prefix)).group_by(Site.name)
         ).all())
+
+
+def test_a_connection_the_server_ends_is_lost(engine):
+    with pytest.raises(OperationalError) as caught, engine.connect() as connection:
+        connection.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
+    assert connection_lost(caught.value)
+
+
+def test_a_connection_the_server_ends_under_a_prebuilt_statement_is_lost(engine):
+    with pytest.raises(psycopg.OperationalError) as caught, transaction(engine) as db:
+        db.connection.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+    assert connection_lost(caught.value)
+
+
+def test_a_statement_timeout_is_the_querys_own_error(engine):
+    with pytest.raises(OperationalError) as caught, engine.connect() as connection:
+        connection.exec_driver_sql("SET statement_timeout = 50")
+        connection.exec_driver_sql("SELECT pg_sleep(5)")
+    assert not connection_lost(caught.value)
 
 
 def test_a_run_that_loses_its_connection_mid_job_is_run_again_and_applied_once(stack):

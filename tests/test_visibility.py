@@ -5,15 +5,24 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from kombu import Connection
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobruntime import Job, ObjectVar
+from jobruntime.auth import create_token
+from jobruntime.client import Client
+from jobruntime.discovery import discover
 from jobruntime.inputs import InputValidationError, validate_data
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobLogEntry, JobResult, ObjectPermission, OutboxEvent, Token, User
+from jobruntime.job_records import sync
 from jobruntime.models import DeviceType, Manufacturer
+from jobruntime.runtime import Runtime
+from jobruntime.sanitize import Sanitizer
 from jobruntime.testing import ensure_user, run_job_for_testing
 from jobruntime.variables import MultiObjectVar
+from tests.bus_support import JOB_MODULES, RABBIT_URL, bus_environment, running_worker, settings_from, wait_for_result
 
 
 @pytest.fixture
@@ -171,3 +180,44 @@ def test_a_run_cannot_read_another_users_result(runtime) -> None:
                                    runtime=runtime)
     assert by_admin.status == "completed"
     assert by_admin.data["output"] == "\nwrote secrets"
+
+
+@pytest.fixture
+def bus(engine, db_url, tmp_path):
+    """A worker's settings, the test jobs enabled, admin (superuser) with a result, and bob (may run every job)."""
+    env = bus_environment(db_url, tmp_path)
+    settings = settings_from(env)
+    with Session(engine) as session:
+        sync(session, discover(JOB_MODULES))
+        for record in session.scalars(select(JobRecord)):
+            record.enabled = True
+        admin, bob = User(username="admin", is_superuser=True), User(username="bob")
+        session.add_all([admin, bob])
+        session.flush()
+        session.add(ObjectPermission(user_id=bob.id, action="run_job"))
+        session.add(JobResult(name="x", user_id=admin.id, status="completed", data={"output": "wrote secrets"}))
+        bob_token = create_token(session, bob)
+        session.commit()
+    yield SimpleNamespace(env=env, settings=settings, runtime=Runtime(settings=settings, engine=engine,
+                          sanitizer=Sanitizer(settings.sanitizer_patterns)), bob_token=bob_token)
+    with Connection(RABBIT_URL) as connection:
+        connection.channel().queue_delete(env["JOBRUNTIME_DEFAULT_QUEUE"])
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_request_on_the_bus_cannot_read_another_users_result(bus) -> None:
+    data = {"result": {"data__icontains": "wrote"}}
+    with running_worker(bus.env):
+        with Client(bus.settings, username="bob", token=bus.bob_token) as client:
+            probe = client.request("local/bus_jobs/ResultReader", data=data)
+            client.publish(probe)
+        with Client(bus.settings, username="admin") as client:
+            allowed = client.request("local/bus_jobs/ResultReader", data=data)
+            client.publish(allowed)
+        probed = wait_for_result(bus.runtime, probe.job_result_id, timeout=60)
+        read = wait_for_result(bus.runtime, allowed.job_result_id, timeout=60)
+    assert (probed.status, probed.reason) == (
+        "errored", 'Error initializing job: result: No JobResult matches {"data__icontains": "wrote"}.'
+    )
+    assert "wrote secrets" not in str(probed.data)
+    assert (read.status, read.data["output"]) == ("completed", "\nwrote secrets")

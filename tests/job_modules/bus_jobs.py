@@ -2,8 +2,8 @@
 
 import time
 
-from jobruntime import IntegerVar, Job, SoftTimeLimitExceeded
-from jobruntime.models import Site, Status
+from jobruntime import IntegerVar, Job, ObjectVar, SoftTimeLimitExceeded
+from jobruntime.models import JobResult, Site, Status
 
 name = "Bus Jobs"
 
@@ -163,3 +163,16 @@ class DuplicateSite(Job):
         for _ in range(2):
             Site(name="Twice", slug="twice", status=active).save()
         return "unreachable"
+
+
+class ResultReader(Job):
+    """Returns the output of the run its input names: only a run the requester may see."""
+
+    class Meta:
+        name = "Result reader"
+        has_sensitive_variables = False
+
+    result = ObjectVar(model=JobResult)
+
+    def run(self, data, commit):
+        return data["result"].data["output"]
