@@ -21,7 +21,9 @@ from jobruntime.job import LOG_LEVELS, Job, JobRequest, SoftTimeLimitExceeded
 from jobruntime.job_records import lookup_record
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, User, bind_session
-from jobruntime.prebuilt import ConnectionLost, DriverConnection, as_model, connection_lost, prebuilt_insert, transaction
+from jobruntime.prebuilt import (
+    ConnectionLost, DriverConnection, as_model, connection_lost, prebuilt_insert, transaction,
+)
 from jobruntime.profiling import profiled
 from jobruntime.result_writer import LeaseLost, ResultWriter, utcnow
 from jobruntime.runlog import LogEntry, RunLog, last_seq

@@ -499,7 +499,7 @@ def _hand_back(
     connection: Connection, row: Any, lost: str, *, max_attempts: int, result_event: EventBuilder,
     default_queue: str, now: datetime,
 ) -> Reaped:
-    """Re-queue a run its attempt could not finish (``lost`` says what was lost), or end it ``errored`` when it cannot be."""
+    """Re-queue a run its attempt could not finish (``lost``: what was lost), or end it ``errored`` if it cannot be."""
     rerunnable = row.request is not None and row.verdict is None and row.cancel_requested_by is None
     if rerunnable and row.attempt < max_attempts:
         requeued = {"status": "pending", "worker": None, "lease_expires": None}

@@ -151,7 +151,8 @@ class WorkerProcess:
 
 
 def _database_unreachable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database could not be reached (through SQLAlchemy or on the driver's connection)."""
+    """Whether ``exc`` says the database could not be reached (through SQLAlchemy, on the driver's connection, or
+    by a run that lost its connection before it was claimed)."""
     return isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
                             psycopg.OperationalError, psycopg.InterfaceError, ConnectionLost))
 
