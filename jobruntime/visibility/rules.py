@@ -10,7 +10,8 @@ the rows the scope below lets them see, superusers among all of them:
   queued events are nothing a job needs as input).
 
 A lookup given as input never leads into any of these models from another one
-(``{"jobresult__user__username": ...}``, ``{"job_model__results__data__icontains": ...}``):
+(``{"job_result__user__username": ...}`` on a log entry,
+``{"results__data__icontains": ...}`` on a job):
 the scope applies to the variable's own model only, so a path through a relation
 would search rows outside it. Both refusals read the same whatever the data holds.
 """
