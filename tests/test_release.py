@@ -6,8 +6,8 @@ import uuid
 
 from sqlalchemy import select
 
-from jobruntime.events import result_event_row
-from jobruntime.leases import claim_run, release_run
+from jobruntime.run.events import result_event_row
+from jobruntime.worker.leases import claim_run, release_run
 from jobruntime.models import JobResult, OutboxEvent
 
 

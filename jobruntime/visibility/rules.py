@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from jobruntime.auth import RUN_JOB
+from jobruntime.run.auth import RUN_JOB
 from jobruntime.models import Job, JobLogEntry, JobResult, ObjectPermission, OutboxEvent, QuerySet, Token, User
 from jobruntime.models.lookups import related_models
 
