@@ -6,6 +6,7 @@ Everything it needs arrives in ``ctx``; it keeps nothing between calls.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,15 +18,18 @@ from jobruntime.run.auth import (
     requester,
 )
 from jobruntime.run.events import result_event_row
-from jobruntime.run.execution import JobExecution, LeaseLost, RunOptions
+from jobruntime.run.execution import ConnectionLost, JobExecution, LeaseLost, RunOptions
 from jobruntime.worker.handling import HandlerContext, Outcome
 from jobruntime.authoring.job import JobRequest
-from jobruntime.worker.leases import Claim, RunClaim, refuse_run, rerun_request, run_name
+from jobruntime.worker.leases import Claim, Reaped, RunClaim, refuse_run, release_run, rerun_request, run_name
 from jobruntime.bus.messages import ErrorEvent, MalformedMessage, RunRequest, body_sha256
 from jobruntime.models import JobResult, User
-from jobruntime.store.prebuilt import as_model, transaction
+from jobruntime.store.prebuilt import as_model, connection_lost, transaction
 from jobruntime.worker.standing import another_jobs, conflict
-from jobruntime.core.statuses import PENDING
+from jobruntime.core.statuses import ERRORED, PENDING
+
+RELEASE_TRIES = 3  # a lost connection takes its pool's others with it: the next one is fresh
+RELEASE_RETRY_DELAY = 0.5  # seconds
 
 
 @dataclass
@@ -76,7 +80,36 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
             final = execution.execute()
     except LeaseLost as exc:
         return Outcome("lease_lost", request.job_result_id, str(exc))
+    except ConnectionLost as exc:
+        if claim.claim is None:
+            raise  # nothing was claimed or acked: the worker handles the delivery again once the database answers
+        return _hand_back(ctx, claim, str(exc))
     return Outcome(final.status, final.id, final.reason)
+
+
+def _hand_back(ctx: HandlerContext, claim: RunClaim, reason: str) -> Outcome:
+    """A claimed run lost its database connection: re-queue or end it now, as the reaper would for a dead worker.
+
+    If the database stays away, this raises, and the run's lease runs out: the reaper does it later.
+    """
+    settings = ctx.runtime.settings
+    for attempt in range(1, RELEASE_TRIES + 1):
+        try:
+            released: Reaped | None = release_run(
+                ctx.runtime.engine, claim.job_result_id, claim.attempt, max_attempts=settings.max_attempts,
+                result_event=result_event_row, default_queue=settings.default_queue,
+            )
+            break
+        except Exception as exc:
+            if attempt == RELEASE_TRIES or not connection_lost(exc):
+                raise
+            time.sleep(RELEASE_RETRY_DELAY)
+    if released is None:  # the outcome did commit before the connection went, or another delivery took the run
+        return Outcome("lease_lost", claim.job_result_id, reason)
+    ctx.runtime.committed(released.events)
+    if released.requeued:
+        return Outcome("requeued", claim.job_result_id, reason)
+    return Outcome(ERRORED, claim.job_result_id, released.reason)
 
 
 def _claim(ctx: HandlerContext, run: _Run) -> RunClaim:

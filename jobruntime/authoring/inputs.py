@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationErr
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from jobruntime.core.errors import RefusalError
+from jobruntime.models import User
 from jobruntime.authoring.object_inputs import ObjectRef, ObjectRefs, resolve_objects
 from jobruntime.authoring.variables import (
     BooleanVar,
@@ -384,10 +385,14 @@ def _translate(error: Mapping[str, Any]) -> VariableError:
 # -- the pipeline -------------------------------------------------------------------------
 
 
-def validate_data(variables: Mapping[str, ScriptVariable], data: Any) -> dict[str, Any]:
+def validate_data(
+    variables: Mapping[str, ScriptVariable], data: Any, *, requester: User | None = None
+) -> dict[str, Any]:
     """Return the data ``run()`` receives: every variable, cleaned, objects loaded.
 
-    Object lookups use the session bound by ``bind_session()``. Raises
+    Object lookups use the session bound by ``bind_session()``; of the bookkeeping
+    models (results, users, jobs...) they find only what ``requester`` may see
+    (:mod:`jobruntime.authoring.visibility`), nothing without one. Raises
     :class:`InputValidationError` listing every problem found, in form order.
     """
     if not isinstance(data, Mapping):
@@ -403,7 +408,7 @@ def validate_data(variables: Mapping[str, ScriptVariable], data: Any) -> dict[st
     for name, variable in variables.items():
         if name not in cleaned and name not in failed:
             cleaned[name] = _empty_value(variable)
-    errors.extend(VariableError(*problem) for problem in resolve_objects(variables, cleaned, failed))
+    errors.extend(VariableError(*problem) for problem in resolve_objects(variables, cleaned, failed, requester))
     if errors:
         position = {name: index for index, name in enumerate(variables)}
         errors.sort(key=lambda error: position.get(error.variable, len(position)))

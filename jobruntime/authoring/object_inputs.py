@@ -4,7 +4,9 @@ This is the second pass of :func:`jobruntime.authoring.inputs.validate_data`: th
 pass has checked each value's shape and left an :class:`ObjectRef` (a pk or a
 dict of lookups) or :class:`ObjectRefs` (a list of pks) in its place. Here
 they become model instances, queried through the session bound by
-``bind_session()``, and each variable's ``query_params`` is enforced.
+``bind_session()``, and each variable's ``query_params`` is enforced. A
+requester chooses only among the rows :mod:`jobruntime.authoring.visibility` lets them
+see, and their lookups never lead into bookkeeping tables.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
 
-from jobruntime.models import FieldError, current_session
+from jobruntime.models import FieldError, QuerySet, User, current_session
 from jobruntime.models import ValidationError as ModelValidationError
+from jobruntime.store.prebuilt import connection_lost
 from jobruntime.authoring.variables import ObjectVar, ScriptVariable
+from jobruntime.authoring.visibility import NotSelectable, refused_lookup, visible_objects
 
 __all__ = ["ObjectProblem", "ObjectRef", "ObjectRefs", "resolve_objects"]
 
@@ -73,28 +77,34 @@ def _is_unset(value: Any) -> bool:
     return value is None or (isinstance(value, (str, list)) and not value)
 
 
-def _by_pk(model: type, pks: list[Any]) -> dict[uuid.UUID, Any]:
+def _by_pk(objects: QuerySet[Any], pks: list[Any]) -> dict[uuid.UUID, Any]:
     """The objects with these pks, in one query; a pk that is not a UUID matches nothing."""
     wanted = {pk for pk in map(_as_uuid, pks) if pk is not None}
-    return {obj.pk: obj for obj in model.objects.filter(pk__in=list(wanted))} if wanted else {}
+    return {obj.pk: obj for obj in objects.filter(pk__in=list(wanted))} if wanted else {}
 
 
-def _fetch_one(model: type, ref: ObjectRef) -> Any:
+def _fetch_one(objects: QuerySet[Any], ref: ObjectRef) -> Any:
+    model = objects.model
     if ref.lookups is None:
-        found = _by_pk(model, [ref.pk]).get(_as_uuid(ref.pk))
+        found = _by_pk(objects, [ref.pk]).get(_as_uuid(ref.pk))
         if found is None:
             raise _Rejected("not_found", f"No {model.__name__} matches pk {ref.pk}.")
         return found
+    refusal = refused_lookup(model, ref.lookups)
+    if refusal is not None:
+        raise _Rejected("lookup", refusal)
     # The lookups come from the user: a database error they provoke must not
     # abort the caller's transaction, so they run inside a savepoint.
     try:
         with current_session().begin_nested():
-            query = model.objects.filter(**ref.lookups)
+            query = objects.filter(**ref.lookups)
             matches = list(query[:2])
             count = query.count() if len(matches) > 1 else len(matches)
     except (FieldError, ModelValidationError) as exc:
         raise _Rejected("lookup", str(exc)) from exc
     except (StatementError, OverflowError) as exc:  # sqlite3 raises OverflowError for a huge integer itself
+        if connection_lost(exc):
+            raise  # the database's fault, not the lookup's
         reason = str(getattr(exc, "orig", exc)).splitlines()[0]
         raise _Rejected("lookup", f"The lookup {_render(ref.lookups)} could not be run: {reason}") from exc
     if count == 0:
@@ -107,8 +117,8 @@ def _fetch_one(model: type, ref: ObjectRef) -> Any:
     return matches[0]
 
 
-def _fetch_many(name: str, model: type, ref: ObjectRefs) -> list[Any]:
-    found = _by_pk(model, ref.pks)
+def _fetch_many(name: str, objects: QuerySet[Any], ref: ObjectRefs) -> list[Any]:
+    found = _by_pk(objects, ref.pks)
     missing = [pk for pk in ref.pks if _as_uuid(pk) not in found]
     if missing:
         shown = ", ".join(str(pk) for pk in missing)
@@ -176,23 +186,31 @@ def _outside_query_params(
     ]
 
 
+def _visible(model: type, requester: User | None) -> QuerySet[Any]:
+    try:
+        return visible_objects(model, requester)
+    except NotSelectable as exc:
+        raise _Rejected("not_selectable", str(exc)) from exc
+
+
 def resolve_objects(
-    variables: Mapping[str, ScriptVariable], cleaned: dict[str, Any], failed: set[str]
+    variables: Mapping[str, ScriptVariable], cleaned: dict[str, Any], failed: set[str], requester: User | None
 ) -> list[ObjectProblem]:
     """Replace the references in ``cleaned`` by model instances and return every problem.
 
     Variables named in ``failed`` are skipped; those that fail here are added
     to it. All objects are loaded before any ``query_params`` is checked, so a
-    ``$variable`` reference works whatever the order of the variables.
+    ``$variable`` reference works whatever the order of the variables. Objects
+    ``requester`` may not see read as missing.
     """
     problems: list[ObjectProblem] = []
     for name, variable in variables.items():
         value = cleaned.get(name)
         try:
             if isinstance(value, ObjectRefs):
-                cleaned[name] = _fetch_many(name, variable.model, value)
+                cleaned[name] = _fetch_many(name, _visible(variable.model, requester), value)
             elif isinstance(value, ObjectRef):
-                cleaned[name] = _fetch_one(variable.model, value)
+                cleaned[name] = _fetch_one(_visible(variable.model, requester), value)
         except _Rejected as rejected:
             problems.append(ObjectProblem(name, rejected.rule, rejected.message))
             failed.add(name)

@@ -86,6 +86,19 @@ def _relationship(model: type, name: str) -> RelationshipProperty[Any] | None:
     return mapper.relationships.get(name)
 
 
+def related_models(model: type, path: str) -> list[type]:
+    """The models a lookup path's relations lead into, in order: ``device__site__name`` on Interface gives
+    ``[Device, Site]``. The path is not checked otherwise; filtering reports its mistakes."""
+    reached = []
+    for part in path.split("__"):
+        rel = _relationship(model, canonical_name(model, part))
+        if rel is None:
+            break
+        model = rel.mapper.class_
+        reached.append(model)
+    return reached
+
+
 def _column_attr(model: type, name: str) -> InstrumentedAttribute[Any] | None:
     mapper: Mapper[Any] = sa.inspect(model)
     if name in mapper.column_attrs:

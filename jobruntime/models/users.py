@@ -11,6 +11,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from jobruntime.models.base import Base
 from jobruntime.models.types import UTCDateTime, utcnow
 
+RUN_JOB = "run_job"
+CHANGE_JOB = "change_job"  # edit a Job record (enabled, overrides) through the HTTP API
+ACTIONS = (RUN_JOB, CHANGE_JOB)  # what an ObjectPermission may grant; granting another would allow nothing
+
 
 class User(Base):
     """A job requester; job results keep a reference for auditing."""

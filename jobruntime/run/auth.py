@@ -22,14 +22,12 @@ from jobruntime.core.errors import RefusalError
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import ObjectPermission, Token, User
 from jobruntime.models.types import as_utc, utcnow
+from jobruntime.models.users import ACTIONS, CHANGE_JOB, RUN_JOB  # noqa: F401 - the actions callers check here
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, as_model
 
 if TYPE_CHECKING:  # the wire schemas (pydantic) are not needed to check a local run
     from jobruntime.bus.messages import RunRequest
 
-RUN_JOB = "run_job"
-CHANGE_JOB = "change_job"  # edit a Job record (enabled, overrides) through the HTTP API
-ACTIONS = (RUN_JOB, CHANGE_JOB)
 ACTION_MAX_LENGTH = 50
 
 

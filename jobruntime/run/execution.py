@@ -21,7 +21,9 @@ from jobruntime.authoring.job import LOG_LEVELS, Job, JobRequest, SoftTimeLimitE
 from jobruntime.authoring.records import lookup_record
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, User, bind_session
-from jobruntime.store.prebuilt import DriverConnection, as_model, prebuilt_insert, transaction
+from jobruntime.store.prebuilt import (
+    ConnectionLost, DriverConnection, as_model, connection_lost, prebuilt_insert, transaction,
+)
 from jobruntime.run.profiling import profiled
 from jobruntime.run.result import LeaseLost, ResultWriter, utcnow
 from jobruntime.run.log import LogEntry, RunLog, last_seq
@@ -164,6 +166,22 @@ class JobExecution:
     # --- the pipeline --------------------------------------------------------
 
     def execute(self) -> JobResult:
+        """Run to a terminal status and return the stored JobResult.
+
+        A worker's run whose database connection is lost before its outcome commits raises
+        ``ConnectionLost`` and records nothing, as if its worker had died: the caller hands it back.
+        """
+        try:
+            return self._execute()
+        except BaseException as exc:
+            if self._handed_back(exc):
+                raise ConnectionLost(
+                    f"database connection lost before the outcome of run {self.job_result_id} committed "
+                    f"({type(exc).__name__})"
+                ) from exc
+            raise
+
+    def _execute(self) -> JobResult:
         try:
             record, result = self._load()
             job = self._prepare(record, result)
@@ -181,10 +199,18 @@ class JobExecution:
             self.log.flush()
             raise
         except BaseException as exc:
-            self._abandon(exc)
+            if not self._handed_back(exc):
+                self._abandon(exc)
             raise
         self.log.flush()
         return self.writer.finish(status, self.reason, self.data)
+
+    def _handed_back(self, exc: BaseException) -> bool:
+        """Whether ``exc`` ends a worker's run as a lost worker would: its database connection went away.
+
+        A local run has no one to hand it back to; there the error is recorded as any other.
+        """
+        return self.options.claim is not None and connection_lost(exc)
 
     def cancel(self, username: str) -> None:
         """Stop the job from another thread: ``RunCancelled`` is raised inside it."""
@@ -252,7 +278,7 @@ class JobExecution:
         from jobruntime.authoring.inputs import InputValidationError, validate_data
 
         try:
-            return validate_data(variables, {} if data is None else data)
+            return validate_data(variables, {} if data is None else data, requester=self.result.user)
         except InputValidationError as exc:
             session.rollback()
             raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record,
@@ -290,6 +316,8 @@ class JobExecution:
             except (Exception, SystemExit) as exc:
                 session.rollback()
                 self.writer.verdict_rolled_back()
+                if self._handed_back(exc):
+                    raise
                 job.log_failure(_exception_message("An exception occurred", exc))
                 if not read_only:
                     job.log_info(REVERTED_DUE_TO_ERROR)
@@ -358,5 +386,5 @@ def execute(runtime: Runtime, job_result: uuid.UUID | JobResult, options: RunOpt
 
 __all__ = [
     "COMPLETED", "ERRORED", "FAILED", "PENDING", "RUNNING", "TERMINAL_STATUSES",
-    "JobExecution", "LeaseLost", "RunOptions", "create_job_result", "execute",
+    "ConnectionLost", "JobExecution", "LeaseLost", "RunOptions", "create_job_result", "execute",
 ]

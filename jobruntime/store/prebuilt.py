@@ -12,12 +12,14 @@ Everything else (models, admin commands, jobs' own queries) keeps using the ORM.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, bindparam, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict, manager_of_class
@@ -206,6 +208,45 @@ def _discard_if_lost(engine: Engine, connection: Any) -> bool:
     connection.invalidate()
     engine.dispose()
     return True
+
+
+class ConnectionLost(RuntimeError):
+    """The database connection went away before a run's outcome committed: the infrastructure's fault, not the job's.
+
+    Its transaction is rolled back with the connection, so the run may be tried again.
+    """
+
+
+# SQLSTATEs of a connection the server ended: class 08 (connection exception) and
+# 57P01-57P03 (administrator or crash shutdown, cannot connect now). Other class 57
+# states (57014, a cancelled statement or a statement timeout) are the query's own.
+_SERVER_ENDED = ("57P01", "57P02", "57P03")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) says the database connection was lost or could not be made.
+
+    SQLAlchemy says so on the errors of the statements it runs (``connection_invalidated``);
+    for those run on the driver (``Prebuilt``) psycopg's own error tells: no SQLSTATE (the
+    client lost the socket or could not open it), or a state of a connection the server ended.
+    A constraint violation, a bad query or a statement timeout is none of these.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError):
+            if current.connection_invalidated:
+                return True
+            current = current.orig
+            continue
+        driver = sys.modules.get("psycopg")  # not imported: no psycopg error can exist, and SQLite runs skip loading it
+        if driver is not None and isinstance(current, driver.OperationalError):
+            state = current.sqlstate
+            if state is None or state.startswith("08") or state in _SERVER_ENDED:
+                return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def on_connection(connection: Connection) -> DriverConnection:

@@ -25,7 +25,7 @@ Middleware = Callable[["JobExecution", "RunClaim", JobRecord], AbstractContextMa
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a delivery ended: a run status, or ``duplicate`` / ``rejected`` / ``refused`` / ``lease_lost``."""
+    """How a delivery ended: a run status, or ``duplicate``, ``rejected``, ``refused``, ``lease_lost``, ``requeued``."""
 
     status: str
     job_result_id: uuid.UUID | None = None

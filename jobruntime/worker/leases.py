@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 _TABLE = JobResult.__table__
 
 WORKER_LOST = "worker lost"
+DATABASE_LOST = "database connection lost"
 
 
 def utcnow() -> datetime:
@@ -430,32 +431,66 @@ def reap_expired(
     query = select(_TABLE).where(_TABLE.c.status == "running", _TABLE.c.lease_expires < now)
     if engine.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    reaped: list[Reaped] = []
     with engine.begin() as connection:
-        for row in connection.execute(query).all():
-            rerunnable = row.request is not None and row.verdict is None and row.cancel_requested_by is None
-            if rerunnable and row.attempt < max_attempts:
-                requeued = {"status": "pending", "worker": None, "lease_expires": None}
-                connection.execute(update(_TABLE).where(_TABLE.c.id == row.id).values(**requeued))
-                events = outbox.add_events(on_connection(connection), [
-                    result_event({**row._asdict(), **requeued}),  # a status change like any other
-                    outbox.event_row(outbox.RUN_EXCHANGE, row.task_queue or default_queue, row.request),
-                ])
-                reaped.append(Reaped(row.id, True, None, events))
-                continue
-            if row.cancel_requested_by is not None:  # its worker died before it could stop it
-                reason = f"cancelled by {row.cancel_requested_by}"
-            elif row.verdict is not None:  # its changes are committed: running it again would repeat them
-                reason = f"{WORKER_LOST} during post_run(); run() and the tests had ended {row.verdict}"
-            elif row.request is None:
-                reason = f"{WORKER_LOST}: its input was not stored (sensitive variables), so it cannot be re-run"
-            else:
-                reason = f"{WORKER_LOST} after {row.attempt} attempts"
-            values = {"status": "errored", "reason": reason, "completed": now, "lease_expires": None}
-            connection.execute(update(_TABLE).where(_TABLE.c.id == row.id).values(**values))
-            events = outbox.add_events(on_connection(connection), [result_event({**row._asdict(), **values})])
-            reaped.append(Reaped(row.id, False, reason, events))
-    return reaped
+        return [
+            _hand_back(connection, row, WORKER_LOST, max_attempts=max_attempts, result_event=result_event,
+                       default_queue=default_queue, now=now)
+            for row in connection.execute(query).all()
+        ]
+
+
+def release_run(
+    engine: Engine,
+    job_result_id: uuid.UUID,
+    attempt: int,
+    *,
+    max_attempts: int,
+    result_event: EventBuilder,
+    default_queue: str,
+) -> Reaped | None:
+    """Hand back a claimed run whose worker lost its database connection before the outcome committed.
+
+    As the reaper does for a dead worker, at once rather than when the lease runs out:
+    re-queued while attempts remain and its request is stored, else ``errored`` saying
+    why. None when the row is no longer this attempt's running one (its outcome did
+    commit before the connection went, or it was taken over).
+    """
+    query = select(_TABLE).where(_TABLE.c.id == job_result_id, _TABLE.c.attempt == attempt,
+                                 _TABLE.c.status == "running")
+    with engine.begin() as connection:
+        row = connection.execute(query.with_for_update()).first()
+        if row is None:
+            return None
+        return _hand_back(connection, row, DATABASE_LOST, max_attempts=max_attempts, result_event=result_event,
+                          default_queue=default_queue, now=utcnow())
+
+
+def _hand_back(
+    connection: Connection, row: Any, lost: str, *, max_attempts: int, result_event: EventBuilder,
+    default_queue: str, now: datetime,
+) -> Reaped:
+    """Re-queue a run its attempt could not finish (``lost``: what was lost), or end it ``errored`` if it cannot be."""
+    rerunnable = row.request is not None and row.verdict is None and row.cancel_requested_by is None
+    if rerunnable and row.attempt < max_attempts:
+        requeued = {"status": "pending", "worker": None, "lease_expires": None}
+        connection.execute(update(_TABLE).where(_TABLE.c.id == row.id).values(**requeued))
+        events = outbox.add_events(on_connection(connection), [
+            result_event({**row._asdict(), **requeued}),  # a status change like any other
+            outbox.event_row(outbox.RUN_EXCHANGE, row.task_queue or default_queue, row.request),
+        ])
+        return Reaped(row.id, True, None, events)
+    if row.cancel_requested_by is not None:  # its worker died before it could stop it
+        reason = f"cancelled by {row.cancel_requested_by}"
+    elif row.verdict is not None:  # its changes are committed: running it again would repeat them
+        reason = f"{lost} during post_run(); run() and the tests had ended {row.verdict}"
+    elif row.request is None:
+        reason = f"{lost}: its input was not stored (sensitive variables), so it cannot be re-run"
+    else:
+        reason = f"{lost} after {row.attempt} attempts"
+    values = {"status": "errored", "reason": reason, "completed": now, "lease_expires": None}
+    connection.execute(update(_TABLE).where(_TABLE.c.id == row.id).values(**values))
+    events = outbox.add_events(on_connection(connection), [result_event({**row._asdict(), **values})])
+    return Reaped(row.id, False, reason, events)
 
 
 def keep_lease(engine: Engine, lease_seconds: float) -> Callable[..., Any]:

@@ -32,7 +32,7 @@ from jobruntime.worker.handling import HandlerContext, Outcome
 from jobruntime.worker.leases import keep_lease, reap_expired, renew_lease, utcnow
 from jobruntime.models import JobResult
 from jobruntime.bus.outbox import SWEEP_AGE, OutboxRelay, add_events
-from jobruntime.store.prebuilt import on_connection
+from jobruntime.store.prebuilt import ConnectionLost, on_connection
 from jobruntime.worker.dead_letters import end_dead_lettered_run
 from jobruntime.run.log import LogFlusher
 from jobruntime.run.runtime import Runtime
@@ -152,9 +152,10 @@ class WorkerProcess:
 
 
 def _database_unreachable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database could not be reached (through SQLAlchemy or on the driver's connection)."""
+    """Whether ``exc`` says the database could not be reached (through SQLAlchemy, on the driver's connection, or
+    by a run that lost its connection before it was claimed)."""
     return isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                            psycopg.OperationalError, psycopg.InterfaceError))
+                            psycopg.OperationalError, psycopg.InterfaceError, ConnectionLost))
 
 
 def _die_with_parent() -> None:

@@ -2,8 +2,8 @@
 
 import time
 
-from jobruntime import IntegerVar, Job, SoftTimeLimitExceeded
-from jobruntime.models import Site, Status
+from jobruntime import IntegerVar, Job, ObjectVar, SoftTimeLimitExceeded
+from jobruntime.models import JobResult, Site, Status
 
 name = "Bus Jobs"
 
@@ -161,3 +161,56 @@ class CheckedSite(Job):
     def _note(self, where):
         if self.settings["log"]:
             self.log_info(message=f"{where} of attempt {self.job_result.attempt}")
+
+
+class LosesItsConnection(Job):
+    """Creates a site, then (on its first ``lose_on`` attempts) has PostgreSQL end its own connection."""
+
+    class Meta:
+        name = "Loses its connection"
+        has_sensitive_variables = False
+
+    number = IntegerVar(min_value=0, default=1)
+    lose_on = IntegerVar(min_value=0, default=1)
+
+    def run(self, data, commit):
+        from sqlalchemy import text
+
+        Site(name=f"Lost {data['number']}", slug=f"lost-{data['number']}",
+             status=Status.objects.get(slug="active")).validated_save()
+        self.log_info(message=f"attempt {self.job_result.attempt}")
+        if self.job_result.attempt <= data["lose_on"]:
+            self.session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return "done"
+
+
+class SensitiveLosesItsConnection(LosesItsConnection):
+    class Meta:
+        name = "Sensitive loses its connection"
+
+
+class DuplicateSite(Job):
+    """Creates the same site twice: the job's own database error (a unique slug)."""
+
+    class Meta:
+        name = "Duplicate site"
+        has_sensitive_variables = False
+
+    def run(self, data, commit):
+        active = Status.objects.get(slug="active")
+        for _ in range(2):
+            Site(name="Twice", slug="twice", status=active).save()
+        return "unreachable"
+
+
+class ResultReader(Job):
+    """Returns the output of the run its input names: only a run the requester may see."""
+
+    class Meta:
+        name = "Result reader"
+        has_sensitive_variables = False
+
+    result = ObjectVar(model=JobResult)
+
+    def run(self, data, commit):
+        return data["result"].data["output"]
