@@ -64,6 +64,13 @@ def _dialect(name: str) -> Any:
     return postgresql if name == "postgresql" else sqlite
 
 
+def _takes_over(statement: Any) -> Any:
+    """Which existing row a claim may take: a pending run of the same job and the same user (its publisher's,
+    or the reaper's), so a request can never take over another user's run whatever checks ran before it."""
+    return ((_TABLE.c.status == "pending") & (_TABLE.c.name == statement.excluded.name)
+            & _TABLE.c.user_id.is_not_distinct_from(statement.excluded.user_id))
+
+
 @functools.cache
 def _claim_statement(dialect_name: str) -> Prebuilt:
     """INSERT ... ON CONFLICT taking over a pending row (ON CONFLICT is spelled per dialect).
@@ -79,7 +86,7 @@ def _claim_statement(dialect_name: str) -> Prebuilt:
     return Prebuilt(statement.on_conflict_do_update(
         index_elements=[_TABLE.c.id],
         set_={**{column: statement.excluded[column] for column in taken_over}, "attempt": _TABLE.c.attempt + 1},
-        where=(_TABLE.c.status == "pending") & (_TABLE.c.name == statement.excluded.name),
+        where=_takes_over(statement),
     ).returning(*_TABLE.c))
 
 
@@ -128,7 +135,7 @@ def _settle_statement(dialect_name: str, columns: tuple[str, ...], announce: boo
         index_elements=[_TABLE.c.id],
         set_={**{column: statement.excluded[column] for column in columns if column not in _NEW_ROW_COLUMNS + ("id",)},
               "attempt": _TABLE.c.attempt + 1},
-        where=(_TABLE.c.status == "pending") & (_TABLE.c.name == statement.excluded.name),
+        where=_takes_over(statement),
     ).returning(_TABLE.c.attempt)
     if not announce:
         return Prebuilt(settle)
