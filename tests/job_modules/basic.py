@@ -171,6 +171,17 @@ class LongSecrets(Job):
         raise RuntimeError("login to https://admin:SuperSecret99@10.0.0.1 failed, password is hunter2")
 
 
+class DeviceSecrets(Job):
+    """Credential shapes of device configurations and HTTP APIs, logged and raised."""
+
+    class Meta:
+        name = "Device secrets"
+
+    def run(self, data, commit):
+        self.log_info("enable secret 5 $1$mERr$hx5rVt7rPNoS4wqbXKX7m0\nsnmp-server community n0tpublic RO")
+        raise RuntimeError("API refused Authorization: Bearer eyJhbGciOi.payload; api_key=AKIA0123 password:hunter2")
+
+
 class RequestJob(Job):
     class Meta:
         name = "Request job"
