@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from kombu import Connection, Queue
 
 from jobruntime.bus import Bus
 from jobruntime.exposure.credentials import strip_credentials, token_fingerprint
-from jobruntime.topology import REASON_HEADER
+from jobruntime.settings import Settings
+from jobruntime.topology import DEAD_QUEUE, DEAD_RUNS_QUEUE, REASON_HEADER, run_exchange
 from tests.bus_support import running_worker
-from tests.rabbit import DeadLetterTap
+from tests.rabbit import AMQP_URL, DeadLetterTap, delete_queues, rabbitmqctl, raw_get, unique
 from tests.test_worker import _dead_letter_with, stack  # noqa: F401 - the worker stack fixture
 
 
@@ -61,3 +67,111 @@ def test_no_kept_body_holds_the_token_however_broken_the_body_is(body):
 def test_a_body_without_credentials_is_kept_byte_for_byte():
     body = b'{"job": "local/a/B",  "requested_by": "alice"}'
     assert strip_credentials(body) == body
+
+
+DEFINITIONS = json.loads((Path(__file__).parents[1] / "infra/rabbitmq/definitions.json").read_text())
+PERMISSIONS = {item["user"]: item for item in DEFINITIONS["permissions"]}
+SUBSCRIPTION = "jobruntime.subscription.0123456789abcdef0123456789abcdef"
+RUN_QUEUES = ("default", "net", "default.workers", "test.run.1a2b")
+
+
+def _allowed(user: str, access: str, name: str) -> bool:
+    """Whether the definitions let ``user`` do ``access`` (configure, write, read) on ``name``, as RabbitMQ matches."""
+    return re.search(PERMISSIONS[user][access], name) is not None
+
+
+def test_definitions_declare_a_publisher_a_worker_and_an_events_reader_without_passwords():
+    assert {user["name"]: (user["password_hash"], user["tags"]) for user in DEFINITIONS["users"]} == {
+        "jobruntime-publisher": ("", []), "jobruntime-worker": ("", []), "jobruntime-events": ("", []),
+    }
+    assert set(PERMISSIONS) == {user["name"] for user in DEFINITIONS["users"]}
+    assert all(item["vhost"] == "/" for item in DEFINITIONS["permissions"])
+
+
+@pytest.mark.parametrize("user", ["jobruntime-publisher", "jobruntime-events"])
+def test_only_workers_may_read_or_bind_run_queues_and_dead_letters(user):
+    for name in (*RUN_QUEUES, "jobruntime.run", "jobruntime.dead", DEAD_QUEUE, DEAD_RUNS_QUEUE):
+        assert not _allowed(user, "read", name), name
+    for name in RUN_QUEUES:
+        assert not _allowed(user, "configure", name) and not _allowed(user, "write", name), name
+    assert _allowed(user, "read", "jobruntime.events") and _allowed(user, "read", SUBSCRIPTION)
+
+
+def test_the_publisher_writes_only_to_the_run_exchange_and_its_own_subscription():
+    writable = [name for name in (*RUN_QUEUES, "jobruntime.run", "jobruntime.events", "jobruntime.dead",
+                                  DEAD_QUEUE, "amq.default", SUBSCRIPTION) if _allowed("jobruntime-publisher", "write", name)]
+    assert writable == ["jobruntime.run", SUBSCRIPTION]
+    assert not _allowed("jobruntime-events", "write", "jobruntime.run")
+
+
+def test_a_worker_reads_run_queues_and_its_sweep_queue_but_not_events_or_the_operators_dead_letters():
+    for name in (*RUN_QUEUES, "jobruntime.run", "jobruntime.dead", DEAD_RUNS_QUEUE):
+        assert _allowed("jobruntime-worker", "read", name), name
+    for name in ("jobruntime.events", DEAD_QUEUE, SUBSCRIPTION, "amq.default", "amq.topic"):
+        assert not _allowed("jobruntime-worker", "read", name), name
+    assert not _allowed("jobruntime-worker", "write", "amq.default")
+
+
+@contextmanager
+def _broker_user(role: str) -> Iterator[str]:
+    """A uniquely named broker user holding the definitions' permissions of ``role``; its AMQP URL."""
+    name, password = unique(role.removeprefix("jobruntime-")), uuid.uuid4().hex
+    permission = PERMISSIONS[role]
+    rabbitmqctl("add_user", name, password)
+    try:
+        rabbitmqctl("set_permissions", "-p", "/", name, permission["configure"], permission["write"],
+                    permission["read"])
+        yield f"amqp://{name}:{password}@127.0.0.1:5672//"
+    finally:
+        rabbitmqctl("delete_user", name)
+
+
+def _refused(url: str, action) -> bool:
+    """Whether the broker refuses ``action(channel)`` for the user of ``url`` (403 ACCESS_REFUSED)."""
+    with Connection(url) as connection:
+        try:
+            action(connection.channel())
+        except Exception as exc:  # noqa: BLE001 - any channel error other than 403 fails the assertion below
+            return getattr(exc, "reply_code", None) == 403
+    return False
+
+
+def _bind_own_queue(exchange: str):
+    def bind(channel) -> None:
+        own = f"jobruntime.subscription.{uuid.uuid4().hex}"
+        channel.queue_declare(own, exclusive=True, auto_delete=True)
+        channel.queue_bind(own, exchange, "#")
+
+    return bind
+
+
+def test_the_publisher_user_can_publish_a_run_and_follow_events_but_not_read_a_run_queue():
+    queue = unique("run")
+    with Bus(Settings(broker_url=AMQP_URL)) as operator, _broker_user("jobruntime-publisher") as url:
+        operator.declare_run_queues([queue])
+        try:
+            with Bus(Settings(broker_url=url, check_consumers=False)) as publisher:
+                with publisher.subscribe(["job.result.*"]) as subscription:
+                    publisher.publish_run(b'{"job": "local/a/B"}', queue, message_id="publisher")
+                    operator.publish_event("job.result.completed", b"{}")
+                    assert subscription.get(timeout=10) == ("job.result.completed", b"{}")
+            assert _refused(url, lambda channel: Queue(queue, no_declare=True)(channel).get())
+            assert _refused(url, _bind_own_queue("jobruntime.run"))
+            assert _refused(url, _bind_own_queue("jobruntime.dead"))
+            assert raw_get(queue).body == b'{"job": "local/a/B"}'
+        finally:
+            delete_queues([queue])
+
+
+def _publish_run(channel) -> None:
+    run_exchange(channel).publish(channel.prepare_message(b"{}"), routing_key="default")
+    channel.basic_qos(0, 1, False)  # a round trip: a refused publish closes the channel before it answers
+
+
+def test_the_events_user_can_subscribe_but_not_publish_runs_or_read_dead_letters():
+    with _broker_user("jobruntime-events") as url:
+        with Bus(Settings(broker_url=url)) as reader, reader.subscribe(["job.#"]):
+            pass
+        assert _refused(url, _publish_run)
+        assert _refused(url, _bind_own_queue("jobruntime.dead"))
+        assert _refused(url, lambda channel: Queue(DEAD_QUEUE, no_declare=True)(channel).get())
