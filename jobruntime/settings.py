@@ -202,6 +202,10 @@ class Settings:
     # Log entries written per database round trip; seconds between log flushes while a job runs.
     log_batch_size: int = _setting("log_batch_size", 500, _bounded(1, kind=int))
     log_flush_interval: float = _setting("log_flush_interval", 0.5, _bounded(0, kind=float))
+    # Bytes of a run request body, checked before it is parsed (larger inputs travel as uploaded files).
+    max_request_bytes: int = _setting("max_request_bytes", 1024 * 1024, _bounded(1, kind=int))
+    # Characters of one log message, and of a run's output, kept in the database (events carry less).
+    max_stored_text: int = _setting("max_stored_text", 1024 * 1024, _bounded(100, kind=int))
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

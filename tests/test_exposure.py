@@ -14,11 +14,12 @@ from kombu import Connection, Queue
 
 from jobruntime.bus import Bus
 from jobruntime.exposure.credentials import strip_credentials, token_fingerprint
+from jobruntime.messages import ERROR_ROUTING_KEY
 from jobruntime.settings import Settings
 from jobruntime.topology import DEAD_QUEUE, DEAD_RUNS_QUEUE, REASON_HEADER, run_exchange
-from tests.bus_support import running_worker
+from tests.bus_support import child_pids, running_worker, wait_for_result
 from tests.rabbit import AMQP_URL, DeadLetterTap, delete_queues, rabbitmqctl, raw_get, unique
-from tests.test_worker import _dead_letter_with, stack  # noqa: F401 - the worker stack fixture
+from tests.test_worker import _dead_letter_with, publish, stack  # noqa: F401 - the worker stack fixture
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -175,3 +176,25 @@ def test_the_events_user_can_subscribe_but_not_publish_runs_or_read_dead_letters
         assert _refused(url, _publish_run)
         assert _refused(url, _bind_own_queue("jobruntime.dead"))
         assert _refused(url, lambda channel: Queue(DEAD_QUEUE, no_declare=True)(channel).get())
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_request_over_the_size_limit_is_dead_lettered_with_the_reason_and_the_worker_serves_on(stack):  # noqa: F811
+    job_result_id = str(uuid.uuid4())
+    request = {"job": "local/bus_jobs/Quick", "job_result_id": job_result_id, "requested_by": "alice"}
+    body = json.dumps({**request, "data": {"blob": "b" * stack.settings.max_request_bytes}}).encode()
+    tap = DeadLetterTap()
+    with running_worker(stack.env) as worker, Bus(stack.settings) as bus:
+        processes = child_pids(worker.pid)
+        with bus.subscribe([ERROR_ROUTING_KEY]) as errors:
+            bus.publish_run(body, stack.queue, message_id="oversized")
+            parked = _dead_letter_with(tap, job_result_id.encode(), timeout=60)
+            error = errors.get(timeout=30)
+        follow_up = publish(stack, "local/bus_jobs/Quick")
+        assert wait_for_result(stack.runtime, follow_up.job_result_id, timeout=60).status == "completed"
+        assert child_pids(worker.pid) == processes
+    tap.close()
+    reason = (f"The request is {len(body)} bytes, more than the {1024 * 1024} this worker takes "
+              "(JOBRUNTIME_MAX_REQUEST_BYTES); send large inputs as uploaded files")
+    assert parked is not None and parked.headers[REASON_HEADER] == reason and parked.body == body
+    assert error is not None and json.loads(error[1])["reason"] == reason

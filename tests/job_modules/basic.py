@@ -182,6 +182,17 @@ class DeviceSecrets(Job):
         raise RuntimeError("API refused Authorization: Bearer eyJhbGciOi.payload; api_key=AKIA0123 password:hunter2")
 
 
+class LoudJob(Job):
+    """A log line and an output of 1.5 MiB each, past what the database keeps of either."""
+
+    class Meta:
+        name = "Loud job"
+
+    def run(self, data, commit):
+        self.log_info("y" * (3 * 512 * 1024))
+        return "z" * (3 * 512 * 1024)
+
+
 class RequestJob(Job):
     class Meta:
         name = "Request job"
