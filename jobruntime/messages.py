@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import uuid
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ ERROR_ROUTING_KEY = "job.error"
 ResultStatus = Literal[RESULT_STATUSES]  # type: ignore[valid-type]
 
 _SECRET_FIELDS = frozenset({"token", "signature"})
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what JSON's \\uXXXX escapes allow and UTF-8 cannot encode
 _FILE_SCHEMES = ("s3", "file")
 _JSON_TYPES = {
     list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"
@@ -165,7 +167,8 @@ class RunRequest(BaseModel):
                 f"(JOBRUNTIME_MAX_REQUEST_BYTES); send large inputs as uploaded files"
             )
         try:
-            raw = json.loads(body, parse_constant=_BadNumber, parse_float=_finite_float)
+            text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body  # not json's guesswork
+            raw = json.loads(text, parse_constant=_BadNumber, parse_float=_finite_float)
         except json.JSONDecodeError as exc:
             raise MalformedMessage(
                 f"Invalid JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}"
@@ -177,7 +180,8 @@ class RunRequest(BaseModel):
         except RecursionError:
             raise MalformedMessage(f"The JSON is nested more than {MAX_NESTING} levels deep") from None
         if not isinstance(raw, dict):
-            raise MalformedMessage(f"A run request must be a JSON object, not {_JSON_TYPES[type(raw)]}")
+            kind = f"the number {raw}" if isinstance(raw, _BadNumber) else _JSON_TYPES[type(raw)]
+            raise MalformedMessage(f"A run request must be a JSON object, not {kind}")
         known = _known_identity(raw)
         problem = _unstorable(raw)
         if problem is not None:
@@ -245,10 +249,14 @@ def _unstorable(raw: Any) -> str | None:
         if isinstance(value, str):
             if "\x00" in value:
                 return f"{where or 'The request'} contains a NUL character, which cannot be stored"
+            if _SURROGATE.search(value):
+                return f"{where or 'The request'} contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text"
         elif isinstance(value, dict):
             for key, item in value.items():
                 if "\x00" in key:
                     return f"A key in {where or 'the request'} contains a NUL character, which cannot be stored"
+                if _SURROGATE.search(key):
+                    return f"A key in {where or 'the request'} contains a lone UTF-16 surrogate, which is not text"
                 pending.append((item, f"{where}.{key}" if where else key, depth + 1))
         elif isinstance(value, list):
             pending.extend((item, f"{where}[{index}]", depth + 1) for index, item in enumerate(value))
