@@ -155,10 +155,11 @@ class RunRequest(BaseModel):
     def parse(cls, body: bytes | str, *, max_bytes: int | None = None) -> RunRequest:
         """Validate a message body; raises MalformedMessage listing every problem found.
 
-        A body longer than ``max_bytes`` is refused before it is read at all. Beyond the
-        schema, the body must be storable as it is: no NaN or infinite numbers (JSON has
-        none, and PostgreSQL refuses them), no NUL characters (PostgreSQL text cannot
-        hold them) and no nesting deeper than ``MAX_NESTING``.
+        A body longer than ``max_bytes`` is refused before it is read at all, and bytes
+        must be UTF-8. Beyond the schema, the body must be storable as it is: no NaN or
+        infinite numbers (JSON has none, and PostgreSQL refuses them), no NUL characters
+        or lone surrogates (PostgreSQL text cannot hold them) and no nesting deeper than
+        ``MAX_NESTING``.
         """
         size = len(body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body)
         if max_bytes is not None and size > max_bytes:

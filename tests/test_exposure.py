@@ -99,8 +99,9 @@ def test_only_workers_may_read_or_bind_run_queues_and_dead_letters(user):
 
 
 def test_the_publisher_writes_only_to_the_run_exchange_and_its_own_subscription():
-    writable = [name for name in (*RUN_QUEUES, "jobruntime.run", "jobruntime.events", "jobruntime.dead",
-                                  DEAD_QUEUE, "amq.default", SUBSCRIPTION) if _allowed("jobruntime-publisher", "write", name)]
+    names = (*RUN_QUEUES, "jobruntime.run", "jobruntime.events", "jobruntime.dead", DEAD_QUEUE, "amq.default",
+             SUBSCRIPTION)
+    writable = [name for name in names if _allowed("jobruntime-publisher", "write", name)]
     assert writable == ["jobruntime.run", SUBSCRIPTION]
     assert not _allowed("jobruntime-events", "write", "jobruntime.run")
 

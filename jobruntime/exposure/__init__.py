@@ -3,5 +3,5 @@
 ``credentials`` takes the token and signature out of a request body before the body
 is dead-lettered; ``limits`` bounds request bodies, log messages, event output and
 reasons that quote user input. Both sit beside the transports (``bus``) and below
-the handlers; they import only settings-level vocabulary.
+the handlers, and import nothing else of jobruntime.
 """
