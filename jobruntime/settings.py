@@ -23,9 +23,11 @@ from typing import Any
 
 ENV_PREFIX = "JOBRUNTIME_"
 # The reference's two patterns: URL userinfo (anything before an "@") and "username/password [is|:] x".
+# The first starts a match only where the reference's could (after a space, an "@" or at the start),
+# which keeps its results and makes it linear: tried at every character of a long word, it was quadratic.
 # The second never takes a Markdown code fence (``` or ~~~) for the secret that follows the word.
 REFERENCE_SANITIZER_PATTERNS: tuple[tuple[str, str], ...] = (
-    (r"(?i)(https?://)?\S+\s*@", r"\1{replacement}@"),
+    (r"(?i)(?<![^\s@])(https?://)?\S+\s*@", r"\1{replacement}@"),
     (r"(?i)(username|password|passwd|pwd)((?:\s+is.?|:)?\s+)(?!```|~~~)\S+", r"\1\2{replacement}"),
 )
 # Credential shapes the reference misses. They run before the reference patterns, which would

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import time
 
 import pytest
 
@@ -178,3 +179,21 @@ def test_fast_path_equivalence_on_random_text() -> None:
     for _ in range(5000):
         text = "".join(generator.choice(pieces) for _ in range(generator.randint(0, 12)))
         assert sanitize(text) == _slow_reference(text), text
+
+
+NAUTOBOT_URL_PATTERN = r"(?i)(https?://)?\S+\s*@"
+
+
+def test_the_url_pattern_redacts_exactly_what_the_reference_pattern_does():
+    pieces = ["a", "B", "@", "@@", " ", "\t", "\n", "http://", "HTTPS://", "x:y", ".", "ſ"]
+    generator = random.Random(20261205)
+    for _ in range(20000):
+        text = "".join(generator.choice(pieces) for _ in range(generator.randint(0, 14)))
+        expected = re.sub(NAUTOBOT_URL_PATTERN, r"\1(redacted)@", text)
+        assert Sanitizer(REFERENCE_SANITIZER_PATTERNS[:1])(text) == expected, text
+
+
+def test_a_long_word_before_an_at_sign_is_redacted_in_linear_time():
+    started = time.monotonic()
+    assert sanitize("x" * 200_000 + " y @") == "x" * 200_000 + " (redacted)@"
+    assert time.monotonic() - started < 5  # the reference pattern takes minutes here
