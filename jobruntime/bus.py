@@ -46,6 +46,7 @@ from kombu.message import Message
 from jobruntime import consumer, memory_broker
 from jobruntime.consumer import AlreadySettled, Delivery
 from jobruntime.exposure.credentials import strip_credentials
+from jobruntime.exposure.limits import oversized_request
 from jobruntime.settings import InvalidSetting, Settings
 from jobruntime.topology import (
     DEAD_EXCHANGE,
@@ -70,6 +71,7 @@ __all__ = [
     "NoWorkers",
     "PublishRefused",
     "QueueNotFound",
+    "RequestTooLarge",
     "Subscription",
 ]
 
@@ -105,6 +107,13 @@ class NoWorkers(PublishRefused):
 
     def __init__(self, queue: str) -> None:
         super().__init__(queue, f"Unable to process request: No workers running on queue {queue}.")
+
+
+class RequestTooLarge(PublishRefused):
+    """The request is larger than workers take (``max_request_bytes``): they would only dead-letter it."""
+
+    def __init__(self, queue: str, size: int, limit: int) -> None:
+        super().__init__(queue, oversized_request(size, limit))
 
 
 class BrokerUnavailable(RuntimeError):

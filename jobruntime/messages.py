@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jobruntime.discovery import InvalidClassPath, split_class_path
-from jobruntime.exposure.limits import REASON_LIMIT, quote, truncate
+from jobruntime.exposure.limits import REASON_LIMIT, oversized_request, quote, truncate
 from jobruntime.job import LOG_LEVELS
 from jobruntime.statuses import RESULT_STATUSES
 
@@ -163,10 +163,7 @@ class RunRequest(BaseModel):
         """
         size = len(body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body)
         if max_bytes is not None and size > max_bytes:
-            raise MalformedMessage(
-                f"The request is {size} bytes, more than the {max_bytes} this worker takes "
-                f"(JOBRUNTIME_MAX_REQUEST_BYTES); send large inputs as uploaded files"
-            )
+            raise MalformedMessage(oversized_request(size, max_bytes))
         try:
             text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body  # not json's guesswork
             raw = json.loads(text, parse_constant=_BadNumber, parse_float=_finite_float)

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from kombu import Connection, Queue
 
-from jobruntime.bus import Bus
+from jobruntime.bus import Bus, RequestTooLarge
+from jobruntime.client import Client
 from jobruntime.exposure.credentials import strip_credentials, token_fingerprint
 from jobruntime.messages import ERROR_ROUTING_KEY
+from jobruntime.models import JobResult
 from jobruntime.settings import Settings
 from jobruntime.topology import DEAD_QUEUE, DEAD_RUNS_QUEUE, REASON_HEADER, run_exchange
 from tests.bus_support import child_pids, running_worker, wait_for_result
@@ -195,7 +197,17 @@ def test_a_request_over_the_size_limit_is_dead_lettered_with_the_reason_and_the_
         assert wait_for_result(stack.runtime, follow_up.job_result_id, timeout=60).status == "completed"
         assert child_pids(worker.pid) == processes
     tap.close()
-    reason = (f"The request is {len(body)} bytes, more than the {1024 * 1024} this worker takes "
+    reason = (f"The request is {len(body)} bytes, more than the {1024 * 1024} workers take "
               "(JOBRUNTIME_MAX_REQUEST_BYTES); send large inputs as uploaded files")
     assert parked is not None and parked.headers[REASON_HEADER] == reason and parked.body == body
     assert error is not None and json.loads(error[1])["reason"] == reason
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_publisher_refuses_a_request_over_the_size_limit_before_recording_or_queueing_it(stack):  # noqa: F811
+    with Client(stack.settings, username="alice", record_pending=True) as client:
+        request = client.request("local/bus_jobs/Quick", data={"blob": "b" * stack.settings.max_request_bytes})
+        with pytest.raises(RequestTooLarge, match=r"more than the 1048576 workers take \(JOBRUNTIME_MAX_REQUEST"):
+            client.publish(request)
+    with stack.runtime.session() as session:
+        assert session.get(JobResult, request.job_result_id) is None

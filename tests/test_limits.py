@@ -24,7 +24,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read():
     with pytest.raises(MalformedMessage) as refused:
         RunRequest.parse(body + b"not json either", max_bytes=1000)
     assert refused.value.reason == (
-        f"The request is {len(body) + 15} bytes, more than the 1000 this worker takes "
+        f"The request is {len(body) + 15} bytes, more than the 1000 workers take "
         "(JOBRUNTIME_MAX_REQUEST_BYTES); send large inputs as uploaded files"
     )
     assert RunRequest.parse(body, max_bytes=len(body)).data == {"x": "x" * 2000}

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["QUOTE_LIMIT", "REASON_LIMIT", "quote", "quote_items", "quote_json", "truncate"]
+__all__ = ["QUOTE_LIMIT", "REASON_LIMIT", "oversized_request", "quote", "quote_items", "quote_json", "truncate"]
 
 QUOTE_LIMIT = 200  # characters of user input an error message repeats
 REASON_LIMIT = 2000  # characters of a stored or announced reason
@@ -43,3 +43,11 @@ def quote_items(items: Sequence[Any], shown: int = 10) -> str:
     """The first ``shown`` items, comma-separated, then how many more there are: a list a user sent."""
     listed = ", ".join(quote(str(item)) for item in items[:shown])
     return listed if len(items) <= shown else f"{listed} and {len(items) - shown} more"
+
+
+def oversized_request(size: int, limit: int) -> str:
+    """Why a run request of ``size`` bytes is refused, the same from a publisher and from a worker."""
+    return (
+        f"The request is {size} bytes, more than the {limit} workers take "
+        "(JOBRUNTIME_MAX_REQUEST_BYTES); send large inputs as uploaded files"
+    )
