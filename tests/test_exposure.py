@@ -211,3 +211,24 @@ def test_a_publisher_refuses_a_request_over_the_size_limit_before_recording_or_q
             client.publish(request)
     with stack.runtime.session() as session:
         assert session.get(JobResult, request.job_result_id) is None
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_worker_and_a_publisher_run_jobs_with_nothing_but_the_definitions_permissions(stack):  # noqa: F811
+    tap = DeadLetterTap()
+    with _broker_user("jobruntime-worker") as worker_url, _broker_user("jobruntime-publisher") as publisher_url:
+        with running_worker({**stack.env, "JOBRUNTIME_BROKER_URL": worker_url}):
+            publisher_settings = stack.settings.replace(broker_url=publisher_url)
+            with Client(publisher_settings, username="alice") as client:
+                request = client.request("local/bus_jobs/Quick")
+                with client.follow(request.job_result_id, job=request.job) as follower:
+                    client.publish(request)
+                    followed = follower.wait(timeout=60)
+                marker = uuid.uuid4().hex
+                client.bus.publish_run(f'{{"job": "local/bus_jobs/Quick", "requested_by": "{marker}", '
+                                       f'"commit": "yes"}}'.encode(), stack.queue, message_id=marker)
+                parked = _dead_letter_with(tap, marker.encode(), timeout=60)
+    tap.close()
+    assert followed.status == "completed"
+    assert wait_for_result(stack.runtime, request.job_result_id).status == "completed"
+    assert parked is not None and parked.headers[REASON_HEADER] == "commit: Input should be a valid boolean"
