@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
-from jobruntime.bus import Bus
+from jobruntime.bus.broker import Bus
 from jobruntime.exposure.limits import REASON_LIMIT
-from jobruntime.messages import MalformedMessage, RunRequest
-from jobruntime.topology import REASON_HEADER
+from jobruntime.bus.messages import MalformedMessage, RunRequest
+from jobruntime.bus.topology import REASON_HEADER
 from tests.bus_support import child_pids, running_worker, wait_for_result
 from tests.rabbit import DeadLetterTap
 from tests.test_worker import _dead_letter_with, publish, stack  # noqa: F401 - the worker stack fixture

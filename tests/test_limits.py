@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jobruntime.events import log_event_rows
+from jobruntime.run.events import log_event_rows
 from jobruntime.exposure.limits import REASON_LIMIT, truncate
-from jobruntime.messages import OUTPUT_LIMIT, MalformedMessage, RunRequest
-from jobruntime.runlog import LogEntry
+from jobruntime.bus.messages import OUTPUT_LIMIT, MalformedMessage, RunRequest
+from jobruntime.run.log import LogEntry
 from jobruntime.testing import run_job_for_testing
 from tests.job_modules import basic
 from tests.job_modules.variables_job import EveryVariable

@@ -1,0 +1,121 @@
+"""Redaction of secrets (credentials in URLs, "password: x", tokens, device secrets) from job text.
+
+It runs on every log message, ``log_object`` and the job output, so the
+regexes are compiled once and the default patterns are skipped outright when a
+cheap substring test proves they cannot match.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from jobruntime.core.settings import DEFAULT_SANITIZER_PATTERNS
+
+__all__ = ["Sanitizer", "sanitize"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REPLACEMENT = "(redacted)"
+
+_BACK_REFERENCE = re.compile(r"\\(\d|g<[^>]*>)")
+
+
+def _has_at_sign(text: str) -> bool:
+    return "@" in text
+
+
+def _naming(*words: str) -> Callable[[str], bool]:
+    """A test that is false only when ``text`` holds none of ``words`` (lower case), whatever its case."""
+
+    def may_name(text: str) -> bool:
+        # Case-insensitive matching also folds some non-ASCII letters onto ASCII
+        # ones (U+017F "long s" matches "s", U+212A Kelvin matches "k"), so only
+        # ASCII text can be ruled out.
+        if not text.isascii():
+            return True
+        lowered = text.lower()
+        return any(word in lowered for word in words)
+
+    return may_name
+
+
+# For each default regex, a test that is true whenever the regex could match: each
+# needs an "@" or one of a few words (the URL pattern; "user", "pass" or "pwd" for
+# the reference's keyword pattern; the keywords of each credential shape).
+_GUARDS: dict[str, Callable[[str], bool]] = dict(zip(
+    (regex for regex, _ in DEFAULT_SANITIZER_PATTERNS),
+    (
+        _naming("enable"),
+        _naming("secret", "password"),
+        _naming("community"),
+        _naming("authorization"),
+        _naming("pass", "pwd", "secret", "token", "key"),
+        _has_at_sign,
+        _naming("user", "pass", "pwd"),
+    ),
+    strict=True,
+))
+
+
+def _always(text: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class _Rule:
+    regex: re.Pattern[str]
+    template: str
+    guard: Callable[[str], bool]
+
+    def apply(self, text: str, replacement: str) -> str:
+        if not self.guard(text):
+            return text
+        return self.regex.sub(self.template.format(replacement=replacement), text)
+
+
+class Sanitizer:
+    """Apply ``(regex, replacement_template)`` pairs, in order, to a string.
+
+    ``{replacement}`` in a template stands for the text that replaces a secret.
+    A pair whose regex or template is broken is logged and skipped, so one bad
+    setting never stops jobs from logging.
+    """
+
+    def __init__(self, patterns: Sequence[tuple[str, str]]) -> None:
+        self._rules: list[_Rule] = []
+        for regex, template in patterns:
+            try:
+                compiled = re.compile(regex)
+                compiled.sub(template.format(replacement=DEFAULT_REPLACEMENT), "")
+            except (re.error, KeyError, IndexError, ValueError) as exc:
+                logger.warning("Skipping sanitizer pattern %r with replacement %r: %s", regex, template, exc)
+                continue
+            self._rules.append(_Rule(compiled, template, _GUARDS.get(regex, _always)))
+
+    def __call__(self, string: str, replacement: str = DEFAULT_REPLACEMENT) -> str:
+        """Return ``string`` with every secret the patterns find replaced by ``replacement``.
+
+        Raises ValueError when ``replacement`` holds a back-reference (``\\1``,
+        ``\\g<1>``): it would copy the secret back into the text. Any other
+        backslash in ``replacement`` is kept literally.
+        """
+        if _BACK_REFERENCE.search(replacement):
+            raise ValueError(
+                f"The sanitizer replacement {replacement!r} contains a back-reference such as \\1 or \\g<1>, "
+                "which would put the secret back; use plain text."
+            )
+        literal = replacement.replace("\\", "\\\\")
+        for rule in self._rules:
+            string = rule.apply(string, literal)
+        return string
+
+
+_default_sanitizer = Sanitizer(DEFAULT_SANITIZER_PATTERNS)
+
+
+def sanitize(string: str, replacement: str = DEFAULT_REPLACEMENT) -> str:
+    """Redact ``string`` with the default patterns of :mod:`jobruntime.core.settings`."""
+    return _default_sanitizer(string, replacement)
