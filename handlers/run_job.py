@@ -13,6 +13,7 @@ from jobruntime.worker.admission import read_admission
 from jobruntime.run.auth import RUN_JOB, check_credentials, check_permission, check_queue, find_user
 from jobruntime.run.events import result_event_row
 from jobruntime.run.execution import JobExecution, LeaseLost, RunOptions
+from jobruntime.exposure.limits import quote
 from jobruntime.worker.handling import HandlerContext, Outcome
 from jobruntime.authoring.job import JobRequest
 from jobruntime.authoring.records import lookup_record
@@ -46,7 +47,7 @@ class _Run:
 
 def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     try:
-        request = RunRequest.parse(body)
+        request = RunRequest.parse(body, max_bytes=ctx.runtime.settings.max_request_bytes)
     except MalformedMessage as exc:
         return _reject(ctx, exc.reason, ErrorEvent.for_malformed(exc, ctx.queue), job=exc.job,
                        job_result_id=exc.job_result_id)
@@ -110,7 +111,7 @@ def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
         facts = read_admission(db, request, RUN_JOB)
     record, existing = facts.record, facts.run
     if record is None:
-        reason = f'Job "{request.job}" not found'
+        reason = f'Job "{quote(request.job)}" not found'
         return _reject(ctx, reason, ErrorEvent(reason=reason, job=request.job, queue=ctx.queue,
                                                job_result_id=request.job_result_id),
                        job_result_id=request.job_result_id)

@@ -9,7 +9,6 @@ they become model instances, queried through the session bound by
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
 
+from jobruntime.exposure.limits import quote_items, quote_json
 from jobruntime.models import FieldError, current_session
 from jobruntime.models import ValidationError as ModelValidationError
 from jobruntime.authoring.variables import ObjectVar, ScriptVariable
@@ -56,8 +56,8 @@ class _Rejected(Exception):
 
 
 def _render(mapping: Mapping[str, Any]) -> str:
-    """Show lookups and filters in messages as a user writes them, in JSON."""
-    return json.dumps(mapping, default=str)
+    """Show lookups and filters in messages as a user writes them, in JSON, shortened when long."""
+    return quote_json(mapping)
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:
@@ -111,7 +111,7 @@ def _fetch_many(name: str, model: type, ref: ObjectRefs) -> list[Any]:
     found = _by_pk(model, ref.pks)
     missing = [pk for pk in ref.pks if _as_uuid(pk) not in found]
     if missing:
-        shown = ", ".join(str(pk) for pk in missing)
+        shown = quote_items(missing)
         raise _Rejected("not_found", f"Failed to find requested objects for var {name}: [{shown}]")
     return list({_as_uuid(pk): found[_as_uuid(pk)] for pk in ref.pks}.values())  # in order, each object once
 

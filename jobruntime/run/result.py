@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, joinedload
 
 from jobruntime.run.events import result_event_row
+from jobruntime.exposure.limits import REASON_LIMIT, truncate
 from jobruntime.authoring.job import LOG_LEVELS
 from jobruntime.models import JobResult
 from jobruntime.bus.outbox import add_events
@@ -158,10 +159,11 @@ class ResultWriter:
         return result
 
     def _values(self, status: str, reason: str | None, data: dict[str, Any] | None) -> dict[str, Any]:
-        stored = None if data is None else {**data, "output": self.runtime.sanitizer(data.get("output", ""))}
+        sanitize, output_limit = self.runtime.sanitizer, self.runtime.settings.max_stored_text
+        stored = None if data is None else {**data, "output": truncate(sanitize(data.get("output", "")), output_limit)}
         return {
             "status": status,
-            "reason": self.runtime.sanitizer(reason) if status == ERRORED and reason else None,
+            "reason": truncate(sanitize(reason), REASON_LIMIT) if status == ERRORED and reason else None,
             "data": stored,
             **{f"log_{level}": count for level, count in self.counts.items()},
         }
