@@ -19,6 +19,7 @@ from jobruntime.run.auth import (
 )
 from jobruntime.run.events import result_event_row
 from jobruntime.run.execution import ConnectionLost, JobExecution, LeaseLost, RunOptions
+from jobruntime.core.limits import quote
 from jobruntime.worker.handling import HandlerContext, Outcome
 from jobruntime.authoring.job import JobRequest
 from jobruntime.worker.leases import Claim, Reaped, RunClaim, refuse_run, release_run, rerun_request, run_name
@@ -55,7 +56,7 @@ class _Run:
 
 def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     try:
-        request = RunRequest.parse(body)
+        request = RunRequest.parse(body, max_bytes=ctx.runtime.settings.max_request_bytes)
     except MalformedMessage as exc:  # it proves nothing, so it changes no run, even one it names
         return _reject(ctx, ErrorEvent.for_malformed(exc, ctx.queue, body=body))
     run = _authorize(ctx, request, body_sha256(body))
@@ -202,7 +203,7 @@ def _identify(
     except AuthenticationFailed as exc:
         return _reject(ctx, _error(ctx, run, str(exc)))
     if record is None:
-        return _reject(ctx, _error(ctx, run, f'Job "{request.job}" not found'))
+        return _reject(ctx, _error(ctx, run, f'Job "{quote(request.job)}" not found'))
     reason = conflict(request.job_result_id, existing, record.class_path, run.user)
     if reason is not None:
         return _reject(ctx, _error(ctx, run, reason))

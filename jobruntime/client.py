@@ -24,7 +24,7 @@ from sqlalchemy import delete
 
 from jobruntime.core.errors import JobRuntimeError, RefusalError
 from jobruntime.run.auth import AuthenticationFailed, check_credentials, requester, signed, valid_queues
-from jobruntime.bus.broker import Bus
+from jobruntime.bus.broker import Bus, RequestTooLarge
 from jobruntime.run.execution import create_job_result
 from jobruntime.authoring.records import lookup_record
 from jobruntime.worker.leases import run_name
@@ -122,14 +122,17 @@ class Client:
         return valid_queues(record, self.settings.default_queue)[0]
 
     def publish(self, request: RunRequest) -> str:
-        """Publish with confirms; raises PublishRefused (no such queue, no worker) with the reason.
+        """Publish with confirms; raises PublishRefused (no such queue, no worker, too large) with the reason.
 
         A run recorded as pending is removed again when the broker refuses it.
         """
         queue = self.queue_for(request)
+        body = request.to_json()
+        if len(body) > self.settings.max_request_bytes:
+            raise RequestTooLarge(queue, len(body), self.settings.max_request_bytes)
         recorded = self.record_pending and self._record_pending(request, queue)
         try:
-            self.bus.publish_run(request.to_json(), queue, message_id=str(request.job_result_id))
+            self.bus.publish_run(body, queue, message_id=str(request.job_result_id))
         except BaseException:
             if recorded:
                 self._forget_pending(request.job_result_id)

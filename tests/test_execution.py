@@ -160,6 +160,17 @@ def test_secrets_are_redacted_before_a_logged_object_is_cut_and_from_the_reason(
     assert all("SuperSecret99" not in entry.message for entry in logged)
 
 
+def test_device_and_api_credentials_are_redacted_from_log_and_exception_reason(runtime):
+    result = run_job_for_testing(basic.DeviceSecrets, runtime=runtime)
+    assert [entry.message for entry in result.logs if entry.grouping == "run"][0] == (
+        "enable secret (redacted)\nsnmp-server community (redacted) RO"
+    )
+    assert result.status == "errored"
+    assert result.reason == (
+        "RuntimeError: API refused Authorization: Bearer (redacted); api_key=(redacted) password:(redacted)"
+    )
+
+
 @pytest.mark.parametrize("data", [[], "", 0, False])
 def test_input_that_is_not_an_object_is_refused_even_when_empty(runtime, data):
     result = run_job_for_testing(basic.PassingJob, data=data, runtime=runtime)

@@ -285,9 +285,9 @@ def result_event(**fields) -> ResultEvent:
     return ResultEvent(**{**values, **fields})
 
 
-def test_long_output_is_cut_to_the_limit_with_an_ellipsis():
+def test_long_output_is_cut_to_the_limit_with_a_truncated_marker():
     output = result_event(output="x" * 5000).output
-    assert len(output) == OUTPUT_LIMIT and output.endswith("…")
+    assert len(output) == OUTPUT_LIMIT and output.endswith("… [truncated, 5000 characters in all]")
 
 
 def test_output_at_the_limit_is_kept_whole():

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import random
 import re
+import time
 
 import pytest
 
 from jobruntime.core.sanitize import Sanitizer, sanitize
-from jobruntime.core.settings import DEFAULT_SANITIZER_PATTERNS
+from jobruntime.core.settings import DEFAULT_SANITIZER_PATTERNS, REFERENCE_SANITIZER_PATTERNS
 
 REFERENCE_CASES = [
     ("http://user:password@localhost", "http://(redacted)@localhost"),
@@ -29,11 +30,39 @@ REFERENCE_CASES = [
 ]
 
 EXTRA_CASES = [
-    ("password:hunter2", "password:hunter2"),
-    ("pwd=abc", "pwd=abc"),
     ("passwords are x", "passwords are x"),
     ("ssh admin@10.1.1.1", "ssh (redacted)@10.1.1.1"),
     ("user@example.com", "(redacted)@example.com"),
+]
+
+
+CREDENTIAL_CASES = [
+    ("password=x", "password=(redacted)"),
+    ("password:x", "password:(redacted)"),
+    ("pwd=abc", "pwd=(redacted)"),
+    ("token: 0123456789abcdef", "token: (redacted)"),
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig", "Authorization: Bearer (redacted)"),
+    ('curl -H "Authorization: Token 0123abcd" https://nb', 'curl -H "Authorization: Token (redacted)" https://nb'),
+    ("authorization=Basic dXNlcjpwYXNz", "authorization=Basic (redacted)"),
+    ("api_key=AKIAIOSFODNN7", "api_key=(redacted)"),
+    ("GET /devices?apikey=abc&limit=5", "GET /devices?apikey=(redacted)&limit=5"),
+    ("secret: s3cr3t", "secret: (redacted)"),
+    ('{"password": "two words", "client_secret": "c"}', '{"password": "(redacted)", "client_secret": "(redacted)"}'),
+    ("private_key='k e y'", "private_key='(redacted)'"),
+    ("enable secret 5 $1$mERr$hx5rVt7rPNoS4wqbXKX7m0", "enable secret (redacted)"),
+    ("enable password cisco123", "enable password (redacted)"),
+    ("username admin privilege 15 secret 9 $9$nhEmQVczB7dqsO", "username (redacted) privilege 15 secret (redacted)"),
+    ("line vty 0 4\n password 7 0822455D0A16", "line vty 0 4\n password (redacted)"),
+    ("snmp-server community n0tpublic RO", "snmp-server community (redacted) RO"),
+]
+
+# Words near the shapes that are not credentials stay as they are.
+KEPT_CASES = [
+    "the secret santa list",
+    "token_sha256_prefix 1a2b3c4d",
+    "Enter the username\n```",
+    "password\n~~~",
+    "no credentials here",
 ]
 
 
@@ -54,7 +83,23 @@ def test_extra_behaviours_of_the_default_patterns(text: str, expected: str) -> N
     assert sanitize(text) == expected
 
 
-@pytest.mark.parametrize("text", [case for case, _ in REFERENCE_CASES + EXTRA_CASES])
+@pytest.mark.parametrize(("text", "expected"), CREDENTIAL_CASES)
+def test_common_credential_shapes_are_redacted_by_default(text: str, expected: str) -> None:
+    assert sanitize(text) == expected
+
+
+@pytest.mark.parametrize("text", KEPT_CASES)
+def test_words_near_credential_shapes_are_kept(text: str) -> None:
+    assert sanitize(text) == text
+
+
+def test_only_the_reference_patterns_apply_when_the_patterns_are_set_to_them() -> None:
+    reference_only = Sanitizer(REFERENCE_SANITIZER_PATTERNS)
+    assert reference_only("password:hunter2 token: t") == "password:hunter2 token: t"
+    assert reference_only("Password is1234") == "Password (redacted)"
+
+
+@pytest.mark.parametrize("text", [case for case, _ in REFERENCE_CASES + EXTRA_CASES + CREDENTIAL_CASES])
 def test_sanitizing_twice_equals_sanitizing_once(text: str) -> None:
     assert sanitize(sanitize(text)) == sanitize(text)
 
@@ -127,8 +172,28 @@ def test_fast_path_gives_the_same_result_as_the_plain_patterns(text: str) -> Non
 
 def test_fast_path_equivalence_on_random_text() -> None:
     pieces = ["user", "USER", "name", "pass", "Pass", "word", "wd", "pwd", "PwD", "is", ":", " ", "  ", "@",
-              "http://", "x", "1", "ſ", "é", "\t", "secret", "is:", "\n"]
+              "http://", "x", "1", "ſ", "é", "\t", "secret", "is:", "\n",
+              "=", "token", "TOKEN", "key", "api_", "K", "\u212a", "enable ", "community", "snmp-server ",
+              "Authorization", "Bearer ", "5 ", '"', "'", "```"]
     generator = random.Random(20240601)
     for _ in range(5000):
         text = "".join(generator.choice(pieces) for _ in range(generator.randint(0, 12)))
         assert sanitize(text) == _slow_reference(text), text
+
+
+NAUTOBOT_URL_PATTERN = r"(?i)(https?://)?\S+\s*@"
+
+
+def test_the_url_pattern_redacts_exactly_what_the_reference_pattern_does():
+    pieces = ["a", "B", "@", "@@", " ", "\t", "\n", "http://", "HTTPS://", "x:y", ".", "ſ"]
+    generator = random.Random(20261205)
+    for _ in range(20000):
+        text = "".join(generator.choice(pieces) for _ in range(generator.randint(0, 14)))
+        expected = re.sub(NAUTOBOT_URL_PATTERN, r"\1(redacted)@", text)
+        assert Sanitizer(REFERENCE_SANITIZER_PATTERNS[:1])(text) == expected, text
+
+
+def test_a_long_word_before_an_at_sign_is_redacted_in_linear_time():
+    started = time.monotonic()
+    assert sanitize("x" * 200_000 + " y @") == "x" * 200_000 + " (redacted)@"
+    assert time.monotonic() - started < 5  # the reference pattern takes minutes here

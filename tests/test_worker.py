@@ -503,7 +503,8 @@ def test_hostile_requests_end_with_their_reason_and_the_worker_process_survives(
     assert reused.headers[REASON_HEADER] == (
         f"job_result_id {ids['owner']} already belongs to a run of {quick}; give every request a new id"
     )
-    assert len(huge.headers[REASON_HEADER]) == 1000
+    assert huge.headers[REASON_HEADER].endswith('… [truncated, 300008 characters in all]" not found')
+    assert len(huge.headers[REASON_HEADER]) < 300
 
 
 def test_a_run_published_from_the_command_line_is_pending_until_claimed_and_can_be_cancelled(stack):

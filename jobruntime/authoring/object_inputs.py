@@ -11,7 +11,6 @@ see, and their lookups never lead into bookkeeping tables.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
 
+from jobruntime.core.limits import quote_items, quote_json
 from jobruntime.models import FieldError, QuerySet, User, current_session
 from jobruntime.models import ValidationError as ModelValidationError
 from jobruntime.store.prebuilt import connection_lost
@@ -60,8 +60,8 @@ class _Rejected(Exception):
 
 
 def _render(mapping: Mapping[str, Any]) -> str:
-    """Show lookups and filters in messages as a user writes them, in JSON."""
-    return json.dumps(mapping, default=str)
+    """Show lookups and filters in messages as a user writes them, in JSON, shortened when long."""
+    return quote_json(mapping)
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:
@@ -121,7 +121,7 @@ def _fetch_many(name: str, objects: QuerySet[Any], ref: ObjectRefs) -> list[Any]
     found = _by_pk(objects, ref.pks)
     missing = [pk for pk in ref.pks if _as_uuid(pk) not in found]
     if missing:
-        shown = ", ".join(str(pk) for pk in missing)
+        shown = quote_items(missing)
         raise _Rejected("not_found", f"Failed to find requested objects for var {name}: [{shown}]")
     return list({_as_uuid(pk): found[_as_uuid(pk)] for pk in ref.pks}.values())  # in order, each object once
 

@@ -48,6 +48,8 @@ from jobruntime.bus import consumer
 
 from jobruntime.bus import memory as memory_broker
 from jobruntime.bus.consumer import AlreadySettled, Delivery
+from jobruntime.bus.credentials import strip_credentials
+from jobruntime.core.limits import oversized_request
 from jobruntime.core.settings import InvalidSetting, Settings
 from jobruntime.bus.topology import (
     DEAD_EXCHANGE,
@@ -72,6 +74,7 @@ __all__ = [
     "NoWorkers",
     "PublishRefused",
     "QueueNotFound",
+    "RequestTooLarge",
     "Subscription",
 ]
 
@@ -107,6 +110,13 @@ class NoWorkers(PublishRefused):
 
     def __init__(self, queue: str) -> None:
         super().__init__(queue, f"Unable to process request: No workers running on queue {queue}.")
+
+
+class RequestTooLarge(PublishRefused):
+    """The request is larger than workers take (``max_request_bytes``): they would only dead-letter it."""
+
+    def __init__(self, queue: str, size: int, limit: int) -> None:
+        super().__init__(queue, oversized_request(size, limit))
 
 
 class BrokerUnavailable(BrokerError, RuntimeError):
@@ -229,13 +239,16 @@ class Bus:
     def dead_letter(self, body: bytes, reason: str, *, headers: dict[str, Any] | None = None) -> None:
         """Park a message that can never be processed in ``jobruntime.dead-letter``, saying why.
 
-        The reason is cut to ``REASON_HEADER_LIMIT`` characters: it may echo the message, and
-        RabbitMQ closes the connection over a header frame larger than its frame size.
+        The body loses its ``token`` and ``signature`` (a short hash of each stays): whoever
+        reads dead letters must not be handed credentials. The reason is cut to
+        ``REASON_HEADER_LIMIT`` characters: it may echo the message, and RabbitMQ closes the
+        connection over a header frame larger than its frame size.
         """
         if len(reason) > REASON_HEADER_LIMIT:
             reason = reason[: REASON_HEADER_LIMIT - 1] + "…"
         all_headers = {**(headers or {}), REASON_HEADER: reason}
-        self._retrying(lambda channel: publish_message(channel, body, DEAD_EXCHANGE, "", headers=all_headers))
+        kept = strip_credentials(body)
+        self._retrying(lambda channel: publish_message(channel, kept, DEAD_EXCHANGE, "", headers=all_headers))
 
     def drain_dead_letters(self, handle: Callable[[bytes, dict[str, Any]], None], *, limit: int = 100) -> int:
         """Pass up to ``limit`` messages of the supervisors' dead-letter copy to ``handle(body, headers)``.

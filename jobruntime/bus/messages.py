@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 import uuid
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -24,18 +25,19 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from jobruntime.core.errors import RefusalError
 from jobruntime.authoring.discovery import InvalidClassPath, split_class_path
+from jobruntime.core.limits import REASON_LIMIT, oversized_request, quote, truncate
 from jobruntime.authoring.job import LOG_LEVELS
 from jobruntime.core.statuses import RESULT_STATUSES
 
 MESSAGE_VERSION = 1
 MAX_NESTING = 64  # levels of arrays and objects a request may nest; job input is far shallower
-OUTPUT_LIMIT = 4000
-TRUNCATION_MARK = "…"
+OUTPUT_LIMIT = 4000  # characters of output, or of one log message, an event carries (the database keeps more)
 ERROR_ROUTING_KEY = "job.error"
 
 ResultStatus = Literal[RESULT_STATUSES]  # type: ignore[valid-type]
 
 _SECRET_FIELDS = frozenset({"token", "signature"})
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what JSON's \\uXXXX escapes allow and UTF-8 cannot encode
 _FILE_SCHEMES = ("s3", "file")
 _JSON_TYPES = {
     list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"
@@ -51,6 +53,7 @@ class MalformedMessage(RefusalError, ValueError):
     """
 
     def __init__(self, reason: str, *, job_result_id: uuid.UUID | None = None, job: str | None = None) -> None:
+        reason = truncate(reason, REASON_LIMIT)  # one problem per item of a long list adds up
         super().__init__(reason)
         self.reason = reason
         self.job_result_id = job_result_id
@@ -77,7 +80,7 @@ def _job_reference(value: str) -> str:
     except InvalidClassPath:
         raise ValueError(
             "must be a class path (local/<module>/<Class> or plugins/<module.path>/<Class>)"
-            f" or a Job record UUID, not {value!r}"
+            f" or a Job record UUID, not {quote(repr(value))}"
         ) from None
     return value
 
@@ -98,7 +101,7 @@ class FileRef(BaseModel):
         parts = urlsplit(value)
         located = bool(parts.netloc and parts.path.strip("/")) if parts.scheme == "s3" else bool(parts.path)
         if parts.scheme not in _FILE_SCHEMES or not located:
-            raise ValueError(f"must be an s3://bucket/key or file:///path URL, not {value!r}")
+            raise ValueError(f"must be an s3://bucket/key or file:///path URL, not {quote(repr(value))}")
         return value
 
     @field_validator("sha256")
@@ -151,15 +154,21 @@ class RunRequest(BaseModel):
         return value.astimezone(dt.timezone.utc)
 
     @classmethod
-    def parse(cls, body: bytes | str) -> RunRequest:
+    def parse(cls, body: bytes | str, *, max_bytes: int | None = None) -> RunRequest:
         """Validate a message body; raises MalformedMessage listing every problem found.
 
-        Beyond the schema, the body must be storable as it is: no NaN or infinite numbers
-        (JSON has none, and PostgreSQL refuses them), no NUL characters (PostgreSQL text
-        cannot hold them) and no nesting deeper than ``MAX_NESTING``.
+        A body longer than ``max_bytes`` is refused before it is read at all, and bytes
+        must be UTF-8. Beyond the schema, the body must be storable as it is: no NaN or
+        infinite numbers (JSON has none, and PostgreSQL refuses them), no NUL characters
+        or lone surrogates (PostgreSQL text cannot hold them) and no nesting deeper than
+        ``MAX_NESTING``.
         """
+        size = len(body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body)
+        if max_bytes is not None and size > max_bytes:
+            raise MalformedMessage(oversized_request(size, max_bytes))
         try:
-            raw = json.loads(body, parse_constant=_BadNumber, parse_float=_finite_float)
+            text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body  # not json's guesswork
+            raw = json.loads(text, parse_constant=_BadNumber, parse_float=_finite_float)
         except json.JSONDecodeError as exc:
             raise MalformedMessage(
                 f"Invalid JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}"
@@ -171,7 +180,8 @@ class RunRequest(BaseModel):
         except RecursionError:
             raise MalformedMessage(f"The JSON is nested more than {MAX_NESTING} levels deep") from None
         if not isinstance(raw, dict):
-            raise MalformedMessage(f"A run request must be a JSON object, not {_JSON_TYPES[type(raw)]}")
+            kind = f"the number {raw}" if isinstance(raw, _BadNumber) else _JSON_TYPES[type(raw)]
+            raise MalformedMessage(f"A run request must be a JSON object, not {kind}")
         known = _known_identity(raw)
         problem = _unstorable(raw)
         if problem is not None:
@@ -239,10 +249,14 @@ def _unstorable(raw: Any) -> str | None:
         if isinstance(value, str):
             if "\x00" in value:
                 return f"{where or 'The request'} contains a NUL character, which cannot be stored"
+            if _SURROGATE.search(value):
+                return f"{where or 'The request'} contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text"
         elif isinstance(value, dict):
             for key, item in value.items():
                 if "\x00" in key:
                     return f"A key in {where or 'the request'} contains a NUL character, which cannot be stored"
+                if _SURROGATE.search(key):
+                    return f"A key in {where or 'the request'} contains a lone UTF-16 surrogate, which is not text"
                 pending.append((item, f"{where}.{key}" if where else key, depth + 1))
         elif isinstance(value, list):
             pending.extend((item, f"{where}[{index}]", depth + 1) for index, item in enumerate(value))
@@ -337,9 +351,12 @@ class ResultEvent(Event):
     @field_validator("output")
     @classmethod
     def _truncated(cls, value: str | None) -> str | None:
-        if value is None or len(value) <= OUTPUT_LIMIT:
-            return value
-        return value[: OUTPUT_LIMIT - len(TRUNCATION_MARK)] + TRUNCATION_MARK
+        return None if value is None else truncate(value, OUTPUT_LIMIT)
+
+    @field_validator("reason")
+    @classmethod
+    def _short_reason(cls, value: str | None) -> str | None:
+        return None if value is None else truncate(value, REASON_LIMIT)
 
     @property
     def routing_key(self) -> str:
@@ -359,6 +376,11 @@ class LogEventEntry(BaseModel):
     log_object: str | None = None
     object_type: str | None = None
     object_id: str | None = None
+
+    @field_validator("message")
+    @classmethod
+    def _truncated(cls, value: str) -> str:
+        return truncate(value, OUTPUT_LIMIT)
 
 
 class LogEvent(Event):
@@ -405,6 +427,16 @@ class ErrorEvent(Event):
     job: str | None = None
     queue: str | None = None
     request_sha256: str | None = None
+
+    @field_validator("reason")
+    @classmethod
+    def _short_reason(cls, value: str) -> str:
+        return truncate(value, REASON_LIMIT)
+
+    @field_validator("job")
+    @classmethod
+    def _short_job(cls, value: str | None) -> str | None:
+        return None if value is None else quote(value)
 
     @classmethod
     def for_malformed(cls, error: MalformedMessage, queue: str | None = None, *, body: bytes) -> ErrorEvent:

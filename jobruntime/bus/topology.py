@@ -127,15 +127,19 @@ def subscription_queue(name: str, patterns: Iterable[str]) -> Queue:
 
 
 def declare_topology(channel: Any, settings: Settings, run_queues: Iterable[str] = ()) -> None:
-    """Declare the exchanges, the dead-letter queue and the given task queues (idempotent).
+    """Declare the exchanges, and with task queues the queues dead letters go to too (idempotent).
+
+    Only a worker (which names its task queues) declares the dead-letter queues: binding
+    them takes read access to ``jobruntime.dead``, which would let a publisher or an
+    events reader bind a queue of its own there and read every dead letter.
 
     Raises ``TopologyMismatch`` when an entity exists with other arguments, e.g. a
     classic queue where settings ask for a quorum queue.
     """
-    entities: list[Exchange | Queue] = [
-        run_exchange, events_exchange, dead_exchange, dead_letter_queue(), dead_runs_queue(),
-    ]
-    entities += [run_queue(name, settings) for name in run_queues]
+    names = list(run_queues)
+    entities: list[Exchange | Queue] = [run_exchange, events_exchange, dead_exchange]
+    if names:
+        entities += [dead_letter_queue(), dead_runs_queue(), *(run_queue(name, settings) for name in names)]
     for entity in entities:
         try:
             entity(channel).declare()

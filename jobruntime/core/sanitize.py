@@ -1,4 +1,4 @@
-"""Redaction of secrets (credentials in URLs, "password: x") from job log text.
+"""Redaction of secrets (credentials in URLs, "password: x", tokens, device secrets) from job text.
 
 It runs on every log message, ``log_object`` and the job output, so the
 regexes are compiled once and the default patterns are skipped outright when a
@@ -21,29 +21,43 @@ logger = logging.getLogger(__name__)
 DEFAULT_REPLACEMENT = "(redacted)"
 
 _BACK_REFERENCE = re.compile(r"\\(\d|g<[^>]*>)")
-_CREDENTIAL_WORDS = ("user", "pass", "pwd")
 
 
 def _has_at_sign(text: str) -> bool:
     return "@" in text
 
 
-def _may_name_a_credential(text: str) -> bool:
-    # Case-insensitive matching also folds some non-ASCII letters onto ASCII
-    # ones (U+017F "long s" matches "s"), so only ASCII text can be ruled out.
-    if not text.isascii():
-        return True
-    lowered = text.lower()
-    return any(word in lowered for word in _CREDENTIAL_WORDS)
+def _naming(*words: str) -> Callable[[str], bool]:
+    """A test that is false only when ``text`` holds none of ``words`` (lower case), whatever its case."""
+
+    def may_name(text: str) -> bool:
+        # Case-insensitive matching also folds some non-ASCII letters onto ASCII
+        # ones (U+017F "long s" matches "s", U+212A Kelvin matches "k"), so only
+        # ASCII text can be ruled out.
+        if not text.isascii():
+            return True
+        lowered = text.lower()
+        return any(word in lowered for word in words)
+
+    return may_name
 
 
-# For each default regex, a test that is true whenever the regex could match:
-# the URL/userinfo pattern needs an "@", the keyword pattern needs one of the
-# words "user(name)", "pass(word|wd)" or "pwd".
-_GUARDS: dict[str, Callable[[str], bool]] = {
-    DEFAULT_SANITIZER_PATTERNS[0][0]: _has_at_sign,
-    DEFAULT_SANITIZER_PATTERNS[1][0]: _may_name_a_credential,
-}
+# For each default regex, a test that is true whenever the regex could match: each
+# needs an "@" or one of a few words (the URL pattern; "user", "pass" or "pwd" for
+# the reference's keyword pattern; the keywords of each credential shape).
+_GUARDS: dict[str, Callable[[str], bool]] = dict(zip(
+    (regex for regex, _ in DEFAULT_SANITIZER_PATTERNS),
+    (
+        _naming("enable"),
+        _naming("secret", "password"),
+        _naming("community"),
+        _naming("authorization"),
+        _naming("pass", "pwd", "secret", "token", "key"),
+        _has_at_sign,
+        _naming("user", "pass", "pwd"),
+    ),
+    strict=True,
+))
 
 
 def _always(text: str) -> bool:

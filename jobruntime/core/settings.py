@@ -23,10 +23,36 @@ from typing import Any
 from jobruntime.core.errors import SetupError
 
 ENV_PREFIX = "JOBRUNTIME_"
-DEFAULT_SANITIZER_PATTERNS: tuple[tuple[str, str], ...] = (
-    (r"(?i)(https?://)?\S+\s*@", r"\1{replacement}@"),
-    (r"(?i)(username|password|passwd|pwd)((?:\s+is.?|:)?\s+)\S+", r"\1\2{replacement}"),
+# The reference's two patterns: URL userinfo (anything before an "@") and "username/password [is|:] x".
+# The first starts a match only where the reference's could (after a space, an "@" or at the start),
+# which keeps its results and makes it linear: tried at every character of a long word, it was quadratic.
+# The second never takes a Markdown code fence (``` or ~~~) for the secret that follows the word.
+REFERENCE_SANITIZER_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"(?i)(?<![^\s@])(https?://)?\S+\s*@", r"\1{replacement}@"),
+    (r"(?i)(username|password|passwd|pwd)((?:\s+is.?|:)?\s+)(?!```|~~~)\S+", r"\1\2{replacement}"),
 )
+# Credential shapes the reference misses. They run before the reference patterns, which would
+# otherwise take the type digit of "password 7 <hash>" for the secret and leave the hash.
+CREDENTIAL_SANITIZER_PATTERNS: tuple[tuple[str, str], ...] = (
+    # Cisco "enable secret|password [type] <value>".
+    (r"(?i)\b(enable\s+(?:secret|password))(\s+)(?:\d\s+)?\S+", r"\1\2{replacement}"),
+    # Cisco "... secret|password <type digit> <hash>" (username lines, line passwords).
+    (r"(?i)\b(secret|password)(\s+)\d\s+\S+", r"\1\2{replacement}"),
+    (r"(?i)\b(snmp-server\s+community)(\s+)\S+", r"\1\2{replacement}"),
+    # "Authorization: Bearer|Basic|Token <value>" (header, curl -H, JSON).
+    (
+        r"(?i)\b(authorization)([\"']?\s*[:=]\s*[\"']?)((?:bearer|basic|token|digest|negotiate)\s+)?[^\s\"',;]+",
+        r"\1\2\3{replacement}",
+    ),
+    # key=value, key: value and "key": "value" for password-, secret-, token- and key-like names.
+    (
+        r"(?i)\b(password|passwd|pwd|passphrase|secret|client_secret|token|auth_token|access_token|api[_-]?key"
+        r"|access[_-]?key|secret[_-]?key|private[_-]?key)([\"']?\s*[:=]\s*[\"']?)"
+        r"(?:(?<=\")[^\"\n]*|(?<=')[^'\n]*|[^\s\"',;&]+)",
+        r"\1\2{replacement}",
+    ),
+)
+DEFAULT_SANITIZER_PATTERNS = CREDENTIAL_SANITIZER_PATTERNS + REFERENCE_SANITIZER_PATTERNS
 MAX_TIME_LIMIT = 7 * 24 * 60 * 60  # seconds: the longest soft or hard time limit a run may have
 QUEUE_TYPES = ("quorum", "classic")
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
@@ -179,6 +205,10 @@ class Settings:
     # Log entries written per database round trip; seconds between log flushes while a job runs.
     log_batch_size: int = _setting("log_batch_size", 500, _bounded(1, kind=int))
     log_flush_interval: float = _setting("log_flush_interval", 0.5, _bounded(0, kind=float))
+    # Bytes of a run request body, checked before it is parsed (larger inputs travel as uploaded files).
+    max_request_bytes: int = _setting("max_request_bytes", 1024 * 1024, _bounded(1, kind=int))
+    # Characters of one log message, and of a run's output, kept in the database (events carry less).
+    max_stored_text: int = _setting("max_stored_text", 1024 * 1024, _bounded(100, kind=int))
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

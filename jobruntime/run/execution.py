@@ -139,6 +139,7 @@ class JobExecution:
             runtime.sanitizer,
             batch_size=runtime.settings.log_batch_size,
             flush_interval=runtime.settings.log_flush_interval,
+            max_message=runtime.settings.max_stored_text,
         )
         self.log.listeners.extend(options.listeners)
         self.data: dict[str, Any] = {"output": ""}

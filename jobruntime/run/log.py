@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 
 from jobruntime.bus import outbox
 from jobruntime.run.events import log_event_rows
+from jobruntime.core.limits import truncate
 from jobruntime.authoring.job import LOG_LEVELS
 from jobruntime.models import JobLogEntry
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, on_connection
@@ -176,11 +177,13 @@ class RunLog:
         *,
         batch_size: int = 500,
         flush_interval: float = 0.5,
+        max_message: int = 1024 * 1024,
         logger: logging.Logger | None = None,
     ) -> None:
         self.job_result_id = job_result_id
         self.writer = writer
         self.sanitize = sanitizer
+        self.max_message = max_message
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.logger = logger or logging.getLogger("jobruntime.jobs")
@@ -204,7 +207,7 @@ class RunLog:
         """Record one entry; raises ValueError for a level outside LOG_LEVELS."""
         if level not in self.counts:
             raise ValueError(f"Unknown logging level: {level}")
-        message = self.sanitize(message)
+        message = truncate(self.sanitize(message), self.max_message)  # sanitized whole: a cut never hides a secret
         display = label = pk = url = None
         if obj:
             display, label, pk, url = describe_object(obj)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from jobruntime.core.errors import RunInterrupted
 from jobruntime.run.events import result_event_row
+from jobruntime.core.limits import REASON_LIMIT, truncate
 from jobruntime.authoring.job import LOG_LEVELS
 from jobruntime.models import JobResult
 from jobruntime.bus.outbox import add_events
@@ -159,10 +160,11 @@ class ResultWriter:
         return result
 
     def _values(self, status: str, reason: str | None, data: dict[str, Any] | None) -> dict[str, Any]:
-        stored = None if data is None else {**data, "output": self.runtime.sanitizer(data.get("output", ""))}
+        sanitize, output_limit = self.runtime.sanitizer, self.runtime.settings.max_stored_text
+        stored = None if data is None else {**data, "output": truncate(sanitize(data.get("output", "")), output_limit)}
         return {
             "status": status,
-            "reason": self.runtime.sanitizer(reason) if status == ERRORED and reason else None,
+            "reason": truncate(sanitize(reason), REASON_LIMIT) if status == ERRORED and reason else None,
             "data": stored,
             **{f"log_{level}": count for level, count in self.counts.items()},
         }

@@ -226,8 +226,9 @@ _SERVER_ENDED = ("57P01", "57P02", "57P03")
 def connection_lost(exc: BaseException) -> bool:
     """Whether ``exc`` (or an error it was raised from) says the database connection was lost or could not be made.
 
-    SQLAlchemy says so on the errors of the statements it runs (``connection_invalidated``);
-    for those run on the driver (``Prebuilt``) psycopg's own error tells: no SQLSTATE (the
+    SQLAlchemy says so on the errors of the statements it runs (``connection_invalidated``; a client-side
+    error such as too many parameters is not a lost connection); for those run on the driver (``Prebuilt``)
+    psycopg's own error tells: no SQLSTATE (the
     client lost the socket or could not open it), or a state of a connection the server ended.
     A constraint violation, a bad query or a statement timeout is none of these.
     """
@@ -235,11 +236,8 @@ def connection_lost(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, DBAPIError):
-            if current.connection_invalidated:
-                return True
-            current = current.orig
-            continue
+        if isinstance(current, DBAPIError):  # SQLAlchemy judged the statement it ran: its verdict stands
+            return current.connection_invalidated
         driver = sys.modules.get("psycopg")  # not imported: no psycopg error can exist, and SQLite runs skip loading it
         if driver is not None and isinstance(current, driver.OperationalError):
             state = current.sqlstate

@@ -204,6 +204,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self.stop)
         self.children = [self._spawn() for _ in range(self.concurrency)]
         bus.connect()  # after forking: a worker process must not inherit this connection's socket
+        bus.declare_run_queues(self.queues)  # the dead-letter queues its sweep reads exist before the children's
         relay = OutboxRelay(runtime.engine, bus)
         last_sweep = 0.0
         try:

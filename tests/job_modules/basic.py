@@ -171,6 +171,28 @@ class LongSecrets(Job):
         raise RuntimeError("login to https://admin:SuperSecret99@10.0.0.1 failed, password is hunter2")
 
 
+class DeviceSecrets(Job):
+    """Credential shapes of device configurations and HTTP APIs, logged and raised."""
+
+    class Meta:
+        name = "Device secrets"
+
+    def run(self, data, commit):
+        self.log_info("enable secret 5 $1$mERr$hx5rVt7rPNoS4wqbXKX7m0\nsnmp-server community n0tpublic RO")
+        raise RuntimeError("API refused Authorization: Bearer eyJhbGciOi.payload; api_key=AKIA0123 password:hunter2")
+
+
+class LoudJob(Job):
+    """A log line and an output of 1.5 MiB each, past what the database keeps of either."""
+
+    class Meta:
+        name = "Loud job"
+
+    def run(self, data, commit):
+        self.log_info("y" * (3 * 512 * 1024))
+        return "z" * (3 * 512 * 1024)
+
+
 class RequestJob(Job):
     class Meta:
         name = "Request job"
