@@ -510,9 +510,16 @@ def test_update_or_create_applies_defaults_to_existing(inv: Inventory) -> None:
     assert Site.objects.get(facility="DC-9") is site
 
 
-def test_create_validates(inv: Inventory) -> None:
+def test_create_saves_without_full_clean_as_django_does(inv: Inventory) -> None:
+    site = Site.objects.create(name="Far away", status=inv.active, latitude=120.0)
+    assert Site.objects.get(name="Far away").latitude == 120.0
+    with pytest.raises(ValidationError, match="Site: latitude 120.0 is outside -90..90"):
+        site.validated_save()
+
+
+def test_validated_save_still_refuses_what_create_would_leave_to_the_database(inv: Inventory) -> None:
     with pytest.raises(ValidationError, match="Site: status is required"):
-        Site.objects.create(name="No status")
+        Site(name="No status").validated_save()
 
 
 def test_slug_is_filled_from_name(inv: Inventory) -> None:
@@ -818,7 +825,7 @@ def test_vlan_vid_is_unique_per_site(inv: Inventory) -> None:
     VLAN.objects.create(vid=10, name="users", site=inv.site, status=inv.active)
     VLAN.objects.create(vid=10, name="users", site=inv.other_site, status=inv.active)
     with pytest.raises(ValidationError, match='VLAN: vid "10" already exists for site "Branch 1"'):
-        VLAN.objects.create(vid=10, name="dup", site=inv.site, status=inv.active)
+        VLAN(vid=10, name="dup", site=inv.site, status=inv.active).validated_save()
 
 
 # -- cabling -----------------------------------------------------------------------------------

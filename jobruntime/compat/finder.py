@@ -69,6 +69,7 @@ class _AliasLoader(importlib.abc.Loader):
             return module
         provider = importlib.import_module(provider_name)
         module.__doc__ = provider.__doc__
+        module.__file__ = provider.__file__
         module.__all__ = list(getattr(provider, "__all__", ()))
 
         def __getattr__(attribute: str) -> Any:  # noqa: N807 - PEP 562 module attribute
@@ -146,5 +147,14 @@ def nautobot_names() -> Iterator[tuple[str, ...]]:
     sys.meta_path.append(finder)
     try:
         yield tuple(missing)
+    except ImportError as exc:
+        if not exc.name or exc.name.split(".", 1)[0] not in missing:
+            raise
+        raise type(exc)(
+            f"{exc}: jobruntime does not provide it (`jobruntime jobs check FILE.py` lists every name a job "
+            f"file uses that is not provided)",
+            name=exc.name,
+            path=exc.path,
+        ) from exc
     finally:
         sys.meta_path.remove(finder)

@@ -1,0 +1,187 @@
+"""Nautobot 1.x job files (tests/nautobot_jobs, written as Nautobot users write them) run with no edit."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+
+from jobruntime.compat.django_settings import bind
+from jobruntime.compat.finder import NautobotNamesFinder, is_alias, nautobot_names
+from jobruntime import Job
+from jobruntime.discovery import discover, load_job_class, load_local_module
+from jobruntime.models import Interface, Site, Status, Tenant
+from jobruntime.runtime import Runtime
+from jobruntime.sanitize import Sanitizer
+from jobruntime.settings import Settings
+from jobruntime.testing import run_job_for_testing
+
+NAUTOBOT_JOBS = Path(__file__).parent / "nautobot_jobs"
+PLUGINS_CONFIG = {"inventory_sync": {"timeout": 30}}
+
+
+@pytest.fixture
+def bound_settings(tmp_path: Path) -> None:
+    """What a Runtime does when it is built: django.conf.settings answers from these settings."""
+    bind(Settings(jobs_root=NAUTOBOT_JOBS, home=tmp_path, default_queue="net", plugins_config=PLUGINS_CONFIG))
+
+
+@pytest.fixture
+def nautobot_runtime(engine: sa.Engine, tmp_path: Path) -> Runtime:
+    """A Runtime whose JOBS_ROOT is the folder of Nautobot-style job files."""
+    settings = Settings(
+        database_url=engine.url.render_as_string(hide_password=False), jobs_root=NAUTOBOT_JOBS, home=tmp_path,
+        default_queue="net", plugins_config=PLUGINS_CONFIG,
+    )
+    return Runtime(settings=settings, engine=engine, sanitizer=Sanitizer(settings.sanitizer_patterns))
+
+
+def run(runtime: Runtime, class_path: str, data: dict | None = None, commit: bool = True):
+    return run_job_for_testing(load_job_class(class_path, NAUTOBOT_JOBS), data=data, commit=commit, runtime=runtime)
+
+
+def messages(result) -> list[str]:
+    return [entry.message for entry in result.logs]
+
+
+def test_nautobot_job_files_are_discovered_without_edit(bound_settings):
+    found = discover(NAUTOBOT_JOBS)
+    assert {"local/site_inventory/CreateSite", "local/site_inventory/SiteReport", "local/legacy_script/Addressing",
+            "local/receivers/RenameButton", "local/receivers/ChangeLogger",
+            "local/settings_reader/ReadSettings"} <= set(found.jobs)
+    assert found.jobs["local/site_inventory/CreateSite"].job_grouping() == "Nautobot-style jobs"
+
+
+def test_a_job_importing_a_name_we_lack_fails_to_load_naming_it_and_the_check_command(bound_settings):
+    found = discover(NAUTOBOT_JOBS)
+    error = found.errors["local/missing_names"]
+    assert "ImportError" in error
+    assert "get_task_logger" in error
+    assert "jobruntime jobs check" in error
+
+
+def test_nautobot_job_creates_inventory_with_models_choices_and_helpers(nautobot_runtime: Runtime, session):
+    with nautobot_runtime.session() as db:
+        db.add(Tenant(name="Acme Corp", slug="acme-corp"))
+        db.commit()
+        tenant_id = str(db.scalar(sa.select(Tenant.id)))
+    result = run(nautobot_runtime, "local/site_inventory/CreateSite",
+                 {"site_name": "Branch 7", "tenant": tenant_id, "uplinks": 3})
+    assert result.status == "completed", messages(result)
+    assert messages(result) == ["Created new site", "dcim | site created, queue net"]
+    assert result.data["output"] == "\nbranch-7-sw1: 3 uplinks"
+    site = Site.objects.get(name="Branch 7")
+    assert (site.slug, site.tenant.name) == ("branch-7", "Acme Corp")
+    assert sorted(Interface.objects.filter(device__site=site).values_list("type", flat=True)) == ["10gbase-x-sfpp"] * 3
+
+
+def test_multi_object_var_reaches_run_as_a_queryset(nautobot_runtime: Runtime, session):
+    active = Status.objects.get(slug="active")
+    sites = [Site(name=name, status=active) for name in ("site10", "site2", "site1")]
+    for site in sites:
+        site.validated_save()
+    session.commit()
+    result = run(nautobot_runtime, "local/site_inventory/SiteReport",
+                 {"sites": [str(site.pk) for site in sites], "verbose": True})
+    assert result.status == "completed", messages(result)
+    assert messages(result) == [
+        "3 sites: site1, site2, site10",
+        "no tenant", "no tenant", "no tenant",
+        "no-such-device is absent",
+        "refused: Site: name is required",
+        "levels: default,success,info,warning,failure; verbose True",
+    ]
+    assert result.data["output"] == "\n['site1', 'site2', 'site10']"
+
+
+def test_legacy_script_runs_as_a_job(nautobot_runtime: Runtime):
+    job_class = load_job_class("local/legacy_script/Addressing", NAUTOBOT_JOBS)
+    assert job_class.meta().commit_default is False
+    result = run(nautobot_runtime, "local/legacy_script/Addressing", {"network": "10.0.0.0/24", "new_length": "26"})
+    assert result.status == "completed", messages(result)
+    assert messages(result)[0] == "plan: 4 subnets"
+    assert result.data["output"] == "\n10.0.0.0/26\n10.0.0.64/26"
+
+
+def test_job_button_receiver_gets_the_object_the_button_was_pressed_on(nautobot_runtime: Runtime, session):
+    site = Site(name="HQ", status=Status.objects.get(slug="active"))
+    site.validated_save()
+    session.commit()
+    result = run(nautobot_runtime, "local/receivers/RenameButton",
+                 {"object_pk": str(site.pk), "object_model_name": "dcim.site"})
+    assert result.status == "completed", messages(result)
+    assert messages(result) == ["Marked as visited"]
+    session.expire_all()
+    assert Site.objects.get(name="HQ").description == "visited"
+
+
+def test_job_hook_receiver_hands_the_change_to_receive_job_hook():
+    receiver = load_job_class("local/receivers/ChangeLogger", NAUTOBOT_JOBS)()
+    change = SimpleNamespace(action="update", changed_object="HQ")
+    assert receiver.run({"object_change": change}, commit=True) == "update"
+    assert receiver.is_job_hook_receiver is True
+
+
+def test_settings_contenttypes_and_the_live_job_result(nautobot_runtime: Runtime, tmp_path: Path):
+    result = run(nautobot_runtime, "local/settings_reader/ReadSettings")
+    assert result.status == "completed", messages(result)
+    assert messages(result) == [
+        "queue=net tz=UTC",
+        f"jobs_root={NAUTOBOT_JOBS.resolve()} media_root={tmp_path.resolve() / 'media'}",
+        "config={'timeout': 30, 'retries': 1}",
+        "dcim | device -> Device",
+        "running=True live=True uuid=True",
+    ]
+    assert result.data == {"output": "\nTrue", "checked": True}
+
+
+def test_the_hook_is_active_only_while_a_job_module_is_imported():
+    load_local_module(NAUTOBOT_JOBS, "site_inventory")
+    assert not any(isinstance(finder, NautobotNamesFinder) for finder in sys.meta_path)
+    sys.modules.pop("nautobot.extras.scripts", None)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("nautobot.extras.scripts")
+    with nautobot_names():
+        assert importlib.import_module("nautobot.extras.scripts").Script is Job
+
+
+def test_a_nautobot_module_we_lack_is_reported_with_the_check_command():
+    with pytest.raises(ModuleNotFoundError, match="nautobot.circuits.*jobruntime jobs check") as caught:
+        with nautobot_names():
+            importlib.import_module("nautobot.circuits.models")
+    assert caught.value.name == "nautobot.circuits"
+
+
+@pytest.fixture
+def real_nautobot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A stand-in for an installed Nautobot: a real ``nautobot`` package on sys.path."""
+    package = tmp_path / "site-packages" / "nautobot"
+    (package / "extras").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "extras" / "__init__.py").write_text("")
+    (package / "extras" / "jobs.py").write_text("WHICH = 'the real Nautobot'\n")
+    monkeypatch.syspath_prepend(str(package.parent))
+    yield
+    for name in [name for name in sys.modules if name == "nautobot" or name.startswith("nautobot.")]:
+        del sys.modules[name]
+
+
+def test_the_hook_stands_aside_when_nautobot_is_really_installed(real_nautobot, tmp_path: Path):
+    jobs_root = tmp_path / "jobs"
+    jobs_root.mkdir()
+    (jobs_root / "__init__.py").write_text("")
+    (jobs_root / "uses_real.py").write_text(textwrap.dedent("""
+        from nautobot.extras.jobs import WHICH
+        from django.core.exceptions import ObjectDoesNotExist
+    """))
+    module = load_local_module(jobs_root, "uses_real")
+    assert module.WHICH == "the real Nautobot"
+    assert not is_alias(sys.modules["nautobot"])
+    assert is_alias(sys.modules["django"])  # Django is not installed here, so it is still answered
+    with nautobot_names() as answered:
+        assert answered == ("django",)
