@@ -185,3 +185,56 @@ def test_the_hook_stands_aside_when_nautobot_is_really_installed(real_nautobot, 
     assert is_alias(sys.modules["django"])  # Django is not installed here, so it is still answered
     with nautobot_names() as answered:
         assert answered == ("django",)
+
+
+def test_jobs_check_reports_every_name_we_lack_with_its_line(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from jobruntime.cli import main
+
+    job_file = tmp_path / "circuits_job.py"
+    job_file.write_text(textwrap.dedent("""\
+        from django.conf import settings
+        from nautobot.circuits.models import Circuit
+        from nautobot.extras.jobs import Job, StringVar, get_task_logger
+        import nautobot.dcim.models as dcim
+        from nautobot.extras import models as extras
+
+        class Audit(Job):
+            def run(self, data, commit):
+                dcim.Site.objects.count()
+                dcim.RackGroup.objects.count()
+                extras.GitRepository.objects.all()
+                return settings.BASE_PATH, settings.JOBS_ROOT
+    """))
+    result = CliRunner().invoke(main, ["jobs", "check", str(job_file)])
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [
+        f"{job_file}:2: nautobot.circuits.models.Circuit is not provided by jobruntime",
+        f"{job_file}:3: nautobot.extras.jobs.get_task_logger is not provided by jobruntime",
+        f"{job_file}:10: nautobot.dcim.models.RackGroup is not provided by jobruntime",
+        f"{job_file}:11: nautobot.extras.models.GitRepository is not provided by jobruntime",
+        f"{job_file}:12: django.conf.settings.BASE_PATH is not provided by jobruntime",
+    ]
+
+
+def test_jobs_check_passes_a_file_that_uses_only_provided_names():
+    from click.testing import CliRunner
+
+    from jobruntime.cli import main
+
+    result = CliRunner().invoke(main, ["jobs", "check", str(NAUTOBOT_JOBS / "site_inventory.py")])
+    assert result.exit_code == 0, result.output
+    assert "every Nautobot and Django name it uses is provided" in result.output
+
+
+def test_jobs_check_refuses_a_file_that_is_not_python(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from jobruntime.cli import main
+
+    job_file = tmp_path / "broken.py"
+    job_file.write_text("from nautobot.extras.jobs import (\n")
+    result = CliRunner().invoke(main, ["jobs", "check", str(job_file)])
+    assert result.exit_code == 4
+    assert f"{job_file}:1: not valid Python" in result.output

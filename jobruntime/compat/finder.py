@@ -70,18 +70,15 @@ class _AliasLoader(importlib.abc.Loader):
         provider = importlib.import_module(provider_name)
         module.__doc__ = provider.__doc__
         module.__file__ = provider.__file__
-        module.__all__ = list(getattr(provider, "__all__", ()))
+        module.__all__ = list(provider.__all__)
 
         def __getattr__(attribute: str) -> Any:  # noqa: N807 - PEP 562 module attribute
-            if attribute.startswith("__"):
-                raise AttributeError(attribute)
-            try:
+            if attribute in module.__all__:
                 return getattr(provider, attribute)
-            except AttributeError:
-                raise AttributeError(
-                    f"module {spec.name!r} has no attribute {attribute!r}: jobruntime does not provide it "
-                    f"(run `jobruntime jobs check FILE.py` to list every such name a job file uses)"
-                ) from None
+            raise AttributeError(
+                f"module {spec.name!r} has no attribute {attribute!r}: jobruntime does not provide it "
+                f"(run `jobruntime jobs check FILE.py` to list every such name a job file uses)"
+            )
 
         module.__getattr__ = __getattr__  # type: ignore[method-assign]
         return module
