@@ -89,8 +89,21 @@ class CustomFieldTypeChoices(ChoiceSet):
     )
 
 
+class CustomFieldFilterLogicChoices(ChoiceSet):
+    FILTER_DISABLED = "disabled"
+    FILTER_LOOSE = "loose"
+    FILTER_EXACT = "exact"
+
+    CHOICES = (
+        (FILTER_DISABLED, "Disabled"),
+        (FILTER_LOOSE, "Loose"),
+        (FILTER_EXACT, "Exact"),
+    )
+
+
 __all__ = [
     "ChoiceSet",
+    "CustomFieldFilterLogicChoices",
     "CustomFieldTypeChoices",
     "JobExecutionType",
     "JobResultStatusChoices",

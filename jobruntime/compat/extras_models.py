@@ -1,5 +1,5 @@
-"""What ``nautobot.extras.models`` provides: statuses and the job bookkeeping records."""
+"""What ``nautobot.extras.models`` provides: statuses, tags, custom fields and the job bookkeeping records."""
 
-from jobruntime.models import Job, JobLogEntry, JobResult, Status
+from jobruntime.models import CustomField, CustomFieldChoice, Job, JobLogEntry, JobResult, Status, Tag, TaggedItem
 
-__all__ = ["Job", "JobLogEntry", "JobResult", "Status"]
+__all__ = ["CustomField", "CustomFieldChoice", "Job", "JobLogEntry", "JobResult", "Status", "Tag", "TaggedItem"]

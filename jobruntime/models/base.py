@@ -45,7 +45,8 @@ INVENTORY_MODULE = "jobruntime.models.inventory"  # declared on first use, see j
 INVENTORY_NAMES = (
     "COMPATIBLE_TERMINATIONS", "VLAN", "Cable", "CableTermination", "ConsolePort", "ConsoleServerPort", "Device",
     "DeviceRole", "DeviceType", "IPAddress", "Interface", "Manufacturer", "Platform", "PowerOutlet", "PowerPort",
-    "Prefix", "Region", "Site", "Status", "Tenant", "TenantGroup",
+    "Prefix", "Region", "Site", "Status", "Tenant", "TenantGroup", "CustomField", "CustomFieldChoice", "Tag",
+    "TaggedItem",
 )
 
 
@@ -93,6 +94,7 @@ class Base(DeclarativeBase):
     _ordering: ClassVar[tuple[str, ...]] = ()
     _slug_source: ClassVar[str | None] = None
     _lookup_aliases: ClassVar[dict[str, str]] = {}
+    _settable_private: ClassVar[frozenset[str]] = frozenset()  # private fields the constructor still takes
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         qualname = cls.__qualname__
@@ -120,7 +122,7 @@ class Base(DeclarativeBase):
         if "pk" in fields:
             fields["id"] = fields.pop("pk")
         for key in fields:
-            if not hasattr(cls, key) or key.startswith("_"):
+            if not hasattr(cls, key) or (key.startswith("_") and key not in cls._settable_private):
                 raise TypeError(f"{cls.__name__} has no field {key!r}")
         for key, make_default in _python_defaults(cls):
             if key not in fields:

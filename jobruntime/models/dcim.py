@@ -17,6 +17,7 @@ from jobruntime.models.cabling import (
     terminations_with_cables,
 )
 from jobruntime.models.errors import ValidationError
+from jobruntime.models.extensible import Extensible
 from jobruntime.models.natural import NaturallyOrdered, naturalize_interface
 from jobruntime.models.organization import Site, Status, Tenant
 from jobruntime.models.related import RelatedObjects
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from jobruntime.models.ipam import IPAddress
 
 
-class Manufacturer(Base):
+class Manufacturer(Extensible, Base):
     """The vendor of device types and platforms."""
 
     __tablename__ = "manufacturer"
@@ -42,7 +43,7 @@ class Manufacturer(Base):
     platforms: Mapped[RelatedObjects[Platform]] = relationship(back_populates="manufacturer", passive_deletes=True)
 
 
-class DeviceType(Base):
+class DeviceType(Extensible, Base):
     """A hardware model (e.g. Cisco ISR4331) that devices are instances of."""
 
     __tablename__ = "device_type"
@@ -80,7 +81,7 @@ class DeviceType(Base):
             raise ValidationError(f"DeviceType: u_height {self.u_height} cannot be negative")
 
 
-class DeviceRole(Base):
+class DeviceRole(Extensible, Base):
     """The function a device serves (router, access switch, ...)."""
 
     __tablename__ = "device_role"
@@ -98,7 +99,7 @@ class DeviceRole(Base):
     devices: Mapped[RelatedObjects[Device]] = relationship(back_populates="device_role", passive_deletes="all")
 
 
-class Platform(Base):
+class Platform(Extensible, Base):
     """The software a device runs, with the NAPALM driver that talks to it."""
 
     __tablename__ = "platform"
@@ -120,7 +121,7 @@ class Platform(Base):
     devices: Mapped[RelatedObjects[Device]] = relationship(back_populates="platform", passive_deletes=True)
 
 
-class Device(NaturallyOrdered, Base):
+class Device(NaturallyOrdered, Extensible, Base):
     """A piece of hardware installed at a site."""
 
     __tablename__ = "device"
@@ -205,7 +206,7 @@ class Device(NaturallyOrdered, Base):
             port._before_delete(session)
 
 
-class DeviceComponent(NaturallyOrdered, CableTermination):
+class DeviceComponent(NaturallyOrdered, CableTermination, Extensible):
     """Columns shared by every named, cable-able part of a device; names are unique per device."""
 
     _device_related_name: ClassVar[str]
@@ -302,7 +303,7 @@ class PowerOutlet(DeviceComponent, Base):
     feed_leg: Mapped[str] = mapped_column(sa.String(50), default="")
 
 
-class Cable(Base):
+class Cable(Extensible, Base):
     """A physical connection between two compatible terminations.
 
     Terminations are stored generically (model label + id), like Nautobot's

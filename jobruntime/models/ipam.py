@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from jobruntime.models.base import Base
 from jobruntime.models.dcim import Interface
 from jobruntime.models.errors import ValidationError
+from jobruntime.models.extensible import Extensible
 from jobruntime.models.organization import Site, Status, Tenant
 from jobruntime.models.related import RelatedObjects
 from jobruntime.models.types import IPNetworkType
@@ -39,7 +40,7 @@ def _parse(model: str, field: str, value: Any) -> netaddr.IPNetwork:
         raise ValidationError(f"{model}: {field} {value!r} is not a valid IP network") from None
 
 
-class VLAN(Base):
+class VLAN(Extensible, Base):
     """A layer-2 VLAN, optionally scoped to a site (VIDs are unique per site)."""
 
     __tablename__ = "vlan"
@@ -69,7 +70,7 @@ class VLAN(Base):
             raise ValidationError(f"VLAN: vid {self.vid} is outside 1-4094")
 
 
-class Prefix(Base):
+class Prefix(Extensible, Base):
     """An IPv4 or IPv6 network, e.g. ``10.0.0.0/24``; host bits must be zero."""
 
     __tablename__ = "prefix"
@@ -150,7 +151,7 @@ class Prefix(Base):
         return f"{next(iter(available))}/{self.prefix_length}"
 
 
-class IPAddress(Base):
+class IPAddress(Extensible, Base):
     """A host address with its subnet mask (``10.0.0.1/24``), optionally assigned to an interface."""
 
     __tablename__ = "ip_address"

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jobruntime.models.base import Base
 from jobruntime.models.errors import ValidationError
+from jobruntime.models.extensible import Extensible
 from jobruntime.models.related import RelatedObjects
 from jobruntime.models.natural import NaturallyOrdered
 
@@ -49,7 +50,7 @@ class _Nested:
             ancestor = ancestor.parent
 
 
-class Region(_Nested, Base):
+class Region(_Nested, Extensible, Base):
     """A geographic grouping of sites; regions nest."""
 
     __tablename__ = "region"
@@ -70,7 +71,7 @@ class Region(_Nested, Base):
     sites: Mapped[RelatedObjects[Site]] = relationship(back_populates="region", passive_deletes=True)
 
 
-class TenantGroup(_Nested, Base):
+class TenantGroup(_Nested, Extensible, Base):
     """A nestable grouping of tenants."""
 
     __tablename__ = "tenant_group"
@@ -93,7 +94,7 @@ class TenantGroup(_Nested, Base):
     tenants: Mapped[RelatedObjects[Tenant]] = relationship(back_populates="group", passive_deletes=True)
 
 
-class Tenant(Base):
+class Tenant(Extensible, Base):
     """The customer or department that owns objects."""
 
     __tablename__ = "tenant"
@@ -118,7 +119,7 @@ class Tenant(Base):
     vlans: Mapped[RelatedObjects[VLAN]] = relationship(back_populates="tenant", passive_deletes="all")
 
 
-class Site(NaturallyOrdered, Base):
+class Site(NaturallyOrdered, Extensible, Base):
     """A physical location (building, campus, PoP) that holds devices."""
 
     __tablename__ = "site"
