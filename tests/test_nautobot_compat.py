@@ -238,3 +238,20 @@ def test_jobs_check_refuses_a_file_that_is_not_python(tmp_path: Path):
     result = CliRunner().invoke(main, ["jobs", "check", str(job_file)])
     assert result.exit_code == 4
     assert f"{job_file}:1: not valid Python" in result.output
+
+
+def test_nautobot_job_uses_custom_fields_and_tags(nautobot_runtime: Runtime, session):
+    active = Status.objects.get(slug="active")
+    for name, code in (("Paris", "EU"), ("Berlin", "EU"), ("Austin", "US"), ("Lyon", "eu")):
+        Site.objects.create(name=name, status=active, _custom_field_data={"region_code": code})
+    session.commit()
+    result = run(nautobot_runtime, "local/tagging/TagByRegion", {"region_code": "EU"})
+    assert result.status == "completed", messages(result)
+    assert messages(result) == [
+        "tagged region-eu",
+        "tagged region-eu",
+        "Invalid value for custom field 'region_code': Value must match regex '^[A-Z]{2}$'",
+    ]
+    assert result.data["output"] == "\n2"
+    session.expire_all()
+    assert sorted(Site.objects.filter(tags__slug="region-eu").values_list("name", flat=True)) == ["Berlin", "Paris"]
