@@ -183,6 +183,30 @@ class Job:
         meta = cls.meta()
         return form_schema(meta.name, meta.description, cls.variables())
 
+    @classmethod
+    def validate_data(cls, data: Any) -> dict[str, Any]:
+        """Nautobot's ``Job.validate_data``: the cleaned data, or a ValidationError with Nautobot's messages.
+
+        Objects are looked up in the session bound by ``bind_session()``.
+        """
+        from jobruntime.compat.job_data import validate_data
+
+        return validate_data(cls.variables(), data)
+
+    @classmethod
+    def deserialize_data(cls, data: Any) -> dict[str, Any]:
+        """Nautobot's ``Job.deserialize_data``: stored data back to objects, without the form's checks."""
+        from jobruntime.compat.job_data import deserialize_data
+
+        return deserialize_data(cls.variables(), data)
+
+    @staticmethod
+    def serialize_data(data: dict[str, Any]) -> dict[str, Any]:
+        """Nautobot's ``Job.serialize_data``: cleaned data made storable (objects as pks, IPs as text)."""
+        from jobruntime.compat.job_data import serialize_data
+
+        return serialize_data(data)
+
     @property
     def file_path(self) -> str:
         return inspect.getfile(type(self))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +16,7 @@ from jobruntime.compat.django_settings import bind
 from jobruntime.compat.finder import NautobotNamesFinder, is_alias, nautobot_names
 from jobruntime import Job
 from jobruntime.discovery import discover, load_job_class, load_local_module
-from jobruntime.models import Interface, Site, Status, Tenant
+from jobruntime.models import DeviceRole, Interface, Site, Status, Tenant, ValidationError
 from jobruntime.runtime import Runtime
 from jobruntime.sanitize import Sanitizer
 from jobruntime.settings import Settings
@@ -255,3 +256,40 @@ def test_nautobot_job_uses_custom_fields_and_tags(nautobot_runtime: Runtime, ses
     assert result.data["output"] == "\n2"
     session.expire_all()
     assert sorted(Site.objects.filter(tags__slug="region-eu").values_list("name", flat=True)) == ["Berlin", "Paris"]
+
+
+def object_vars_job():
+    return load_job_class("local/object_vars/ObjectVarsJob", NAUTOBOT_JOBS)
+
+
+def test_validate_data_refuses_data_that_is_not_a_dict_in_nautobots_words(session):
+    with pytest.raises(ValidationError) as caught:
+        object_vars_job().validate_data(["role"])
+    assert caught.value.messages == ["Job data needs to be a dict"]
+
+
+def test_validate_data_names_an_unknown_property_and_a_missing_required_object_var(session):
+    with pytest.raises(ValidationError) as caught:
+        object_vars_job().validate_data({"colour": "red"})
+    assert caught.value.message_dict == {"colour": ["Job data contained an unknown property"]}
+    with pytest.raises(ValidationError) as caught:
+        object_vars_job().validate_data({})
+    assert caught.value.message_dict == {"role": ["This field is required."]}
+
+
+def test_deserialize_data_follows_nautobots_contract(session):
+    role = DeviceRole.objects.create(name="Leaf")
+    site = Site.objects.create(name="HQ", status=Status.objects.get(slug="active"))
+    job = object_vars_job()
+    with pytest.raises(TypeError, match=r"^Data should be a dictionary\.$"):
+        job.deserialize_data("role")
+    with pytest.raises(ValidationError, match="^role is a required field$"):
+        job.deserialize_data({"role": None})
+    missing = str(uuid.uuid4())
+    with pytest.raises(Site.DoesNotExist, match=rf"^Failed to find requested objects for var sites: \[{missing}\]$"):
+        job.deserialize_data({"sites": [str(site.pk), missing]})
+    data = job.deserialize_data({"role": {"name": "Leaf"}, "sites": [str(site.pk)], "address": "10.0.0.1/24",
+                                 "ignored": 1})
+    assert data["role"] == role and list(data["sites"]) == [site] and str(data["address"]) == "10.0.0.1/24"
+    assert "ignored" not in data
+    assert job.serialize_data(data) == {"role": role.pk, "sites": [site.pk], "address": "10.0.0.1/24"}
