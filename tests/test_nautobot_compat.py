@@ -293,3 +293,15 @@ def test_deserialize_data_follows_nautobots_contract(session):
     assert data["role"] == role and list(data["sites"]) == [site] and str(data["address"]) == "10.0.0.1/24"
     assert "ignored" not in data
     assert job.serialize_data(data) == {"role": role.pk, "sites": [site.pk], "address": "10.0.0.1/24"}
+
+
+def test_objects_created_unvalidated_get_custom_field_defaults_and_may_lack_a_status(nautobot_runtime, session):
+    result = run(nautobot_runtime, "local/custom_field_defaults/SitesWithDefaults")
+    assert result.status == "completed", messages(result)
+    assert messages(result) == ["custom field ready", "facilities / netops"]
+    session.expire_all()
+    assert Site.objects.get(slug="depot-one").cf == {"owner": "facilities"}
+    second = Site.objects.get(slug="depot-two")
+    assert (second.cf, second.status) == ({"owner": "netops"}, None)
+    with pytest.raises(ValidationError, match="Site: status is required"):
+        second.validated_save()

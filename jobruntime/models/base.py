@@ -252,7 +252,9 @@ class Base(DeclarativeBase):
                 continue
             value = self._field_value(column)
             label = self._field_label(column)
-            required = not column.nullable and column.default is None and column.server_default is None
+            required = column.info.get("required") or (
+                not column.nullable and column.default is None and column.server_default is None
+            )
             if required and (value is None or value == ""):
                 raise ValidationError(f"{cls.__name__}: {label} is required")
             length = getattr(column.type, "length", None)

@@ -210,12 +210,19 @@ class CustomFieldModel:
                 raise ValidationError(f"Invalid value for custom field '{name}': {exc}") from None
             if cleaned != value:
                 data[name] = cleaned
+        self._fill_defaults(fields)
         for name, field in fields.items():
-            if name not in data:
-                if field.default is not None:
-                    data[name] = field.default
-                elif field.required:
-                    raise ValidationError(f"Missing required custom field '{name}'.")
+            if field.required and name not in data:
+                raise ValidationError(f"Missing required custom field '{name}'.")
+
+    def fill_custom_field_defaults(self, session: Session) -> None:
+        """Give a new object the default of every field it has no value for, as Nautobot does on creation."""
+        self._fill_defaults(custom_fields_for(session, self._meta_label))  # type: ignore[attr-defined]
+
+    def _fill_defaults(self, fields: dict[str, CustomField]) -> None:
+        for name, field in fields.items():
+            if name not in self._custom_field_data and field.default is not None:
+                self._custom_field_data[name] = field.default
 
 
 def custom_field_column(model: type, parts: list[str]) -> tuple[sa.ColumnElement[Any], list[str]] | None:

@@ -19,7 +19,7 @@ from jobruntime.models.cabling import (
 from jobruntime.models.errors import ValidationError
 from jobruntime.models.extensible import Extensible
 from jobruntime.models.natural import NaturallyOrdered, naturalize_interface
-from jobruntime.models.organization import Site, Status, Tenant
+from jobruntime.models.organization import Site, Status, Tenant, status_column
 from jobruntime.models.related import RelatedObjects
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ class Device(NaturallyOrdered, Extensible, Base):
     device_type_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("device_type.id", ondelete="RESTRICT"), index=True)
     device_role_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("device_role.id", ondelete="RESTRICT"), index=True)
     site_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("site.id", ondelete="RESTRICT"), index=True)
-    status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    status_id: Mapped[uuid.UUID | None] = status_column()
     platform_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("platform.id", ondelete="SET NULL"), index=True)
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tenant.id", ondelete="RESTRICT"), index=True)
     serial: Mapped[str] = mapped_column(sa.String(255), default="")
@@ -153,7 +153,7 @@ class Device(NaturallyOrdered, Extensible, Base):
     device_type: Mapped[DeviceType] = relationship(back_populates="instances")
     device_role: Mapped[DeviceRole] = relationship(back_populates="devices")
     site: Mapped[Site] = relationship(back_populates="devices")
-    status: Mapped[Status] = relationship()
+    status: Mapped[Status | None] = relationship()
     platform: Mapped[Platform | None] = relationship(back_populates="devices")
     tenant: Mapped[Tenant | None] = relationship(back_populates="devices")
     primary_ip4: Mapped[IPAddress | None] = relationship(foreign_keys=[primary_ip4_id], post_update=True)
@@ -324,14 +324,14 @@ class Cable(Extensible, Base):
     termination_a_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
     termination_b_type: Mapped[str] = mapped_column(sa.String(100))
     termination_b_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
-    status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    status_id: Mapped[uuid.UUID | None] = status_column()
     type: Mapped[str] = mapped_column(sa.String(50), default="")
     label: Mapped[str] = mapped_column(sa.String(100), default="")
     color: Mapped[str] = mapped_column(sa.String(6), default="")
     length: Mapped[int | None] = mapped_column(sa.Integer)
     length_unit: Mapped[str] = mapped_column(sa.String(50), default="")
 
-    status: Mapped[Status] = relationship()
+    status: Mapped[Status | None] = relationship()
 
     def __str__(self) -> str:
         return self.label or f"#{str(self.id)[:8]}"

@@ -19,6 +19,12 @@ class Extensible(CustomFieldModel, TaggedModel):
         super().full_clean()  # type: ignore[misc]
         self.clean_custom_fields(session_for(self))  # type: ignore[arg-type]
 
+    def save(self) -> None:
+        """A new object gets its custom fields' defaults, even unvalidated (``objects.create()``)."""
+        if sa.inspect(self).key is None:
+            self.fill_custom_field_defaults(session_for(self))  # type: ignore[arg-type]
+        super().save()  # type: ignore[misc]
+
     @classmethod
     def lookup_virtual_field(cls, parts: list[str], value: Any, path: str) -> sa.ColumnElement[bool] | None:
         """The condition for a custom field or tag lookup, or None when ``parts`` names neither."""

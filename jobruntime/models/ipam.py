@@ -18,7 +18,7 @@ from jobruntime.models.base import Base
 from jobruntime.models.dcim import Interface
 from jobruntime.models.errors import ValidationError
 from jobruntime.models.extensible import Extensible
-from jobruntime.models.organization import Site, Status, Tenant
+from jobruntime.models.organization import Site, Status, Tenant, status_column
 from jobruntime.models.related import RelatedObjects
 from jobruntime.models.types import IPNetworkType
 
@@ -52,12 +52,12 @@ class VLAN(Extensible, Base):
     vid: Mapped[int] = mapped_column(sa.Integer)
     name: Mapped[str] = mapped_column(sa.String(64))
     site_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("site.id", ondelete="SET NULL"), index=True)
-    status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    status_id: Mapped[uuid.UUID | None] = status_column()
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tenant.id", ondelete="RESTRICT"), index=True)
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
     site: Mapped[Site | None] = relationship(back_populates="vlans")
-    status: Mapped[Status] = relationship()
+    status: Mapped[Status | None] = relationship()
     tenant: Mapped[Tenant | None] = relationship(back_populates="vlans")
     prefixes: Mapped[RelatedObjects[Prefix]] = relationship(back_populates="vlan", passive_deletes=True)
 
@@ -86,14 +86,14 @@ class Prefix(Extensible, Base):
     ip_version: Mapped[int] = mapped_column(sa.Integer)
     network_key: Mapped[str] = mapped_column(sa.String(32))
     broadcast_key: Mapped[str] = mapped_column(sa.String(32))
-    status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    status_id: Mapped[uuid.UUID | None] = status_column()
     site_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("site.id", ondelete="SET NULL"), index=True)
     vlan_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("vlan.id", ondelete="SET NULL"), index=True)
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tenant.id", ondelete="RESTRICT"), index=True)
     is_pool: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
-    status: Mapped[Status] = relationship()
+    status: Mapped[Status | None] = relationship()
     site: Mapped[Site | None] = relationship(back_populates="prefixes")
     vlan: Mapped[VLAN | None] = relationship(back_populates="prefixes")
     tenant: Mapped[Tenant | None] = relationship(back_populates="prefixes")
@@ -170,7 +170,7 @@ class IPAddress(Extensible, Base):
     prefix_length: Mapped[int] = mapped_column(sa.Integer)
     ip_version: Mapped[int] = mapped_column(sa.Integer)
     host_key: Mapped[str] = mapped_column(sa.String(32))
-    status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    status_id: Mapped[uuid.UUID | None] = status_column()
     # Deleting an interface deletes the addresses configured on it, as in Nautobot 1.x.
     interface_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("interface.id", ondelete="CASCADE"), index=True
@@ -180,7 +180,7 @@ class IPAddress(Extensible, Base):
     dns_name: Mapped[str] = mapped_column(sa.String(255), default="")
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
-    status: Mapped[Status] = relationship()
+    status: Mapped[Status | None] = relationship()
     interface: Mapped[Interface | None] = relationship(back_populates="ip_addresses")
     tenant: Mapped[Tenant | None] = relationship(back_populates="ip_addresses")
 

@@ -34,6 +34,14 @@ class Status(Base):
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
 
+def status_column() -> Mapped[uuid.UUID | None]:
+    """Nautobot 1.x's StatusField: NULL is allowed in the database (``objects.create()`` may leave it out),
+    while ``validated_save()`` requires a status."""
+    return mapped_column(
+        sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True, nullable=True, info={"required": True}
+    )
+
+
 class _Nested:
     """A model whose ``parent`` is one of its kind: following parents must come to an end."""
 
@@ -130,7 +138,7 @@ class Site(NaturallyOrdered, Extensible, Base):
 
     name: Mapped[str] = mapped_column(sa.String(100), unique=True)
     slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
-    status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    status_id: Mapped[uuid.UUID | None] = status_column()
     region_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("region.id", ondelete="SET NULL"), index=True)
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tenant.id", ondelete="RESTRICT"), index=True)
     facility: Mapped[str] = mapped_column(sa.String(50), default="")
@@ -146,7 +154,7 @@ class Site(NaturallyOrdered, Extensible, Base):
     contact_email: Mapped[str] = mapped_column(sa.String(254), default="")
     comments: Mapped[str] = mapped_column(sa.Text, default="")
 
-    status: Mapped[Status] = relationship()
+    status: Mapped[Status | None] = relationship()
     region: Mapped[Region | None] = relationship(back_populates="sites")
     tenant: Mapped[Tenant | None] = relationship(back_populates="sites")
     devices: Mapped[RelatedObjects[Device]] = relationship(back_populates="site", passive_deletes="all")

@@ -1,5 +1,8 @@
 """Custom fields and tags: their tables, and a ``_custom_field_data`` column on every inventory table.
 
+Statuses may be NULL in the database, as Nautobot 1.x's StatusField allows (``validated_save()`` still
+requires one).
+
 Revision ID: 0019
 Revises: 0006
 Create Date: 2026-12-05
@@ -15,6 +18,7 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
+STATUS_TABLES = ("site", "device", "cable", "vlan", "prefix", "ip_address")
 INVENTORY_TABLES = (
     "region", "tenant_group", "tenant", "site", "manufacturer", "device_type", "device_role", "platform", "device",
     "interface", "console_port", "console_server_port", "power_port", "power_outlet", "cable", "vlan", "prefix",
@@ -80,9 +84,15 @@ def upgrade() -> None:
     op.create_index("ix_tagged_item_content_type_object_id", "tagged_item", ["content_type", "object_id"])
     for table in INVENTORY_TABLES:
         op.add_column(table, sa.Column("_custom_field_data", sa.JSON(), nullable=False, server_default="{}"))
+    for table in STATUS_TABLES:
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column("status_id", existing_type=sa.Uuid(), nullable=True)
 
 
 def downgrade() -> None:
+    for table in STATUS_TABLES:
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column("status_id", existing_type=sa.Uuid(), nullable=False)
     for table in INVENTORY_TABLES:
         with op.batch_alter_table(table) as batch:
             batch.drop_column("_custom_field_data")
