@@ -70,9 +70,14 @@ def test_missing_required_variable_is_refused() -> None:
     assert errors_of({"var": StringVar()}, {}) == [("var", "required", "This field is required.")]
 
 
-@pytest.mark.parametrize("value", [None, "", "   "])
+@pytest.mark.parametrize("value", ["", "   "])
 def test_empty_value_for_required_variable_is_refused(value: Any) -> None:
     assert error_of(StringVar(), value) == ("required", "This field is required.")
+
+
+@pytest.mark.parametrize("variable", [StringVar(), ObjectVar(model=DeviceRole)], ids=["StringVar", "ObjectVar"])
+def test_null_for_a_required_variable_is_refused_in_nautobots_words(variable: ScriptVariable) -> None:
+    assert error_of(variable, None) == ("required", "var is a required field")
 
 
 def test_every_error_is_reported_at_once_in_form_order() -> None:

@@ -305,3 +305,11 @@ def test_objects_created_unvalidated_get_custom_field_defaults_and_may_lack_a_st
     assert (second.cf, second.status) == ({"owner": "netops"}, None)
     with pytest.raises(ValidationError, match="Site: status is required"):
         second.validated_save()
+
+
+def test_a_required_object_var_given_null_ends_errored_naming_it(nautobot_runtime: Runtime):
+    result = run(nautobot_runtime, "local/object_vars/ObjectVarsJob", {"role": None})
+    assert result.status == "errored"
+    (failure,) = [entry for entry in result.logs if entry.log_level == "failure"]
+    assert failure.grouping == "initialization"
+    assert failure.message == "Error initializing job:\n```\nrole: role is a required field\n```"

@@ -14,6 +14,8 @@ from typing import Any
 
 import netaddr
 
+from jobruntime.inputs import NOT_A_DICT_MESSAGE, NULL_REQUIRED_MESSAGE, UNKNOWN_MESSAGE, InputValidationError
+from jobruntime.inputs import validate_data as validate_input
 from jobruntime.models import Base, QuerySet, ValidationError
 from jobruntime.variables import (
     IPAddressVar,
@@ -31,9 +33,6 @@ def validate_data(variables: Mapping[str, ScriptVariable], data: Any) -> dict[st
     Data that is not a dict, or an unknown key, is refused with Nautobot's message;
     field errors come as ``{"<variable>": ["<message>", ...]}`` in the error's ``args[0]``.
     """
-    from jobruntime.inputs import NOT_A_DICT_MESSAGE, UNKNOWN_MESSAGE, InputValidationError
-    from jobruntime.inputs import validate_data as validate_input
-
     if not isinstance(data, Mapping):
         raise ValidationError(NOT_A_DICT_MESSAGE)
     for key in data:
@@ -61,7 +60,7 @@ def deserialize_data(variables: Mapping[str, ScriptVariable], data: Any) -> dict
             continue
         if value is None:
             if variable.required:
-                raise ValidationError(f"{name} is a required field")
+                raise ValidationError(NULL_REQUIRED_MESSAGE.format(name=name))
             cleaned[name] = None
         elif isinstance(variable, MultiObjectVar):
             cleaned[name] = _objects(variable, name, value)
