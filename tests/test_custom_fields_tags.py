@@ -219,3 +219,25 @@ def test_deleting_an_object_removes_its_tag_links(active, session):
 def test_an_unsaved_object_has_no_tags_yet(active):
     with pytest.raises(ValueError, match="Site objects need to have a primary key value before you can access"):
         new_site(active).tags.all()
+
+
+def test_custom_fields_are_read_once_per_transaction_and_again_after_a_change(active, session):
+    site_field("owner", default="netops")
+    reads = []
+
+    def count(conn, cursor, statement, *args):
+        if "FROM custom_field" in statement and "custom_field_choice" not in statement:
+            reads.append(statement)
+
+    sa.event.listen(session.get_bind(), "before_cursor_execute", count)
+    try:
+        for name in ("A", "B", "C"):
+            Site.objects.create(name=name, status=active)
+        assert len(reads) == 1
+        floors = CustomField(name="floors", type="integer", default=1)
+        floors.validated_save()
+        floors.content_types.add(ContentType.objects.get_for_model(Site))
+        site = Site.objects.create(name="D", status=active)
+    finally:
+        sa.event.remove(session.get_bind(), "before_cursor_execute", count)
+    assert site.cf == {"owner": "netops", "floors": 1}

@@ -23,7 +23,11 @@ class ContentTypeSet:
         return list(self.owner.content_type_labels or [])
 
     def _store(self, labels: Iterable[str]) -> None:
+        """Assign a new list, and forget cached custom fields: Django's M2M changes count at once."""
+        from jobruntime.models.custom_fields import forget_custom_fields
+
         self.owner.content_type_labels = sorted(set(labels))
+        forget_custom_fields(self.owner)
 
     def add(self, *content_types: ContentType) -> None:
         self._store(self._labels() + [_label(content_type) for content_type in content_types])

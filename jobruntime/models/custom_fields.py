@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.mutable import MutableDict
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship
 
 from jobruntime.models.base import Base, session_for
 from jobruntime.models.content_type_set import ContentTypeSet
@@ -164,10 +164,39 @@ class CustomFieldChoice(Base):
             raise ValidationError("Custom field choices can only be assigned to selection fields.")
 
 
+_CACHE_KEY = "jobruntime.custom_fields"
+
+
 def custom_fields_for(session: Session, label: str) -> dict[str, CustomField]:
-    """The custom fields that apply to the model labelled ``label``, by name (one query)."""
-    fields = session.scalars(sa.select(CustomField)).all()
-    return {field.name: field for field in fields if label in (field.content_type_labels or [])}
+    """The custom fields that apply to the model labelled ``label``, by name.
+
+    Every new object's ``save()`` needs them, so they are read once per transaction
+    and kept in ``session.info``; writing a custom field or a choice, or changing
+    its content types, forgets them (:func:`forget_custom_fields`).
+    """
+    transaction = session.get_transaction()
+    cached = session.info.get(_CACHE_KEY)
+    if cached is None or cached[0] is not transaction:
+        cached = (transaction, session.scalars(sa.select(CustomField)).all())
+        session.info[_CACHE_KEY] = cached
+    return {field.name: field for field in cached[1] if label in (field.content_type_labels or [])}
+
+
+def forget_custom_fields(obj: Any) -> None:
+    """Make the next :func:`custom_fields_for` in ``obj``'s session read the fields again."""
+    session = object_session(obj)
+    if session is not None:
+        session.info.pop(_CACHE_KEY, None)
+
+
+@sa.event.listens_for(CustomField, "after_insert")
+@sa.event.listens_for(CustomField, "after_update")
+@sa.event.listens_for(CustomField, "after_delete")
+@sa.event.listens_for(CustomFieldChoice, "after_insert")
+@sa.event.listens_for(CustomFieldChoice, "after_update")
+@sa.event.listens_for(CustomFieldChoice, "after_delete")
+def _fields_written(mapper: Any, connection: sa.Connection, target: Any) -> None:
+    forget_custom_fields(target)
 
 
 class CustomFieldModel:
@@ -251,4 +280,4 @@ def typed(element: Any, value: Any) -> sa.ColumnElement[Any]:
     return element.as_string()
 
 
-__all__ = ["CustomField", "CustomFieldChoice", "CustomFieldModel", "custom_fields_for"]
+__all__ = ["CustomField", "CustomFieldChoice", "CustomFieldModel", "custom_fields_for", "forget_custom_fields"]
