@@ -313,3 +313,25 @@ def test_a_required_object_var_given_null_ends_errored_naming_it(nautobot_runtim
     (failure,) = [entry for entry in result.logs if entry.log_level == "failure"]
     assert failure.grouping == "initialization"
     assert failure.message == "Error initializing job:\n```\nrole: role is a required field\n```"
+
+
+def test_utility_helpers_and_choice_sets_answer_as_nautobots():
+    from jobruntime.compat.dcim_choices import InterfaceTypeChoices
+    from jobruntime.compat.helpers import array_to_string, deepmerge, flatten_dict, is_truthy
+
+    assert deepmerge({"a": {"b": 1, "c": 2}, "d": 1}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}, "d": 1}
+    assert flatten_dict({"a": {"b": 1}, "c": 2}) == {"a__b": 1, "c": 2}
+    assert array_to_string([10, 1, 2, 3, 5]) == "1-3, 5, 10"
+    assert [is_truthy(value) for value in ("Yes", "off", True, 1)] == [True, False, True, True]
+    with pytest.raises(ValueError, match="invalid truth value"):
+        is_truthy("maybe")
+    assert "10gbase-x-sfpp" in InterfaceTypeChoices.values()
+    assert InterfaceTypeChoices.as_dict()["lag"] == "Link Aggregation Group (LAG)"
+
+
+def test_django_text_offers_slugify_and_nothing_we_do_not_mean(tmp_path: Path):
+    job_file = tmp_path / "slugs.py"
+    job_file.write_text("from django.utils.text import slugify, deepmerge\n")
+    from jobruntime.compat.check import check_file
+
+    assert [(item.line, item.name) for item in check_file(job_file)] == [(1, "django.utils.text.deepmerge")]

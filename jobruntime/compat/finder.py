@@ -30,11 +30,11 @@ PROVIDERS: dict[str, str] = {
     "nautobot.ipam.models": "jobruntime.compat.ipam_models",
     "nautobot.tenancy.models": "jobruntime.compat.tenancy_models",
     "nautobot.utilities.utils": "jobruntime.compat.helpers",
-    "nautobot.core.settings_funcs": "jobruntime.compat.helpers",
+    "nautobot.core.settings_funcs": "jobruntime.compat.settings_funcs",
     "django.conf": "jobruntime.compat.django_settings",
     "django.contrib.contenttypes.models": "jobruntime.compat.contenttypes",
     "django.core.exceptions": "jobruntime.compat.exceptions",
-    "django.utils.text": "jobruntime.compat.helpers",
+    "django.utils.text": "jobruntime.compat.django_text",
 }
 TOP_LEVEL = ("nautobot", "django")
 _ALIAS_MARK = "__jobruntime_alias__"

@@ -1,4 +1,4 @@
-"""The small helpers Nautobot job code imports from ``nautobot.utilities.utils``, ``nautobot.core`` and Django."""
+"""What ``nautobot.utilities.utils`` provides: the small helpers Nautobot job code imports from it."""
 
 from __future__ import annotations
 
