@@ -241,3 +241,13 @@ def test_custom_fields_are_read_once_per_transaction_and_again_after_a_change(ac
     finally:
         sa.event.remove(session.get_bind(), "before_cursor_execute", count)
     assert site.cf == {"owner": "netops", "floors": 1}
+
+
+def test_managers_answer_get_for_model_as_nautobots_do(active):
+    owner = site_field("owner")
+    device_only = CustomField(name="serial_check", type="boolean")
+    device_only.content_types.add(ContentType.objects.get_for_model(Device))
+    device_only.validated_save()
+    assert list(CustomField.objects.get_for_model(Site)) == [owner]
+    assert list(CustomField.objects.get_for_model(new_site(active))) == [owner]
+    assert Status.objects.get_for_model(Device).get(slug="active") == active

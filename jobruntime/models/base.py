@@ -63,14 +63,21 @@ def model_for_label(label: str) -> type[Base]:
 
 
 class Manager(Generic[B]):
-    """``Model.objects``: hands out a new lazy QuerySet on each access from the class."""
+    """``Model.objects``: hands out a new lazy QuerySet on each access from the class.
+
+    A model whose manager has methods of its own (``Status.objects.get_for_model``)
+    passes its QuerySet subclass.
+    """
+
+    def __init__(self, queryset_class: type[QuerySet[Any]] = QuerySet) -> None:
+        self.queryset_class = queryset_class
 
     def __get__(self, instance: object, owner: type[B]) -> QuerySet[B]:
         if instance is not None:
             raise AttributeError(
                 f"Manager isn't accessible via {owner.__name__} instances; use {owner.__name__}.objects"
             )
-        return QuerySet(owner)
+        return self.queryset_class(owner)
 
 
 def session_for(obj: Base) -> Session:

@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jobruntime.models.base import Base
+from jobruntime.models.base import Base, Manager
 from jobruntime.models.errors import ValidationError
 from jobruntime.models.extensible import Extensible
 from jobruntime.models.related import RelatedObjects
 from jobruntime.models.natural import NaturallyOrdered
+from jobruntime.models.query import QuerySet
 
 if TYPE_CHECKING:
     from jobruntime.models.dcim import Device
     from jobruntime.models.ipam import VLAN, IPAddress, Prefix
 
 
+class StatusQuerySet(QuerySet["Status"]):
+    def get_for_model(self, model: type | object) -> StatusQuerySet:
+        """The statuses a model's objects may take: all of them, as statuses here are not limited by model.
+
+        Nautobot 1.x jobs start from ``Status.objects.get_for_model(Device).get(slug="active")``.
+        """
+        return self.all()
+
+
 class Status(Base):
     """A lifecycle state (Active, Planned, Connected, ...) shared by all status-bearing models."""
+
+    objects: ClassVar[Manager[Any]] = Manager(StatusQuerySet)
 
     __tablename__ = "status"
     _meta_label = "extras.status"
