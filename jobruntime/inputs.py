@@ -54,7 +54,7 @@ __all__ = [
 REQUIRED_MESSAGE = "This field is required."
 NULL_REQUIRED_MESSAGE = "{name} is a required field"
 UNKNOWN_MESSAGE = "Job data contained an unknown property"
-NOT_A_DICT_MESSAGE = "Job data needs to be a dict"
+NOT_A_DICT_MESSAGE = "Data should be a dictionary."  # what Nautobot's run path (deserialize_data) says
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ def test_input_that_is_not_an_object_is_refused_even_when_empty(runtime, data):
     result = run_job_for_testing(basic.PassingJob, data=data, runtime=runtime)
     assert result.status == "errored"
     assert entries(result) == [
-        ("initialization", "failure", "Error initializing job:\n```\ndata: Job data needs to be a dict\n```"),
+        ("initialization", "failure", "Error initializing job:\n```\ndata: Data should be a dictionary.\n```"),
     ]
 
 

@@ -57,7 +57,7 @@ def error_of(variable: ScriptVariable, value: Any) -> tuple[str, str]:
 
 @pytest.mark.parametrize("data", [["var"], "var=1", None, 5])
 def test_data_that_is_not_a_dict_is_refused(data: Any) -> None:
-    assert errors_of({"var": StringVar()}, data) == [("data", "type", "Job data needs to be a dict")]
+    assert errors_of({"var": StringVar()}, data) == [("data", "type", "Data should be a dictionary.")]
 
 
 def test_unknown_key_is_refused() -> None:

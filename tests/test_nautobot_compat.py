@@ -335,3 +335,11 @@ def test_django_text_offers_slugify_and_nothing_we_do_not_mean(tmp_path: Path):
     from jobruntime.compat.check import check_file
 
     assert [(item.line, item.name) for item in check_file(job_file)] == [(1, "django.utils.text.deepmerge")]
+
+
+def test_a_run_given_data_that_is_not_a_dict_says_so_in_nautobots_words(nautobot_runtime: Runtime):
+    result = run(nautobot_runtime, "local/object_vars/ObjectVarsJob", "BAD DATA STRING")
+    assert result.status == "errored"
+    (failure,) = [entry for entry in result.logs if entry.log_level == "failure"]
+    assert failure.grouping == "initialization"
+    assert "Data should be a dictionary" in failure.message

@@ -26,6 +26,8 @@ from jobruntime.variables import (
     ScriptVariable,
 )
 
+VALIDATE_NOT_A_DICT_MESSAGE = "Job data needs to be a dict"  # Nautobot's validate_data (its REST API) says this
+
 
 def validate_data(variables: Mapping[str, ScriptVariable], data: Any) -> dict[str, Any]:
     """The cleaned data, objects loaded; raises ValidationError as Nautobot's ``Job.validate_data`` does.
@@ -34,7 +36,7 @@ def validate_data(variables: Mapping[str, ScriptVariable], data: Any) -> dict[st
     field errors come as ``{"<variable>": ["<message>", ...]}`` in the error's ``args[0]``.
     """
     if not isinstance(data, Mapping):
-        raise ValidationError(NOT_A_DICT_MESSAGE)
+        raise ValidationError(VALIDATE_NOT_A_DICT_MESSAGE)
     for key in data:
         if key not in variables:
             raise ValidationError({key: UNKNOWN_MESSAGE})
@@ -52,7 +54,7 @@ def deserialize_data(variables: Mapping[str, ScriptVariable], data: Any) -> dict
     ``DoesNotExist`` (or ``MultipleObjectsReturned``) for objects not found.
     """
     if not isinstance(data, Mapping):
-        raise TypeError("Data should be a dictionary.")
+        raise TypeError(NOT_A_DICT_MESSAGE)
     cleaned: dict[str, Any] = {}
     for name, value in data.items():
         variable = variables.get(name)
