@@ -994,3 +994,12 @@ def test_get_or_create_is_undone_by_rolling_back_the_transaction(engine: sa.Engi
         Tenant.objects.get_or_create(name="Ephemeral")
         session.rollback()
         assert not Tenant.objects.filter(name="Ephemeral").exists()
+
+
+def test_interface_mode_is_one_of_802_1q_modes_and_status_is_optional(inv: Inventory) -> None:
+    interface = Interface(device=inv.r1, name="eth7", mode="trunk")
+    with pytest.raises(ValidationError, match="Interface: mode 'trunk' is not one of '', 'access', 'tagged', 'tagged-all'"):
+        interface.validated_save()
+    interface.mode = "access"
+    interface.validated_save()
+    assert (interface.status, interface.label) == (None, "")

@@ -78,7 +78,8 @@ def test_nautobot_job_creates_inventory_with_models_choices_and_helpers(nautobot
     assert result.data["output"] == "\nbranch-7-sw1: 3 uplinks"
     site = Site.objects.get(name="Branch 7")
     assert (site.slug, site.tenant.name) == ("branch-7", "Acme Corp")
-    assert sorted(Interface.objects.filter(device__site=site).values_list("type", flat=True)) == ["10gbase-x-sfpp"] * 3
+    uplinks = Interface.objects.filter(device__site=site)
+    assert sorted(uplinks.values_list("type", "mode", "status__slug")) == [("10gbase-x-sfpp", "tagged", "active")] * 3
 
 
 def test_multi_object_var_reaches_run_as_a_queryset(nautobot_runtime: Runtime, session):

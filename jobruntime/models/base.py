@@ -349,15 +349,24 @@ def _column_info(model: type[Base]) -> _ColumnInfo:
 
 @cache
 def _python_defaults(model: type[Base]) -> tuple[tuple[str, Any], ...]:
-    """``(attribute key, zero-argument factory)`` for every column with a Python-side default."""
+    """``(attribute key, zero-argument factory)`` for every column with a Python-side default.
+
+    A text column with only a constant server default (a column added by a later
+    migration, so that rows written by older code still get a value) is given the
+    same value here.
+    """
     info = _column_info(model)
     defaults = []
     for column, key in info.keys.items():
         default = column.default
+        server = column.server_default
         if isinstance(default, sa.ColumnDefault) and default.is_scalar:
             defaults.append((key, _constant(default.arg)))
         elif isinstance(default, sa.ColumnDefault) and default.is_callable:
             defaults.append((key, _call_without_context(default.arg)))
+        elif default is None and isinstance(server, sa.DefaultClause) and isinstance(server.arg, str) \
+                and isinstance(column.type, sa.String):
+            defaults.append((key, _constant(server.arg)))
     return tuple(defaults)
 
 

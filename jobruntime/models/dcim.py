@@ -206,6 +206,9 @@ class Device(NaturallyOrdered, Extensible, Base):
             port._before_delete(session)
 
 
+INTERFACE_MODES = ("", "access", "tagged", "tagged-all")
+
+
 class DeviceComponent(NaturallyOrdered, CableTermination, Extensible):
     """Columns shared by every named, cable-able part of a device; names are unique per device."""
 
@@ -213,6 +216,7 @@ class DeviceComponent(NaturallyOrdered, CableTermination, Extensible):
     _ordering: ClassVar[tuple[str, ...]] = ("device", "_name")
 
     name: Mapped[str] = mapped_column(sa.String(64))
+    label: Mapped[str] = mapped_column(sa.String(64), server_default="")
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
     @declared_attr
@@ -245,15 +249,24 @@ class Interface(DeviceComponent, Base):
     mgmt_only: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     mac_address: Mapped[str | None] = mapped_column(sa.String(18))
     mtu: Mapped[int | None] = mapped_column(sa.Integer)
+    # 802.1Q mode ("", access, tagged, tagged-all) and status, as Nautobot 1.4+ interfaces have them;
+    # the status stays optional here, so jobs written before 1.4 keep working.
+    mode: Mapped[str] = mapped_column(sa.String(50), server_default="")
+    status_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
 
+    status: Mapped[Status | None] = relationship()
     ip_addresses: Mapped[RelatedObjects[IPAddress]] = relationship(
         back_populates="interface", cascade="delete", passive_deletes=True
     )
 
     def clean(self) -> None:
-        """MTU must be a size an interface can have."""
+        """MTU must be a size an interface can have; the mode one of 802.1Q's."""
         if self.mtu is not None and not 1 <= self.mtu <= 65536:
             raise ValidationError(f"Interface: mtu {self.mtu} is outside 1-65536")
+        if self.mode not in INTERFACE_MODES:
+            raise ValidationError(
+                f"Interface: mode {self.mode!r} is not one of {', '.join(repr(mode) for mode in INTERFACE_MODES)}"
+            )
 
 
 class ConsolePort(DeviceComponent, Base):

@@ -5,7 +5,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.utils.text import slugify
 
-from nautobot.dcim.choices import InterfaceTypeChoices
+from nautobot.dcim.choices import InterfaceModeChoices, InterfaceTypeChoices
 from nautobot.dcim.models import Device, DeviceRole, DeviceType, Interface, Manufacturer, Site
 from nautobot.extras.choices import LogLevelChoices
 from nautobot.extras.jobs import BooleanVar, IntegerVar, Job, MultiObjectVar, ObjectVar, StringVar
@@ -38,7 +38,13 @@ class CreateSite(Job):
         switch = Device(name=f"{site.slug}-sw1", site=site, device_type=device_type, device_role=role, status=active)
         switch.validated_save()
         for number in range(data["uplinks"]):
-            Interface.objects.create(device=switch, name=f"uplink{number}", type=InterfaceTypeChoices.TYPE_10GE_SFP_PLUS)
+            Interface.objects.create(
+                device=switch,
+                name=f"uplink{number}",
+                type=InterfaceTypeChoices.TYPE_10GE_SFP_PLUS,
+                mode=InterfaceModeChoices.MODE_TAGGED,
+                status=active,
+            )
         prefix = Prefix(prefix="10.99.0.0/24", site=site, status=active)
         prefix.validated_save()
         IPAddress(address="10.99.0.1/24", status=active).validated_save()

@@ -1,5 +1,7 @@
 """Custom fields and tags: their tables, and a ``_custom_field_data`` column on every inventory table.
 
+Device components get a ``label``; interfaces a ``mode`` and an optional ``status``, as in Nautobot 1.4+.
+
 Statuses may be NULL in the database, as Nautobot 1.x's StatusField allows (``validated_save()`` still
 requires one).
 
@@ -18,6 +20,7 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
+COMPONENT_TABLES = ("interface", "console_port", "console_server_port", "power_port", "power_outlet")
 STATUS_TABLES = ("site", "device", "cable", "vlan", "prefix", "ip_address")
 INVENTORY_TABLES = (
     "region", "tenant_group", "tenant", "site", "manufacturer", "device_type", "device_role", "platform", "device",
@@ -87,9 +90,24 @@ def upgrade() -> None:
     for table in STATUS_TABLES:
         with op.batch_alter_table(table) as batch:
             batch.alter_column("status_id", existing_type=sa.Uuid(), nullable=True)
+    for table in COMPONENT_TABLES:
+        op.add_column(table, sa.Column("label", sa.String(64), nullable=False, server_default=""))
+    op.add_column("interface", sa.Column("mode", sa.String(50), nullable=False, server_default=""))
+    with op.batch_alter_table("interface") as batch:
+        batch.add_column(sa.Column("status_id", sa.Uuid(), nullable=True))
+        batch.create_foreign_key("fk_interface_status_id_status", "status", ["status_id"], ["id"], ondelete="RESTRICT")
+        batch.create_index("ix_interface_status_id", ["status_id"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("interface") as batch:
+        batch.drop_index("ix_interface_status_id")
+        batch.drop_constraint("fk_interface_status_id_status", type_="foreignkey")
+        batch.drop_column("status_id")
+        batch.drop_column("mode")
+    for table in COMPONENT_TABLES:
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("label")
     for table in STATUS_TABLES:
         with op.batch_alter_table(table) as batch:
             batch.alter_column("status_id", existing_type=sa.Uuid(), nullable=False)
