@@ -344,3 +344,11 @@ def test_a_run_given_data_that_is_not_a_dict_says_so_in_nautobots_words(nautobot
     (failure,) = [entry for entry in result.logs if entry.log_level == "failure"]
     assert failure.grouping == "initialization"
     assert "Data should be a dictionary" in failure.message
+
+
+def test_a_plugin_package_written_for_nautobot_is_found_and_runs(nautobot_runtime: Runtime):
+    found = discover(NAUTOBOT_JOBS, ("tests.nautobot_plugin.jobs",))
+    job_class = found.jobs["plugins/tests.nautobot_plugin.jobs/Greeting"]
+    result = run_job_for_testing(job_class, data={"who": "ops"}, runtime=nautobot_runtime)
+    assert result.status == "completed"
+    assert result.data["output"] == "\nhello ops"
