@@ -118,6 +118,16 @@ def resolve_meta(cls: type[Job]) -> JobMeta:
     return JobMeta(**values)
 
 
+class _MetaValue:
+    """One effective Meta field, read as ``self.name`` or ``MyJob.read_only`` as Nautobot's class properties are."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.field = name
+
+    def __get__(self, instance: object, owner: type[Job]) -> Any:
+        return getattr(owner.meta(), self.field)
+
+
 class Job:
     """Base class for jobs: declare variables as class attributes, implement ``run()``.
 
@@ -129,6 +139,18 @@ class Job:
     source: ClassVar[str] = "local"
     module_name: ClassVar[str]
     grouping: ClassVar[str]
+
+    # A subclass's own attribute of the same name (a variable, or a plain value that overrides Meta) wins.
+    name = _MetaValue()
+    description = _MetaValue()
+    commit_default = _MetaValue()
+    read_only = _MetaValue()
+    hidden = _MetaValue()
+    approval_required = _MetaValue()
+    has_sensitive_variables = _MetaValue()
+    soft_time_limit = _MetaValue()
+    time_limit = _MetaValue()
+    task_queues = _MetaValue()
 
     def __init__(self) -> None:
         self.request: JobRequest | None = None
