@@ -10,5 +10,6 @@ contracts.
 
 It belongs with the job API (``authoring``): it imports the job API, variables,
 inputs, models and settings, and only discovery (which turns the hook on), the
-Runtime (which binds the settings) and the CLI import it.
+Runtime (which binds the settings), ``Job``'s Nautobot data methods (on first
+call) and the CLI import it.
 """
