@@ -251,3 +251,12 @@ def test_managers_answer_get_for_model_as_nautobots_do(active):
     assert list(CustomField.objects.get_for_model(Site)) == [owner]
     assert list(CustomField.objects.get_for_model(new_site(active))) == [owner]
     assert Status.objects.get_for_model(Device).get(slug="active") == active
+
+
+def test_tags_for_a_model_are_those_whose_content_types_include_it(session):
+    edge = Tag(name="edge")
+    edge.content_types.add(ContentType.objects.get_for_model(Site))
+    edge.validated_save()
+    Tag.objects.create(name="rack-only")
+    assert list(Tag.objects.get_for_model(Site)) == [edge]
+    assert list(Tag.objects.get_for_model(Device)) == []

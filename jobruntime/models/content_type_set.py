@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from jobruntime.models.contenttypes import ContentType
+from jobruntime.models.query import QuerySet
 
 
 class ContentTypeSet:
@@ -70,3 +71,12 @@ def _label(content_type: Any) -> str:
     if label:
         return label
     raise TypeError(f"expected a ContentType (ContentType.objects.get_for_model(Model)), got {content_type!r}")
+
+
+class ForModelQuerySet(QuerySet[Any]):
+    """The QuerySet of a model with ``content_types`` (custom fields, tags): adds Nautobot's ``get_for_model``."""
+
+    def get_for_model(self, model: Any) -> ForModelQuerySet:
+        """The rows whose content types include ``model`` (a model class or instance)."""
+        label = model._meta_label
+        return self.filter(pk__in=[row.pk for row in self if label in (row.content_type_labels or [])])

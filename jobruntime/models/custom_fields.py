@@ -20,9 +20,8 @@ from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship
 
 from jobruntime.models.base import Base, Manager, session_for
-from jobruntime.models.content_type_set import ContentTypeSet
+from jobruntime.models.content_type_set import ContentTypeSet, ForModelQuerySet
 from jobruntime.models.errors import ValidationError
-from jobruntime.models.query import QuerySet
 from jobruntime.models.related import RelatedObjects
 
 TYPES = ("text", "integer", "boolean", "date", "url", "select", "multi-select", "json")
@@ -35,17 +34,10 @@ def _empty_labels() -> list[str]:
     return []
 
 
-class CustomFieldQuerySet(QuerySet["CustomField"]):
-    def get_for_model(self, model: type | object) -> CustomFieldQuerySet:
-        """The custom fields of a model (class or instance), as Nautobot's manager gives them."""
-        label = model._meta_label  # type: ignore[union-attr]
-        return self.filter(pk__in=[field.pk for field in self if label in (field.content_type_labels or [])])
-
-
 class CustomField(Base):
     """One user-defined field: its ``name`` is the key of the value in each object's custom field data."""
 
-    objects: ClassVar[Manager[Any]] = Manager(CustomFieldQuerySet)
+    objects: ClassVar[Manager[Any]] = Manager(ForModelQuerySet)
 
     __tablename__ = "custom_field"
     _meta_label = "extras.customfield"

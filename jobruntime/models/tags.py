@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jobruntime.models.base import Base, session_for
-from jobruntime.models.content_type_set import ContentTypeSet
+from jobruntime.models.base import Base, Manager, session_for
+from jobruntime.models.content_type_set import ContentTypeSet, ForModelQuerySet
 from jobruntime.models.query import QuerySet
 
 
@@ -24,7 +24,9 @@ def _empty_labels() -> list[str]:
 
 
 class Tag(Base):
-    """A label with a colour; ``content_types`` lists the models it is meant for (empty: any)."""
+    """A label with a colour; ``content_types`` lists the models it is meant for."""
+
+    objects: ClassVar[Manager[Any]] = Manager(ForModelQuerySet)
 
     __tablename__ = "tag"
     _meta_label = "extras.tag"
