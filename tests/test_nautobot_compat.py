@@ -106,7 +106,7 @@ def test_legacy_script_runs_as_a_job(nautobot_runtime: Runtime):
     assert job_class.meta().commit_default is False
     result = run(nautobot_runtime, "local/legacy_script/Addressing", {"network": "10.0.0.0/24", "new_length": "26"})
     assert result.status == "completed", messages(result)
-    assert messages(result)[0] == "plan: 4 subnets"
+    assert messages(result)[:2] == ["plan: 4 subnets", "a script is a BaseScript: True"]
     assert result.data["output"] == "\n10.0.0.0/26\n10.0.0.64/26"
 
 

@@ -17,4 +17,5 @@ class Addressing(Script):
     def run(self, data, commit):
         subnets = list(data["network"].subnet(int(data["new_length"])))
         self.log_success(f"{data['label']}: {len(subnets)} subnets")
+        self.log_info(f"a script is a BaseScript: {isinstance(self, BaseScript)}")
         return "\n".join(str(subnet) for subnet in subnets[:2])
