@@ -36,9 +36,6 @@ class JobHookReceiver(Job):
 
     is_job_hook_receiver = True
 
-    class Meta:
-        has_sensitive_variables = False
-
     def run(self, data: dict[str, Any], commit: bool) -> Any:
         change = data["object_change"]
         return self.receive_job_hook(change=change, action=change.action, changed_object=change.changed_object)
@@ -58,9 +55,6 @@ class JobButtonReceiver(Job):
 
     object_pk = StringVar()
     object_model_name = StringVar()
-
-    class Meta:
-        has_sensitive_variables = False
 
     def run(self, data: dict[str, Any], commit: bool) -> Any:
         from jobruntime.models import model_for_label
