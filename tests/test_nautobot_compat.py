@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from jobruntime.compat.django_settings import bind
 from jobruntime.compat.finder import NautobotNamesFinder, is_alias, nautobot_names
 from jobruntime import Job
-from jobruntime.discovery import discover, load_job_class, load_local_module
+from jobruntime.authoring.discovery import discover, load_job_class, load_local_module
 from jobruntime.models import DeviceRole, Interface, Site, Status, Tenant, ValidationError
-from jobruntime.runtime import Runtime
-from jobruntime.sanitize import Sanitizer
-from jobruntime.settings import Settings
+from jobruntime.run.runtime import Runtime
+from jobruntime.core.sanitize import Sanitizer
+from jobruntime.core.settings import Settings
 from jobruntime.testing import run_job_for_testing
 
 NAUTOBOT_JOBS = Path(__file__).parent / "nautobot_jobs"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jobruntime.settings import Settings
+from jobruntime.core.settings import Settings
 
 
 class SettingsNotBound(RuntimeError):

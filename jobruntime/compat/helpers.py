@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jobruntime.utils import slugify
+from jobruntime.core.text import slugify
 
 
 def is_truthy(value: Any) -> bool:

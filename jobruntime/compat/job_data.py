@@ -1,6 +1,6 @@
 """Nautobot 1.x's ``Job.validate_data`` / ``serialize_data`` / ``deserialize_data``, for job code and tests that call them.
 
-Runs never use these: a run's data goes through :func:`jobruntime.inputs.validate_data`,
+Runs never use these: a run's data goes through :func:`jobruntime.authoring.inputs.validate_data`,
 which checks everything and reports every problem at once. These keep Nautobot's
 own contracts, word for word where its tests match on the messages, so a job's
 test suite written for Nautobot passes here.
@@ -14,10 +14,10 @@ from typing import Any
 
 import netaddr
 
-from jobruntime.inputs import NOT_A_DICT_MESSAGE, NULL_REQUIRED_MESSAGE, UNKNOWN_MESSAGE, InputValidationError
-from jobruntime.inputs import validate_data as validate_input
+from jobruntime.authoring.inputs import NOT_A_DICT_MESSAGE, NULL_REQUIRED_MESSAGE, UNKNOWN_MESSAGE, InputValidationError
+from jobruntime.authoring.inputs import validate_data as validate_input
 from jobruntime.models import Base, QuerySet, ValidationError
-from jobruntime.variables import (
+from jobruntime.authoring.variables import (
     IPAddressVar,
     IPAddressWithMaskVar,
     IPNetworkVar,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobruntime.job import Job
-from jobruntime.variables import (
+from jobruntime.authoring.job import Job
+from jobruntime.authoring.variables import (
     BooleanVar,
     ChoiceVar,
     FileVar,
