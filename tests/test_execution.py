@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pstats
+import tempfile
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -176,7 +178,7 @@ def test_input_that_is_not_an_object_is_refused_even_when_empty(runtime, data):
     result = run_job_for_testing(basic.PassingJob, data=data, runtime=runtime)
     assert result.status == "errored"
     assert entries(result) == [
-        ("initialization", "failure", "Error initializing job:\n```\ndata: Job data needs to be a dict\n```"),
+        ("initialization", "failure", "Error initializing job:\n```\ndata: Data should be a dictionary.\n```"),
     ]
 
 
@@ -250,8 +252,15 @@ def test_profile_writes_pstats_and_logs_its_path(runtime):
     result = run_job_for_testing(basic.PassingJob, runtime=runtime, profile=True)
     message = [entry.message for entry in result.logs if entry.message.startswith("Wrote profiling")][0]
     path = message.removeprefix("Wrote profiling information to ").removesuffix(".")
-    assert path.endswith(f"job-result-{result.id}.pstats")
+    assert path == str(Path(tempfile.gettempdir()) / f"nautobot-jobresult-{result.id}.pstats")
     assert pstats.Stats(path).total_calls > 0
+
+
+def test_profile_is_also_found_under_the_documented_name(runtime):
+    result = run_job_for_testing(basic.PassingJob, runtime=runtime, profile=True)
+    documented = Path(tempfile.gettempdir()) / f"job-result-{result.id}.pstats"
+    assert documented.resolve() == (Path(tempfile.gettempdir()) / f"nautobot-jobresult-{result.id}.pstats").resolve()
+    assert pstats.Stats(str(documented)).total_calls > 0
 
 
 def test_no_result_is_left_pending_or_running(runtime):

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from jobruntime.authoring.inputs import InputValidationError, NamedBytesIO, VariableError, serialize_value, validate_data
-from jobruntime.models import DeviceRole, DeviceType, Manufacturer
+from jobruntime.models import DeviceRole, DeviceType, Manufacturer, QuerySet
 from jobruntime.authoring.variables import (
     BooleanVar,
     ChoiceVar,
@@ -57,7 +57,7 @@ def error_of(variable: ScriptVariable, value: Any) -> tuple[str, str]:
 
 @pytest.mark.parametrize("data", [["var"], "var=1", None, 5])
 def test_data_that_is_not_a_dict_is_refused(data: Any) -> None:
-    assert errors_of({"var": StringVar()}, data) == [("data", "type", "Job data needs to be a dict")]
+    assert errors_of({"var": StringVar()}, data) == [("data", "type", "Data should be a dictionary.")]
 
 
 def test_unknown_key_is_refused() -> None:
@@ -70,9 +70,14 @@ def test_missing_required_variable_is_refused() -> None:
     assert errors_of({"var": StringVar()}, {}) == [("var", "required", "This field is required.")]
 
 
-@pytest.mark.parametrize("value", [None, "", "   "])
+@pytest.mark.parametrize("value", ["", "   "])
 def test_empty_value_for_required_variable_is_refused(value: Any) -> None:
     assert error_of(StringVar(), value) == ("required", "This field is required.")
+
+
+@pytest.mark.parametrize("variable", [StringVar(), ObjectVar(model=DeviceRole)], ids=["StringVar", "ObjectVar"])
+def test_null_for_a_required_variable_is_refused_in_nautobots_words(variable: ScriptVariable) -> None:
+    assert error_of(variable, None) == ("required", "var is a required field")
 
 
 def test_every_error_is_reported_at_once_in_form_order() -> None:
@@ -189,7 +194,6 @@ def test_optional_variable_given_none_gets_its_empty_value_not_its_default() -> 
         (BooleanVar(), False),
         (MultiChoiceVar(choices=COLORS, required=False), []),
         (ObjectVar(model=DeviceRole, required=False), None),
-        (MultiObjectVar(model=DeviceRole, required=False), []),
         (FileVar(required=False), None),
         (IPAddressVar(required=False), None),
         (IPAddressWithMaskVar(required=False), None),
@@ -656,14 +660,26 @@ def test_lookup_the_database_refuses_is_reported_and_leaves_the_session_usable(
     assert DeviceRole.objects.count() == 3
 
 
-def test_multi_object_var_gives_instances_in_input_order(inventory: SimpleNamespace) -> None:
+def test_multi_object_var_gives_a_queryset_in_the_models_order(inventory: SimpleNamespace) -> None:
     pks = [str(inventory.leaf.pk), str(inventory.access.pk), str(inventory.core.pk)]
-    assert validate_data(ROLES, {"roles": pks})["roles"] == [inventory.leaf, inventory.access, inventory.core]
+    roles = validate_data(ROLES, {"roles": pks})["roles"]
+    assert isinstance(roles, QuerySet)
+    assert list(roles) == sorted([inventory.leaf, inventory.access, inventory.core], key=lambda role: role.name)
+    assert roles.count() == 3
+    assert list(roles.filter(name=inventory.core.name)) == [inventory.core]
+    assert sorted(roles.values_list("name", flat=True)) == sorted(r.name for r in (inventory.leaf, inventory.access,
+                                                                                   inventory.core))
 
 
 def test_multi_object_var_gives_an_object_named_twice_once(inventory: SimpleNamespace) -> None:
     pks = [str(inventory.leaf.pk), str(inventory.core.pk), str(inventory.leaf.pk).upper()]
-    assert validate_data(ROLES, {"roles": pks})["roles"] == [inventory.leaf, inventory.core]
+    assert set(validate_data(ROLES, {"roles": pks})["roles"]) == {inventory.leaf, inventory.core}
+
+
+def test_optional_omitted_multi_object_var_gets_an_empty_queryset(session: Session) -> None:
+    roles = validate_data({"roles": MultiObjectVar(model=DeviceRole, required=False)}, {})["roles"]
+    assert isinstance(roles, QuerySet)
+    assert roles.count() == 0
 
 
 def test_lookup_with_an_integer_the_database_cannot_hold_is_reported(inventory: SimpleNamespace) -> None:
@@ -821,4 +837,5 @@ def test_serialized_values_validate_back_to_the_same_objects(inventory: SimpleNa
     assert stored == {
         "role": str(inventory.leaf.pk), "roles": [str(inventory.core.pk)], "device_type": str(inventory.mx.pk)
     }
-    assert validate_data(variables, stored) == cleaned
+    again = validate_data(variables, stored)
+    assert {**again, "roles": list(again["roles"])} == {**cleaned, "roles": list(cleaned["roles"])}

@@ -101,3 +101,15 @@ def test_package_exports_job_variables_and_soft_time_limit():
                  "FileVar", "IPAddressVar", "IPAddressWithMaskVar", "IPNetworkVar", "BooleanVar", "ChoiceVar",
                  "MultiChoiceVar", "TextVar"):
         assert getattr(jobruntime, name).__name__ == name
+
+
+def test_meta_fields_read_as_nautobots_class_properties():
+    class Described(Job):
+        class Meta:
+            name = "Described job"
+            description = "Does things"
+            read_only = True
+
+    assert (Described.name, Described().name) == ("Described job", "Described job")
+    assert Described().description == "Does things"
+    assert (Described.read_only, Described.commit_default, Described.task_queues) == (True, True, ())

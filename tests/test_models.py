@@ -510,9 +510,16 @@ def test_update_or_create_applies_defaults_to_existing(inv: Inventory) -> None:
     assert Site.objects.get(facility="DC-9") is site
 
 
-def test_create_validates(inv: Inventory) -> None:
+def test_create_saves_without_full_clean_as_django_does(inv: Inventory) -> None:
+    site = Site.objects.create(name="Far away", status=inv.active, latitude=120.0)
+    assert Site.objects.get(name="Far away").latitude == 120.0
+    with pytest.raises(ValidationError, match="Site: latitude 120.0 is outside -90..90"):
+        site.validated_save()
+
+
+def test_validated_save_still_refuses_what_create_would_leave_to_the_database(inv: Inventory) -> None:
     with pytest.raises(ValidationError, match="Site: status is required"):
-        Site.objects.create(name="No status")
+        Site(name="No status").validated_save()
 
 
 def test_slug_is_filled_from_name(inv: Inventory) -> None:
@@ -818,7 +825,7 @@ def test_vlan_vid_is_unique_per_site(inv: Inventory) -> None:
     VLAN.objects.create(vid=10, name="users", site=inv.site, status=inv.active)
     VLAN.objects.create(vid=10, name="users", site=inv.other_site, status=inv.active)
     with pytest.raises(ValidationError, match='VLAN: vid "10" already exists for site "Branch 1"'):
-        VLAN.objects.create(vid=10, name="dup", site=inv.site, status=inv.active)
+        VLAN(vid=10, name="dup", site=inv.site, status=inv.active).validated_save()
 
 
 # -- cabling -----------------------------------------------------------------------------------
@@ -987,3 +994,12 @@ def test_get_or_create_is_undone_by_rolling_back_the_transaction(engine: sa.Engi
         Tenant.objects.get_or_create(name="Ephemeral")
         session.rollback()
         assert not Tenant.objects.filter(name="Ephemeral").exists()
+
+
+def test_interface_mode_is_one_of_802_1q_modes_and_status_is_optional(inv: Inventory) -> None:
+    interface = Interface(device=inv.r1, name="eth7", mode="trunk")
+    with pytest.raises(ValidationError, match="Interface: mode 'trunk' is not one of '', 'access', 'tagged', 'tagged-all'"):
+        interface.validated_save()
+    interface.mode = "access"
+    interface.validated_save()
+    assert (interface.status, interface.label) == (None, "")

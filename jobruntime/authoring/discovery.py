@@ -2,7 +2,8 @@
 
 Each file in JOBS_ROOT is its own module (no imports between job files), loaded
 under a private name so a job file called ``json.py`` cannot shadow the standard
-library. Only classes defined in the module itself become jobs, never imported bases.
+library. While a job module is imported, Nautobot 1.x's own import lines work
+(``jobruntime.authoring.compat``). Only classes defined in the module itself become jobs, never imported bases.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 from jobruntime.core.errors import RefusalError
+from jobruntime.authoring.compat.finder import nautobot_names
 from jobruntime.authoring.job import Job
 
 logger = logging.getLogger(__name__)
@@ -85,13 +87,20 @@ def load_local_module(jobs_root: Path, module_name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[qualified] = module
     try:
-        spec.loader.exec_module(module)
+        with nautobot_names():
+            spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(qualified, None)
         _local_modules.pop(path, None)
         raise
     _local_modules[path] = (digest, module)
     return module
+
+
+def import_plugin_module(dotted: str) -> ModuleType:
+    """Import a plugin's job module, with Nautobot's names answered as for local job files."""
+    with nautobot_names():
+        return importlib.import_module(dotted)
 
 
 def _check_jobs_root(jobs_root: Path) -> None:
@@ -115,7 +124,7 @@ def discover(jobs_root: Path, plugin_modules: tuple[str, ...] = ()) -> Discovery
         result.jobs.update(_job_classes(module, "local", path.stem))
     for dotted in plugin_modules:
         try:
-            module = importlib.import_module(dotted)
+            module = import_plugin_module(dotted)
         except Exception as exc:  # noqa: BLE001
             logger.error("Error loading plugin jobs from %s: %s", dotted, exc)
             result.errors[f"plugins/{dotted}"] = f"{type(exc).__name__}: {exc}"
@@ -132,7 +141,7 @@ def load_job_class(class_path: str, jobs_root: Path) -> type[Job]:
             _check_jobs_root(jobs_root)
             module = load_local_module(jobs_root, module_name)
         else:
-            module = importlib.import_module(module_name)
+            module = import_plugin_module(module_name)
     except JobNotFound:
         raise
     except Exception as exc:

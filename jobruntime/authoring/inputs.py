@@ -54,8 +54,9 @@ __all__ = [
 ]
 
 REQUIRED_MESSAGE = "This field is required."
+NULL_REQUIRED_MESSAGE = "{name} is a required field"
 UNKNOWN_MESSAGE = "Job data contained an unknown property"
-NOT_A_DICT_MESSAGE = "Job data needs to be a dict"
+NOT_A_DICT_MESSAGE = "Data should be a dictionary."  # what Nautobot's run path (deserialize_data) says
 
 
 @dataclass(frozen=True)
@@ -337,6 +338,8 @@ def may_be_omitted(variable: ScriptVariable) -> bool:
 
 def _field_validator(name: str, variable: ScriptVariable) -> Callable[[Any, ValidationInfo], Any]:
     def validate(value: Any, info: ValidationInfo) -> Any:
+        if value is None and variable.required:  # an explicit null, refused before the form as Nautobot does
+            raise _problem("required", NULL_REQUIRED_MESSAGE.format(name=name))
         cleaned = None if _is_blank(value) else _clean(variable, value, name)
         if _is_blank(cleaned):
             if variable.required:

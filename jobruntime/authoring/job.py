@@ -119,6 +119,16 @@ def resolve_meta(cls: type[Job]) -> JobMeta:
     return JobMeta(**values)
 
 
+class _MetaValue:
+    """One effective Meta field, read as ``self.name`` or ``MyJob.read_only`` as Nautobot's class properties are."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.field = name
+
+    def __get__(self, instance: object, owner: type[Job]) -> Any:
+        return getattr(owner.meta(), self.field)
+
+
 class Job:
     """Base class for jobs: declare variables as class attributes, implement ``run()``.
 
@@ -130,6 +140,18 @@ class Job:
     source: ClassVar[str] = "local"
     module_name: ClassVar[str]
     grouping: ClassVar[str]
+
+    # A subclass's own attribute of the same name (a variable, or a plain value that overrides Meta) wins.
+    name = _MetaValue()
+    description = _MetaValue()
+    commit_default = _MetaValue()
+    read_only = _MetaValue()
+    hidden = _MetaValue()
+    approval_required = _MetaValue()
+    has_sensitive_variables = _MetaValue()
+    soft_time_limit = _MetaValue()
+    time_limit = _MetaValue()
+    task_queues = _MetaValue()
 
     def __init__(self) -> None:
         self.request: JobRequest | None = None
@@ -183,6 +205,30 @@ class Job:
 
         meta = cls.meta()
         return form_schema(meta.name, meta.description, cls.variables())
+
+    @classmethod
+    def validate_data(cls, data: Any) -> dict[str, Any]:
+        """Nautobot's ``Job.validate_data``: the cleaned data, or a ValidationError with Nautobot's messages.
+
+        Objects are looked up in the session bound by ``bind_session()``.
+        """
+        from jobruntime.authoring.compat.job_data import validate_data
+
+        return validate_data(cls.variables(), data)
+
+    @classmethod
+    def deserialize_data(cls, data: Any) -> dict[str, Any]:
+        """Nautobot's ``Job.deserialize_data``: stored data back to objects, without the form's checks."""
+        from jobruntime.authoring.compat.job_data import deserialize_data
+
+        return deserialize_data(cls.variables(), data)
+
+    @staticmethod
+    def serialize_data(data: dict[str, Any]) -> dict[str, Any]:
+        """Nautobot's ``Job.serialize_data``: cleaned data made storable (objects as pks, IPs as text)."""
+        from jobruntime.authoring.compat.job_data import serialize_data
+
+        return serialize_data(data)
 
     @property
     def file_path(self) -> str:

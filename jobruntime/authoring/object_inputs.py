@@ -23,7 +23,7 @@ from jobruntime.core.limits import quote_items, quote_json
 from jobruntime.models import FieldError, QuerySet, User, current_session
 from jobruntime.models import ValidationError as ModelValidationError
 from jobruntime.store.prebuilt import connection_lost
-from jobruntime.authoring.variables import ObjectVar, ScriptVariable
+from jobruntime.authoring.variables import MultiObjectVar, ObjectVar, ScriptVariable
 from jobruntime.authoring.visibility import NotSelectable, refused_lookup, visible_objects
 
 __all__ = ["ObjectProblem", "ObjectRef", "ObjectRefs", "resolve_objects"]
@@ -199,7 +199,9 @@ def resolve_objects(
     """Replace the references in ``cleaned`` by model instances and return every problem.
 
     Variables named in ``failed`` are skipped; those that fail here are added
-    to it. All objects are loaded before any ``query_params`` is checked, so a
+    to it. A MultiObjectVar becomes a QuerySet of the chosen objects, as Django's
+    form field gives one: job code calls ``.filter()``, ``.count()`` or
+    ``.values_list()`` on it, and it iterates in the model's order. All objects are loaded before any ``query_params`` is checked, so a
     ``$variable`` reference works whatever the order of the variables. Objects
     ``requester`` may not see read as missing.
     """
@@ -226,6 +228,9 @@ def resolve_objects(
         except _Rejected as rejected:
             rejections = [rejected]
         problems.extend(ObjectProblem(name, rejected.rule, rejected.message) for rejected in rejections)
+    for name, variable in variables.items():
+        if isinstance(variable, MultiObjectVar) and isinstance(cleaned.get(name), list):
+            cleaned[name] = variable.model.objects.filter(pk__in=[obj.pk for obj in cleaned[name]])
     return problems
 
 

@@ -1,7 +1,8 @@
-"""Job records: list, inspect, enable, override fields, print the input form schema."""
+"""Job records: list, inspect, enable, override fields, print the input form schema; check a Nautobot job file."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -144,3 +145,24 @@ def schema(class_path: str) -> None:
     except (InvalidClassPath, JobNotFound, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from exc
     echo_json(job_class.form_schema())
+
+
+@jobs.command("check")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def check(path: Path) -> None:
+    """List every Nautobot or Django name a job file uses that jobruntime does not provide.
+
+    Exits 0 when the file uses only provided names, 1 when it uses others (one line each, with its line number).
+    """
+    from jobruntime.authoring.compat.check import UncheckableFile, check_file, describe
+
+    try:
+        missing = check_file(path)
+    except UncheckableFile as exc:
+        raise CommandError(str(exc)) from exc
+    if not missing:
+        click.echo(f"{path}: every Nautobot and Django name it uses is provided")
+        return
+    for line in describe(path, missing):
+        click.echo(line)
+    raise SystemExit(1)

@@ -94,6 +94,17 @@ def _json_list(value: Any) -> list:
     return list(value)
 
 
+def _json_object(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"expected a JSON object ({exc})") from None
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {value!r}")
+    return dict(value)
+
+
 def _module_names(value: Any) -> list[str]:
     return [_text(item) for item in _json_list(value)]
 
@@ -185,6 +196,8 @@ class Settings:
     # Local job modules (a directory with __init__.py) and importable modules that provide jobs.
     jobs_root: Path = _setting("jobs_root", Path("jobs"), _directory)
     plugin_job_modules: list[str] = _setting("plugin_job_modules", [], _module_names)
+    # Per-plugin settings Nautobot-style jobs read as django.conf.settings.PLUGINS_CONFIG[<plugin>].
+    plugins_config: dict[str, Any] = _setting("plugins_config", {}, _json_object)
     sanitizer_patterns: list[tuple[str, str]] = _setting("sanitizer_patterns", DEFAULT_SANITIZER_PATTERNS, _patterns)
     # Seconds; jobs may set their own.
     soft_time_limit: int | float = _setting("soft_time_limit", 300, _bounded(0, MAX_TIME_LIMIT))

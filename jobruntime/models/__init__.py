@@ -11,6 +11,7 @@ from importlib import import_module
 from typing import Any
 
 from jobruntime.models.base import INVENTORY_MODULE, INVENTORY_NAMES, Base, model_for_label
+from jobruntime.models.contenttypes import ContentType
 from jobruntime.models.errors import (
     FieldError,
     MultipleObjectsReturned,
@@ -43,6 +44,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "JOB_OVERRIDABLE_FIELDS",
     "Base",
+    "ContentType",
     "FieldError",
     "Job",
     "JobLogEntry",

@@ -45,7 +45,8 @@ INVENTORY_MODULE = "jobruntime.models.inventory"  # declared on first use, see j
 INVENTORY_NAMES = (
     "COMPATIBLE_TERMINATIONS", "VLAN", "Cable", "CableTermination", "ConsolePort", "ConsoleServerPort", "Device",
     "DeviceRole", "DeviceType", "IPAddress", "Interface", "Manufacturer", "Platform", "PowerOutlet", "PowerPort",
-    "Prefix", "Region", "Site", "Status", "Tenant", "TenantGroup",
+    "Prefix", "Region", "Site", "Status", "Tenant", "TenantGroup", "CustomField", "CustomFieldChoice", "Tag",
+    "TaggedItem",
 )
 
 
@@ -62,14 +63,21 @@ def model_for_label(label: str) -> type[Base]:
 
 
 class Manager(Generic[B]):
-    """``Model.objects``: hands out a new lazy QuerySet on each access from the class."""
+    """``Model.objects``: hands out a new lazy QuerySet on each access from the class.
+
+    A model whose manager has methods of its own (``Status.objects.get_for_model``)
+    passes its QuerySet subclass.
+    """
+
+    def __init__(self, queryset_class: type[QuerySet[Any]] = QuerySet) -> None:
+        self.queryset_class = queryset_class
 
     def __get__(self, instance: object, owner: type[B]) -> QuerySet[B]:
         if instance is not None:
             raise AttributeError(
                 f"Manager isn't accessible via {owner.__name__} instances; use {owner.__name__}.objects"
             )
-        return QuerySet(owner)
+        return self.queryset_class(owner)
 
 
 def session_for(obj: Base) -> Session:
@@ -93,6 +101,7 @@ class Base(DeclarativeBase):
     _ordering: ClassVar[tuple[str, ...]] = ()
     _slug_source: ClassVar[str | None] = None
     _lookup_aliases: ClassVar[dict[str, str]] = {}
+    _settable_private: ClassVar[frozenset[str]] = frozenset()  # private fields the constructor still takes
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         qualname = cls.__qualname__
@@ -120,7 +129,7 @@ class Base(DeclarativeBase):
         if "pk" in fields:
             fields["id"] = fields.pop("pk")
         for key in fields:
-            if not hasattr(cls, key) or key.startswith("_"):
+            if not hasattr(cls, key) or (key.startswith("_") and key not in cls._settable_private):
                 raise TypeError(f"{cls.__name__} has no field {key!r}")
         for key, make_default in _python_defaults(cls):
             if key not in fields:
@@ -250,7 +259,9 @@ class Base(DeclarativeBase):
                 continue
             value = self._field_value(column)
             label = self._field_label(column)
-            required = not column.nullable and column.default is None and column.server_default is None
+            required = column.info.get("required") or (
+                not column.nullable and column.default is None and column.server_default is None
+            )
             if required and (value is None or value == ""):
                 raise ValidationError(f"{cls.__name__}: {label} is required")
             length = getattr(column.type, "length", None)
@@ -338,15 +349,24 @@ def _column_info(model: type[Base]) -> _ColumnInfo:
 
 @cache
 def _python_defaults(model: type[Base]) -> tuple[tuple[str, Any], ...]:
-    """``(attribute key, zero-argument factory)`` for every column with a Python-side default."""
+    """``(attribute key, zero-argument factory)`` for every column with a Python-side default.
+
+    A text column with only a constant server default (a column added by a later
+    migration, so that rows written by older code still get a value) is given the
+    same value here.
+    """
     info = _column_info(model)
     defaults = []
     for column, key in info.keys.items():
         default = column.default
+        server = column.server_default
         if isinstance(default, sa.ColumnDefault) and default.is_scalar:
             defaults.append((key, _constant(default.arg)))
         elif isinstance(default, sa.ColumnDefault) and default.is_callable:
             defaults.append((key, _call_without_context(default.arg)))
+        elif default is None and isinstance(server, sa.DefaultClause) and isinstance(server.arg, str) \
+                and isinstance(column.type, sa.String):
+            defaults.append((key, _constant(server.arg)))
     return tuple(defaults)
 
 

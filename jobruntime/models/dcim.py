@@ -17,15 +17,16 @@ from jobruntime.models.cabling import (
     terminations_with_cables,
 )
 from jobruntime.models.errors import ValidationError
+from jobruntime.models.extensible import Extensible
 from jobruntime.models.natural import NaturallyOrdered, naturalize_interface
-from jobruntime.models.organization import Site, Status, Tenant
+from jobruntime.models.organization import Site, Status, Tenant, status_column
 from jobruntime.models.related import RelatedObjects
 
 if TYPE_CHECKING:
     from jobruntime.models.ipam import IPAddress
 
 
-class Manufacturer(Base):
+class Manufacturer(Extensible, Base):
     """The vendor of device types and platforms."""
 
     __tablename__ = "manufacturer"
@@ -42,7 +43,7 @@ class Manufacturer(Base):
     platforms: Mapped[RelatedObjects[Platform]] = relationship(back_populates="manufacturer", passive_deletes=True)
 
 
-class DeviceType(Base):
+class DeviceType(Extensible, Base):
     """A hardware model (e.g. Cisco ISR4331) that devices are instances of."""
 
     __tablename__ = "device_type"
@@ -80,7 +81,7 @@ class DeviceType(Base):
             raise ValidationError(f"DeviceType: u_height {self.u_height} cannot be negative")
 
 
-class DeviceRole(Base):
+class DeviceRole(Extensible, Base):
     """The function a device serves (router, access switch, ...)."""
 
     __tablename__ = "device_role"
@@ -98,7 +99,7 @@ class DeviceRole(Base):
     devices: Mapped[RelatedObjects[Device]] = relationship(back_populates="device_role", passive_deletes="all")
 
 
-class Platform(Base):
+class Platform(Extensible, Base):
     """The software a device runs, with the NAPALM driver that talks to it."""
 
     __tablename__ = "platform"
@@ -120,7 +121,7 @@ class Platform(Base):
     devices: Mapped[RelatedObjects[Device]] = relationship(back_populates="platform", passive_deletes=True)
 
 
-class Device(NaturallyOrdered, Base):
+class Device(NaturallyOrdered, Extensible, Base):
     """A piece of hardware installed at a site."""
 
     __tablename__ = "device"
@@ -136,7 +137,7 @@ class Device(NaturallyOrdered, Base):
     device_type_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("device_type.id", ondelete="RESTRICT"), index=True)
     device_role_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("device_role.id", ondelete="RESTRICT"), index=True)
     site_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("site.id", ondelete="RESTRICT"), index=True)
-    status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    status_id: Mapped[uuid.UUID | None] = status_column()
     platform_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("platform.id", ondelete="SET NULL"), index=True)
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tenant.id", ondelete="RESTRICT"), index=True)
     serial: Mapped[str] = mapped_column(sa.String(255), default="")
@@ -152,7 +153,7 @@ class Device(NaturallyOrdered, Base):
     device_type: Mapped[DeviceType] = relationship(back_populates="instances")
     device_role: Mapped[DeviceRole] = relationship(back_populates="devices")
     site: Mapped[Site] = relationship(back_populates="devices")
-    status: Mapped[Status] = relationship()
+    status: Mapped[Status | None] = relationship()
     platform: Mapped[Platform | None] = relationship(back_populates="devices")
     tenant: Mapped[Tenant | None] = relationship(back_populates="devices")
     primary_ip4: Mapped[IPAddress | None] = relationship(foreign_keys=[primary_ip4_id], post_update=True)
@@ -205,13 +206,17 @@ class Device(NaturallyOrdered, Base):
             port._before_delete(session)
 
 
-class DeviceComponent(NaturallyOrdered, CableTermination):
+INTERFACE_MODES = ("", "access", "tagged", "tagged-all")
+
+
+class DeviceComponent(NaturallyOrdered, CableTermination, Extensible):
     """Columns shared by every named, cable-able part of a device; names are unique per device."""
 
     _device_related_name: ClassVar[str]
     _ordering: ClassVar[tuple[str, ...]] = ("device", "_name")
 
     name: Mapped[str] = mapped_column(sa.String(64))
+    label: Mapped[str] = mapped_column(sa.String(64), server_default="")
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
     @declared_attr
@@ -244,15 +249,24 @@ class Interface(DeviceComponent, Base):
     mgmt_only: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     mac_address: Mapped[str | None] = mapped_column(sa.String(18))
     mtu: Mapped[int | None] = mapped_column(sa.Integer)
+    # 802.1Q mode ("", access, tagged, tagged-all) and status, as Nautobot 1.4+ interfaces have them;
+    # the status stays optional here, so jobs written before 1.4 keep working.
+    mode: Mapped[str] = mapped_column(sa.String(50), server_default="")
+    status_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
 
+    status: Mapped[Status | None] = relationship()
     ip_addresses: Mapped[RelatedObjects[IPAddress]] = relationship(
         back_populates="interface", cascade="delete", passive_deletes=True
     )
 
     def clean(self) -> None:
-        """MTU must be a size an interface can have."""
+        """MTU must be a size an interface can have; the mode one of 802.1Q's."""
         if self.mtu is not None and not 1 <= self.mtu <= 65536:
             raise ValidationError(f"Interface: mtu {self.mtu} is outside 1-65536")
+        if self.mode not in INTERFACE_MODES:
+            raise ValidationError(
+                f"Interface: mode {self.mode!r} is not one of {', '.join(repr(mode) for mode in INTERFACE_MODES)}"
+            )
 
 
 class ConsolePort(DeviceComponent, Base):
@@ -302,7 +316,7 @@ class PowerOutlet(DeviceComponent, Base):
     feed_leg: Mapped[str] = mapped_column(sa.String(50), default="")
 
 
-class Cable(Base):
+class Cable(Extensible, Base):
     """A physical connection between two compatible terminations.
 
     Terminations are stored generically (model label + id), like Nautobot's
@@ -323,14 +337,14 @@ class Cable(Base):
     termination_a_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
     termination_b_type: Mapped[str] = mapped_column(sa.String(100))
     termination_b_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
-    status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    status_id: Mapped[uuid.UUID | None] = status_column()
     type: Mapped[str] = mapped_column(sa.String(50), default="")
     label: Mapped[str] = mapped_column(sa.String(100), default="")
     color: Mapped[str] = mapped_column(sa.String(6), default="")
     length: Mapped[int | None] = mapped_column(sa.Integer)
     length_unit: Mapped[str] = mapped_column(sa.String(50), default="")
 
-    status: Mapped[Status] = relationship()
+    status: Mapped[Status | None] = relationship()
 
     def __str__(self) -> str:
         return self.label or f"#{str(self.id)[:8]}"

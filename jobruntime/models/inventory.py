@@ -1,4 +1,4 @@
-"""The inventory models (organization, DCIM, cabling, IPAM), declared together.
+"""The inventory models (organization, DCIM, cabling, IPAM, custom fields and tags), declared together.
 
 Their relationships name each other, so SQLAlchemy can configure none of them
 until all are declared. ``jobruntime.models`` imports this module the first time
@@ -8,6 +8,7 @@ configuring them, which is most of the models' start-up cost.
 """
 
 from jobruntime.models.cabling import COMPATIBLE_TERMINATIONS, CableTermination
+from jobruntime.models.custom_fields import CustomField, CustomFieldChoice
 from jobruntime.models.dcim import (
     Cable,
     ConsolePort,
@@ -23,6 +24,7 @@ from jobruntime.models.dcim import (
 )
 from jobruntime.models.ipam import VLAN, IPAddress, Prefix
 from jobruntime.models.organization import Region, Site, Status, Tenant, TenantGroup
+from jobruntime.models.tags import Tag, TaggedItem
 
 # jobruntime.models lists these names too (INVENTORY_NAMES), to offer them before importing this module.
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "CableTermination",
     "ConsolePort",
     "ConsoleServerPort",
+    "CustomField",
+    "CustomFieldChoice",
     "Device",
     "DeviceRole",
     "DeviceType",
@@ -45,6 +49,8 @@ __all__ = [
     "Region",
     "Site",
     "Status",
+    "Tag",
+    "TaggedItem",
     "Tenant",
     "TenantGroup",
 ]

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from jobruntime.models.base import Base
 from jobruntime.models.dcim import Interface
 from jobruntime.models.errors import ValidationError
-from jobruntime.models.organization import Site, Status, Tenant
+from jobruntime.models.extensible import Extensible
+from jobruntime.models.organization import Site, Status, Tenant, status_column
 from jobruntime.models.related import RelatedObjects
 from jobruntime.models.types import IPNetworkType
 
@@ -39,7 +40,7 @@ def _parse(model: str, field: str, value: Any) -> netaddr.IPNetwork:
         raise ValidationError(f"{model}: {field} {value!r} is not a valid IP network") from None
 
 
-class VLAN(Base):
+class VLAN(Extensible, Base):
     """A layer-2 VLAN, optionally scoped to a site (VIDs are unique per site)."""
 
     __tablename__ = "vlan"
@@ -51,12 +52,12 @@ class VLAN(Base):
     vid: Mapped[int] = mapped_column(sa.Integer)
     name: Mapped[str] = mapped_column(sa.String(64))
     site_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("site.id", ondelete="SET NULL"), index=True)
-    status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    status_id: Mapped[uuid.UUID | None] = status_column()
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tenant.id", ondelete="RESTRICT"), index=True)
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
     site: Mapped[Site | None] = relationship(back_populates="vlans")
-    status: Mapped[Status] = relationship()
+    status: Mapped[Status | None] = relationship()
     tenant: Mapped[Tenant | None] = relationship(back_populates="vlans")
     prefixes: Mapped[RelatedObjects[Prefix]] = relationship(back_populates="vlan", passive_deletes=True)
 
@@ -69,7 +70,7 @@ class VLAN(Base):
             raise ValidationError(f"VLAN: vid {self.vid} is outside 1-4094")
 
 
-class Prefix(Base):
+class Prefix(Extensible, Base):
     """An IPv4 or IPv6 network, e.g. ``10.0.0.0/24``; host bits must be zero."""
 
     __tablename__ = "prefix"
@@ -85,14 +86,14 @@ class Prefix(Base):
     ip_version: Mapped[int] = mapped_column(sa.Integer)
     network_key: Mapped[str] = mapped_column(sa.String(32))
     broadcast_key: Mapped[str] = mapped_column(sa.String(32))
-    status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    status_id: Mapped[uuid.UUID | None] = status_column()
     site_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("site.id", ondelete="SET NULL"), index=True)
     vlan_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("vlan.id", ondelete="SET NULL"), index=True)
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tenant.id", ondelete="RESTRICT"), index=True)
     is_pool: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
-    status: Mapped[Status] = relationship()
+    status: Mapped[Status | None] = relationship()
     site: Mapped[Site | None] = relationship(back_populates="prefixes")
     vlan: Mapped[VLAN | None] = relationship(back_populates="prefixes")
     tenant: Mapped[Tenant | None] = relationship(back_populates="prefixes")
@@ -150,7 +151,7 @@ class Prefix(Base):
         return f"{next(iter(available))}/{self.prefix_length}"
 
 
-class IPAddress(Base):
+class IPAddress(Extensible, Base):
     """A host address with its subnet mask (``10.0.0.1/24``), optionally assigned to an interface."""
 
     __tablename__ = "ip_address"
@@ -169,7 +170,7 @@ class IPAddress(Base):
     prefix_length: Mapped[int] = mapped_column(sa.Integer)
     ip_version: Mapped[int] = mapped_column(sa.Integer)
     host_key: Mapped[str] = mapped_column(sa.String(32))
-    status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    status_id: Mapped[uuid.UUID | None] = status_column()
     # Deleting an interface deletes the addresses configured on it, as in Nautobot 1.x.
     interface_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("interface.id", ondelete="CASCADE"), index=True
@@ -179,7 +180,7 @@ class IPAddress(Base):
     dns_name: Mapped[str] = mapped_column(sa.String(255), default="")
     description: Mapped[str] = mapped_column(sa.String(200), default="")
 
-    status: Mapped[Status] = relationship()
+    status: Mapped[Status | None] = relationship()
     interface: Mapped[Interface | None] = relationship(back_populates="ip_addresses")
     tenant: Mapped[Tenant | None] = relationship(back_populates="ip_addresses")
 

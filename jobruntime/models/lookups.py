@@ -259,6 +259,10 @@ def _accepts_null(rest: list[str], value: Any) -> bool:
 
 
 def _resolve(model: type, parts: list[str], value: Any, path: str) -> ColumnElement[bool]:
+    virtual = getattr(model, "lookup_virtual_field", None)  # custom fields and tags (models.extensible)
+    found_virtual = virtual(parts, value, path) if virtual is not None else None
+    if found_virtual is not None:
+        return found_virtual
     name = canonical_name(model, parts[0])
     rest = parts[1:]
     rel = _relationship(model, name)

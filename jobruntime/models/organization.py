@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jobruntime.models.base import Base
+from jobruntime.models.base import Base, Manager
 from jobruntime.models.errors import ValidationError
+from jobruntime.models.extensible import Extensible
 from jobruntime.models.related import RelatedObjects
 from jobruntime.models.natural import NaturallyOrdered
+from jobruntime.models.query import QuerySet
 
 if TYPE_CHECKING:
     from jobruntime.models.dcim import Device
     from jobruntime.models.ipam import VLAN, IPAddress, Prefix
 
 
+class StatusQuerySet(QuerySet["Status"]):
+    def get_for_model(self, model: type | object) -> StatusQuerySet:
+        """The statuses a model's objects may take: all of them, as statuses here are not limited by model.
+
+        Nautobot 1.x jobs start from ``Status.objects.get_for_model(Device).get(slug="active")``.
+        """
+        return self.all()
+
+
 class Status(Base):
     """A lifecycle state (Active, Planned, Connected, ...) shared by all status-bearing models."""
+
+    objects: ClassVar[Manager[Any]] = Manager(StatusQuerySet)
 
     __tablename__ = "status"
     _meta_label = "extras.status"
@@ -31,6 +44,14 @@ class Status(Base):
     slug: Mapped[str] = mapped_column(sa.String(50), unique=True)
     color: Mapped[str] = mapped_column(sa.String(6), default="9e9e9e")
     description: Mapped[str] = mapped_column(sa.String(200), default="")
+
+
+def status_column() -> Mapped[uuid.UUID | None]:
+    """Nautobot 1.x's StatusField: NULL is allowed in the database (``objects.create()`` may leave it out),
+    while ``validated_save()`` requires a status."""
+    return mapped_column(
+        sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True, nullable=True, info={"required": True}
+    )
 
 
 class _Nested:
@@ -49,7 +70,7 @@ class _Nested:
             ancestor = ancestor.parent
 
 
-class Region(_Nested, Base):
+class Region(_Nested, Extensible, Base):
     """A geographic grouping of sites; regions nest."""
 
     __tablename__ = "region"
@@ -70,7 +91,7 @@ class Region(_Nested, Base):
     sites: Mapped[RelatedObjects[Site]] = relationship(back_populates="region", passive_deletes=True)
 
 
-class TenantGroup(_Nested, Base):
+class TenantGroup(_Nested, Extensible, Base):
     """A nestable grouping of tenants."""
 
     __tablename__ = "tenant_group"
@@ -93,7 +114,7 @@ class TenantGroup(_Nested, Base):
     tenants: Mapped[RelatedObjects[Tenant]] = relationship(back_populates="group", passive_deletes=True)
 
 
-class Tenant(Base):
+class Tenant(Extensible, Base):
     """The customer or department that owns objects."""
 
     __tablename__ = "tenant"
@@ -118,7 +139,7 @@ class Tenant(Base):
     vlans: Mapped[RelatedObjects[VLAN]] = relationship(back_populates="tenant", passive_deletes="all")
 
 
-class Site(NaturallyOrdered, Base):
+class Site(NaturallyOrdered, Extensible, Base):
     """A physical location (building, campus, PoP) that holds devices."""
 
     __tablename__ = "site"
@@ -129,7 +150,7 @@ class Site(NaturallyOrdered, Base):
 
     name: Mapped[str] = mapped_column(sa.String(100), unique=True)
     slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
-    status_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("status.id", ondelete="RESTRICT"), index=True)
+    status_id: Mapped[uuid.UUID | None] = status_column()
     region_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("region.id", ondelete="SET NULL"), index=True)
     tenant_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tenant.id", ondelete="RESTRICT"), index=True)
     facility: Mapped[str] = mapped_column(sa.String(50), default="")
@@ -145,7 +166,7 @@ class Site(NaturallyOrdered, Base):
     contact_email: Mapped[str] = mapped_column(sa.String(254), default="")
     comments: Mapped[str] = mapped_column(sa.Text, default="")
 
-    status: Mapped[Status] = relationship()
+    status: Mapped[Status | None] = relationship()
     region: Mapped[Region | None] = relationship(back_populates="sites")
     tenant: Mapped[Tenant | None] = relationship(back_populates="sites")
     devices: Mapped[RelatedObjects[Device]] = relationship(back_populates="site", passive_deletes="all")

@@ -300,9 +300,13 @@ class QuerySet(Generic[M]):
     # -- writing ----------------------------------------------------------------------------
 
     def create(self, **fields: Any) -> M:
-        """Build, ``validated_save()`` and return a new object."""
+        """Build, ``save()`` and return a new object.
+
+        Like Django's, it does not run ``full_clean()``: what the database accepts is
+        saved, and only ``validated_save()`` applies the model's rules.
+        """
         obj = self.model(**fields)
-        obj.validated_save()
+        obj.save()
         return obj
 
     def get_or_create(self, defaults: dict[str, Any] | None = None, **lookups: Any) -> tuple[M, bool]:
@@ -334,7 +338,7 @@ class QuerySet(Generic[M]):
         if not created and defaults:
             for key, value in defaults.items():
                 setattr(obj, key, value)
-            obj.validated_save()
+            obj.save()
         return obj, created
 
     def update(self, **fields: Any) -> int:

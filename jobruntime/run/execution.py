@@ -250,7 +250,7 @@ class JobExecution:
         job.active_test = "initialization"
         job._run_log = self.log
         job.job_result = result
-        job.results = self.data
+        job.results = result.data = self.data  # live while the job runs, as Nautobot's job_result.data is
         job.request = self.options.request
         self._warn_about_time_limits(record)
         return job
@@ -292,6 +292,7 @@ class JobExecution:
             data = self._job_data(job, record, session)
             if self.result.status == PENDING:
                 self.writer.mark_running()
+                self.result.status = RUNNING  # what job code reads in self.job_result.status
             try:
                 job.active_test = "run"
                 self._append_output(self._call_run(job, data, commit))

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session
 
+from jobruntime.authoring.compat.django_settings import bind as bind_nautobot_settings
 from jobruntime.store.database import make_engine
 from jobruntime.run.log import LogWriter
 from jobruntime.core.sanitize import Sanitizer
@@ -34,6 +35,7 @@ class Runtime:
     autocommit_engine: Engine = field(init=False)
 
     def __post_init__(self) -> None:
+        bind_nautobot_settings(self.settings)
         self.autocommit_engine = make_engine(self.engine.url, autocommit=True)
         # COPY is one statement and needs no transaction; SQLite's executemany does.
         postgres = self.engine.dialect.name == "postgresql"

@@ -1,0 +1,1 @@
+"""A plugin package whose jobs module is written for Nautobot 1.x."""
