@@ -27,7 +27,7 @@ from jobruntime import outbox
 from jobruntime.messages import RunRequest
 from jobruntime.models import Job, JobResult, ScheduledJob, User
 from jobruntime.models.types import utcnow
-from jobruntime.prebuilt import on_connection
+from jobruntime.prebuilt import as_model, on_connection
 from jobruntime.scheduling.recurrence import occurrences, zone
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def _by_id(connection: sa.Connection, model: Any, ids: set[Any]) -> dict[Any, An
     if not ids:
         return {}
     table = model.__table__
-    return {row.id: row for row in connection.execute(select(table).where(table.c.id.in_(ids)))}
+    return {row.id: as_model(model, row._asdict()) for row in connection.execute(select(table).where(table.c.id.in_(ids)))}
 
 
 def _fire(schedule: Any, record: Any, requester: Any, default_queue: str, now: dt.datetime
