@@ -95,6 +95,16 @@ def following(schedule: Any, occurrence: dt.datetime, now: dt.datetime) -> tuple
     return next(occurrences(schedule.interval, schedule.start_time, tz, now, crontab)), missed
 
 
+def next_due(engine: Engine) -> dt.datetime | None:
+    """When the earliest enabled, approved schedule is next due (None: none is waiting)."""
+    with engine.connect() as connection:
+        return connection.execute(select(sa.func.min(SCHEDULES.c.next_run_at)).where(*_FIREABLE)).scalar()
+
+
+_FIREABLE = (SCHEDULES.c.enabled.is_(True),
+             sa.or_(SCHEDULES.c.approval_required.is_(False), SCHEDULES.c.approved_at.is_not(None)))
+
+
 def fire_due(engine: Engine, *, default_queue: str, now: dt.datetime | None = None, batch: int = BATCH) -> Firing:
     """Fire up to ``batch`` due schedules in one transaction; the caller publishes ``events`` after it.
 
@@ -103,8 +113,7 @@ def fire_due(engine: Engine, *, default_queue: str, now: dt.datetime | None = No
     now = now or utcnow()
     query = (
         select(SCHEDULES)
-        .where(SCHEDULES.c.next_run_at <= now, SCHEDULES.c.enabled.is_(True),
-               sa.or_(SCHEDULES.c.approval_required.is_(False), SCHEDULES.c.approved_at.is_not(None)))
+        .where(SCHEDULES.c.next_run_at <= now, *_FIREABLE)
         .order_by(SCHEDULES.c.next_run_at)
         .limit(batch)
     )
