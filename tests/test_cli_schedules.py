@@ -90,3 +90,8 @@ def test_an_approval_required_job_run_now_becomes_a_schedule_awaiting_approval(c
 def test_prune_reports_success(cli):
     assert "Stale scheduled jobs deleted successfully (0)" in cli("schedules", "prune", "--older-than", "30d").output
     assert "Invalid age" in cli("schedules", "prune", "--older-than", "soon", code=4).output
+
+
+def test_at_and_crontab_need_a_schedule_other_than_immediately(cli):
+    result = cli("runjob", "-u", "alice", "--at", f"{_in_two_days()}T09:00:00", JOB, code=4)
+    assert "--at and --crontab need --schedule" in result.output

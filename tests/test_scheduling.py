@@ -308,3 +308,13 @@ def test_prune_removes_old_one_offs_and_keeps_recurring_schedules(session, job, 
 def test_unknown_time_zones_are_refused():
     with pytest.raises(InvalidSchedule, match="Unknown time zone"):
         zone("Mars/Olympus")
+
+
+def test_a_schedule_of_an_inactive_requester_skips_its_occurrence(session, engine, job, users):
+    schedule = _schedule(session, job, users["alice"])
+    users["alice"].is_active = False
+    session.commit()
+    fire_due(engine, default_queue="default", now=dt.datetime(2026, 12, 2, 8, 1, tzinfo=UTC))
+    session.expire_all()
+    assert _runs_of(session, schedule) == []
+    assert "its requester alice is inactive" in schedule.skip_reason

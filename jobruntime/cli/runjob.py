@@ -54,7 +54,7 @@ def runjob(
     if commit and not username:
         raise CommandError("--username is mandatory when --commit is used")
     data = _parse_data(raw_data)
-    if needs_schedule(job, interval):
+    if needs_schedule(job, interval, start, crontab):
         raise SystemExit(schedule_run(job, username, interval=interval, start=start, crontab=crontab, name=name,
                                       time_zone=time_zone, data=data, commit=commit, task_queue=task_queue,
                                       as_json=as_json))

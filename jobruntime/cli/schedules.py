@@ -21,10 +21,12 @@ _AGE = re.compile(r"^(\d+)([dhm]?)$")
 _AGE_UNITS = {"d": "days", "h": "hours", "m": "minutes", "": "days"}
 
 
-def needs_schedule(job: str, interval: str) -> bool:
+def needs_schedule(job: str, interval: str, start: str | None = None, crontab: str | None = None) -> bool:
     """Whether ``runjob`` makes a schedule: any interval but ``immediately``, or a job that needs approval."""
     if interval != "immediately":
         return True
+    if start is not None or crontab is not None:
+        raise CommandError("--at and --crontab need --schedule future, hourly, daily, weekly or custom")
     from jobruntime.job_records import lookup_record
     from jobruntime.prebuilt import transaction
 

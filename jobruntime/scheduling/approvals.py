@@ -38,8 +38,7 @@ class NotAwaitingApproval(ValueError):
 
 
 def _holds(session: Session, user: User, action: str, schedule: ScheduledJob) -> bool:
-    return schedule.job_model is not None and (
-        user.is_superuser or has_permission(in_session(session), user, action, schedule.job_model))
+    return schedule.job_model is not None and has_permission(in_session(session), user, action, schedule.job_model)
 
 
 def _awaiting(schedule: ScheduledJob) -> None:

@@ -168,8 +168,9 @@ def _fire(schedule: Any, record: Any, requester: Any, default_queue: str, now: d
         logger.warning("Schedule %s (%s) disabled: %s", schedule.id, schedule.name, reason)
         return {"new_enabled": False, "new_skip_reason": f"Disabled because {reason}"}, None
     next_run, missed = following(schedule, occurrence, now)
-    if not (record.enabled and record.installed):
-        reason = f"Job {record.class_path} is {'disabled' if record.installed else 'not installed'}"
+    if not (record.enabled and record.installed and requester.is_active):
+        reason = (f"Job {record.class_path} is {'disabled' if record.installed else 'not installed'}"
+                  if requester.is_active else f"its requester {requester.username} is inactive")
         logger.warning("Schedule %s (%s): occurrence %s skipped: %s", schedule.id, schedule.name,
                        occurrence.isoformat(), reason)
         return {"new_next_run_at": next_run,

@@ -72,7 +72,9 @@ def create_schedule(
     check_schedulable(record, interval)
     if interval == IMMEDIATELY and not record.approval_required:
         raise InvalidSchedule(f"{record.class_path} does not need approval: run it at once without a schedule")
-    if not (user.is_superuser or has_permission(in_session(session), user, RUN_JOB, record)):
+    if not user.is_active:
+        raise PermissionError(f"User {user.username} is inactive")
+    if not has_permission(in_session(session), user, RUN_JOB, record):
         raise PermissionError(f"User {user.username} does not have permission to run job {record.class_path}")
     queue = check_queue(record, task_queue, default_queue)
     tz = zone(time_zone)
