@@ -95,3 +95,10 @@ def test_prune_reports_success(cli):
 def test_at_and_crontab_need_a_schedule_other_than_immediately(cli):
     result = cli("runjob", "-u", "alice", "--at", f"{_in_two_days()}T09:00:00", JOB, code=4)
     assert "--at and --crontab need --schedule" in result.output
+
+
+def test_a_schedule_with_invalid_input_is_refused_before_it_is_stored(cli):
+    result = cli("runjob", "-u", "alice", "--schedule", "daily", "--at", f"{_in_two_days()}T09:00:00",
+                 "--data", '{"loopback_prefix": 5, "colour": "red"}', JOB, code=4)
+    assert "Error initializing job" in result.output and "colour: " in result.output
+    assert json.loads(cli("schedules", "list", "--json").output) == []

@@ -43,6 +43,7 @@ def schedule_run(
     from jobruntime.auth import InvalidQueue
     from jobruntime.cli.jobs import _record
     from jobruntime.cli.users import _user
+    from jobruntime.discovery import JobNotFound, load_job_class
     from jobruntime.scheduling.recurrence import InvalidSchedule
     from jobruntime.scheduling.schedules import create_schedule, describe
 
@@ -58,9 +59,9 @@ def schedule_run(
             schedule = create_schedule(
                 session, record, user, interval=interval, start=start, crontab=crontab, name=name,
                 time_zone=time_zone or settings.time_zone, default_queue=settings.default_queue, data=data,
-                commit=commit, task_queue=task_queue,
+                commit=commit, task_queue=task_queue, job_class=load_job_class(record.class_path, settings.jobs_root),
             )
-        except (InvalidSchedule, InvalidQueue, PermissionError) as exc:
+        except (InvalidSchedule, InvalidQueue, PermissionError, JobNotFound) as exc:
             raise CommandError(str(exc)) from exc
         body = describe(schedule)
         session.commit()

@@ -17,7 +17,8 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from jobruntime.auth import RUN_JOB, check_queue, has_permission
-from jobruntime.models import Job, ScheduledJob, User
+from jobruntime.job import Job as JobClass
+from jobruntime.models import Job, ScheduledJob, User, bind_session
 from jobruntime.models.types import utcnow
 from jobruntime.prebuilt import in_session
 from jobruntime.scheduling.recurrence import (
@@ -59,12 +60,12 @@ def create_schedule(
     session: Session, record: Job, user: User, *, interval: str, default_queue: str, time_zone: str,
     start: str | None = None, crontab: str | None = None, name: str | None = None,
     data: dict[str, Any] | None = None, commit: bool | None = None, task_queue: str | None = None,
-    now: dt.datetime | None = None,
+    job_class: type[JobClass] | None = None, now: dt.datetime | None = None,
 ) -> ScheduledJob:
     """Store a schedule for ``user`` to run ``record``; raises InvalidSchedule, PermissionError or InvalidQueue.
 
     ``immediately`` is only a schedule for a job that needs approval (otherwise it is a plain run).
-    Flushed, not committed.
+    With ``job_class``, ``data`` is validated now (each run validates it again). Flushed, not committed.
     """
     now = now or utcnow()
     if interval not in INTERVALS:
@@ -77,6 +78,8 @@ def create_schedule(
     if not has_permission(in_session(session), user, RUN_JOB, record):
         raise PermissionError(f"User {user.username} does not have permission to run job {record.class_path}")
     queue = check_queue(record, task_queue, default_queue)
+    if job_class is not None:
+        check_input(session, job_class, data or {})
     tz = zone(time_zone)
     if interval == CUSTOM:
         check_crontab(crontab)
@@ -101,6 +104,18 @@ def create_schedule(
     session.add(schedule)
     session.flush()
     return schedule
+
+
+def check_input(session: Session, job_class: type[JobClass], data: dict[str, Any]) -> None:
+    """Validate a schedule's input when it is made, so a mistake reaches its requester rather than a run
+    hours later; raises InvalidSchedule listing every problem. The runs validate it again (objects may go)."""
+    from jobruntime.inputs import InputValidationError, validate_data
+
+    with bind_session(session):
+        try:
+            validate_data(job_class.variables(), data)
+        except InputValidationError as exc:
+            raise InvalidSchedule(f"Error initializing job:\n{exc}") from exc
 
 
 def get_schedule(session: Session, schedule_id: str) -> ScheduledJob:
