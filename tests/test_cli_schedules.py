@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.cli_support import database_env, invoker
 
@@ -102,3 +109,28 @@ def test_a_schedule_with_invalid_input_is_refused_before_it_is_stored(cli):
                  "--data", '{"loopback_prefix": 5, "colour": "red"}', JOB, code=4)
     assert "Error initializing job" in result.output and "colour: " in result.output
     assert json.loads(cli("schedules", "list", "--json").output) == []
+
+
+def test_the_scheduler_runs_due_schedules_on_the_embedded_default(cli):
+    env = cli.env
+    if not env["JOBRUNTIME_DATABASE_URL"].startswith("sqlite"):
+        pytest.skip("the embedded default is SQLite with the memory:// broker")
+    start = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)).isoformat(timespec="seconds")
+    job = "local/data_quality/IPAddressParents"  # no addresses, so nothing to fail
+    cli("jobs", "enable", job)
+    schedule_id = cli("runjob", "-u", "alice", "--schedule", "future", "--at", start, job).output.splitlines()[0]
+    process = subprocess.Popen([str(Path(sys.executable).parent / "jobruntime"), "scheduler"],
+                               env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        engine = create_engine(env["JOBRUNTIME_DATABASE_URL"])
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and status not in ("completed", "failed", "errored"):
+            time.sleep(0.2)
+            with engine.connect() as connection:
+                status = connection.execute(text("SELECT status FROM job_result")).scalar()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    assert status == "completed"
+    assert json.loads(cli("schedules", "show", schedule_id, "--json").output)["total_run_count"] == 1

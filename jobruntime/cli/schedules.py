@@ -312,8 +312,29 @@ def dry_run_schedule(schedule_id: str, username: str, as_json: bool) -> None:
 
 
 @click.command()
-def scheduler() -> None:
-    """Fire due schedules without running jobs (every `jobruntime worker` does this too); until SIGTERM."""
-    from jobruntime.scheduling.loop import run_scheduler
+@click.option("-Q", "--queues", help="With the embedded memory:// broker only: the queues whose runs this process "
+                                     "runs itself (comma-separated; default: the default queue).")
+def scheduler(queues: str | None) -> None:
+    """Fire due schedules until SIGTERM (every `jobruntime worker` does this too).
 
-    raise SystemExit(run_scheduler(get_runtime().settings))
+    On a real broker it runs no jobs. With the embedded memory:// broker nothing else can
+    take the runs, so it runs them too, on a worker inside this process.
+    """
+    from jobruntime.scheduling.loop import run_scheduler
+    from jobruntime.topology import is_memory_url
+    from jobruntime.worker import WorkerProcess, load_handler
+
+    settings = get_runtime().settings
+    embedded = None
+    if is_memory_url(settings.broker_url):
+        names = [name.strip() for name in (queues or settings.default_queue).split(",") if name.strip()]
+        embedded = WorkerProcess(settings, names, load_handler())
+        embedded.start_in_thread()
+    elif queues:
+        raise CommandError("--queues is for the embedded memory:// broker; on RabbitMQ run `jobruntime worker -Q`")
+    try:
+        code = run_scheduler(settings)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    raise SystemExit(code)
