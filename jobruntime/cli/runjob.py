@@ -40,7 +40,8 @@ def _parse_data(raw: str | None) -> dict:
 @click.option("--no-wait", is_flag=True, help="Publish, print the job_result_id and return (bus only).")
 @click.option("--token", envvar="JOBRUNTIME_TOKEN", help="API token of --username (or JOBRUNTIME_TOKEN).")
 @click.option("--schedule", "interval", type=click.Choice(SCHEDULE_CHOICES), default="immediately",
-              show_default=True, help="Run now, once later, or on a recurrence (a job needing approval: always a schedule).")
+              show_default=True,
+              help="Run now, once later, or on a recurrence (a job needing approval: always a schedule).")
 @click.option("--at", "start", help="Schedule start, ISO 8601; without an offset, wall-clock time in --tz.")
 @click.option("--crontab", help='Custom schedule: "minute hour day-of-month month day-of-week".')
 @click.option("--name", help="Schedule name (default: the job class and the time it was made).")

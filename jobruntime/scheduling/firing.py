@@ -95,14 +95,14 @@ def following(schedule: Any, occurrence: dt.datetime, now: dt.datetime) -> tuple
     return next(occurrences(schedule.interval, schedule.start_time, tz, now, crontab)), missed
 
 
+_FIREABLE = (SCHEDULES.c.enabled.is_(True),
+             sa.or_(SCHEDULES.c.approval_required.is_(False), SCHEDULES.c.approved_at.is_not(None)))
+
+
 def next_due(engine: Engine) -> dt.datetime | None:
     """When the earliest enabled, approved schedule is next due (None: none is waiting)."""
     with engine.connect() as connection:
         return connection.execute(select(sa.func.min(SCHEDULES.c.next_run_at)).where(*_FIREABLE)).scalar()
-
-
-_FIREABLE = (SCHEDULES.c.enabled.is_(True),
-             sa.or_(SCHEDULES.c.approval_required.is_(False), SCHEDULES.c.approved_at.is_not(None)))
 
 
 def fire_due(engine: Engine, *, default_queue: str, now: dt.datetime | None = None, batch: int = BATCH) -> Firing:
@@ -155,7 +155,8 @@ def _by_id(connection: sa.Connection, model: Any, ids: set[Any]) -> dict[Any, An
     if not ids:
         return {}
     table = model.__table__
-    return {row.id: as_model(model, row._asdict()) for row in connection.execute(select(table).where(table.c.id.in_(ids)))}
+    rows = connection.execute(select(table).where(table.c.id.in_(ids)))
+    return {row.id: as_model(model, row._asdict()) for row in rows}
 
 
 def _fire(schedule: Any, record: Any, requester: Any, default_queue: str, now: dt.datetime

@@ -144,7 +144,7 @@ def set_enabled(schedule: ScheduledJob, enabled: bool, now: dt.datetime | None =
 
 
 def prune(session: Session, older_than: dt.timedelta, now: dt.datetime | None = None) -> int:
-    """Delete one-off schedules that started more than ``older_than`` ago (recurring ones are kept); returns how many."""
+    """Delete one-offs that started more than ``older_than`` ago (recurring ones are kept); returns how many."""
     cutoff = (now or utcnow()) - older_than
     table = ScheduledJob.__table__
     result = session.execute(delete(table).where(
