@@ -12,9 +12,11 @@ import click
 from jobruntime.cli.common import CommandError, echo_json, get_runtime, loaded
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.orm import Session
 
-    from jobruntime.models import ScheduledJob
+    from jobruntime.models import ScheduledJob, User
 
 SCHEDULE_CHOICES = ("immediately", "future", "hourly", "daily", "weekly", "custom")
 _AGE = re.compile(r"^(\d+)([dhm]?)$")
@@ -222,7 +224,7 @@ def list_approvals(as_json: bool) -> None:
         _print_schedules(rows, approvals=True)
 
 
-def _judge(schedule_id: str, username: str, decide) -> str:
+def _judge(schedule_id: str, username: str, decide: Callable[[Session, ScheduledJob, User], str]) -> str:
     """Run ``decide(session, schedule, user)`` and commit; refusals become the command's error."""
     from jobruntime.cli.users import _user
     from jobruntime.scheduling.approvals import ApprovalRefused, NotAwaitingApproval
@@ -246,7 +248,7 @@ def approve_schedule(schedule_id: str, username: str, force: bool) -> None:
     """Approve a schedule; it then runs at its time (at once if that has passed)."""
     from jobruntime.scheduling.approvals import approve
 
-    def decide(session, schedule, user) -> str:
+    def decide(session: Session, schedule: ScheduledJob, user: User) -> str:
         approve(session, schedule, user, force=force)
         return f"Schedule {schedule.name} approved by {user.username}; next run {schedule.next_run_at.isoformat()}"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import delete, or_, select
@@ -171,7 +172,7 @@ def next_runs(schedule: ScheduledJob, count: int = NEXT_RUNS) -> list[dt.datetim
     return [moment.astimezone(tz) for moment in (first, *later)]
 
 
-def _occurrences(schedule: ScheduledJob, after: dt.datetime):
+def _occurrences(schedule: ScheduledJob, after: dt.datetime) -> Iterator[dt.datetime]:
     return occurrences(schedule.interval, schedule.start_time, zone(schedule.time_zone), after,
                        schedule.crontab or None)
 
