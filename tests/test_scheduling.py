@@ -6,19 +6,24 @@ import datetime as dt
 import itertools
 import logging
 import threading
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from jobruntime.auth import APPROVE_JOB, RUN_JOB, grant
+from jobruntime.bus import Bus
 from jobruntime.models import JobResult, OutboxEvent, ScheduledJob, User
 from jobruntime.scheduling import approvals
+from jobruntime.outbox import OutboxRelay
 from jobruntime.scheduling.firing import fire_due
+from jobruntime.scheduling.loop import ScheduleFirer
 from jobruntime.scheduling.recurrence import InvalidSchedule, check_crontab, first_run, occurrences, zone
 from jobruntime.scheduling.schedules import (
     SENSITIVE_APPROVAL, SENSITIVE_SCHEDULE, create_schedule, describe, next_runs, prune, set_enabled,
 )
+from jobruntime.settings import Settings
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = dt.timezone.utc
@@ -319,3 +324,23 @@ def test_a_schedule_of_an_inactive_requester_skips_its_occurrence(session, engin
     session.expire_all()
     assert _runs_of(session, schedule) == []
     assert "its requester alice is inactive" in schedule.skip_reason
+
+
+def test_a_supervisor_fires_a_schedule_as_it_falls_due_between_its_passes(session, engine, job, users, tmp_path):
+    now = dt.datetime.now(UTC)
+    start = (now + dt.timedelta(seconds=1)).isoformat()
+    schedule = _schedule(session, job, users["alice"], interval="future", start=start, now=now)
+    with Bus(Settings(broker_url="memory://", home=tmp_path)) as bus:
+        relay = OutboxRelay(engine, bus)
+        firer = ScheduleFirer(engine, relay, default_queue="default", interval=3600)
+        try:
+            assert firer.tick() == 0  # the first pass: nothing due yet, but it learns when something will be
+            deadline = time.monotonic() + 30
+            fired = 0
+            while not fired and time.monotonic() < deadline:
+                time.sleep(0.05)
+                fired = firer.tick()
+        finally:
+            relay.close()
+    session.expire_all()
+    assert fired == 1 and len(_runs_of(session, schedule)) == 1

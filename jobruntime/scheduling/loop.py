@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import signal
 import threading
 import time
@@ -33,7 +34,7 @@ class ScheduleFirer:
         self.relay = relay
         self.default_queue = default_queue
         self.interval = interval
-        self._last = 0.0
+        self._last = -math.inf  # the first tick makes a pass, however recently the machine booted
         self._next_due: dt.datetime | None = None
 
     def tick(self) -> int:
