@@ -20,11 +20,11 @@ from sqlalchemy import insert, select
 
 from benchmarks.bench_celery import BIN, worker_process
 from benchmarks.common import drop_postgres, fresh_postgres_url, prepared_runtime
-from jobruntime.bus import Bus
-from jobruntime.job_records import find_record
+from jobruntime.bus.broker import Bus
+from jobruntime.authoring.records import find_record
 from jobruntime.models import ScheduledJob, User
 from jobruntime.models.types import utcnow
-from jobruntime.settings import Settings
+from jobruntime.core.settings import Settings
 
 WAITING = 10_000
 DUE = 1_000

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from jobruntime.runtime import Runtime
+    from jobruntime.run.runtime import Runtime
 
 EXIT_REFUSED = 4
 DATABASE_URL_KEY = "jobruntime.database_url"
-RUNTIME_KEY = "jobruntime.runtime"
+RUNTIME_KEY = "jobruntime.run.runtime"
 
 
 class CommandError(click.ClickException):
@@ -26,7 +26,7 @@ class CommandError(click.ClickException):
 def get_runtime() -> Runtime:
     """The runtime of this command, built once per command; its database URL (password hidden) is kept for
     setup error messages."""
-    from jobruntime.runtime import Runtime
+    from jobruntime.run.runtime import Runtime
 
     ctx = click.get_current_context(silent=True)
     if ctx is not None and RUNTIME_KEY in ctx.meta:

@@ -60,7 +60,7 @@ def runjob(
                                       time_zone=time_zone, data=data, commit=commit, task_queue=task_queue,
                                       as_json=as_json))
     if local:
-        from jobruntime.discovery import InvalidClassPath, split_class_path
+        from jobruntime.authoring.discovery import InvalidClassPath, split_class_path
 
         try:
             split_class_path(job)
@@ -74,7 +74,7 @@ def runjob(
 
 def _run_local(class_path: str, data: dict, commit: bool, username: str | None, profile: bool, as_json: bool) -> int:
     from jobruntime.cli import render
-    from jobruntime.runs import RunRefused, run_local
+    from jobruntime.run.local import RunRefused, run_local
 
     runtime = get_runtime()
     loaded()
@@ -94,11 +94,11 @@ def _run_on_bus(
     job: str, data: dict, commit: bool, username: str, token: str | None, task_queue: str | None,
     profile: bool, as_json: bool, no_wait: bool,
 ) -> int:
-    from jobruntime.bus import PublishRefused
+    from jobruntime.bus.broker import PublishRefused
     from jobruntime.cli import render
     from jobruntime.client import Client, FollowTimeout, RunRejected
-    from jobruntime.messages import MalformedMessage
-    from jobruntime.topology import is_memory_url
+    from jobruntime.bus.messages import MalformedMessage
+    from jobruntime.bus.topology import is_memory_url
 
     runtime = get_runtime()
     loaded()
@@ -137,7 +137,7 @@ def _run_on_bus(
 
 def _start_embedded_worker(settings, queue: str):
     """The in-process worker of the embedded memory:// broker, consuming the run's queue on a thread."""
-    from jobruntime.worker import WorkerProcess, load_handler
+    from jobruntime.worker.supervisor import WorkerProcess, load_handler
 
     embedded = WorkerProcess(settings, [queue], load_handler())
     embedded.start_in_thread()
@@ -151,7 +151,7 @@ def _report(runtime, result_id, as_json: bool, printed: set[int] | None) -> int:
     from jobruntime.cli import render
     from jobruntime.cli.results import log_entries
     from jobruntime.models import JobResult
-    from jobruntime.serializers import job_result_json
+    from jobruntime.run.serializers import job_result_json
 
     with runtime.session() as session:
         result = session.get(JobResult, result_id, options=[selectinload(JobResult.user)])

@@ -29,8 +29,8 @@ def needs_schedule(job: str, interval: str, start: str | None = None, crontab: s
         return True
     if start is not None or crontab is not None:
         raise CommandError("--at and --crontab need --schedule future, hourly, daily, weekly or custom")
-    from jobruntime.job_records import lookup_record
-    from jobruntime.prebuilt import transaction
+    from jobruntime.authoring.records import lookup_record
+    from jobruntime.store.prebuilt import transaction
 
     with transaction(get_runtime().autocommit_engine) as db:
         record = lookup_record(db, job)
@@ -42,10 +42,10 @@ def schedule_run(
     time_zone: str | None, data: dict, commit: bool, task_queue: str | None, as_json: bool,
 ) -> int:
     """Store the schedule ``runjob --schedule`` asks for and print its id and first run; returns the exit code."""
-    from jobruntime.auth import InvalidQueue
+    from jobruntime.run.auth import InvalidQueue
     from jobruntime.cli.jobs import _record
     from jobruntime.cli.users import _user
-    from jobruntime.discovery import JobNotFound, load_job_class
+    from jobruntime.authoring.discovery import JobNotFound, load_job_class
     from jobruntime.scheduling.recurrence import InvalidSchedule
     from jobruntime.scheduling.schedules import create_schedule, describe
 
@@ -275,9 +275,9 @@ def dry_run_schedule(schedule_id: str, username: str, as_json: bool) -> None:
     from jobruntime.cli.runjob import _report, _start_embedded_worker
     from jobruntime.cli.users import _user
     from jobruntime.client import Client, FollowTimeout, RunRejected
-    from jobruntime.outbox import OutboxRelay
+    from jobruntime.bus.outbox import OutboxRelay
     from jobruntime.scheduling.approvals import ApprovalRefused, dry_run
-    from jobruntime.topology import is_memory_url
+    from jobruntime.bus.topology import is_memory_url
 
     runtime = get_runtime()
     loaded()
@@ -323,8 +323,8 @@ def scheduler(queues: str | None) -> None:
     take the runs, so it runs them too, on a worker inside this process.
     """
     from jobruntime.scheduling.loop import run_scheduler
-    from jobruntime.topology import is_memory_url
-    from jobruntime.worker import WorkerProcess, load_handler
+    from jobruntime.bus.topology import is_memory_url
+    from jobruntime.worker.supervisor import WorkerProcess, load_handler
 
     settings = get_runtime().settings
     embedded = None

@@ -23,11 +23,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine, bindparam, insert, select, update
 
-from jobruntime import outbox
-from jobruntime.messages import RunRequest
+from jobruntime.bus import outbox
+from jobruntime.bus.messages import RunRequest
 from jobruntime.models import Job, JobResult, ScheduledJob, User
 from jobruntime.models.types import utcnow
-from jobruntime.prebuilt import as_model, on_connection
+from jobruntime.store.prebuilt import as_model, on_connection
 from jobruntime.scheduling.recurrence import occurrences, zone
 
 logger = logging.getLogger(__name__)

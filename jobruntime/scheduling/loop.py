@@ -12,10 +12,10 @@ import time
 import sqlalchemy.exc
 from sqlalchemy import Engine
 
-from jobruntime.outbox import SWEEP_AGE, OutboxRelay
+from jobruntime.bus.outbox import SWEEP_AGE, OutboxRelay
 from jobruntime.models.types import utcnow
 from jobruntime.scheduling.firing import fire_due, next_due
-from jobruntime.settings import Settings
+from jobruntime.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 SWEEP_INTERVAL = 5.0  # seconds between the standalone scheduler's outbox sweeps
@@ -62,8 +62,8 @@ class ScheduleFirer:
 
 def run_scheduler(settings: Settings) -> int:
     """``jobruntime scheduler``: fire schedules and sweep the outbox until SIGTERM, running no jobs."""
-    from jobruntime.bus import Bus
-    from jobruntime.runtime import Runtime
+    from jobruntime.bus.broker import Bus
+    from jobruntime.run.runtime import Runtime
 
     runtime = Runtime.from_settings(settings, events=True)
     bus = Bus(settings)

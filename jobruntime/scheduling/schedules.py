@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from jobruntime.auth import RUN_JOB, check_queue, has_permission
-from jobruntime.job import Job as JobClass
+from jobruntime.run.auth import RUN_JOB, check_queue, has_permission
+from jobruntime.authoring.job import Job as JobClass
 from jobruntime.models import Job, ScheduledJob, User, bind_session
 from jobruntime.models.types import utcnow
-from jobruntime.prebuilt import in_session
+from jobruntime.store.prebuilt import in_session
 from jobruntime.scheduling.recurrence import (
     CUSTOM, FUTURE, IMMEDIATELY, INTERVALS, RECURRING, InvalidSchedule, check_crontab, first_run, occurrences,
     zone,
@@ -110,7 +110,7 @@ def create_schedule(
 def check_input(session: Session, job_class: type[JobClass], data: dict[str, Any]) -> None:
     """Validate a schedule's input when it is made, so a mistake reaches its requester rather than a run
     hours later; raises InvalidSchedule listing every problem. The runs validate it again (objects may go)."""
-    from jobruntime.inputs import InputValidationError, validate_data
+    from jobruntime.authoring.inputs import InputValidationError, validate_data
 
     with bind_session(session):
         try:
