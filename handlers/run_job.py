@@ -124,6 +124,11 @@ def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
         else:
             run.user = check_credentials(request, facts.user, facts.token_expires, runtime.settings.signing_secret)
             check_permission(run.user, RUN_JOB, record, facts.granted)
+        if record.approval_required and not (run.requeued and existing["schedule_id"] is not None):
+            raise PermissionError(
+                f"Job {record.class_path} requires approval: only an approved schedule runs it "
+                f"(`jobruntime runjob` makes one; another user approves it with `jobruntime approvals approve`)"
+            )
         run.queue = check_queue(record, run.request.task_queue or ctx.queue, runtime.settings.default_queue)
         if ctx.queue is not None and ctx.queue != run.queue:
             raise PermissionError(

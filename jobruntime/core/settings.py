@@ -131,6 +131,17 @@ def _queue_type(value: Any) -> str:
     return value
 
 
+def _time_zone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = _text(value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Europe/Paris or UTC") from None
+    return name
+
+
 def _env(name: str, default: Any) -> Callable[[], Any]:
     """A default factory: the environment variable's text if set, else ``default`` (copied if mutable)."""
 
@@ -178,6 +189,9 @@ class Settings:
     # Log entries written per database round trip; seconds between log flushes while a job runs.
     log_batch_size: int = _setting("log_batch_size", 500, _bounded(1, kind=int))
     log_flush_interval: float = _setting("log_flush_interval", 0.5, _bounded(0, kind=float))
+    # IANA zone of schedules made without --tz; seconds between a supervisor's passes over due schedules.
+    time_zone: str = _setting("time_zone", "UTC", _time_zone)
+    schedule_interval: float = _setting("schedule_interval", 1.0, _bounded(0, above=True, kind=float))
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

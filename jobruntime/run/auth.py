@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # the wire schemas (pydantic) are not needed to check a local
     from jobruntime.bus.messages import RunRequest
 
 RUN_JOB = "run_job"
-ACTIONS = (RUN_JOB,)  # the actions workers check; granting another would allow nothing
+APPROVE_JOB = "approve_job"  # approve or deny another user's schedule of the job
+ACTIONS = (RUN_JOB, APPROVE_JOB)  # the actions checked; granting another would allow nothing
 ACTION_MAX_LENGTH = 50
 
 
