@@ -152,6 +152,11 @@ def _authorize(ctx: HandlerContext, request: RunRequest, digest: str) -> _Run | 
     try:
         if not run.requeued:  # a re-queued run's permission was checked on its first attempt
             check_permission(run.user, RUN_JOB, record, facts.granted)
+        if record.approval_required and not (run.requeued and existing["schedule_id"] is not None):
+            raise PermissionDenied(
+                f"Job {record.class_path} requires approval: only an approved schedule runs it "
+                f"(`jobruntime runjob` makes one; another user approves it with `jobruntime approvals approve`)"
+            )
         run.queue = check_queue(record, run.request.task_queue or ctx.queue, runtime.settings.default_queue)
         if ctx.queue is not None and ctx.queue != run.queue:
             raise PermissionDenied(

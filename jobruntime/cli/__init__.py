@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from jobruntime.cli import admin, jobs, messages, results, runjob, serve, users, worker
+from jobruntime.cli import admin, jobs, messages, results, runjob, schedules, serve, users, worker
 from jobruntime.cli.setup_errors import SetupErrorGroup
 
 
@@ -24,3 +24,6 @@ main.add_command(worker.worker)
 main.add_command(worker.publish)
 main.add_command(messages.messages)
 main.add_command(serve.serve)
+main.add_command(schedules.schedules)
+main.add_command(schedules.approvals)
+main.add_command(schedules.scheduler)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 EXIT_REFUSED = 4
 DATABASE_URL_KEY = "jobruntime.database_url"
+RUNTIME_KEY = "jobruntime.run.runtime"
 
 
 class CommandError(click.ClickException):
@@ -23,13 +24,17 @@ class CommandError(click.ClickException):
 
 
 def get_runtime() -> Runtime:
-    """The runtime of this command; its database URL (password hidden) is kept for setup error messages."""
+    """The runtime of this command, built once per command; its database URL (password hidden) is kept for
+    setup error messages."""
     from jobruntime.run.runtime import Runtime
 
-    runtime = Runtime.from_settings()
     ctx = click.get_current_context(silent=True)
+    if ctx is not None and RUNTIME_KEY in ctx.meta:
+        return ctx.meta[RUNTIME_KEY]
+    runtime = Runtime.from_settings()
     if ctx is not None:
         ctx.meta[DATABASE_URL_KEY] = runtime.engine.url.render_as_string(hide_password=True)
+        ctx.meta[RUNTIME_KEY] = runtime
     return runtime
 
 

@@ -14,6 +14,7 @@ import secrets
 import click
 
 from jobruntime.cli.common import EXIT_REFUSED, CommandError, echo_json, get_runtime, loaded
+from jobruntime.cli.schedules import SCHEDULE_CHOICES, needs_schedule, schedule_run
 
 EXIT_CODES = {"completed": 0, "failed": 1, "errored": 2}
 
@@ -38,14 +39,26 @@ def _parse_data(raw: str | None) -> dict:
 @click.option("--task-queue", help="Queue to run on (bus only; default: the job's first task queue).")
 @click.option("--no-wait", is_flag=True, help="Publish, print the job_result_id and return (bus only).")
 @click.option("--token", envvar="JOBRUNTIME_TOKEN", help="API token of --username (or JOBRUNTIME_TOKEN).")
+@click.option("--schedule", "interval", type=click.Choice(SCHEDULE_CHOICES), default="immediately",
+              show_default=True,
+              help="Run now, once later, or on a recurrence (a job needing approval: always a schedule).")
+@click.option("--at", "start", help="Schedule start, ISO 8601; without an offset, wall-clock time in --tz.")
+@click.option("--crontab", help='Custom schedule: "minute hour day-of-month month day-of-week".')
+@click.option("--name", help="Schedule name (default: the job class and the time it was made).")
+@click.option("--tz", "time_zone", help="Schedule time zone, e.g. Europe/Paris (default JOBRUNTIME_TIME_ZONE).")
 def runjob(
     job: str, local: bool, username: str | None, commit: bool, raw_data: str | None, profile: bool,
-    as_json: bool, task_queue: str | None, no_wait: bool, token: str | None,
+    as_json: bool, task_queue: str | None, no_wait: bool, token: str | None, interval: str, start: str | None,
+    crontab: str | None, name: str | None, time_zone: str | None,
 ) -> None:
     """Run JOB (a class path local/<module>/<Class>, or on the bus also a Job record UUID)."""
     if commit and not username:
         raise CommandError("--username is mandatory when --commit is used")
     data = _parse_data(raw_data)
+    if needs_schedule(job, interval, start, crontab):
+        raise SystemExit(schedule_run(job, username, interval=interval, start=start, crontab=crontab, name=name,
+                                      time_zone=time_zone, data=data, commit=commit, task_queue=task_queue,
+                                      as_json=as_json))
     if local:
         from jobruntime.authoring.discovery import InvalidClassPath, split_class_path
 

@@ -97,7 +97,7 @@ def token(username: str, description: str, expires_days: int | None) -> None:
 @click.argument("action")
 @click.option("--job", "class_path", help="Class path of the one job to allow (default: every job).")
 def grant_permission(username: str, action: str, class_path: str | None) -> None:
-    """Allow a user ACTION (run_job) on one job or on every job."""
+    """Allow a user ACTION (run_job, or approve_job: approve others' schedules) on one job or on every job."""
     from jobruntime.run.auth import ACTIONS, grant
     from jobruntime.cli.jobs import _record
 

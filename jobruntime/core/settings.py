@@ -169,6 +169,17 @@ def _queue_type(value: Any) -> str:
     return value
 
 
+def _time_zone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = _text(value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Europe/Paris or UTC") from None
+    return name
+
+
 def _env(name: str, default: Any) -> Callable[[], Any]:
     """A default factory: the environment variable's text if set, else ``default`` (copied if mutable)."""
 
@@ -222,6 +233,9 @@ class Settings:
     max_request_bytes: int = _setting("max_request_bytes", 1024 * 1024, _bounded(1, kind=int))
     # Characters of one log message, and of a run's output, kept in the database (events carry less).
     max_stored_text: int = _setting("max_stored_text", 1024 * 1024, _bounded(100, kind=int))
+    # IANA zone of schedules made without --tz; seconds between a supervisor's passes over due schedules.
+    time_zone: str = _setting("time_zone", "UTC", _time_zone)
+    schedule_interval: float = _setting("schedule_interval", 1.0, _bounded(0, above=True, kind=float))
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

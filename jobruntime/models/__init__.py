@@ -22,6 +22,7 @@ from jobruntime.models.errors import (
 )
 from jobruntime.models.extras import JOB_OVERRIDABLE_FIELDS, Job, JobLogEntry, JobResult, OutboxEvent
 from jobruntime.models.query import QuerySet
+from jobruntime.models.scheduling import ScheduledJob
 from jobruntime.models.session import bind_session, current_session
 from jobruntime.models.users import ObjectPermission, Token, User
 
@@ -56,6 +57,7 @@ __all__ = [
     "OutboxEvent",
     "ProtectedError",
     "QuerySet",
+    "ScheduledJob",
     "Token",
     "User",
     "ValidationError",

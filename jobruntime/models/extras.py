@@ -151,6 +151,10 @@ class JobResult(Base):
     heartbeat: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     request: Mapped[Any | None] = mapped_column(sa.JSON)
     cancel_requested_by: Mapped[str | None] = mapped_column(sa.String(150))
+    # The schedule that made this run (its occurrence, or an approver's dry run of it).
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("scheduled_job.id", ondelete="SET NULL"), index=True
+    )
     # The status run() and the tests ended with, committed with their changes while post_run() is still to run;
     # the run stays running until post_run() has finished, and a lost worker's run is then not run again.
     verdict: Mapped[str | None] = mapped_column(sa.String(30))

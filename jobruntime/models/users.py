@@ -13,7 +13,8 @@ from jobruntime.models.types import UTCDateTime, utcnow
 
 RUN_JOB = "run_job"
 CHANGE_JOB = "change_job"  # edit a Job record (enabled, overrides) through the HTTP API
-ACTIONS = (RUN_JOB, CHANGE_JOB)  # what an ObjectPermission may grant; granting another would allow nothing
+APPROVE_JOB = "approve_job"  # approve or deny another user's schedule of the job
+ACTIONS = (RUN_JOB, CHANGE_JOB, APPROVE_JOB)  # what an ObjectPermission may grant; granting another would allow nothing
 
 
 class User(Base):

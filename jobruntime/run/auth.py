@@ -22,7 +22,7 @@ from jobruntime.core.errors import RefusalError
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import ObjectPermission, Token, User
 from jobruntime.models.types import as_utc, utcnow
-from jobruntime.models.users import ACTIONS, CHANGE_JOB, RUN_JOB  # noqa: F401 - the actions callers check here
+from jobruntime.models.users import ACTIONS, APPROVE_JOB, CHANGE_JOB, RUN_JOB  # noqa: F401 - the actions callers check here
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, as_model
 
 if TYPE_CHECKING:  # the wire schemas (pydantic) are not needed to check a local run

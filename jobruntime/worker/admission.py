@@ -31,7 +31,8 @@ _RUNS = JobResult.__table__.alias("run")
 _USERS = User.__table__.alias("requester")
 _TOKENS = Token.__table__
 _GRANTS = ObjectPermission.__table__
-RUN_COLUMNS = ("name", "user_id", "request", "attempt", "status", "created")  # of the run's row (``leases.rerun_request``)
+# Of the run's row (see ``leases.rerun_request``).
+RUN_COLUMNS = ("name", "user_id", "request", "attempt", "status", "created", "schedule_id")
 
 
 @dataclass(frozen=True)

@@ -311,8 +311,11 @@ def run_name(db: DriverConnection, job_result_id: uuid.UUID) -> str | None:
 
 
 def rerun_request(stored: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The stored request of a run the reaper put back to ``pending`` (``stored``: its row, or None), else None."""
-    if stored is None or stored["status"] != "pending" or stored["attempt"] < 1 or stored["request"] is None:
+    """The stored request of a run the reaper put back to ``pending``, or of a run a schedule recorded
+    (``stored``: its row, or None), else None. The row, written by a trusted process, vouches for the request."""
+    if stored is None or stored["status"] != "pending" or stored["request"] is None:
+        return None
+    if stored["attempt"] < 1 and stored.get("schedule_id") is None:
         return None
     return stored["request"]
 

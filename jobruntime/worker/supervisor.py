@@ -4,8 +4,8 @@ Each worker process holds one broker connection (it consumes and publishes over
 it) and its database pools for its whole life, and runs jobs one at a time in its
 main thread. The supervisor replaces a process that dies, kills one whose run
 passed its hard time limit (and records why), re-queues runs whose lease expired
-elsewhere (the reaper), and publishes outbox events a crashed process left
-behind. SIGTERM: every process finishes the job in hand, then exits.
+elsewhere (the reaper), publishes outbox events a crashed process left
+behind, and fires due schedules (``jobruntime.scheduling``). SIGTERM: every process finishes the job in hand, then exits.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from jobruntime.store.prebuilt import ConnectionLost, on_connection
 from jobruntime.worker.dead_letters import end_dead_lettered_run
 from jobruntime.run.log import LogFlusher
 from jobruntime.run.runtime import Runtime
+from jobruntime.scheduling.loop import ScheduleFirer
 from jobruntime.core.settings import Settings
 from jobruntime.worker.timelimits import HardLimit, RunSlot, hard_limit_message
 
@@ -206,11 +207,14 @@ class Supervisor:
         bus.connect()  # after forking: a worker process must not inherit this connection's socket
         bus.declare_run_queues(self.queues)  # the dead-letter queues its sweep reads exist before the children's
         relay = OutboxRelay(runtime.engine, bus)
+        schedules = ScheduleFirer(runtime.engine, relay, default_queue=self.settings.default_queue,
+                                  interval=self.settings.schedule_interval)
         last_sweep = 0.0
         try:
             while not self._stopping.wait(0.2):
                 self._watch_children(runtime, relay)
                 self._renew_leases(runtime)
+                schedules.tick()
                 if time.monotonic() - last_sweep >= min(self.settings.lease_seconds / 2, 5):
                     last_sweep = time.monotonic()
                     self._sweep(runtime, bus, relay)
