@@ -14,6 +14,7 @@ from typing import Any
 
 _EXPORTS = {
     "Job": "jobruntime.job",
+    "JobHookReceiver": "jobruntime.changes.receiver",
     "JobRequest": "jobruntime.job",
     "SoftTimeLimitExceeded": "jobruntime.job",
     **{

@@ -15,13 +15,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from jobruntime.changes.hooks import hook_runs
+from jobruntime.changes.recorder import JOB, JOB_HOOK, ChangeContext, ChangeRecorder, recording, write_changes
 from jobruntime.discovery import JobNotFound, load_job_class
 from jobruntime.interrupts import Interrupter, RunCancelled
 from jobruntime.job import LOG_LEVELS, Job, JobRequest, SoftTimeLimitExceeded
 from jobruntime.job_records import lookup_record
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, User, bind_session
-from jobruntime.prebuilt import DriverConnection, as_model, prebuilt_insert, transaction
+from jobruntime.prebuilt import DriverConnection, as_model, in_session, prebuilt_insert, transaction
 from jobruntime.profiling import profiled
 from jobruntime.result_writer import LeaseLost, ResultWriter, utcnow
 from jobruntime.runlog import LogEntry, RunLog, last_seq
@@ -258,9 +260,31 @@ class JobExecution:
             raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record,
                               reason=f"Error initializing job: {'; '.join(str(exc).splitlines())}") from exc
 
+    def _change_context(self, record: JobRecord) -> ChangeContext:
+        """Who the run's changes are recorded against: ``job-hook`` for a receiver's runs, else ``job``."""
+        user = self.options.request.user if self.options.request is not None else None
+        return ChangeContext(
+            name=JOB_HOOK if record.is_job_hook_receiver else JOB,
+            detail=record.class_path,
+            user_id=user.id if user is not None else None,
+            user_name=user.username if user is not None else "",
+            request_id=self.job_result_id,
+        )
+
+    def _write_changes(self, session: Session, changes: ChangeRecorder) -> list[dict[str, Any]]:
+        """The run's changes, their events and the hook runs they start, written in the run's transaction."""
+        noted = changes.take()
+        if not noted:
+            return []
+        db = in_session(session)
+        settings = self.runtime.settings
+        return write_changes(db, noted, events=self.runtime.events) + hook_runs(
+            db, noted, signing_secret=settings.signing_secret, default_queue=settings.default_queue)
+
     def _run_phase(self, job: Job, record: JobRecord, commit: bool) -> str:
         read_only = record.read_only
-        with self.runtime.session() as session, bind_session(session):
+        with self.runtime.session() as session, bind_session(session), \
+                recording(session, self._change_context(record) if commit else None) as changes:
             job.session = session
             data = self._job_data(job, record, session)
             if self.result.status == PENDING:
@@ -276,8 +300,10 @@ class JobExecution:
                     if self.log.live:
                         self.log.flush()
                     final = not _has_post_run(job)
+                    change_events = self._write_changes(session, changes)
                     self.writer.record_verdict(session, status, self.reason, self.data, final=final)
                     session.commit()
+                    self.runtime.committed(change_events)
                     self.writer.verdict_committed()
                 else:
                     session.rollback()
