@@ -16,10 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobruntime.auth import signed
 from jobruntime.changes.recorder import JOB_HOOK, Change
 from jobruntime.changes.snapshot import is_change_logged
-from jobruntime.messages import RunRequest
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobHook, model_for_label
 from jobruntime.models.changes import ACTIONS
@@ -115,7 +113,13 @@ def _matching(hooks: Iterable[dict[str, Any]], row: dict[str, Any]) -> Iterable[
 
 def _run_row(hook: dict[str, Any], row: dict[str, Any], signing_secret: str | None,
              default_queue: str) -> dict[str, Any]:
-    """The run request of one hook for one change: by the change's user, on the receiver's first queue."""
+    """The run request of one hook for one change: by the change's user, on the receiver's first queue.
+
+    The wire schemas are imported here, when a hook matches: a run that starts none does not load them.
+    """
+    from jobruntime.auth import signed
+    from jobruntime.messages import RunRequest
+
     queue = (hook["task_queues"] or [default_queue])[0]
     request = RunRequest(
         job=f"{hook['source']}/{hook['module_name']}/{hook['job_class_name']}",
