@@ -96,11 +96,12 @@ def hook_run_id(hook_id: uuid.UUID, change_id: uuid.UUID) -> uuid.UUID:
 def hook_runs(db: DriverConnection, changes: Sequence[Change], *, signing_secret: str | None,
               default_queue: str) -> list[dict[str, Any]]:
     """Write the outbox rows of the runs ``changes`` start and return them; a hook run's own changes start none (no loops)."""
-    starting = [change.row for change in changes if change.row["change_context"] != JOB_HOOK]
+    starting = [change for change in changes if change.row["change_context"] != JOB_HOOK]
     if not starting:
         return []
     hooks = _ENABLED_HOOKS.rows(db)
-    runs = [_run_row(hook, row, signing_secret, default_queue) for row in starting for hook in _matching(hooks, row)]
+    runs = [_run_row(hook, change, signing_secret, default_queue)
+            for change in starting for hook in _matching(hooks, change.row)]
     return add_events(db, runs) if runs else []
 
 
@@ -111,7 +112,7 @@ def _matching(hooks: Iterable[dict[str, Any]], row: dict[str, Any]) -> Iterable[
             yield hook
 
 
-def _run_row(hook: dict[str, Any], row: dict[str, Any], signing_secret: str | None,
+def _run_row(hook: dict[str, Any], change: Change, signing_secret: str | None,
              default_queue: str) -> dict[str, Any]:
     """The run request of one hook for one change: by the change's user, on the receiver's first queue.
 
@@ -120,6 +121,7 @@ def _run_row(hook: dict[str, Any], row: dict[str, Any], signing_secret: str | No
     from jobruntime.auth import signed
     from jobruntime.messages import RunRequest
 
+    row = change.row
     queue = (hook["task_queues"] or [default_queue])[0]
     request = RunRequest(
         job=f"{hook['source']}/{hook['module_name']}/{hook['job_class_name']}",
@@ -127,7 +129,7 @@ def _run_row(hook: dict[str, Any], row: dict[str, Any], signing_secret: str | No
         commit=not hook["read_only"],
         task_queue=queue,
         job_result_id=hook_run_id(hook["id"], row["id"]),
-        requested_by=row["user_name"] or "Undefined",
+        requested_by=change.requested_by or row["user_name"] or "Undefined",
     )
     if signing_secret:
         request = signed(request, signing_secret)

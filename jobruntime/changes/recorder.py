@@ -51,10 +51,14 @@ class ChangeContext:
 
 @dataclass
 class Change:
-    """One noted change: its ObjectChange row and the snapshot before it (for the event's difference)."""
+    """One noted change: its ObjectChange row and the snapshot before it (for the event's difference).
+
+    ``requested_by`` is who the hook runs it starts are requested by, when not the row's user name.
+    """
 
     row: dict[str, Any]
     prechange: dict[str, Any] | None
+    requested_by: str | None = None
 
     def event(self) -> dict[str, Any]:
         """The outbox row announcing this change on ``object.change.<app_label>.<model>.<action>``."""
