@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -53,21 +54,32 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
+@dataclass(frozen=True)
+class Field:
+    """One column of a snapshot: its key there (a relation's name for a foreign key), attribute, column, relation."""
+
+    key: str
+    attribute: str
+    column: sa.Column[Any]
+    relation: str | None
+
+
 @cache
-def _fields(model: type[Base]) -> tuple[tuple[str, str], ...]:
-    """``(snapshot key, attribute key)`` for every column the snapshot holds."""
+def fields(model: type[Base]) -> tuple[Field, ...]:
+    """Every column a snapshot holds, in table order (``_``-prefixed bookkeeping columns left out)."""
     mapper = sa.inspect(model)
     relation_of: dict[sa.Column[Any], str] = {}
     for relation in mapper.relationships:
         if relation.direction is sa.orm.interfaces.MANYTOONE and len(relation.local_columns) == 1:
             relation_of.setdefault(next(iter(relation.local_columns)), relation.key)
-    fields = []
+    found = []
     for column in table_of(model).columns:
         attribute = mapper.get_property_by_column(column).key
         if attribute.startswith("_"):
             continue
-        fields.append((relation_of.get(column, attribute), attribute))
-    return tuple(fields)
+        relation = relation_of.get(column)
+        found.append(Field(relation or attribute, attribute, column, relation))
+    return tuple(found)
 
 
 def snapshot(obj: Base, values: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -75,8 +87,9 @@ def snapshot(obj: Base, values: dict[str, Any] | None = None) -> dict[str, Any]:
     values = values or {}
     state = obj.__dict__
     return {
-        key: json_value(values[attribute] if attribute in values else state.get(attribute, getattr(obj, attribute)))
-        for key, attribute in _fields(type(obj))
+        field.key: json_value(values[field.attribute] if field.attribute in values
+                              else state.get(field.attribute, getattr(obj, field.attribute)))
+        for field in fields(type(obj))
     }
 
 
