@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jobruntime.changes.hooks import hook_runs
-from jobruntime.changes.recorder import JOB, JOB_HOOK, ChangeContext, ChangeRecorder, recording, write_changes
+from jobruntime.changes.hooks import write_with_hook_runs
+from jobruntime.changes.recorder import JOB, JOB_HOOK, ChangeContext, ChangeRecorder, recording
 from jobruntime.discovery import JobNotFound, load_job_class
 from jobruntime.interrupts import Interrupter, RunCancelled
 from jobruntime.job import LOG_LEVELS, Job, JobRequest, SoftTimeLimitExceeded
@@ -276,10 +276,7 @@ class JobExecution:
         noted = changes.take()
         if not noted:
             return []
-        db = in_session(session)
-        settings = self.runtime.settings
-        return write_changes(db, noted, events=self.runtime.events) + hook_runs(
-            db, noted, signing_secret=settings.signing_secret, default_queue=settings.default_queue)
+        return write_with_hook_runs(in_session(session), noted, self.runtime.settings, events=self.runtime.events)
 
     def _run_phase(self, job: Job, record: JobRecord, commit: bool) -> str:
         read_only = record.read_only

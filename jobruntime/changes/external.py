@@ -19,8 +19,8 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from jobruntime.auth import check_credentials, requester
-from jobruntime.changes.hooks import hook_runs
-from jobruntime.changes.recorder import EXTERNAL, Change, write_changes
+from jobruntime.changes.hooks import write_with_hook_runs
+from jobruntime.changes.recorder import EXTERNAL, Change
 from jobruntime.messages import describe_validation_error
 from jobruntime.models import ObjectChange
 from jobruntime.models.users import User
@@ -105,10 +105,8 @@ def record_external(runtime: Runtime, message: ObjectChangeMessage) -> list[dict
         if connection.execute(select(ObjectChange.id).where(ObjectChange.id == message.change_id)).first():
             return None
         change = Change(_row(message, user), _previous(connection, message), requested_by=user.username)
-        settings = runtime.settings
         try:
-            rows = write_changes(db, [change], events=True) + hook_runs(
-                db, [change], signing_secret=settings.signing_secret, default_queue=settings.default_queue)
+            rows = write_with_hook_runs(db, [change], runtime.settings, events=True)
             connection.commit()
         except (IntegrityError, connection.dialect.loaded_dbapi.IntegrityError):  # another delivery committed first
             connection.rollback()

@@ -16,13 +16,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobruntime.changes.recorder import JOB_HOOK, Change
+from jobruntime.changes.recorder import JOB_HOOK, Change, write_changes
 from jobruntime.changes.snapshot import is_change_logged
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobHook, model_for_label
 from jobruntime.models.changes import ACTIONS
 from jobruntime.outbox import RUN_EXCHANGE, add_events, event_row
 from jobruntime.prebuilt import DriverConnection, Prebuilt
+from jobruntime.settings import Settings
 
 _HOOK = JobHook.__table__
 _JOB = JobRecord.__table__
@@ -134,3 +135,15 @@ def _run_row(hook: dict[str, Any], change: Change, signing_secret: str | None,
     if signing_secret:
         request = signed(request, signing_secret)
     return event_row(RUN_EXCHANGE, queue, request.model_dump(mode="json"))
+
+
+def write_with_hook_runs(db: DriverConnection, changes: Sequence[Change], settings: Settings, *,
+                         events: bool) -> list[dict[str, Any]]:
+    """Write ``changes`` (with their events when ``events``) and the hook runs they start, in ``db``'s transaction.
+
+    Returns the outbox rows, to hand to the relay once the transaction commits.
+    """
+    if not changes:
+        return []
+    return write_changes(db, list(changes), events=events) + hook_runs(
+        db, changes, signing_secret=settings.signing_secret, default_queue=settings.default_queue)
