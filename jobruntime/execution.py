@@ -280,8 +280,9 @@ class JobExecution:
 
     def _run_phase(self, job: Job, record: JobRecord, commit: bool) -> str:
         read_only = record.read_only
+        logged = commit and self.runtime.settings.change_logging
         with self.runtime.session() as session, bind_session(session), \
-                recording(session, self._change_context(record) if commit else None) as changes:
+                recording(session, self._change_context(record) if logged else None) as changes:
             job.session = session
             data = self._job_data(job, record, session)
             if self.result.status == PENDING:
