@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobruntime.changes.recorder import JOB_HOOK, Change, write_changes
-from jobruntime.changes.snapshot import is_change_logged
+from jobruntime.changes.snapshot import change_logged_labels, change_logged_model
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobHook, model_for_label
 from jobruntime.models.changes import ACTIONS
@@ -63,11 +63,7 @@ def check_hook(session: Session, hook: JobHook) -> None:
     if not hook.content_types:
         raise InvalidJobHook("Choose at least one content type, e.g. dcim.device")
     for label in hook.content_types:
-        try:
-            model = model_for_label(label)
-        except LookupError:
-            model = None
-        if model is None or not is_change_logged(model):
+        if change_logged_model(label) is None:
             raise InvalidJobHook(f'"{label}" is not a change-logged model; choose from: {", ".join(change_logged_labels())}')
     others = session.scalars(select(JobHook).where(JobHook.job_id == job.id, JobHook.id != hook.id)).all()
     for other in others:
@@ -79,14 +75,6 @@ def check_hook(session: Session, hook: JobHook) -> None:
                     raise InvalidJobHook(
                         f"A job hook already exists for {action} on {model_verbose_name(label)} to job {job.name}"
                     )
-
-
-def change_logged_labels() -> list[str]:
-    """The labels a hook may listen to."""
-    from jobruntime.models import declare_all
-
-    return sorted(mapper.class_._meta_label for mapper in declare_all().registry.mappers
-                  if is_change_logged(mapper.class_))
 
 
 def hook_run_id(hook_id: uuid.UUID, change_id: uuid.UUID) -> uuid.UUID:

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from jobruntime.changes.snapshot import Field, fields, is_change_logged, json_value
+from jobruntime.changes.snapshot import Field, change_logged_labels, change_logged_model, fields, json_value
 from jobruntime.models import Base, ObjectDoesNotExist, model_for_label
 from jobruntime.models.base import _unique_column_sets
 from jobruntime.models.errors import MultipleObjectsReturned, ValidationError
@@ -78,20 +78,19 @@ def reference(obj: Base) -> dict[str, Any]:
     key = natural_key(type(obj))
     if not key:
         return {"id": str(obj.id)}
-    found: dict[str, Any] = {}
-    for item in key:
-        if item.relation is not None:
-            related = getattr(obj, item.relation)
-            found[item.key] = reference(related) if related is not None else None
-        else:
-            found[item.key] = json_value(getattr(obj, item.attribute))
-    return found
+    return {item.key: _document_value(obj, item) for item in key}
+
+
+def _document_value(obj: Base, item: Field) -> Any:
+    """A field's value in a document: a reference for a relation, JSON otherwise."""
+    if item.relation is None:
+        return json_value(getattr(obj, item.attribute))
+    related = getattr(obj, item.relation)
+    return reference(related) if related is not None else None
 
 
 def export(session: Session, labels: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     """The document of every change-logged model (or of ``labels``), each model's objects in its ordering."""
-    from jobruntime.changes.hooks import change_logged_labels
-
     chosen = labels or change_logged_labels()
     for label in chosen:
         _model(label)
@@ -104,14 +103,7 @@ def export(session: Session, labels: list[str] | None = None) -> dict[str, list[
 
 
 def _exported(obj: Base) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for item in _document_fields(type(obj)):
-        if item.relation is not None:
-            related = getattr(obj, item.relation)
-            row[item.key] = reference(related) if related is not None else None
-        else:
-            row[item.key] = json_value(getattr(obj, item.attribute))
-    return row
+    return {item.key: _document_value(obj, item) for item in _document_fields(type(obj))}
 
 
 # -- apply ----------------------------------------------------------------------------------
@@ -142,13 +134,8 @@ def apply(session: Session, document: Any) -> ApplyReport:
 
 
 def _model(label: str) -> type[Base]:
-    try:
-        model = model_for_label(label)
-    except LookupError:
-        model = None
-    if model is None or not is_change_logged(model):
-        from jobruntime.changes.hooks import change_logged_labels
-
+    model = change_logged_model(label)
+    if model is None:
         raise InventoryError(f'"{label}" is not an inventory model; use one of {", ".join(change_logged_labels())}')
     return model
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from jobruntime.models import declare_all, model_for_label
 from jobruntime.models.base import Base, table_of
 
 # The models whose writes are change-logged: the inventory, not the job bookkeeping or the users.
@@ -37,6 +38,21 @@ IGNORED_IN_DIFFERENCE = frozenset({"last_updated"})
 def is_change_logged(model: type[Any]) -> bool:
     """Whether writes of ``model`` are recorded (and may be listened to by a job hook)."""
     return isinstance(model, type) and issubclass(model, Base) and model.__module__ in CHANGE_LOGGED_MODULES
+
+
+def change_logged_model(label: str) -> type[Base] | None:
+    """The change-logged model a label names (``dcim.device``); None for any other label."""
+    try:
+        model = model_for_label(label)
+    except LookupError:
+        return None
+    return model if is_change_logged(model) else None
+
+
+def change_logged_labels() -> list[str]:
+    """The labels of every change-logged model, sorted."""
+    return sorted(mapper.class_._meta_label for mapper in declare_all().registry.mappers
+                  if is_change_logged(mapper.class_))
 
 
 def json_value(value: Any) -> Any:
