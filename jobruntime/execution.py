@@ -174,7 +174,7 @@ class JobExecution:
                 commit = False
             with self.interrupter.armed(self._soft_limit(record)):
                 status = self._run_phase(job, record, commit)
-                status = self._post_run_phase(job, commit, status)
+                status = self._post_run_phase(job, record, commit, status)
         except _SetupError as error:
             self.log.add("failure", "initialization", error.message, error.obj)
             self.log.flush()
@@ -260,8 +260,13 @@ class JobExecution:
             raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record,
                               reason=f"Error initializing job: {'; '.join(str(exc).splitlines())}") from exc
 
-    def _change_context(self, record: JobRecord) -> ChangeContext:
-        """Who the run's changes are recorded against: ``job-hook`` for a receiver's runs, else ``job``."""
+    def _change_context(self, record: JobRecord, commit: bool) -> ChangeContext | None:
+        """Who the run's changes are recorded against: ``job-hook`` for a receiver's runs, else ``job``.
+
+        None (nothing is recorded) for a dry run.
+        """
+        if not (commit and self.runtime.settings.change_logging):
+            return None
         user = self.options.request.user if self.options.request is not None else None
         return ChangeContext(
             name=JOB_HOOK if record.is_job_hook_receiver else JOB,
@@ -280,9 +285,8 @@ class JobExecution:
 
     def _run_phase(self, job: Job, record: JobRecord, commit: bool) -> str:
         read_only = record.read_only
-        logged = commit and self.runtime.settings.change_logging
         with self.runtime.session() as session, bind_session(session), \
-                recording(session, self._change_context(record) if logged else None) as changes:
+                recording(session, self._change_context(record, commit)) as changes:
             job.session = session
             data = self._job_data(job, record, session)
             if self.result.status == PENDING:
@@ -330,16 +334,19 @@ class JobExecution:
         job.log_info(f"Wrote profiling information to {path}.")
         return value
 
-    def _post_run_phase(self, job: Job, commit: bool, status: str) -> str:
+    def _post_run_phase(self, job: Job, record: JobRecord, commit: bool, status: str) -> str:
         if not _has_post_run(job):
             return status
         job.active_test = "post_run"
-        with self.runtime.session() as session, bind_session(session):
+        with self.runtime.session() as session, bind_session(session), \
+                recording(session, self._change_context(record, commit)) as changes:
             job.session = session
             try:
                 self._append_output(job.post_run())
                 if commit:
+                    change_events = self._write_changes(session, changes)
                     session.commit()
+                    self.runtime.committed(change_events)
                 else:
                     session.rollback()
             except (Exception, SystemExit) as exc:

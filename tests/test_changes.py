@@ -62,3 +62,13 @@ def test_a_delete_records_every_object_the_database_cascades(runtime):
     interface_delete = next(c for c in changes(runtime) if c.action == "delete" and c.changed_object_type == "dcim.interface")
     assert interface_delete.related_object_type == "dcim.device"
     assert interface_delete.object_data["name"] == "eth0"
+
+
+def test_changes_made_in_post_run_are_recorded_when_the_run_commits(runtime):
+    run_job_for_testing(change_jobs.CreateDevices, runtime=runtime)
+    dry = run_job_for_testing(change_jobs.RenameInPostRun, commit=False, runtime=runtime)
+    assert dry.status == "completed" and len(device_changes(runtime)) == 3
+    result = run_job_for_testing(change_jobs.RenameInPostRun, runtime=runtime)
+    assert result.status == "completed"
+    assert [(c.action, c.object_repr, c.request_id) for c in device_changes(runtime)][-1] == (
+        "update", "late1", result.id)

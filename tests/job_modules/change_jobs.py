@@ -86,3 +86,17 @@ class EditingReceiver(JobHookReceiver):
         changed_object.serial = f"seen-{changed_object.name}"
         changed_object.validated_save()
         self.log_info(f"edited {changed_object.name}")
+
+
+class RenameInPostRun(Job):
+    class Meta:
+        name = "Rename sw1 in post_run"
+        has_sensitive_variables = False
+
+    def run(self, data, commit):
+        pass
+
+    def post_run(self):
+        device = Device.objects.get(name="sw1")
+        device.name = "late1"
+        device.validated_save()
