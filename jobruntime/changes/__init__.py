@@ -1,9 +1,14 @@
 """Change logging and job hooks: what a committed change records, announces and starts.
 
-``snapshot`` turns an object into the JSON its change keeps and compares two of
-them; ``recorder`` watches a run's session and writes the changes, their events
-and the hook runs they start with the run's own transaction; ``hooks`` holds the
-rules of a JobHook and which hooks a change matches; ``receiver`` is the job base
-class a hook runs. Imports models, the outbox and the message schemas; never a
-handler or the CLI.
+- ``snapshot``: an object as the JSON its change keeps, and the difference of two snapshots.
+- ``recorder``: watches a session and writes its changes and their ``object.change.*``
+  events with the session's own transaction.
+- ``hooks``: the rules a JobHook keeps and the runs a change starts (outbox rows).
+- ``receiver``: ``JobHookReceiver``, the job base class a hook runs.
+- ``history``: reading the change log back (list, previous snapshot, prune).
+- ``external``: object-change messages from other systems.
+- ``inventory``: inventory exported to, and applied from, YAML/JSON documents.
+
+Imports models, the outbox, the job API and the message schemas; never a handler or the CLI.
+The run pipeline (``jobruntime.execution``) imports ``recorder`` and ``hooks``.
 """
