@@ -6,6 +6,8 @@ These tests run `jobruntime worker` processes against RabbitMQ and PostgreSQL.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -16,7 +18,8 @@ from jobruntime.changes.hooks import hook_run_id
 from jobruntime.job_records import find_record
 from jobruntime.models import JobHook, JobResult, ObjectChange, OutboxEvent
 from jobruntime.outbox import RUN_EXCHANGE, OutboxRelay
-from tests.bus_support import running_worker, wait_for_result
+from tests.bus_support import child_pids, running_worker, wait_for_result
+from tests.rabbit import delete_queues
 from tests.test_worker import log_messages, publish, stack  # noqa: F401 - stack is a fixture
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -174,3 +177,31 @@ def test_hook_runs_committed_but_never_published_run_once_even_when_published_tw
     assert [run.status for run in runs] == ["completed"] * 3
     assert len(runs_of(stack, LOG_RECEIVER)) == 3
     assert all(len(log_messages(stack, run.id)) == 1 for run in runs)
+
+
+def test_a_worker_killed_after_the_commit_and_before_the_dispatch_loses_no_hook_run(stack):
+    """The receiver's queue has no worker yet, so its runs wait in the outbox when the worker is SIGKILLed."""
+    hook_queue = f"hooks-{stack.queue}"
+    hook = add_hook(stack, LOG_RECEIVER, ["dcim.device"], "create")
+    with stack.runtime.session() as session:
+        find_record(session, LOG_RECEIVER).task_queues = [hook_queue]
+        session.commit()
+    try:
+        with running_worker(stack.env) as first:
+            request = publish(stack, "local/change_jobs/CreateDevices", commit=True)
+            assert wait_for_result(stack.runtime, request.job_result_id).status == "completed"
+            with stack.runtime.session() as session:
+                waiting = session.scalars(select(OutboxEvent).where(OutboxEvent.exchange == RUN_EXCHANGE)).all()
+            assert len(waiting) == 3 and {row.published for row in waiting} == {None}
+            for pid in child_pids(first.pid):
+                os.kill(pid, signal.SIGKILL)
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+        with running_worker(stack.env, queues=f"{stack.queue},{hook_queue}"):
+            runs = [wait_for_result(stack.runtime, hook_run_id(hook.id, change.id), timeout=60)
+                    for change in changes(stack)]
+            time.sleep(2)
+    finally:
+        delete_queues([hook_queue])
+    assert [(run.status, run.task_queue) for run in runs] == [("completed", hook_queue)] * 3
+    assert len(runs_of(stack, LOG_RECEIVER)) == 3
