@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from benchmarks.common import drop_postgres, fresh_postgres_url, prepared_runtime
 from jobruntime.models import ObjectChange
-from jobruntime.runs import run_local
+from jobruntime.run.local import run_local
 
 DEVICES = 1000
 ROUNDS = 3

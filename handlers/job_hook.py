@@ -8,8 +8,8 @@ dead-lettered with the reason and reported as a ``job.error`` event.
 from __future__ import annotations
 
 from jobruntime.changes.external import MalformedChange, ObjectChangeMessage, record_external
-from jobruntime.handling import HandlerContext, Outcome
-from jobruntime.messages import ErrorEvent
+from jobruntime.worker.handling import HandlerContext, Outcome
+from jobruntime.bus.messages import ErrorEvent
 
 
 def handle(body: bytes, ctx: HandlerContext) -> Outcome:

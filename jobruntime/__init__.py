@@ -13,12 +13,12 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "Job": "jobruntime.job",
+    "Job": "jobruntime.authoring.job",
     "JobHookReceiver": "jobruntime.changes.receiver",
-    "JobRequest": "jobruntime.job",
-    "SoftTimeLimitExceeded": "jobruntime.job",
+    "JobRequest": "jobruntime.authoring.job",
+    "SoftTimeLimitExceeded": "jobruntime.authoring.job",
     **{
-        name: "jobruntime.variables"
+        name: "jobruntime.authoring.variables"
         for name in (
             "ScriptVariable", "StringVar", "TextVar", "IntegerVar", "BooleanVar", "ChoiceVar",
             "MultiChoiceVar", "ObjectVar", "MultiObjectVar", "FileVar", "IPAddressVar",

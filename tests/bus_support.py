@@ -16,9 +16,9 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from jobruntime.bus import Bus
+from jobruntime.bus.broker import Bus
 from jobruntime.models import JobResult
-from jobruntime.settings import Settings
+from jobruntime.core.settings import Settings
 
 RABBIT_URL = os.environ.get("JOBRUNTIME_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 JOB_MODULES = Path(__file__).parent / "job_modules"

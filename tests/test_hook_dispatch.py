@@ -8,11 +8,11 @@ import hmac
 from sqlalchemy import select
 
 from jobruntime.changes.hooks import hook_run_id
-from jobruntime.discovery import discover
-from jobruntime.job_records import find_record, sync
-from jobruntime.messages import RunRequest
+from jobruntime.authoring.discovery import discover
+from jobruntime.authoring.records import find_record, sync
+from jobruntime.bus.messages import RunRequest
 from jobruntime.models import JobHook, ObjectChange, OutboxEvent
-from jobruntime.outbox import RUN_EXCHANGE
+from jobruntime.bus.outbox import RUN_EXCHANGE
 from jobruntime.testing import run_job_for_testing
 from tests.conftest import JOB_MODULES
 from tests.job_modules import change_jobs

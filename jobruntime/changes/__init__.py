@@ -10,5 +10,5 @@
 - ``inventory``: inventory exported to, and applied from, YAML/JSON documents.
 
 Imports models, the outbox, the job API and the message schemas; never a handler or the CLI.
-The run pipeline (``jobruntime.execution``) imports ``recorder`` and ``hooks``.
+The run pipeline (``jobruntime.run.execution``) imports ``recorder`` and ``hooks``.
 """

@@ -21,9 +21,9 @@ from jobruntime.changes.snapshot import change_logged_labels, change_logged_mode
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobHook, model_for_label
 from jobruntime.models.changes import ACTIONS
-from jobruntime.outbox import RUN_EXCHANGE, add_events, event_row
-from jobruntime.prebuilt import DriverConnection, Prebuilt
-from jobruntime.settings import Settings
+from jobruntime.bus.outbox import RUN_EXCHANGE, add_events, event_row
+from jobruntime.store.prebuilt import DriverConnection, Prebuilt
+from jobruntime.core.settings import Settings
 
 _HOOK = JobHook.__table__
 _JOB = JobRecord.__table__
@@ -107,8 +107,8 @@ def _run_row(hook: dict[str, Any], change: Change, signing_secret: str | None,
 
     The wire schemas are imported here, when a hook matches: a run that starts none does not load them.
     """
-    from jobruntime.auth import signed
-    from jobruntime.messages import RunRequest
+    from jobruntime.run.auth import signed
+    from jobruntime.bus.messages import RunRequest
 
     row = change.row
     queue = (hook["task_queues"] or [default_queue])[0]

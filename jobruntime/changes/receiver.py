@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from jobruntime.job import Job
+from jobruntime.authoring.job import Job
 from jobruntime.models import Base, ObjectChange, model_for_label
-from jobruntime.variables import ObjectVar
+from jobruntime.authoring.variables import ObjectVar
 
 
 class JobHookReceiver(Job):

@@ -25,8 +25,8 @@ from jobruntime.changes.snapshot import is_change_logged, related_object, snapsh
 from jobruntime.models import Base, ObjectChange
 from jobruntime.models.base import table_of
 from jobruntime.models.types import utcnow
-from jobruntime.outbox import EVENTS_EXCHANGE, add_events, event_row
-from jobruntime.prebuilt import DriverConnection, prebuilt_insert
+from jobruntime.bus.outbox import EVENTS_EXCHANGE, add_events, event_row
+from jobruntime.store.prebuilt import DriverConnection, prebuilt_insert
 
 JOB = "job"
 JOB_HOOK = "job-hook"

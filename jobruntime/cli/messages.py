@@ -21,6 +21,6 @@ def schema(kind: str) -> None:
 
         echo_json(object_change_schema())
         return
-    from jobruntime.messages import message_schema
+    from jobruntime.bus.messages import message_schema
 
     echo_json(message_schema())

@@ -16,9 +16,9 @@ from jobruntime.cli.common import CommandError, echo_json, loaded
 @click.option("--log-level", default="INFO", show_default=True, help="Python logging level of the worker.")
 def worker(queues: str, concurrency: int, log_level: str) -> None:
     """Consume run requests from RabbitMQ (JOBRUNTIME_BROKER_URL) until SIGTERM."""
-    from jobruntime.settings import Settings
-    from jobruntime.topology import is_memory_url
-    from jobruntime.worker import Supervisor
+    from jobruntime.core.settings import Settings
+    from jobruntime.bus.topology import is_memory_url
+    from jobruntime.worker.supervisor import Supervisor
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(processName)s %(levelname)s %(message)s")
     settings = Settings()
@@ -37,10 +37,10 @@ def worker(queues: str, concurrency: int, log_level: str) -> None:
 @click.option("--task-queue", help="Queue to publish to (default: the request's, else the job's first).")
 def publish(request_file: Path, task_queue: str | None) -> None:
     """Publish a raw run request (JSON, see `jobruntime messages schema`); prints its job_result_id."""
-    from jobruntime.bus import PublishRefused
+    from jobruntime.bus.broker import PublishRefused
     from jobruntime.client import Client
-    from jobruntime.messages import MalformedMessage, RunRequest
-    from jobruntime.settings import Settings
+    from jobruntime.bus.messages import MalformedMessage, RunRequest
+    from jobruntime.core.settings import Settings
 
     try:
         request = RunRequest.parse(request_file.read_bytes())
