@@ -1,6 +1,9 @@
 """Run every benchmark of this directory, one after the other: ``python -m benchmarks.run_all``."""
 
-from benchmarks import bench_celery, bench_cli, bench_floor, bench_latency_split, bench_logging, bench_runs
+from benchmarks import (
+    bench_celery, bench_changes, bench_cli, bench_floor, bench_job_hooks, bench_latency_split, bench_logging,
+    bench_runs,
+)
 
 if __name__ == "__main__":
     print("== (a) per-run overhead ==")
@@ -15,3 +18,7 @@ if __name__ == "__main__":
     bench_latency_split.main()
     print("== (d) the floor: what a bare consumer costs on this machine ==")
     bench_floor.main()
+    print("== (e) change logging: 1,000 devices with commit, on against off ==")
+    bench_changes.main()
+    print("== (f) job hooks: commit -> hook run, and hook runs per second ==")
+    bench_job_hooks.main()

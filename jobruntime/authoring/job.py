@@ -129,6 +129,8 @@ class Job:
     source: ClassVar[str] = "local"
     module_name: ClassVar[str]
     grouping: ClassVar[str]
+    # Set by JobHookReceiver (jobruntime.changes.receiver); sync copies it to the Job record.
+    is_job_hook_receiver: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.request: JobRequest | None = None

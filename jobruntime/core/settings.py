@@ -178,6 +178,8 @@ class Settings:
     # Log entries written per database round trip; seconds between log flushes while a job runs.
     log_batch_size: int = _setting("log_batch_size", 500, _bounded(1, kind=int))
     log_flush_interval: float = _setting("log_flush_interval", 0.5, _bounded(0, kind=float))
+    # Record ObjectChanges of committed runs; switched off only to measure what recording costs (benchmarks).
+    change_logging: bool = _setting("change_logging", True, _flag)
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

@@ -19,6 +19,7 @@ from jobruntime.models.errors import (
     ProtectedError,
     ValidationError,
 )
+from jobruntime.models.changes import JobHook, ObjectChange
 from jobruntime.models.extras import JOB_OVERRIDABLE_FIELDS, Job, JobLogEntry, JobResult, OutboxEvent
 from jobruntime.models.query import QuerySet
 from jobruntime.models.session import bind_session, current_session
@@ -45,10 +46,12 @@ __all__ = [
     "Base",
     "FieldError",
     "Job",
+    "JobHook",
     "JobLogEntry",
     "JobResult",
     "MultipleObjectsReturned",
     "NoSessionBound",
+    "ObjectChange",
     "ObjectPermission",
     "ObjectDoesNotExist",
     "OutboxEvent",

@@ -36,6 +36,7 @@ from jobruntime.store.prebuilt import on_connection
 from jobruntime.run.log import LogFlusher
 from jobruntime.run.runtime import Runtime
 from jobruntime.core.settings import Settings
+from jobruntime.bus.topology import CHANGES_QUEUE
 from jobruntime.worker.timelimits import HardLimit, RunSlot, hard_limit_message
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class WorkerProcess:
         self.settings = settings
         self.queues = list(queues)
         self.handler = handler
+        # Object changes from other systems arrive on their own queue and have their own handler.
+        self.handlers = {CHANGES_QUEUE: load_handler("job_hook")} if CHANGES_QUEUE in self.queues else {}
         self.slot = slot
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.ready = threading.Event()
@@ -131,7 +134,7 @@ class WorkerProcess:
         delay = DATABASE_RETRY_FIRST_DELAY
         while True:
             try:
-                outcome = self.handler(delivery.body, ctx)
+                outcome = self.handlers.get(delivery.queue, self.handler)(delivery.body, ctx)
                 break
             except Exception as exc:
                 if not acked and _database_unreachable(exc) and not self.bus.stopping:
