@@ -1,7 +1,8 @@
 """Run every benchmark of this directory, one after the other: ``python -m benchmarks.run_all``."""
 
 from benchmarks import (
-    bench_celery, bench_cli, bench_floor, bench_latency_split, bench_logging, bench_runs, bench_schedules,
+    bench_celery, bench_changes, bench_cli, bench_floor, bench_job_hooks, bench_latency_split, bench_logging,
+    bench_runs, bench_schedules,
 )
 
 if __name__ == "__main__":
@@ -19,3 +20,7 @@ if __name__ == "__main__":
     bench_floor.main()
     print("== schedules: 1,000 due at once among 10,000, two supervisors ==")
     bench_schedules.main()
+    print("== (e) change logging: 1,000 devices with commit, on against off ==")
+    bench_changes.main()
+    print("== (f) job hooks: commit -> hook run, and hook runs per second ==")
+    bench_job_hooks.main()

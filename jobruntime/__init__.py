@@ -14,6 +14,7 @@ from typing import Any
 
 _EXPORTS = {
     "Job": "jobruntime.authoring.job",
+    "JobHookReceiver": "jobruntime.changes.receiver",
     "JobRequest": "jobruntime.authoring.job",
     "SoftTimeLimitExceeded": "jobruntime.authoring.job",
     **{

@@ -21,6 +21,7 @@ from jobruntime.bus.topology import (
     REASON_HEADER,
     RUN_EXCHANGE,
     TopologyMismatch,
+    changes_exchange,
     dead_exchange,
     death_reason,
     events_exchange,
@@ -127,7 +128,8 @@ def test_operator_definitions_match_the_declared_topology() -> None:
 
     exchanges = {item["name"]: (item["type"], item["durable"]) for item in definitions["exchanges"]}
     assert exchanges == {
-        exchange.name: (exchange.type, exchange.durable) for exchange in (run_exchange, events_exchange, dead_exchange)
+        exchange.name: (exchange.type, exchange.durable)
+        for exchange in (run_exchange, events_exchange, dead_exchange, changes_exchange)
     }
     queues = {item["name"]: item["arguments"] for item in definitions["queues"]}
     assert queues == {DEAD_QUEUE: {}, DEAD_RUNS_QUEUE: {}, settings.default_queue: run_queue_arguments(settings)}

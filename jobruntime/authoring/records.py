@@ -132,6 +132,7 @@ def refresh_record(session: Session, job_class: type[Job]) -> tuple[JobRecord, b
             f"{clash.class_path}; rename one of them (Meta.name or the module-level name)"
         )
     record.installed = True
+    record.is_job_hook_receiver = job_class.is_job_hook_receiver
     session.add(record)
     session.flush()
     return record, created

@@ -196,7 +196,7 @@ class RunRequest(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            raise MalformedMessage(_describe(exc), **known) from None
+            raise MalformedMessage(describe_validation_error(exc), **known) from None
 
     @property
     def job_record_id(self) -> uuid.UUID | None:
@@ -280,7 +280,7 @@ def _known_identity(raw: dict[str, Any]) -> dict[str, Any]:
     return known
 
 
-def _describe(error: ValidationError) -> str:
+def describe_validation_error(error: ValidationError) -> str:
     """Every field error as ``<field>: <message>``, joined by ``"; "``."""
     problems = []
     for item in error.errors():

@@ -22,6 +22,10 @@ EVENTS_EXCHANGE = "jobruntime.events"
 DEAD_EXCHANGE = "jobruntime.dead"
 DEAD_QUEUE = "jobruntime.dead-letter"
 DEAD_RUNS_QUEUE = "jobruntime.dead-letter.runs"
+# Object changes from other systems (see jobruntime.changes.external); a worker consumes them with -Q jobruntime.changes.
+CHANGES_EXCHANGE = "jobruntime.changes"
+CHANGES_QUEUE = "jobruntime.changes"
+CHANGES_BINDING = "object.change.#"
 
 CONTENT_TYPE = "application/json"
 #: Header naming why jobruntime itself dead-lettered a message.
@@ -35,6 +39,7 @@ FIRST_DEATH_REASON_HEADER = "x-first-death-reason"
 run_exchange = Exchange(RUN_EXCHANGE, type="direct", durable=True)
 events_exchange = Exchange(EVENTS_EXCHANGE, type="topic", durable=True)
 dead_exchange = Exchange(DEAD_EXCHANGE, type="fanout", durable=True)
+changes_exchange = Exchange(CHANGES_EXCHANGE, type="topic", durable=True)
 
 
 class TopologyMismatch(SetupError, RuntimeError):
@@ -72,7 +77,14 @@ def run_queue_arguments(settings: Settings) -> dict[str, Any]:
 
 
 def run_queue(name: str, settings: Settings) -> Queue:
-    """The durable task queue ``name``, bound to the run exchange with its own name as key."""
+    """The durable task queue ``name``, bound to the run exchange with its own name as key.
+
+    ``CHANGES_QUEUE`` is the one queue of another kind: bound to the changes exchange for
+    every object-change key, with the same dead-lettering as task queues.
+    """
+    if name == CHANGES_QUEUE:
+        return Queue(name, exchange=changes_exchange, routing_key=CHANGES_BINDING, durable=True,
+                     queue_arguments=run_queue_arguments(settings))
     return Queue(
         name,
         exchange=run_exchange,
@@ -137,7 +149,7 @@ def declare_topology(channel: Any, settings: Settings, run_queues: Iterable[str]
     classic queue where settings ask for a quorum queue.
     """
     names = list(run_queues)
-    entities: list[Exchange | Queue] = [run_exchange, events_exchange, dead_exchange]
+    entities: list[Exchange | Queue] = [run_exchange, events_exchange, changes_exchange, dead_exchange]
     if names:
         entities += [dead_letter_queue(), dead_runs_queue(), *(run_queue(name, settings) for name in names)]
     for entity in entities:

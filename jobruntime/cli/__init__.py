@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from jobruntime.cli import admin, jobs, messages, results, runjob, schedules, serve, users, worker
+from jobruntime.cli import (
+    admin, changes, hooks, inventory, jobs, messages, results, runjob, schedules, serve, users, worker,
+)
 from jobruntime.cli.setup_errors import SetupErrorGroup
 
 
@@ -27,3 +29,6 @@ main.add_command(serve.serve)
 main.add_command(schedules.schedules)
 main.add_command(schedules.approvals)
 main.add_command(schedules.scheduler)
+main.add_command(changes.changes)
+main.add_command(hooks.hooks)
+main.add_command(inventory.inventory)

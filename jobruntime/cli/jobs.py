@@ -42,22 +42,27 @@ def _describe(record: JobRecord) -> dict[str, Any]:
         "slug": record.slug,
         "enabled": record.enabled,
         "installed": record.installed,
+        "is_job_hook_receiver": record.is_job_hook_receiver,
         **{name: getattr(record, name) for name in JOB_OVERRIDABLE_FIELDS},
         "overridden": [name for name in JOB_OVERRIDABLE_FIELDS if getattr(record, f"{name}_override")],
     }
 
 
 @jobs.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include job hook receivers, which only hooks run.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_jobs(as_json: bool) -> None:
-    """List Job records by grouping and name."""
+def list_jobs(show_all: bool, as_json: bool) -> None:
+    """List Job records by grouping and name (job hook receivers only with --all)."""
     from sqlalchemy import select
 
     from jobruntime.models import Job as JobRecord
 
     runtime = get_runtime()
     with runtime.session() as session:
-        records = list(session.scalars(select(JobRecord).order_by(JobRecord.grouping, JobRecord.name)))
+        query = select(JobRecord).order_by(JobRecord.grouping, JobRecord.name)
+        if not show_all:
+            query = query.where(JobRecord.is_job_hook_receiver.is_(False))
+        records = list(session.scalars(query))
         if as_json:
             echo_json([_describe(record) for record in records])
             return

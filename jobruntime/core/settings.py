@@ -236,6 +236,8 @@ class Settings:
     # IANA zone of schedules made without --tz; seconds between a supervisor's passes over due schedules.
     time_zone: str = _setting("time_zone", "UTC", _time_zone)
     schedule_interval: float = _setting("schedule_interval", 1.0, _bounded(0, above=True, kind=float))
+    # Record ObjectChanges of committed runs; switched off only to measure what recording costs (benchmarks).
+    change_logging: bool = _setting("change_logging", True, _flag)
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

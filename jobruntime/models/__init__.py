@@ -20,6 +20,7 @@ from jobruntime.models.errors import (
     ProtectedError,
     ValidationError,
 )
+from jobruntime.models.changes import JobHook, ObjectChange
 from jobruntime.models.extras import JOB_OVERRIDABLE_FIELDS, Job, JobLogEntry, JobResult, OutboxEvent
 from jobruntime.models.query import QuerySet
 from jobruntime.models.scheduling import ScheduledJob
@@ -48,10 +49,12 @@ __all__ = [
     "ContentType",
     "FieldError",
     "Job",
+    "JobHook",
     "JobLogEntry",
     "JobResult",
     "MultipleObjectsReturned",
     "NoSessionBound",
+    "ObjectChange",
     "ObjectPermission",
     "ObjectDoesNotExist",
     "OutboxEvent",

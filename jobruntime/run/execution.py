@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from jobruntime.changes.hooks import write_with_hook_runs
+from jobruntime.changes.recorder import JOB, JOB_HOOK, ChangeContext, ChangeRecorder, recording
 from jobruntime.authoring.discovery import JobNotFound, load_job_class
 from jobruntime.run.interrupts import Interrupter, RunCancelled
 from jobruntime.authoring.job import LOG_LEVELS, Job, JobRequest, SoftTimeLimitExceeded
@@ -22,7 +24,7 @@ from jobruntime.authoring.records import lookup_record
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, User, bind_session
 from jobruntime.store.prebuilt import (
-    ConnectionLost, DriverConnection, as_model, connection_lost, prebuilt_insert, transaction,
+    ConnectionLost, DriverConnection, as_model, connection_lost, in_session, prebuilt_insert, transaction,
 )
 from jobruntime.run.profiling import profiled
 from jobruntime.run.result import LeaseLost, ResultWriter, utcnow
@@ -191,7 +193,7 @@ class JobExecution:
                 commit = False
             with self.interrupter.armed(self._soft_limit(record)):
                 status = self._run_phase(job, record, commit)
-                status = self._post_run_phase(job, commit, status)
+                status = self._post_run_phase(job, record, commit, status)
         except _SetupError as error:
             self.log.add("failure", "initialization", error.message, error.obj)
             self.log.flush()
@@ -285,9 +287,33 @@ class JobExecution:
             raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record,
                               reason=f"Error initializing job: {'; '.join(str(exc).splitlines())}") from exc
 
+    def _change_context(self, record: JobRecord, commit: bool) -> ChangeContext | None:
+        """Who the run's changes are recorded against: ``job-hook`` for a receiver's runs, else ``job``.
+
+        None (nothing is recorded) for a dry run.
+        """
+        if not (commit and self.runtime.settings.change_logging):
+            return None
+        user = self.options.request.user if self.options.request is not None else None
+        return ChangeContext(
+            name=JOB_HOOK if record.is_job_hook_receiver else JOB,
+            detail=record.class_path,
+            user_id=user.id if user is not None else None,
+            user_name=user.username if user is not None else "",
+            request_id=self.job_result_id,
+        )
+
+    def _write_changes(self, session: Session, changes: ChangeRecorder) -> list[dict[str, Any]]:
+        """The run's changes, their events and the hook runs they start, written in the run's transaction."""
+        noted = changes.take()
+        if not noted:
+            return []
+        return write_with_hook_runs(in_session(session), noted, self.runtime.settings, events=self.runtime.events)
+
     def _run_phase(self, job: Job, record: JobRecord, commit: bool) -> str:
         read_only = record.read_only
-        with self.runtime.session() as session, bind_session(session):
+        with self.runtime.session() as session, bind_session(session), \
+                recording(session, self._change_context(record, commit)) as changes:
             job.session = session
             data = self._job_data(job, record, session)
             if self.result.status == PENDING:
@@ -304,8 +330,10 @@ class JobExecution:
                     if self.log.live:
                         self.log.flush()
                     final = not _has_post_run(job)
+                    change_events = self._write_changes(session, changes)
                     self.writer.record_verdict(session, status, self.reason, self.data, final=final)
                     session.commit()
+                    self.runtime.committed(change_events)
                     self.writer.verdict_committed()
                 else:
                     session.rollback()
@@ -336,16 +364,19 @@ class JobExecution:
         job.log_info(f"Wrote profiling information to {path}.")
         return value
 
-    def _post_run_phase(self, job: Job, commit: bool, status: str) -> str:
+    def _post_run_phase(self, job: Job, record: JobRecord, commit: bool, status: str) -> str:
         if not _has_post_run(job):
             return status
         job.active_test = "post_run"
-        with self.runtime.session() as session, bind_session(session):
+        with self.runtime.session() as session, bind_session(session), \
+                recording(session, self._change_context(record, commit)) as changes:
             job.session = session
             try:
                 self._append_output(job.post_run())
                 if commit:
+                    change_events = self._write_changes(session, changes)
                     session.commit()
+                    self.runtime.committed(change_events)
                 else:
                     session.rollback()
             except (Exception, SystemExit) as exc:

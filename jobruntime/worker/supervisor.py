@@ -38,6 +38,7 @@ from jobruntime.run.log import LogFlusher
 from jobruntime.run.runtime import Runtime
 from jobruntime.scheduling.loop import ScheduleFirer
 from jobruntime.core.settings import Settings
+from jobruntime.bus.topology import CHANGES_QUEUE
 from jobruntime.worker.timelimits import HardLimit, RunSlot, hard_limit_message
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class WorkerProcess:
         self.settings = settings
         self.queues = list(queues)
         self.handler = handler
+        # Object changes from other systems arrive on their own queue and have their own handler.
+        self.handlers = {CHANGES_QUEUE: load_handler("job_hook")} if CHANGES_QUEUE in self.queues else {}
         self.slot = slot
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.ready = threading.Event()
@@ -133,7 +136,7 @@ class WorkerProcess:
         delay = DATABASE_RETRY_FIRST_DELAY
         while True:
             try:
-                outcome = self.handler(delivery.body, ctx)
+                outcome = self.handlers.get(delivery.queue, self.handler)(delivery.body, ctx)
                 break
             except Exception as exc:
                 if not acked and _database_unreachable(exc) and not self.bus.stopping:
