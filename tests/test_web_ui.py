@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.bus, pytest.mark.parametrize("db_url", ["postgresql"],
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 WIDTHS = {"wide": (1280, 900), "phone": (390, 844)}
-WAIT = 60  # seconds; the machine may be busy
+WAIT = 20  # seconds; the machine may be busy
 
 
 @pytest.fixture
@@ -65,7 +65,12 @@ def screenshots(driver, name: str) -> None:
 def wait_for(driver, condition, message: str):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT, poll_frequency=0.2).until(condition, message)
+    from selenium.common.exceptions import TimeoutException
+
+    try:
+        return WebDriverWait(driver, WAIT, poll_frequency=0.2).until(condition, message)
+    except TimeoutException:
+        raise AssertionError(f"{message}; at {driver.current_url}:\n{driver.page_source[:3000]}") from None
 
 
 def sign_in(driver, base: str, username: str, token: str) -> None:

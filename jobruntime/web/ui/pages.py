@@ -170,7 +170,7 @@ def results(request: Request) -> Response:
     """The caller's runs (everyone's for a superuser), newest first, optionally of one status."""
     caller = signed_in(request)
     status = request.query_params.get("status") or None
-    query = visible(sa.select(JobResult), caller).options(selectinload(JobResult.user))
+    query = visible(sa.select(JobResult), caller).options(selectinload(JobResult.user), selectinload(JobResult.job_model))
     if status:
         query = query.where(JobResult.status == status)
     with gateway(request).session() as session:

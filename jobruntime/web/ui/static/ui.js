@@ -66,7 +66,7 @@ function picker(container) {
     const answer = await fetch(`${container.dataset.url}?${params}`, { credentials: "same-origin" });
     if (!answer.ok) return;
     const { results } = await answer.json();
-    const chosen = new Set(Array.from(select.selectedOptions, (option) => option.value));
+    const chosen = new Set(Array.from(select.selectedOptions, (option) => option.value).filter((value) => value !== ""));
     Array.from(select.options).forEach((option) => {
       if (option.value !== "" && option.value !== "null" && !chosen.has(option.value)) option.remove();
     });
