@@ -93,9 +93,7 @@ def offered_objects(variable: ScriptVariable, variables: dict[str, ScriptVariabl
         queryset = queryset.filter(**{f"{column}__icontains": search})
     if column:
         queryset = queryset.order_by(column)
-    shown = variable.display_field
-    return [(str(obj.pk), str(getattr(obj, shown)) if shown != "display" and hasattr(obj, shown) else str(obj))
-            for obj in queryset[:PICKER_LIMIT]]
+    return [(str(obj.pk), str(getattr(obj, variable.display_field, obj))) for obj in queryset[:PICKER_LIMIT]]
 
 
 def read_form(fields: list[Field], form: FormData) -> tuple[dict[str, Any], bool]:
