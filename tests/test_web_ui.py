@@ -167,7 +167,9 @@ def test_an_admin_edits_a_job_record_and_a_user_without_change_job_cannot(stack,
         record = session.get(JobRecord, uuid.UUID(stack.ids["MakeSite"]))
         assert (record.name, record.name_override, record.grouping_override) == ("Build a site", True, False)
     bob = web_session(stack, "bob")
-    assert bob.get(f"/jobs/{stack.ids['MakeSite']}/edit/").status_code == 403
+    refused = bob.get(f"/jobs/{stack.ids['MakeSite']}/edit/")
+    assert refused.status_code == 403 and "You do not have permission to perform this action." in refused.text
+    assert refused.headers["content-type"].startswith("text/html")
 
 
 def web_session(stack, username: str) -> httpx.Client:
@@ -240,3 +242,14 @@ def test_script_in_a_job_name_description_and_log_message_stays_text(stack, brow
     assert message.text == "<script>window.pwned = 'log'</script><b>not bold</b>"
     assert not message.find_elements(By.TAG_NAME, "b")
     assert driver.execute_script("return window.pwned === undefined")
+
+
+def test_a_browser_session_reads_the_api_but_never_changes_anything_through_it(stack):
+    bob = web_session(stack, "bob")
+    stream = f"/api/extras/job-results/{uuid.uuid4()}/stream/"
+    assert httpx.get(f"{stack.base}{stream}", timeout=30).status_code == 403
+    assert bob.get(stream).status_code == 404  # signed in by the cookie: the live log's EventSource needs no token
+    run = bob.post(f"/api/extras/jobs/{stack.ids['MakeSite']}/run/", json={"data": {"site_name": "Cookie"}})
+    assert (run.status_code, run.json()) == (403, {"detail": "Authentication credentials were not provided."})
+    with stack.runtime.session() as session:
+        assert session.scalar(select(func.count()).select_from(JobResult)) == 0

@@ -53,8 +53,11 @@ class ApiVersionHeader:
         await self.app(scope, receive, with_header)
 
 
-async def api_error(_request: Request, exc: Exception) -> Response:
+async def api_error(request: Request, exc: Exception) -> Response:
+    """Nautobot's JSON body under ``/api/``; a page saying the same for a person elsewhere."""
     assert isinstance(exc, ApiError)
+    if not request.url.path.startswith("/api/"):
+        return pages.refused(request, exc)
     return JSONResponse(exc.body, status_code=exc.status)
 
 

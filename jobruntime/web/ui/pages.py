@@ -260,6 +260,12 @@ async def job_edit(request: Request) -> Response:
                 text_fields=TEXT_FIELDS, flag_fields=FLAG_FIELDS, number_fields=NUMBER_FIELDS)
 
 
+def refused(request: Request, exc: ApiError) -> Response:
+    body = exc.body
+    message = body.get("detail", str(body)) if isinstance(body, dict) else str(body)
+    return page(request, "refused.html", status_code=exc.status, message=message)
+
+
 def sign_in_redirect(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SignInRequired)
     return RedirectResponse(f"/login/?{urlencode({'next': exc.path})}", status_code=303)
