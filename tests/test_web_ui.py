@@ -226,7 +226,7 @@ def test_script_in_a_job_name_description_and_log_message_stays_text(stack, brow
         session.add(result)
         session.flush()
         session.add(JobLogEntry(job_result_id=result.id, seq=1, log_level="info",
-                                message="<script>window.pwned = 'log'</script><b>not bold</b>"))
+                                message="<script>window.pwned = 'log'</script><b>not bold</b> *emphasis*"))
         session.commit()
         result_id = result.id
     driver = browser
@@ -239,8 +239,8 @@ def test_script_in_a_job_name_description_and_log_message_stays_text(stack, brow
     assert not description.find_elements(By.CSS_SELECTOR, "a[href^=javascript]")
     driver.get(f"{stack.base}/results/{result_id}/")
     message = driver.find_element(By.CSS_SELECTOR, "#log td.message")
-    assert message.text == "<script>window.pwned = 'log'</script><b>not bold</b>"
-    assert not message.find_elements(By.TAG_NAME, "b")
+    assert message.text == "<script>window.pwned = 'log'</script><b>not bold</b> emphasis"
+    assert not message.find_elements(By.TAG_NAME, "b") and message.find_element(By.TAG_NAME, "em").text == "emphasis"
     assert driver.execute_script("return window.pwned === undefined")
 
 

@@ -20,7 +20,7 @@ _HERE = Path(__file__).parent
 
 def markdown(text: str | None) -> Markup:
     """Markdown to HTML with raw HTML disabled; link targets such as ``javascript:`` are refused by markdown-it."""
-    return Markup(_MARKDOWN.render(text or ""))
+    return Markup(_MARKDOWN.render(text or "").strip())
 
 
 def pretty_json(value: Any) -> str:

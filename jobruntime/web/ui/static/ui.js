@@ -47,7 +47,7 @@ function liveLog(section) {
     status.className = `status status-${state.status}`;
     if (["completed", "failed", "errored"].includes(state.status)) {
       source.close();
-      window.location.reload();  // the finished page shows the output and completion time
+      window.location.reload();  // the finished page shows the output, and the log as Markdown
     }
   });
 }
