@@ -65,10 +65,11 @@ def screenshots(driver, name: str) -> None:
 def wait_for(driver, condition, message: str):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 
+    navigating = (NoSuchElementException, StaleElementReferenceException)  # the page may be changing under us
     try:
-        return WebDriverWait(driver, WAIT, poll_frequency=0.2).until(condition, message)
+        return WebDriverWait(driver, WAIT, poll_frequency=0.2, ignored_exceptions=navigating).until(condition, message)
     except TimeoutException:
         raise AssertionError(f"{message}; at {driver.current_url}:\n{driver.page_source[:3000]}") from None
 

@@ -23,11 +23,10 @@ from jobruntime.web.gateway import Caller, Gateway
 from jobruntime.web.jobs_api import apply_change, find_job, job_class_of
 from jobruntime.web.results_api import find_result, visible
 from jobruntime.web.run_api import FILES_MISSING, submit
-from jobruntime.web.ui.forms import COMMIT_FIELD, QUEUE_FIELD, Field, build_fields, offered_objects, place_errors, \
-    read_form, refill
+from jobruntime.web.ui.forms import (COMMIT_FIELD, QUEUE_FIELD, Field, build_fields, offered_objects, place_errors,
+                                    read_form, refill)
 from jobruntime.web.ui.render import page
-from jobruntime.web.ui.session import CSRF_FIELD, CsrfRefused, SignInRequired, check_csrf, safe_next, sign_in, \
-    signed_in
+from jobruntime.web.ui.session import CSRF_FIELD, SignInRequired, check_csrf, safe_next, sign_in, signed_in
 
 LOG_LEVELS = ("default", "success", "info", "warning", "failure")
 RESULTS_PAGE = 50
