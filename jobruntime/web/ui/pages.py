@@ -117,7 +117,8 @@ def _run_form(gw: Gateway, record: JobRecord, job_class: type[Job], values: dict
                             help="Unchecked, the job runs as a dry run and its database changes are rolled back."))
     queues = valid_queues(record, gw.settings.default_queue)
     if len(queues) > 1:
-        fields.append(Field(name=QUEUE_FIELD, label="Task queue", widget="select", value=queues[0],
+        chosen = values.get(QUEUE_FIELD) if values else None
+        fields.append(Field(name=QUEUE_FIELD, label="Task queue", widget="select", value=chosen or queues[0],
                             choices=[(queue, queue) for queue in queues]))
     return fields
 
@@ -138,7 +139,7 @@ async def job(request: Request) -> Response:
     probe = build_fields(job_class.form_schema())
     data, has_file = read_form(probe, form)
     body: dict[str, Any] = {"data": data, "commit": COMMIT_FIELD in form, "task_queue": form.get(QUEUE_FIELD)}
-    values = {**data, COMMIT_FIELD: body["commit"]}
+    values = {**data, COMMIT_FIELD: body["commit"], QUEUE_FIELD: body["task_queue"]}
     try:
         if has_file:
             raise detail(501, FILES_MISSING)
