@@ -254,3 +254,13 @@ def test_a_browser_session_reads_the_api_but_never_changes_anything_through_it(s
     assert (run.status_code, run.json()) == (403, {"detail": "Authentication credentials were not provided."})
     with stack.runtime.session() as session:
         assert session.scalar(select(func.count()).select_from(JobResult)) == 0
+
+
+def test_hidden_jobs_are_listed_only_when_asked_for(stack):
+    with stack.runtime.session() as session:
+        session.get(JobRecord, uuid.UUID(stack.ids["Elsewhere"])).hidden = True
+        session.commit()
+    bob = web_session(stack, "bob")
+    listed = bob.get("/jobs/").text
+    assert "Make site" in listed and "Elsewhere" not in listed
+    assert "Elsewhere" in bob.get("/jobs/", params={"hidden": "true"}).text
