@@ -6,7 +6,7 @@ JR := $(VENV)/bin/jobruntime
 DEMO_HOME := $(CURDIR)/.jobruntime-demo
 DEMO_DATA := {"site_name": "Branch 42", "switch_count": 3, "manufacturer": {"name": "Cisco"}, "switch_model": {"model": "Catalyst 9300-48P"}}
 
-.PHONY: install demo test services bench
+.PHONY: install demo test services browser bench
 
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,12 @@ demo: install
 services:
 	infra/services.sh
 
-test: install services
+# The web interface's tests drive Debian's chromium through its chromedriver (CI runs as root).
+browser:
+	test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || \
+		(apt-get update -q && apt-get install -y -q --no-install-recommends chromium chromium-driver)
+
+test: install services browser
 	$(VENV)/bin/lint-imports  # the layer contracts in pyproject.toml
 	$(VENV)/bin/python -m pytest
 

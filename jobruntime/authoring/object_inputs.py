@@ -26,7 +26,7 @@ from jobruntime.store.prebuilt import connection_lost
 from jobruntime.authoring.variables import MultiObjectVar, ObjectVar, ScriptVariable
 from jobruntime.authoring.visibility import NotSelectable, refused_lookup, visible_objects
 
-__all__ = ["ObjectProblem", "ObjectRef", "ObjectRefs", "resolve_objects"]
+__all__ = ["ObjectProblem", "ObjectRef", "ObjectRefs", "offered_filters", "resolve_objects"]
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,18 @@ def _query_filters(
         filters[lookup] = wanted
         shown[key] = wanted
     return filters, shown
+
+
+def offered_filters(
+    variable: ObjectVar, variables: Mapping[str, ScriptVariable], values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ORM filters ``query_params`` put on the objects a form offers, given the other fields' values now.
+
+    A picker shows only what validation will accept; a ``$name`` whose field is
+    still empty drops its filter, as validation does.
+    """
+    rules = _query_filters(variable, variables, {name: values.get(name) for name in variables}, set())
+    return rules[0] if rules else {}
 
 
 def _outside_query_params(

@@ -224,6 +224,9 @@ class Settings:
     max_attempts: int = _setting("max_attempts", 3, _bounded(1, kind=int))
     # HMAC secret of internal publishers (scheduler, job hooks, ops CLI).
     signing_secret: str | None = _setting("signing_secret", None, _optional_text, secret=True)
+    # Signs the web interface's session cookies; every gateway process behind one address needs the same one
+    # (unset: each process makes its own, and a sign-in lasts only as long as that process).
+    web_secret: str | None = _setting("web_secret", None, _optional_text, secret=True)
     # Unacknowledged messages per worker process.
     prefetch: int = _setting("prefetch", 1, _bounded(1, kind=int))
     # Log entries written per database round trip; seconds between log flushes while a job runs.

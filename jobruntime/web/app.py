@@ -13,7 +13,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobruntime.core.settings import Settings
@@ -23,6 +24,9 @@ from jobruntime.web.bodies import API_VERSION
 from jobruntime.web.errors import ApiError, detail
 from jobruntime.web.gateway import Gateway
 from jobruntime.web.listing import base_url
+from jobruntime.web.ui import pages
+from jobruntime.web.ui.render import STATIC_DIRECTORY
+from jobruntime.web.ui.session import CsrfRefused, SignInRequired, session_middleware
 
 NOT_YET = {  # capabilities whose endpoints answer 501 until they are installed
     "scheduled-jobs": "Scheduled jobs and approvals are not available in this version",
@@ -49,8 +53,11 @@ class ApiVersionHeader:
         await self.app(scope, receive, with_header)
 
 
-async def api_error(_request: Request, exc: Exception) -> Response:
+async def api_error(request: Request, exc: Exception) -> Response:
+    """Nautobot's JSON body under ``/api/``; a page saying the same for a person elsewhere."""
     assert isinstance(exc, ApiError)
+    if not request.url.path.startswith("/api/"):
+        return pages.refused(request, exc)
     return JSONResponse(exc.body, status_code=exc.status)
 
 
@@ -105,6 +112,24 @@ def routes() -> list[Route]:
         Route("/api/extras/job-logs/", results_api.list_logs),
         Route("/api/extras/{feature:str}/", not_yet, methods=["GET", "POST", "PATCH", "DELETE"]),
         Route("/api/extras/{feature:str}/{rest:path}", not_yet, methods=["GET", "POST", "PATCH", "DELETE"]),
+        *web_pages(),
+    ]
+
+
+def web_pages() -> list[Route | Mount]:
+    """The web interface for people, beside the API in the same process."""
+    return [
+        Route("/", pages.home),
+        Route("/login/", pages.login, methods=["GET", "POST"]),
+        Route("/logout/", pages.logout, methods=["POST"]),
+        Route("/jobs/", pages.jobs),
+        Route("/jobs/{key}/", pages.job, methods=["GET", "POST"]),
+        Route("/jobs/{key}/edit/", pages.job_edit, methods=["GET", "POST"]),
+        Route("/jobs/{key}/objects/{variable}/", pages.job_objects),
+        Route("/results/", pages.results),
+        Route("/results/{key}/", pages.result),
+        Route("/approvals/", pages.approvals),
+        Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
     ]
 
 
@@ -118,7 +143,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         yield
         gateway.close()
 
-    app = Starlette(routes=routes(), middleware=[Middleware(ApiVersionHeader)],
-                    exception_handlers={ApiError: api_error}, lifespan=lifespan)
+    app = Starlette(routes=routes(), middleware=[Middleware(ApiVersionHeader), session_middleware(settings)],
+                    exception_handlers={ApiError: api_error, SignInRequired: pages.sign_in_redirect,
+                                        CsrfRefused: pages.csrf_refused}, lifespan=lifespan)
     app.state.gateway = gateway
     return app

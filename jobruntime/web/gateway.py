@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from starlette.requests import Request
 
 from jobruntime.bus.broker import Bus, Subscription
 from jobruntime.bus.messages import RunRequest
@@ -78,6 +79,19 @@ class Gateway:
             self.refused(user.username, "User inactive or deleted.")
             raise detail(403, "User inactive or deleted.")
         return Caller(user, key)
+
+    def caller_of(self, request: Request) -> Caller:
+        """The caller of an API request: its token header, else, for a read, the browser's signed-in session.
+
+        The session counts only for GET so that a cross-site form can never make a
+        signed-in browser change anything; the web pages' own forms carry a CSRF token.
+        """
+        header = request.headers.get("authorization")
+        if header is None and request.method == "GET" and "session" in request.scope:
+            key = request.session.get("token")
+            if key:
+                header = f"Token {key}"
+        return self.authenticate(header)
 
     def may(self, caller: Caller, action: str, record: Any) -> bool:
         with transaction(self.runtime.autocommit_engine) as db:

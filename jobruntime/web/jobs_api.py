@@ -129,17 +129,26 @@ def patch_job(request: Request, body: Any) -> JSONResponse:
         if not gw.may(caller, CHANGE_JOB, record):
             gw.refused(caller.user.username, f"no change_job permission on {record.class_path}")
             raise detail(403, "You do not have permission to perform this action.")
-        errors: dict[str, list[str]] = {}
-        for name, value in body.items():
-            try:
-                _apply(session, gw, record, name, value)
-            except JobRecordError as exc:
-                errors.setdefault(name, []).append(str(exc))
+        errors = apply_change(session, gw, record, body)
         if errors:
             session.rollback()
             raise ApiError(400, errors)
         session.commit()
         return JSONResponse(job_body(record, base_url(request)))
+
+
+def apply_change(session: Any, gw: Gateway, record: JobRecord, body: dict[str, Any]) -> dict[str, list[str]]:
+    """Apply a PATCH body to ``record`` in ``session``; the problems by field name (empty: all applied).
+
+    The caller commits or rolls back, so a change with any problem changes nothing.
+    """
+    errors: dict[str, list[str]] = {}
+    for name, value in body.items():
+        try:
+            _apply(session, gw, record, name, value)
+        except JobRecordError as exc:
+            errors.setdefault(name, []).append(str(exc))
+    return errors
 
 
 def _apply(session: Any, gw: Gateway, record: JobRecord, name: str, value: Any) -> None:

@@ -171,6 +171,20 @@ async def _run(request: Request, record_of: Any) -> tuple[Gateway, JobRecord, Jo
         session.expunge(record)
     _authorize(gw, caller, record)
     body = await read_body(request)
+    return gw, record, _checked_run(gw, caller, record, body)
+
+
+def submit(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> JobResult:
+    """Check, record and publish one run as §4.4 orders it; every refusal is an ApiError with Nautobot's answer.
+
+    The REST endpoints and the web form both come through here, so a person sees
+    exactly the refusals a script gets.
+    """
+    _authorize(gw, caller, record)
+    return _checked_run(gw, caller, record, body)
+
+
+def _checked_run(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> JobResult:
     _check_job(record, requested_interval(body))
     job_class = job_class_of(gw, record)
     if job_class is None:
@@ -191,7 +205,7 @@ async def _run(request: Request, record_of: Any) -> tuple[Gateway, JobRecord, Jo
         if result is None:  # another gateway's client recorded nothing (job unknown to the database)
             raise detail(404, "Not found.")
         result.user, result.job_model  # noqa: B018 - load both before the session closes
-        return gw, record, result
+        return result
 
 
 async def run_job(request: Request) -> JSONResponse:

@@ -45,7 +45,7 @@ def log_data(entry: JobLogEntry | LogEventEntry) -> dict[str, Any]:
 
 async def stream_result(request: Request) -> StreamingResponse:
     gw: Gateway = request.app.state.gateway
-    caller = gw.authenticate(request.headers.get("authorization"))
+    caller = gw.caller_of(request)
     with gw.session() as session:
         result_id = find_result(session, caller, request.path_params["key"]).id
     subscription = await anyio.to_thread.run_sync(gw.subscribe)
