@@ -20,6 +20,7 @@ from jobruntime.models.errors import (
     ValidationError,
 )
 from jobruntime.models.extras import JOB_OVERRIDABLE_FIELDS, Job, JobLogEntry, JobResult, OutboxEvent
+from jobruntime.models.git import GitRepository
 from jobruntime.models.query import QuerySet
 from jobruntime.models.session import bind_session, current_session
 from jobruntime.models.users import ObjectPermission, Token, User
@@ -44,6 +45,7 @@ __all__ = [
     "JOB_OVERRIDABLE_FIELDS",
     "Base",
     "FieldError",
+    "GitRepository",
     "Job",
     "JobLogEntry",
     "JobResult",
