@@ -76,7 +76,7 @@ def _job_reference(value: str) -> str:
         split_class_path(value)
     except InvalidClassPath:
         raise ValueError(
-            "must be a class path (local/<module>/<Class> or plugins/<module.path>/<Class>)"
+            "must be a class path (local/<module>/<Class>, plugins/<module.path>/<Class> or git.<slug>/<module>/<Class>)"
             f" or a Job record UUID, not {value!r}"
         ) from None
     return value
@@ -333,6 +333,7 @@ class ResultEvent(Event):
     log_counts: dict[str, int] = Field(default_factory=dict)
     user: str | None = None
     task_queue: str | None = None
+    source: str | None = Field(default=None, description="git.<slug>@<commit> for a job from a Git repository.")
 
     @field_validator("output")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from jobruntime.cli import admin, jobs, messages, results, runjob, serve, users, worker
+from jobruntime.cli import admin, git, jobs, messages, results, runjob, serve, users, worker
 from jobruntime.cli.setup_errors import SetupErrorGroup
 
 
@@ -18,6 +18,7 @@ main.add_command(admin.sync)
 main.add_command(admin.demo)
 main.add_command(users.users)
 main.add_command(jobs.jobs)
+main.add_command(git.git)
 main.add_command(results.results)
 main.add_command(runjob.runjob)
 main.add_command(worker.worker)

@@ -159,6 +159,8 @@ class Settings:
     # Local job modules (a directory with __init__.py) and importable modules that provide jobs.
     jobs_root: Path = _setting("jobs_root", Path("jobs"), _directory)
     plugin_job_modules: list[str] = _setting("plugin_job_modules", [], _module_names)
+    # Commits of Git repositories kept on disk under home/git (least recently used removed first).
+    git_cache_commits: int = _setting("git_cache_commits", 50, _bounded(1, kind=int))
     sanitizer_patterns: list[tuple[str, str]] = _setting("sanitizer_patterns", DEFAULT_SANITIZER_PATTERNS, _patterns)
     # Seconds; jobs may set their own.
     soft_time_limit: int | float = _setting("soft_time_limit", 300, _bounded(0, MAX_TIME_LIMIT))

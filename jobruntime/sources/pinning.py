@@ -1,0 +1,58 @@
+"""Which commit a run of a Git job uses, and its class from that commit.
+
+A run is pinned once: to the commit already recorded on its JobResult (a run handed
+back and started again), else to the repository's ``current_head`` as the last sync
+left it. The worker then loads the class from that commit only, fetching it first
+if this machine has not got it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jobruntime.authoring.job import Job
+from jobruntime.core.errors import JobRuntimeError
+from jobruntime.core.settings import Settings
+from jobruntime.models import GitRepository, JobResult
+from jobruntime.sources.cache import CommitCache
+from jobruntime.sources.loading import load_job_class
+from jobruntime.sources.remote import Remote
+from jobruntime.sources.repositories import pinned_commit
+
+
+class SourceUnavailable(JobRuntimeError):
+    """The code of a Git job cannot be had at the run's commit; the run ends ``errored`` with this reason."""
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A run's repository and commit; ``source`` is what the JobResult records: ``git.<slug>@<commit>``."""
+
+    slug: str
+    remote: Remote
+    commit: str
+
+    @property
+    def source(self) -> str:
+        return f"git.{self.slug}@{self.commit}"
+
+
+def pin(session: Session, source: str, result: JobResult) -> Pin:
+    """The commit ``result`` runs at; raises SourceUnavailable when the repository is gone or never synced."""
+    slug = source.removeprefix("git.")
+    repository = session.scalars(select(GitRepository).where(GitRepository.slug == slug)).first()
+    if repository is None:
+        raise SourceUnavailable(f'The Git repository "{slug}" no longer exists')
+    commit = pinned_commit(result) or repository.current_head
+    if commit is None:
+        raise SourceUnavailable(f'The Git repository "{repository.name}" has not been synced yet')
+    return Pin(slug, Remote(repository.remote_url, repository.token_env, repository.ssh_key_env), commit)
+
+
+def load_pinned_class(settings: Settings, pinned: Pin, class_path: str) -> type[Job]:
+    """The class from the pinned commit; raises GitError when it cannot be fetched, JobNotFound when absent."""
+    cache = CommitCache(settings.home, settings.git_cache_commits)
+    return load_job_class(cache.jobs_folder(pinned.slug, pinned.remote, pinned.commit), pinned.commit, class_path)
