@@ -82,6 +82,8 @@ def print_stored_result(result: Any, entries: Sequence[Any]) -> None:
     times = {"Created": result.created, "started": result.started, "completed": result.completed}
     click.echo(f"{result.name}  {result.status}" + (f" ({result.reason})" if result.reason else ""))
     click.echo(", ".join(f"{name} {at:%Y-%m-%d %H:%M:%S} UTC" for name, at in times.items() if at))
+    if result.source:
+        click.echo(f"source: {result.source}")
     print_log(entries)
     print_summary(entries)
     if result.status in _VERDICT:

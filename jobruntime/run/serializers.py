@@ -40,6 +40,7 @@ def job_result_json(result: JobResult, logs: Iterable[JobLogEntry] | None = None
         "completed": _iso(result.completed),
         "duration": result.duration,
         "task_queue": result.task_queue,
+        "source": result.source,
         "output": data.get("output"),
         "data": result.data,
         "log_counts": {level: getattr(result, f"log_{level}") for level in LOG_LEVELS},
