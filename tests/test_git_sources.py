@@ -8,9 +8,19 @@ import shutil
 import pytest
 
 from tests.cli_support import database_env, invoker
-from tests.git_support import hello_repository, http_git_server
+from tests.git_support import git, hello_repository, http_git_server
 
 HELLO = "git.team/hello/Hello"
+HELLO_WITH_VARIABLE = '''
+from jobruntime import Job, StringVar
+
+
+class Hello(Job):
+    who = StringVar()
+
+    def run(self, data, commit):
+        return data["who"]
+'''
 
 
 @pytest.fixture
@@ -145,3 +155,27 @@ def test_a_private_repository_is_fetched_with_the_token_from_the_environment(cli
     shown = cli("git", "show", "private").output
     assert json.loads(shown)["token_env"] == "TEAM_GIT_TOKEN" and "s3cret" not in shown
     assert repository.bare.exists()
+
+
+def test_the_input_form_of_a_git_job_comes_from_the_current_commit(cli, team):
+    team.write("jobs/hello.py", HELLO_WITH_VARIABLE)
+    team.push("variable")
+    cli("git", "sync", "team")
+    schema = json.loads(cli("jobs", "schema", HELLO).output)
+    assert list(schema["properties"]) == ["who"]
+
+
+def test_the_cache_keeps_at_most_its_limit_of_commits(tmp_path):
+    from jobruntime.sources.cache import CommitCache
+    from jobruntime.sources.remote import Remote
+
+    repository = hello_repository(tmp_path / "remote")
+    first = git(repository.work, "rev-parse", "HEAD")
+    repository.write("jobs/helpers.py", "GREETING = 'v2'\n")
+    second = repository.push("v2")
+    cache = CommitCache(tmp_path / "home", limit=1)
+    remote = Remote(repository.url)
+    assert (cache.jobs_folder("team", remote, first) / "helpers.py").read_text() == "GREETING = 'hello v1'\n"
+    assert (cache.jobs_folder("team", remote, second) / "helpers.py").read_text() == "GREETING = 'v2'\n"
+    kept = [path.name for path in (tmp_path / "home" / "git" / "team" / "commits").iterdir()]
+    assert kept == [second]

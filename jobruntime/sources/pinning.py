@@ -8,11 +8,14 @@ if this machine has not got it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jobruntime.authoring.discovery import JobNotFound, split_class_path
+from jobruntime.authoring.discovery import load_job_class as load_local_or_plugin_class
 from jobruntime.authoring.job import Job
 from jobruntime.core.errors import JobRuntimeError
 from jobruntime.core.settings import Settings
@@ -21,6 +24,9 @@ from jobruntime.sources.cache import CommitCache
 from jobruntime.sources.loading import load_job_class
 from jobruntime.sources.remote import Remote
 from jobruntime.sources.repositories import pinned_commit
+
+
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 class SourceUnavailable(JobRuntimeError):
@@ -49,6 +55,8 @@ def pin(session: Session, source: str, result: JobResult) -> Pin:
     commit = pinned_commit(result) or repository.current_head
     if commit is None:
         raise SourceUnavailable(f'The Git repository "{repository.name}" has not been synced yet')
+    if not _COMMIT.fullmatch(commit):
+        raise SourceUnavailable(f"{commit!r} is not a commit id")
     return Pin(slug, Remote(repository.remote_url, repository.token_env, repository.ssh_key_env), commit)
 
 
@@ -56,3 +64,20 @@ def load_pinned_class(settings: Settings, pinned: Pin, class_path: str) -> type[
     """The class from the pinned commit; raises GitError when it cannot be fetched, JobNotFound when absent."""
     cache = CommitCache(settings.home, settings.git_cache_commits)
     return load_job_class(cache.jobs_folder(pinned.slug, pinned.remote, pinned.commit), pinned.commit, class_path)
+
+
+def load_current_class(session: Session, settings: Settings, class_path: str) -> type[Job]:
+    """The class ``class_path`` names as a new run would get it: a Git job's from its repository's current commit.
+
+    For forms and record overrides, which describe the code the next runs use. Raises JobNotFound,
+    InvalidClassPath, FileNotFoundError (JOBS_ROOT), SourceUnavailable or GitError.
+    """
+    source = split_class_path(class_path)[0]
+    if not source.startswith("git."):
+        return load_local_or_plugin_class(class_path, settings.jobs_root)
+    slug = source.removeprefix("git.")
+    repository = session.scalars(select(GitRepository).where(GitRepository.slug == slug)).first()
+    if repository is None or repository.current_head is None:
+        raise JobNotFound(f'Job "{class_path}" not found (its repository is missing or was never synced)')
+    remote = Remote(repository.remote_url, repository.token_env, repository.ssh_key_env)
+    return load_pinned_class(settings, Pin(slug, remote, repository.current_head), class_path)
