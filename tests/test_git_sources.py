@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 
 import pytest
+from sqlalchemy.orm import Session
+
+from jobruntime.models import JobResult
+from jobruntime.sources.pinning import pin
 
 from tests.cli_support import database_env, invoker
 from tests.git_support import git, hello_repository, http_git_server
@@ -179,3 +184,20 @@ def test_the_cache_keeps_at_most_its_limit_of_commits(tmp_path):
     assert (cache.jobs_folder("team", remote, second) / "helpers.py").read_text() == "GREETING = 'v2'\n"
     kept = [path.name for path in (tmp_path / "home" / "git" / "team" / "commits").iterdir()]
     assert kept == [second]
+
+
+def test_a_run_started_again_keeps_the_commit_its_first_attempt_recorded(cli, team, engine):
+    """A lost worker's run, re-queued after a sync moved the branch, still runs the commit it recorded."""
+    first = run_json(cli, HELLO)
+    team.write("jobs/helpers.py", "GREETING = 'hello v2'\n")
+    new_commit = team.push("v2")
+    cli("git", "sync", "team")
+    again, new = uuid.uuid4(), uuid.uuid4()
+    with Session(engine) as session, session.begin():
+        session.add_all([JobResult(id=again, name=HELLO, status="pending", source=first["source"]),
+                         JobResult(id=new, name=HELLO, status="pending")])
+    with Session(engine) as session, session.begin():
+        assert pin(session, "git.team", again).source == first["source"]
+        assert pin(session, "git.team", new).source == f"git.team@{new_commit}"
+    with Session(engine) as session:
+        assert session.get(JobResult, new).source == f"git.team@{new_commit}"

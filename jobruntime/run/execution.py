@@ -266,7 +266,7 @@ class JobExecution:
 
         try:
             with self.runtime.session(autocommit=True) as session:
-                pinned = pin(session, record.source, result)
+                pinned = pin(session, record.source, result.id)
         except SourceUnavailable as exc:
             raise _SetupError(f'Unable to locate job "{record.class_path}" to run it! {exc}', record,
                               reason=str(exc)) from exc

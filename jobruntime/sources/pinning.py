@@ -9,9 +9,10 @@ if this machine has not got it.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from jobruntime.authoring.discovery import JobNotFound, split_class_path
@@ -23,7 +24,7 @@ from jobruntime.models import GitRepository, JobResult
 from jobruntime.sources.cache import CommitCache
 from jobruntime.sources.loading import load_job_class
 from jobruntime.sources.remote import Remote
-from jobruntime.sources.repositories import pinned_commit
+from jobruntime.sources.repositories import recorded_commit
 
 
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -46,18 +47,28 @@ class Pin:
         return f"git.{self.slug}@{self.commit}"
 
 
-def pin(session: Session, source: str, result: JobResult) -> Pin:
-    """The commit ``result`` runs at; raises SourceUnavailable when the repository is gone or never synced."""
+def pin(session: Session, source: str, job_result_id: uuid.UUID) -> Pin:
+    """The commit a run uses, recorded on its JobResult before any of its code is loaded.
+
+    A run started again (its worker was lost) keeps the commit its first attempt recorded.
+    Raises SourceUnavailable when the repository is gone or was never synced. ``session``
+    autocommits (each statement commits by itself).
+    """
     slug = source.removeprefix("git.")
     repository = session.scalars(select(GitRepository).where(GitRepository.slug == slug)).first()
     if repository is None:
         raise SourceUnavailable(f'The Git repository "{slug}" no longer exists')
-    commit = pinned_commit(result) or repository.current_head
+    recorded = session.scalar(select(JobResult.source).where(JobResult.id == job_result_id))
+    commit = recorded_commit(recorded) or repository.current_head
     if commit is None:
         raise SourceUnavailable(f'The Git repository "{repository.name}" has not been synced yet')
     if not _COMMIT.fullmatch(commit):
         raise SourceUnavailable(f"{commit!r} is not a commit id")
-    return Pin(slug, Remote(repository.remote_url, repository.token_env, repository.ssh_key_env), commit)
+    pinned = Pin(slug, Remote(repository.remote_url, repository.token_env, repository.ssh_key_env), commit)
+    if recorded is None:  # a run whose row is written only with its outcome records it then
+        session.execute(update(JobResult).where(JobResult.id == job_result_id, JobResult.source.is_(None))
+                        .values(source=pinned.source))
+    return pinned
 
 
 def load_pinned_class(settings: Settings, pinned: Pin, class_path: str) -> type[Job]:

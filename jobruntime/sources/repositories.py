@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from jobruntime.core.errors import RefusalError
 from jobruntime.core.text import slugify
-from jobruntime.models import GitRepository, Job, JobResult
+from jobruntime.models import GitRepository, Job
 from jobruntime.sources.remote import Remote
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -96,8 +96,8 @@ def delete_repository(session: Session, name: str) -> list[str]:
     return [record.class_path for record in records]
 
 
-def pinned_commit(result: JobResult) -> str | None:
-    """The commit a run of a Git job was pinned to, from its ``source`` (``git.<slug>@<commit>``)."""
-    if not result.source or "@" not in result.source:
+def recorded_commit(source: str | None) -> str | None:
+    """The commit in a JobResult's ``source`` (``git.<slug>@<commit>``), if it records one."""
+    if not source or "@" not in source:
         return None
-    return result.source.rsplit("@", 1)[1]
+    return source.rsplit("@", 1)[1]
