@@ -142,9 +142,11 @@ def test_a_run_in_flight_during_a_sync_finishes_on_its_commit(stack, tmp_path):
         "completed", "hello v1", f"git.team@{first_commit}")
 
 
-def test_the_sync_runs_on_a_worker(stack):
+def test_the_sync_runs_on_a_worker_once_a_repository_is_added(stack):
     stack.repository.write("jobs/helpers.py", "GREETING = 'hello v3'\n")
     new_commit = stack.repository.push("v3")
+    stack.cli("jobs", "disable", "plugins/jobruntime.sources.sync_job/SyncGitRepository")
+    stack.cli("git", "add", "again", stack.repository.url)
     with running_worker(stack.env):
         synced = subprocess.run(
             [JOBRUNTIME, "git", "sync", "team", "--on-worker", "-u", "alice"],
@@ -156,3 +158,12 @@ def test_the_sync_runs_on_a_worker(stack):
         after = run_on_worker(stack, "git.team/hello/Hello")
     assert after.data["output"].strip() == "hello v3" and after.source == f"git.team@{new_commit}"
     assert not (Path(stack.env["JOBRUNTIME_HOME"]).parent / "cli-home" / "git" / "team" / "commits" / new_commit).exists()
+
+
+def test_sibling_worker_processes_share_one_copy_of_a_commit(stack):
+    commit = head(stack)
+    with running_worker(stack.env, concurrency=2):
+        requests = [run_on_worker(stack, "git.team/hello/Hello", wait=False) for _ in range(6)]
+        results = [wait_for_result(stack.runtime, request.job_result_id, timeout=60) for request in requests]
+    assert {(result.status, result.source) for result in results} == {("completed", f"git.team@{commit}")}
+    assert [path.name for path in (stack.home / "git" / "team" / "commits").iterdir()] == [commit]

@@ -33,13 +33,12 @@ def _describe(repository: GitRepository) -> dict[str, Any]:
 
 
 def _enable_sync_job(session, jobs_root) -> None:
-    """The sync job's record, created enabled: adding a repository is asking for it to be synced."""
+    """The sync job's record, enabled: adding a repository is asking for it to be synced (on workers too)."""
     from jobruntime.authoring.discovery import load_job_class
     from jobruntime.authoring.records import refresh_record
 
-    record, created = refresh_record(session, load_job_class(SYNC_JOB, jobs_root))
-    if created:
-        record.enabled = True
+    record, _created = refresh_record(session, load_job_class(SYNC_JOB, jobs_root))
+    record.enabled = True
 
 
 @git.command("add")
