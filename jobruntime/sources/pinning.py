@@ -24,7 +24,7 @@ from jobruntime.models import GitRepository, JobResult
 from jobruntime.sources.cache import CommitCache
 from jobruntime.sources.loading import load_job_class
 from jobruntime.sources.remote import Remote
-from jobruntime.sources.repositories import recorded_commit
+from jobruntime.sources.repositories import recorded_commit, remote_of
 
 
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -64,7 +64,7 @@ def pin(session: Session, source: str, job_result_id: uuid.UUID) -> Pin:
         raise SourceUnavailable(f'The Git repository "{repository.name}" has not been synced yet')
     if not _COMMIT.fullmatch(commit):
         raise SourceUnavailable(f"{commit!r} is not a commit id")
-    pinned = Pin(slug, Remote(repository.remote_url, repository.token_env, repository.ssh_key_env), commit)
+    pinned = Pin(slug, remote_of(repository), commit)
     if recorded is None:  # a run whose row is written only with its outcome records it then
         session.execute(update(JobResult).where(JobResult.id == job_result_id, JobResult.source.is_(None))
                         .values(source=pinned.source))
@@ -90,5 +90,4 @@ def load_current_class(session: Session, settings: Settings, class_path: str) ->
     repository = session.scalars(select(GitRepository).where(GitRepository.slug == slug)).first()
     if repository is None or repository.current_head is None:
         raise JobNotFound(f'Job "{class_path}" not found (its repository is missing or was never synced)')
-    remote = Remote(repository.remote_url, repository.token_env, repository.ssh_key_env)
-    return load_pinned_class(settings, Pin(slug, remote, repository.current_head), class_path)
+    return load_pinned_class(settings, Pin(slug, remote_of(repository), repository.current_head), class_path)
