@@ -121,10 +121,7 @@ def packaged_job_modules() -> list[str]:
 
 
 def discover(jobs_root: Path, plugin_modules: tuple[str, ...] = ()) -> Discovery:
-    """Import every job module, JOBS_ROOT's, ``plugin_modules`` and the packaged ones.
-
-    A module that fails to import is reported and skipped.
-    """
+    """Import every job module; a module that fails to import is reported and skipped."""
     _check_jobs_root(jobs_root)
     result = Discovery()
     for path in sorted(jobs_root.glob("*.py")):
@@ -137,7 +134,7 @@ def discover(jobs_root: Path, plugin_modules: tuple[str, ...] = ()) -> Discovery
             result.errors[f"local/{path.stem}"] = f"{type(exc).__name__}: {exc}"
             continue
         result.jobs.update(job_classes(module, "local", path.stem))
-    for dotted in dict.fromkeys([*plugin_modules, *packaged_job_modules()]):
+    for dotted in plugin_modules:
         try:
             module = importlib.import_module(dotted)
         except Exception as exc:  # noqa: BLE001

@@ -25,7 +25,8 @@ _PACKAGE_PREFIX = "jobruntime_git"
 
 
 def package_name(slug: str, commit: str) -> str:
-    return f"{_PACKAGE_PREFIX}_{slug.replace('-', '_')}_{commit}"
+    """A module name for one repository and commit; the slug is hex-encoded, so no two slugs share one."""
+    return f"{_PACKAGE_PREFIX}_{slug.encode().hex()}_{commit}"
 
 
 def _package(jobs_folder: Path, slug: str, commit: str) -> str:
