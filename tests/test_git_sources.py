@@ -201,3 +201,20 @@ def test_a_run_started_again_keeps_the_commit_its_first_attempt_recorded(cli, te
         assert pin(session, "git.team", new).source == f"git.team@{new_commit}"
     with Session(engine) as session:
         assert session.get(JobResult, new).source == f"git.team@{new_commit}"
+
+
+def test_a_repository_takes_one_credential_variable_and_stores_only_its_name(cli):
+    both = cli("git", "add", "team", "ssh://git@example.com/team.git", "--token-env", "A", "--ssh-key-env", "B", code=4)
+    assert "either --token-env or --ssh-key-env" in both.output
+    assert "name of an environment variable" in cli("git", "add", "team", "x", "--token-env", "$TOKEN", code=4).output
+    cli("git", "add", "team", "ssh://git@example.com/team.git", "--ssh-key-env", "TEAM_SSH_KEY")
+    assert json.loads(cli("git", "show", "team").output)["ssh_key_env"] == "TEAM_SSH_KEY"
+
+
+def test_an_ssh_key_is_handed_to_git_from_the_variable_named_at_add():
+    from jobruntime.sources.remote import GitError, Remote
+
+    remote = Remote("ssh://git@example.com/team.git", ssh_key_env="TEAM_SSH_KEY")
+    assert "-i /keys/team" in remote.environment({"TEAM_SSH_KEY": "/keys/team"})["GIT_SSH_COMMAND"]
+    with pytest.raises(GitError, match="TEAM_SSH_KEY"):
+        remote.environment({})

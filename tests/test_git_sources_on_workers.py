@@ -167,3 +167,14 @@ def test_sibling_worker_processes_share_one_copy_of_a_commit(stack):
         results = [wait_for_result(stack.runtime, request.job_result_id, timeout=60) for request in requests]
     assert {(result.status, result.source) for result in results} == {("completed", f"git.team@{commit}")}
     assert [path.name for path in (stack.home / "git" / "team" / "commits").iterdir()] == [commit]
+
+
+def test_a_run_whose_commit_cannot_be_fetched_errors_and_the_worker_keeps_serving(stack):
+    hidden = stack.repository.bare.with_name("hidden.git")
+    stack.repository.bare.rename(hidden)  # the server no longer has the repository
+    with running_worker(stack.env):
+        lost = run_on_worker(stack, "git.team/hello/Hello")
+        hidden.rename(stack.repository.bare)
+        served = run_on_worker(stack, "git.team/hello/Hello")
+    assert lost.status == "errored" and lost.reason.startswith(f"Unable to fetch commit {head(stack)}")
+    assert (served.status, served.data["output"].strip()) == ("completed", "hello v1")
