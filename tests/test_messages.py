@@ -74,7 +74,8 @@ def test_class_path_has_no_job_record_id():
 
 def test_job_that_is_neither_class_path_nor_uuid_is_refused():
     assert reason(body(job="basic.PassingJob")) == (
-        "job: must be a class path (local/<module>/<Class> or plugins/<module.path>/<Class>)"
+        "job: must be a class path (local/<module>/<Class>, plugins/<module.path>/<Class>"
+        " or git.<slug>/<module>/<Class>)"
         " or a Job record UUID, not 'basic.PassingJob'"
     )
 

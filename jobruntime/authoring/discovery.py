@@ -1,5 +1,8 @@
 """Finding Job classes: local modules under JOBS_ROOT and plugin packages.
 
+Jobs from Git repositories (``git.<slug>/...``) are loaded by ``jobruntime.sources``,
+which knows the commit a run is pinned to; here their class paths are only checked.
+
 Each file in JOBS_ROOT is its own module (no imports between job files), loaded
 under a private name so a job file called ``json.py`` cannot shadow the standard
 library. While a job module is imported, Nautobot 1.x's own import lines work
@@ -10,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.metadata
 import importlib.util
 import inspect
 import logging
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +29,9 @@ from jobruntime.authoring.job import Job
 
 logger = logging.getLogger(__name__)
 
+ENTRY_POINT_GROUP = "jobruntime.jobs"
 _LOCAL_PACKAGE = "jobruntime_local_jobs"
+_GIT_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
 _local_modules: dict[Path, tuple[bytes, ModuleType]] = {}  # by file: (content digest, module)
 
 
@@ -44,18 +51,24 @@ class Discovery:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+def is_source(source: str) -> bool:
+    """Whether ``source`` names a job source: ``local``, ``plugins`` or ``git.<repository slug>``."""
+    return source in ("local", "plugins") or (source.startswith("git.") and bool(_GIT_SLUG.fullmatch(source[4:])))
+
+
 def split_class_path(class_path: str) -> tuple[str, str, str]:
     """Split and check a class_path; raises InvalidClassPath with the expected form."""
     parts = class_path.split("/")
-    if len(parts) != 3 or not all(parts) or parts[0] not in ("local", "plugins"):
+    if len(parts) != 3 or not all(parts) or not is_source(parts[0]):
         raise InvalidClassPath(
             f'Job must be specified in the class path form: "<grouping_name>/<module_name>/<JobClassName>"'
-            f' (got "{class_path}"; the source is "local" or "plugins")'
+            f' (got "{class_path}"; the source is "local", "plugins" or "git.<repository slug>")'
         )
     return parts[0], parts[1], parts[2]
 
 
-def _job_classes(module: ModuleType, source: str, module_name: str) -> dict[str, type[Job]]:
+def job_classes(module: ModuleType, source: str, module_name: str) -> dict[str, type[Job]]:
+    """The Job classes defined in ``module`` itself, by class_path, marked with their source and module name."""
     found: dict[str, type[Job]] = {}
     for attribute in vars(module).values():
         if inspect.isclass(attribute) and issubclass(attribute, Job) and attribute.__module__ == module.__name__:
@@ -108,6 +121,14 @@ def _check_jobs_root(jobs_root: Path) -> None:
         raise FileNotFoundError(f"JOBS_ROOT {jobs_root} must exist and contain __init__.py")
 
 
+def packaged_job_modules() -> list[str]:
+    """Modules named by installed distributions' ``jobruntime.jobs`` entry points (``anyname = "package.module"``).
+
+    Installing such a package is all it takes to offer its jobs as ``plugins/<package.module>/<Class>``.
+    """
+    return sorted({entry_point.value for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)})
+
+
 def discover(jobs_root: Path, plugin_modules: tuple[str, ...] = ()) -> Discovery:
     """Import every job module; a module that fails to import is reported and skipped."""
     _check_jobs_root(jobs_root)
@@ -121,7 +142,7 @@ def discover(jobs_root: Path, plugin_modules: tuple[str, ...] = ()) -> Discovery
             logger.error("Error loading jobs from %s: %s", path, exc)
             result.errors[f"local/{path.stem}"] = f"{type(exc).__name__}: {exc}"
             continue
-        result.jobs.update(_job_classes(module, "local", path.stem))
+        result.jobs.update(job_classes(module, "local", path.stem))
     for dotted in plugin_modules:
         try:
             module = import_plugin_module(dotted)
@@ -129,13 +150,15 @@ def discover(jobs_root: Path, plugin_modules: tuple[str, ...] = ()) -> Discovery
             logger.error("Error loading plugin jobs from %s: %s", dotted, exc)
             result.errors[f"plugins/{dotted}"] = f"{type(exc).__name__}: {exc}"
             continue
-        result.jobs.update(_job_classes(module, "plugins", dotted))
+        result.jobs.update(job_classes(module, "plugins", dotted))
     return result
 
 
 def load_job_class(class_path: str, jobs_root: Path) -> type[Job]:
     """Import the module behind ``class_path`` (again if its file changed) and return its class."""
     source, module_name, class_name = split_class_path(class_path)
+    if source.startswith("git."):
+        raise JobNotFound(f'Job "{class_path}" comes from a Git repository; it is loaded at the commit its run is pinned to')
     try:
         if source == "local":
             _check_jobs_root(jobs_root)
@@ -146,7 +169,7 @@ def load_job_class(class_path: str, jobs_root: Path) -> type[Job]:
         raise
     except Exception as exc:
         raise JobNotFound(f"Job module for {class_path} failed to import: {type(exc).__name__}: {exc}") from exc
-    job_class = _job_classes(module, source, module_name).get(class_path)
+    job_class = job_classes(module, source, module_name).get(class_path)
     if job_class is None:
         raise JobNotFound(f'Job "{class_path}" not found')
     return job_class

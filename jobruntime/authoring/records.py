@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,8 +139,11 @@ def refresh_record(session: Session, job_class: type[Job]) -> tuple[JobRecord, b
     return record, created
 
 
-def sync(session: Session, discovery: Discovery) -> SyncReport:
-    """Bring Job records in line with the discovered classes; the caller commits."""
+def sync(session: Session, discovery: Discovery, sources: Collection[str] = ("local", "plugins")) -> SyncReport:
+    """Bring the Job records of ``sources`` in line with the discovered classes; the caller commits.
+
+    Records of other sources (each Git repository is synced on its own) are left alone.
+    """
     report = SyncReport(errors=dict(discovery.errors))
     seen: set[str] = set()
     for class_path, job_class in discovery.jobs.items():
@@ -150,7 +154,8 @@ def sync(session: Session, discovery: Discovery) -> SyncReport:
             continue
         seen.add(class_path)
         (report.created if created else report.refreshed).append(class_path)
-    for record in session.scalars(select(JobRecord).where(JobRecord.installed.is_(True))):
+    installed = select(JobRecord).where(JobRecord.installed.is_(True), JobRecord.source.in_(list(sources)))
+    for record in session.scalars(installed):
         if record.class_path not in seen and record.class_path not in report.errors:
             record.installed = False
             report.uninstalled.append(record.class_path)

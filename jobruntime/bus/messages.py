@@ -79,7 +79,8 @@ def _job_reference(value: str) -> str:
         split_class_path(value)
     except InvalidClassPath:
         raise ValueError(
-            "must be a class path (local/<module>/<Class> or plugins/<module.path>/<Class>)"
+            "must be a class path (local/<module>/<Class>, plugins/<module.path>/<Class>"
+            " or git.<slug>/<module>/<Class>)"
             f" or a Job record UUID, not {quote(repr(value))}"
         ) from None
     return value
@@ -118,7 +119,10 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Literal[1] = MESSAGE_VERSION
-    job: str = Field(description="local/<module>/<Class>, plugins/<module.path>/<Class>, or a Job record UUID.")
+    job: str = Field(
+        description="local/<module>/<Class>, plugins/<module.path>/<Class>, git.<slug>/<module>/<Class>,"
+        " or a Job record UUID."
+    )
     data: dict[str, Any] = Field(default_factory=dict, description="Job variables, as in Nautobot's REST API.")
     files: dict[str, FileRef] = Field(default_factory=dict, description="FileVar values, by variable name.")
     commit: bool | None = Field(default=None, strict=True, description="true, false or null (the job's default).")
@@ -347,6 +351,7 @@ class ResultEvent(Event):
     log_counts: dict[str, int] = Field(default_factory=dict)
     user: str | None = None
     task_queue: str | None = None
+    source: str | None = Field(default=None, description="git.<slug>@<commit> for a job from a Git repository.")
 
     @field_validator("output")
     @classmethod

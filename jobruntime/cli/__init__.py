@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from jobruntime.cli import (
-    admin, changes, hooks, inventory, jobs, messages, results, runjob, schedules, serve, users, worker,
+    admin, changes, git, hooks, inventory, jobs, messages, results, runjob, schedules, serve, users, worker,
 )
 from jobruntime.cli.setup_errors import SetupErrorGroup
 
@@ -20,6 +20,7 @@ main.add_command(admin.sync)
 main.add_command(admin.demo)
 main.add_command(users.users)
 main.add_command(jobs.jobs)
+main.add_command(git.git)
 main.add_command(results.results)
 main.add_command(runjob.runjob)
 main.add_command(worker.worker)

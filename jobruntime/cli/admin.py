@@ -19,13 +19,13 @@ def migrate() -> None:
 
 @click.command()
 def sync() -> None:
-    """Create or refresh Job records from JOBS_ROOT (new jobs start disabled)."""
-    from jobruntime.authoring.discovery import discover
+    """Create or refresh Job records from JOBS_ROOT and installed packages (new jobs start disabled)."""
+    from jobruntime.authoring.discovery import discover, packaged_job_modules
     from jobruntime.authoring.records import sync as sync_records
 
     runtime = get_runtime()
     try:
-        found = discover(runtime.settings.jobs_root, tuple(runtime.settings.plugin_job_modules))
+        found = discover(runtime.settings.jobs_root, (*runtime.settings.plugin_job_modules, *packaged_job_modules()))
     except FileNotFoundError as exc:
         raise CommandError(str(exc)) from exc
     with runtime.session() as session:

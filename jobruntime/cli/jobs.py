@@ -116,8 +116,10 @@ def disable(class_path: str) -> None:
 @click.option("--clear", is_flag=True, help="Remove the override and go back to the value in the code.")
 def set_field(class_path: str, field: str, value: str | None, clear: bool) -> None:
     """Override FIELD of a Job record (kept across `jobruntime sync`)."""
-    from jobruntime.authoring.discovery import JobNotFound, load_job_class
+    from jobruntime.authoring.discovery import JobNotFound
     from jobruntime.authoring.records import JobRecordError, set_override
+    from jobruntime.sources.pinning import load_current_class
+    from jobruntime.sources.remote import GitError
 
     if value is None and not clear:
         raise CommandError("Give a VALUE, or --clear to remove the override")
@@ -127,8 +129,8 @@ def set_field(class_path: str, field: str, value: str | None, clear: bool) -> No
         job_class = None
         if clear:
             try:
-                job_class = load_job_class(class_path, runtime.settings.jobs_root)
-            except JobNotFound:
+                job_class = load_current_class(session, runtime.settings, class_path)
+            except (JobNotFound, GitError):
                 job_class = None
         try:
             set_override(session, record, field, None if clear else value, job_class)
@@ -142,12 +144,15 @@ def set_field(class_path: str, field: str, value: str | None, clear: bool) -> No
 @click.argument("class_path")
 def schema(class_path: str) -> None:
     """Print the JSON Schema of a job's input form."""
-    from jobruntime.authoring.discovery import InvalidClassPath, JobNotFound, load_job_class
+    from jobruntime.authoring.discovery import InvalidClassPath, JobNotFound
+    from jobruntime.sources.pinning import load_current_class
+    from jobruntime.sources.remote import GitError
 
     runtime = get_runtime()
     try:
-        job_class = load_job_class(class_path, runtime.settings.jobs_root)
-    except (InvalidClassPath, JobNotFound, FileNotFoundError) as exc:
+        with runtime.session() as session:
+            job_class = load_current_class(session, runtime.settings, class_path)
+    except (InvalidClassPath, JobNotFound, FileNotFoundError, GitError) as exc:
         raise CommandError(str(exc)) from exc
     echo_json(job_class.form_schema())
 

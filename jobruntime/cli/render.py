@@ -84,6 +84,8 @@ def print_stored_result(result: Any, entries: Sequence[Any]) -> None:
     click.echo(", ".join(f"{name} {at:%Y-%m-%d %H:%M:%S} UTC" for name, at in times.items() if at))
     if result.schedule_id is not None:
         click.echo(f"Run by schedule {result.schedule_id}")
+    if result.source:
+        click.echo(f"source: {result.source}")
     print_log(entries)
     print_summary(entries)
     if result.status in _VERDICT:

@@ -209,6 +209,8 @@ class Settings:
     plugin_job_modules: list[str] = _setting("plugin_job_modules", [], _module_names)
     # Per-plugin settings Nautobot-style jobs read as django.conf.settings.PLUGINS_CONFIG[<plugin>].
     plugins_config: dict[str, Any] = _setting("plugins_config", {}, _json_object)
+    # Commits of Git repositories kept on disk under home/git (least recently used removed first).
+    git_cache_commits: int = _setting("git_cache_commits", 50, _bounded(1, kind=int))
     sanitizer_patterns: list[tuple[str, str]] = _setting("sanitizer_patterns", DEFAULT_SANITIZER_PATTERNS, _patterns)
     # Seconds; jobs may set their own.
     soft_time_limit: int | float = _setting("soft_time_limit", 300, _bounded(0, MAX_TIME_LIMIT))

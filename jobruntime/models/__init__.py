@@ -22,6 +22,7 @@ from jobruntime.models.errors import (
 )
 from jobruntime.models.changes import JobHook, ObjectChange
 from jobruntime.models.extras import JOB_OVERRIDABLE_FIELDS, Job, JobLogEntry, JobResult, OutboxEvent
+from jobruntime.models.git import GitRepository
 from jobruntime.models.query import QuerySet
 from jobruntime.models.scheduling import ScheduledJob
 from jobruntime.models.session import bind_session, current_session
@@ -48,6 +49,7 @@ __all__ = [
     "Base",
     "ContentType",
     "FieldError",
+    "GitRepository",
     "Job",
     "JobHook",
     "JobLogEntry",

@@ -64,7 +64,8 @@ class Job(Base):
     _ordering = ("grouping", "name")
     _slug_source = "slug_basis"
 
-    source: Mapped[str] = mapped_column(sa.String(16))
+    # local, plugins, or git.<repository slug>
+    source: Mapped[str] = mapped_column(sa.String(120))
     module_name: Mapped[str] = mapped_column(sa.String(100))
     job_class_name: Mapped[str] = mapped_column(sa.String(100))
     slug: Mapped[str] = mapped_column(sa.String(320), unique=True)
@@ -158,6 +159,8 @@ class JobResult(Base):
     # The status run() and the tests ended with, committed with their changes while post_run() is still to run;
     # the run stays running until post_run() has finished, and a lost worker's run is then not run again.
     verdict: Mapped[str | None] = mapped_column(sa.String(30))
+    # Where the code came from, for jobs from a Git repository: git.<slug>@<commit>.
+    source: Mapped[str | None] = mapped_column(sa.String(200))
     log_default: Mapped[int] = _counter()
     log_success: Mapped[int] = _counter()
     log_info: Mapped[int] = _counter()

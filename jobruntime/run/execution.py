@@ -239,7 +239,9 @@ class JobExecution:
         job_class = self.options.job_class
         if not record.installed:
             raise _SetupError(f'Unable to locate job "{record.class_path}" to run it!', record)
-        if job_class is None:
+        if job_class is None and record.source.startswith("git."):
+            job_class = self._load_pinned(record, result)
+        elif job_class is None:
             try:
                 job_class = load_job_class(record.class_path, self.runtime.settings.jobs_root)
             except (JobNotFound, ValueError, FileNotFoundError) as exc:
@@ -256,6 +258,28 @@ class JobExecution:
         job.request = self.options.request
         self._warn_about_time_limits(record)
         return job
+
+    def _load_pinned(self, record: JobRecord, result: JobResult) -> type[Job]:
+        """A Git job's class from the commit the run is pinned to (recorded before any of its code is loaded).
+
+        Imported here: runs of local jobs never pay for loading the Git machinery.
+        """
+        from jobruntime.sources.pinning import SourceUnavailable, load_pinned_class, pin
+        from jobruntime.sources.remote import GitError
+
+        try:
+            with self.runtime.session(autocommit=True) as session:
+                pinned = pin(session, record.source, result.id)
+        except SourceUnavailable as exc:
+            raise _SetupError(f'Unable to locate job "{record.class_path}" to run it! {exc}', record,
+                              reason=str(exc)) from exc
+        self.writer.source = pinned.source
+        try:
+            return load_pinned_class(self.runtime.settings, pinned, record.class_path)
+        except GitError as exc:
+            raise _SetupError(f"Unable to fetch commit {pinned.commit} of {record.class_path}: {exc}", record) from exc
+        except JobNotFound as exc:
+            raise _SetupError(f'Unable to locate job "{record.class_path}" to run it! {exc}', record) from exc
 
     def _warn_about_time_limits(self, record: JobRecord) -> None:
         settings = self.runtime.settings

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from jobruntime.run.log import RunLog
 
 _TABLE = JobResult.__table__
-_FINAL_COLUMNS = ("status", "reason", "data", "completed", *(f"log_{level}" for level in LOG_LEVELS))
+_FINAL_COLUMNS = ("status", "reason", "data", "source", "completed", *(f"log_{level}" for level in LOG_LEVELS))
 _VERDICT_COLUMNS = (*_FINAL_COLUMNS, "verdict")
 
 
@@ -75,6 +75,7 @@ class ResultWriter:
         self.started: datetime | None = None
         self.verdict_events: list[dict[str, Any]] = []
         self._committed: dict[str, Any] | None = None
+        self.source: str | None = None  # git.<slug>@<commit> once a Git job's run is pinned
 
     def load(self) -> JobResult:
         """The JobResult (with its Job record and user), read unless the caller handed it over."""
@@ -166,6 +167,7 @@ class ResultWriter:
             "status": status,
             "reason": truncate(sanitize(reason), REASON_LIMIT) if status == ERRORED and reason else None,
             "data": stored,
+            "source": self.source,
             **{f"log_{level}": count for level, count in self.counts.items()},
         }
 

@@ -41,6 +41,7 @@ def job_result_json(result: JobResult, logs: Iterable[JobLogEntry] | None = None
         "duration": result.duration,
         "task_queue": result.task_queue,
         "schedule": str(result.schedule_id) if result.schedule_id is not None else None,
+        "source": result.source,
         "output": data.get("output"),
         "data": result.data,
         "log_counts": {level: getattr(result, f"log_{level}") for level in LOG_LEVELS},

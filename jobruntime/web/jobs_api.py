@@ -10,13 +10,15 @@ import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from jobruntime.authoring.discovery import JobNotFound, load_job_class
+from jobruntime.authoring.discovery import JobNotFound
 from jobruntime.authoring.job import Job
 from jobruntime.authoring.records import JobRecordError, set_override
 from jobruntime.authoring.variables import ChoiceVar, ObjectVar, ScriptVariable
 from jobruntime.models import JOB_OVERRIDABLE_FIELDS
 from jobruntime.models import Job as JobRecord
 from jobruntime.run.auth import CHANGE_JOB
+from jobruntime.sources.pinning import load_current_class
+from jobruntime.sources.remote import GitError
 from jobruntime.web.bodies import job_body, page
 from jobruntime.web.errors import NOT_FOUND, ApiError, detail
 from jobruntime.web.gateway import Gateway
@@ -71,8 +73,9 @@ def get_job(request: Request) -> JSONResponse:
 def job_class_of(gw: Gateway, record: JobRecord) -> type[Job] | None:
     """The record's class, or None when its code cannot be loaded now."""
     try:
-        return load_job_class(record.class_path, gw.settings.jobs_root)
-    except (JobNotFound, ValueError, FileNotFoundError, ImportError):
+        with gw.runtime.session() as session:  # its own: callers may hold the bound session mid-write
+            return load_current_class(session, gw.settings, record.class_path)
+    except (JobNotFound, ValueError, FileNotFoundError, ImportError, GitError):
         return None
 
 
