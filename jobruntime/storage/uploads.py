@@ -1,0 +1,164 @@
+"""Uploading a file for a run and fetching it back, verified, on the worker.
+
+Keys are ``uploads/<job_result_id>/<variable>/<name>``: a request may only name
+uploads of its own run, so a worker never reads or deletes anything else, and
+the store's lifecycle rule (or the supervisor's sweep) finds what a lost worker
+left behind by its prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+import os
+import re
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+from jobruntime.messages import FileRef
+from jobruntime.storage.store import NotInStore, ObjectMissing, Store, StoreError
+from jobruntime.storage.uploaded import UploadedFile
+
+UPLOADS = "uploads"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_logger = logging.getLogger(__name__)
+
+
+class FileTooLarge(StoreError):
+    """A file over ``JOBRUNTIME_MAX_UPLOAD_BYTES``; nothing of it is kept."""
+
+
+class UploadUnusable(StoreError):
+    """An uploaded file a run cannot use (missing, truncated, tampered, too large); the message names its variable."""
+
+
+def safe_name(name: str) -> str:
+    """``name`` fit to be part of a key or a path: its last path component, no control characters, ≤ 255 chars."""
+    base = _CONTROL.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    return base[:255] if base not in ("", ".", "..") else "file"
+
+
+def upload_prefix(job_result_id: uuid.UUID) -> str:
+    """The prefix under which every upload of one run is stored."""
+    return f"{UPLOADS}/{job_result_id}/"
+
+
+class _Measured:
+    """A reader that counts and hashes what passes through it and stops past ``limit`` bytes."""
+
+    def __init__(self, source: IO[bytes], limit: int, label: str) -> None:
+        self.source = source
+        self.limit = limit
+        self.label = label
+        self.size = 0
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.source.read(size)
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise FileTooLarge(f"{self.label} is larger than the {self.limit} bytes JOBRUNTIME_MAX_UPLOAD_BYTES allows")
+        self.digest.update(chunk)
+        return chunk
+
+
+def upload(
+    store: Store,
+    source: str | os.PathLike[str] | IO[bytes],
+    *,
+    job_result_id: uuid.UUID,
+    variable: str,
+    max_bytes: int,
+    name: str | None = None,
+    content_type: str | None = None,
+) -> FileRef:
+    """Store ``source`` (a path or a binary file object) for ``variable`` of run ``job_result_id``.
+
+    The bytes are streamed, hashed and counted on the way. Raises FileTooLarge (a path's
+    size is checked before anything is sent), StoreUnavailable when the store fails,
+    ValueError for a variable name no job could have.
+    """
+    if not _VARIABLE.fullmatch(variable):
+        raise ValueError(f"{variable!r} is not a variable name")
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise FileTooLarge(
+                f"{variable}: {path} is {size} bytes, more than the {max_bytes} bytes JOBRUNTIME_MAX_UPLOAD_BYTES allows"
+            )
+        with open(path, "rb") as stream:
+            return upload(store, stream, job_result_id=job_result_id, variable=variable, max_bytes=max_bytes,
+                          name=name or path.name, content_type=content_type)
+    name = safe_name(name or os.path.basename(str(getattr(source, "name", "") or "")) or variable)
+    content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    key = f"{upload_prefix(job_result_id)}{variable}/{name}"
+    measured = _Measured(source, max_bytes, f"{variable}: {name}")
+    try:
+        store.write(key, measured, content_type=content_type)
+    except FileTooLarge:
+        store.delete(key)
+        raise
+    return FileRef(url=store.url_for(key), name=name, size=measured.size, sha256=measured.digest.hexdigest(),
+                   content_type=content_type)
+
+
+def fetch(store: Store, ref: FileRef, variable: str, *, job_result_id: uuid.UUID, max_bytes: int) -> UploadedFile:
+    """The uploaded file for ``variable``, verified against its reference while it streams.
+
+    Raises UploadUnusable (naming the variable) for a reference outside this run's
+    uploads, a file over ``max_bytes``, a missing, truncated or tampered object;
+    StoreUnavailable when the store fails (a fault worth retrying).
+    """
+    try:
+        key = store.key_for(ref.url)
+    except NotInStore as exc:
+        raise UploadUnusable(f"{variable}: {exc}") from None
+    if not key.startswith(upload_prefix(job_result_id)):
+        raise UploadUnusable(f"{variable}: {ref.url} is not an upload of this run ({job_result_id})")
+    if ref.size > max_bytes:
+        raise UploadUnusable(
+            f"{variable}: the uploaded file is {ref.size} bytes, more than the {max_bytes} bytes "
+            f"JOBRUNTIME_MAX_UPLOAD_BYTES allows"
+        )
+    try:
+        chunks = store.read(key)
+    except ObjectMissing:
+        raise UploadUnusable(f"{variable}: the uploaded file is missing from storage ({ref.url})") from None
+    received = UploadedFile.spooled(ref.name, content_type=ref.content_type)
+    try:
+        digest = hashlib.sha256()
+        for chunk in chunks:
+            received.size += len(chunk)
+            if received.size > ref.size:
+                raise UploadUnusable(f"{variable}: the uploaded file is larger than the {ref.size} bytes its reference says")
+            digest.update(chunk)
+            received.file.write(chunk)
+        if received.size < ref.size:
+            raise UploadUnusable(f"{variable}: the uploaded file is truncated ({received.size} of {ref.size} bytes)")
+        if digest.hexdigest() != ref.sha256:
+            raise UploadUnusable(f"{variable}: the uploaded file's checksum does not match")
+    except BaseException:
+        received.close()
+        raise
+    received.sha256 = ref.sha256
+    received.seek(0)
+    return received
+
+
+def discard(store: Store, files: Mapping[str, FileRef], job_result_id: uuid.UUID) -> None:
+    """Delete a run's uploads once it has ended; a failure is logged, never raised (the lifecycle rule is the backstop).
+
+    References outside the run's own uploads are left alone: a request cannot make a worker delete anything else.
+    """
+    for variable, ref in files.items():
+        try:
+            key = store.key_for(ref.url)
+            if key.startswith(upload_prefix(job_result_id)):
+                store.delete(key)
+        except StoreError as exc:
+            _logger.warning("Could not delete the upload of %s for run %s: %s", variable, job_result_id, exc)
