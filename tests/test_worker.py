@@ -506,7 +506,7 @@ def test_hostile_requests_end_with_their_reason_and_the_worker_process_survives(
     assert results["nan"].reason == "data.x is NaN, which is not a finite JSON number"
     assert results["nul"].reason == "requested_by contains a NUL character, which cannot be stored"
     assert results["deep"].reason == "data is nested more than 64 levels deep"
-    assert results["files"].reason.startswith("This worker does not take uploaded files (files: upload)")
+    assert results["files"].reason.startswith("upload: file:///etc/passwd is not in this worker's storage")
     assert results["count"].status == "completed"
     assert (results["owner"].status, results["owner"].name) == ("completed", quick)
     assert sites(stack, "Slow 9") == 0

@@ -1,0 +1,217 @@
+"""Files end to end: `runjob --file`, `Client.request(files=...)` and workers on RabbitMQ,
+PostgreSQL and a real SeaweedFS server (or the embedded ``file://`` store)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from kombu import Connection
+from sqlalchemy import func, select
+
+from jobruntime.auth import create_token
+from jobruntime.client import Client
+from jobruntime.discovery import discover
+from jobruntime.job_records import sync
+from jobruntime.models import Job as JobRecord
+from jobruntime.models import JobLogEntry, JobResult, User
+from jobruntime.runtime import Runtime
+from jobruntime.sanitize import Sanitizer
+from jobruntime.storage import open_store
+from tests.bus_support import JOBRUNTIME, RABBIT_URL, bus_environment, running_worker, settings_from, wait_for_result
+from tests.storage_support import free_port, running_seaweedfs
+
+pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+
+FILE_JOBS = Path(__file__).parent / "file_jobs"
+READ = "local/uploads/ReadInventory"
+INVENTORY = b"name,site\nsw1,HQ\nsw2,HQ\n"
+
+
+@pytest.fixture(scope="module")
+def seaweedfs(tmp_path_factory):
+    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+def _storage(kind: str, request, tmp_path: Path, monkeypatch) -> dict[str, str]:
+    """The environment of one store: a fresh bucket on the SeaweedFS server, or a directory."""
+    if kind == "file":
+        return {"JOBRUNTIME_STORAGE_URL": (tmp_path / "files").as_uri()}
+    server = request.getfixturevalue("seaweedfs")
+    for key, value in server.env.items():
+        monkeypatch.setenv(key, value)
+    url = f"s3://files-{uuid.uuid4().hex[:12]}/runs"
+    open_store(url).initialize("uploads/", 1)
+    return {"JOBRUNTIME_STORAGE_URL": url, **server.env}
+
+
+@pytest.fixture(params=["s3", "file"])
+def stack(request, engine, db_url, tmp_path, monkeypatch):
+    env = bus_environment(db_url, tmp_path, JOBRUNTIME_JOBS_ROOT=str(FILE_JOBS),
+                          **_storage(request.param, request, tmp_path, monkeypatch))
+    settings = settings_from(env)
+    runtime = Runtime(settings=settings, engine=engine, sanitizer=Sanitizer(settings.sanitizer_patterns))
+    with runtime.session() as session:
+        sync(session, discover(FILE_JOBS))
+        for record in session.scalars(select(JobRecord)):
+            record.enabled = True
+        session.add_all([User(username="alice", is_superuser=True), User(username="bob")])
+        session.flush()
+        bob_token = create_token(session, session.scalars(select(User).where(User.username == "bob")).one())
+        session.commit()
+    inventory = tmp_path / "inventory.csv"
+    inventory.write_bytes(INVENTORY)
+    yield SimpleNamespace(env=env, settings=settings, runtime=runtime, store=runtime.store, inventory=inventory,
+                          bob_token=bob_token, tmp_path=tmp_path)
+    with Connection(RABBIT_URL) as connection:
+        try:
+            connection.channel().queue_delete(env["JOBRUNTIME_DEFAULT_QUEUE"])
+        except Exception:  # noqa: BLE001 - the queue may not exist
+            pass
+
+
+def runjob(stack, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([JOBRUNTIME, "runjob", *args], env={**os.environ, **stack.env, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def uploads(stack) -> list[str]:
+    return stack.store.keys("uploads/")
+
+
+def messages(stack, job_result_id) -> list[str]:
+    with stack.runtime.session() as session:
+        return list(session.scalars(
+            select(JobLogEntry.message).where(JobLogEntry.job_result_id == job_result_id).order_by(JobLogEntry.seq)
+        ))
+
+
+def results(stack) -> int:
+    with stack.runtime.session() as session:
+        return session.scalar(select(func.count()).select_from(JobResult))
+
+
+def publish(stack, files, *, username="alice", token=None, data=None):
+    with Client(stack.settings, username=username, token=token) as client:
+        request = client.request(READ, data=data or {}, files=files)
+        client.publish(request)
+    return request
+
+
+def test_runjob_uploads_the_file_the_job_reads_it_and_the_upload_is_deleted(stack):
+    with running_worker(stack.env):
+        completed = runjob(stack, "-u", "alice", "--file", f"inventory=@{stack.inventory}", READ)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    digest = hashlib.sha256(INVENTORY).hexdigest()
+    assert f"inventory.csv: {len(INVENTORY)} bytes, 3 lines, first 'name,site', sha256 {digest}" in completed.stdout
+    assert uploads(stack) == []
+
+
+def test_a_request_carries_a_reference_to_the_uploaded_file_not_its_bytes(stack):
+    with Client(stack.settings, username="alice") as client:
+        request = client.request(READ, files={"inventory": stack.inventory})
+    reference = request.files["inventory"]
+    assert reference.url == f"{stack.store.url}/uploads/{request.job_result_id}/inventory/inventory.csv"
+    assert (reference.name, reference.size, reference.sha256, reference.content_type) == (
+        "inventory.csv", len(INVENTORY), hashlib.sha256(INVENTORY).hexdigest(), "text/csv")
+    assert INVENTORY not in request.to_json()
+    assert uploads(stack) == [f"uploads/{request.job_result_id}/inventory/inventory.csv"]
+
+
+def test_a_client_request_with_files_runs_and_every_upload_is_gone_whatever_the_status(stack):
+    with running_worker(stack.env):
+        requests = {
+            outcome: publish(stack, {"inventory": io.BytesIO(INVENTORY), "notes": stack.inventory},
+                             data={"outcome": outcome})
+            for outcome in ("complete", "fail", "raise")
+        }
+        statuses = {outcome: wait_for_result(stack.runtime, request.job_result_id, timeout=60).status
+                    for outcome, request in requests.items()}
+    assert statuses == {"complete": "completed", "fail": "failed", "raise": "errored"}
+    assert "notes: name,site\nsw1,HQ\nsw2,HQ\n" in messages(stack, requests["complete"].job_result_id)
+    assert uploads(stack) == []
+
+
+def test_a_run_refused_for_permission_deletes_its_uploads(stack):
+    with running_worker(stack.env):
+        request = publish(stack, {"inventory": stack.inventory}, username="bob", token=stack.bob_token)
+        result = wait_for_result(stack.runtime, request.job_result_id, timeout=60)
+    assert result.status == "errored" and "permission" in result.reason.lower()
+    assert uploads(stack) == []
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda store, key: store.write(key, io.BytesIO(INVENTORY.upper())),
+     "inventory: the uploaded file's checksum does not match"),
+    (lambda store, key: store.write(key, io.BytesIO(INVENTORY[:5])),
+     f"inventory: the uploaded file is truncated (5 of {len(INVENTORY)} bytes)"),
+    (lambda store, key: store.delete(key), "inventory: the uploaded file is missing from storage"),
+], ids=["tampered", "truncated", "missing"])
+def test_an_unusable_upload_ends_the_run_errored_naming_the_variable_and_the_job_never_starts(stack, change, reason):
+    with Client(stack.settings, username="alice") as client:
+        request = client.request(READ, files={"inventory": stack.inventory})
+        change(stack.store, stack.store.key_for(request.files["inventory"].url))
+        with running_worker(stack.env):
+            client.publish(request)
+            result = wait_for_result(stack.runtime, request.job_result_id, timeout=60)
+    assert result.status == "errored" and result.reason.startswith(reason)
+    assert not any("bytes" in message for message in messages(stack, request.job_result_id))
+    assert uploads(stack) == []
+
+
+def test_an_oversized_file_is_refused_before_anything_is_uploaded_or_published(stack):
+    completed = runjob(stack, "-u", "alice", "--file", f"inventory=@{stack.inventory}", READ,
+                       JOBRUNTIME_MAX_UPLOAD_BYTES="10")
+    assert completed.returncode == 4
+    assert f"inventory: {stack.inventory} is {len(INVENTORY)} bytes, more than the 10 bytes" in completed.stderr
+    assert uploads(stack) == [] and results(stack) == 0
+
+
+def test_two_files_for_one_variable_are_refused(stack):
+    completed = runjob(stack, "-u", "alice", "--file", f"inventory=@{stack.inventory}",
+                       "--file", f"inventory=@{stack.inventory}", READ)
+    assert completed.returncode == 4 and "two files for inventory" in completed.stderr
+
+
+def test_runjob_local_reads_the_file_where_it_is(stack):
+    completed = runjob(stack, "--local", "-u", "alice", "--file", f"inventory=@{stack.inventory}", READ)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert f"inventory.csv: {len(INVENTORY)} bytes, 3 lines" in completed.stdout
+    assert uploads(stack) == []
+
+
+def test_a_missing_required_file_is_reported_like_any_required_variable(stack):
+    completed = runjob(stack, "--local", "-u", "alice", READ)
+    assert completed.returncode == 2
+    assert "inventory: This field is required." in completed.stdout
+
+
+def test_the_embedded_default_takes_files_with_no_server(stack):
+    if stack.store.url.startswith("s3://"):
+        pytest.skip("the embedded default stores files in a directory")
+    env = {"JOBRUNTIME_BROKER_URL": "memory://", "JOBRUNTIME_SIGNING_SECRET": ""}
+    env_without_storage = {key: value for key, value in stack.env.items() if key != "JOBRUNTIME_STORAGE_URL"}
+    completed = subprocess.run(
+        [JOBRUNTIME, "runjob", "-u", "alice", "--file", f"inventory=@{stack.inventory}", READ],
+        env={**os.environ, **env_without_storage, **env}, capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert f"inventory.csv: {len(INVENTORY)} bytes, 3 lines" in completed.stdout
+    assert open_store((stack.tmp_path / "files").as_uri()).keys("uploads/") == []
+
+
+def test_a_store_down_at_upload_is_one_line_and_nothing_is_published(stack):
+    if not stack.store.url.startswith("s3://"):
+        pytest.skip("an S3 endpoint that is down")
+    completed = runjob(stack, "-u", "alice", "--file", f"inventory=@{stack.inventory}", READ,
+                       AWS_ENDPOINT_URL_S3=f"http://127.0.0.1:{free_port()}")
+    assert completed.returncode == 4
+    assert completed.stderr.strip().splitlines()[-1].startswith("Error: Storage at http://127.0.0.1:")
+    assert results(stack) == 0
