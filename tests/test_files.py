@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import subprocess
 import uuid
@@ -163,6 +164,21 @@ def test_an_unusable_upload_ends_the_run_errored_naming_the_variable_and_the_job
             result = wait_for_result(stack.runtime, request.job_result_id, timeout=60)
     assert result.status == "errored" and result.reason.startswith(reason)
     assert not any("bytes" in message for message in messages(stack, request.job_result_id))
+    assert uploads(stack) == []
+
+
+def test_publish_uploads_files_for_a_raw_request(stack):
+    request_file = stack.tmp_path / "request.json"
+    request_file.write_text(json.dumps({"job": READ, "requested_by": "alice", "data": {"outcome": "complete"}}))
+    with running_worker(stack.env):
+        published = subprocess.run(
+            [JOBRUNTIME, "publish", str(request_file), "--file", f"inventory=@{stack.inventory}"],
+            env={**os.environ, **stack.env}, capture_output=True, text=True, timeout=60,
+        )
+        assert published.returncode == 0, published.stdout + published.stderr
+        job_result_id = uuid.UUID(json.loads(published.stdout)["job_result_id"])
+        assert wait_for_result(stack.runtime, job_result_id, timeout=60).status == "completed"
+    assert any(message.startswith("inventory.csv: 24 bytes") for message in messages(stack, job_result_id))
     assert uploads(stack) == []
 
 

@@ -74,7 +74,7 @@ def parse_files(file_args: tuple[str, ...], data: dict) -> dict[str, Path]:
         if variable in files:
             raise CommandError(f"--file: two files for {variable}; a FileVar takes one file")
         if variable in data:
-            raise CommandError(f"--file: {variable} is also in --data; give a file only with --file")
+            raise CommandError(f"--file: {variable} already has a value in the data; give a file only with --file")
         files[variable] = Path(path[1:]).expanduser()
         if not files[variable].is_file():
             raise CommandError(f"--file {variable}: {files[variable]} is not a readable file")
