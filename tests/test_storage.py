@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import time
 import uuid
 
 import pytest
@@ -155,3 +157,13 @@ def test_storage_initialization_is_idempotent_and_says_what_it_did(seaweedfs, mo
     assert second[0].endswith("exists") and "is in place" in second[1]
     rules = seaweedfs.client().get_bucket_lifecycle_configuration(Bucket=store.bucket)["Rules"]
     assert [rule["Filter"]["Prefix"] for rule in rules] == ["base/uploads/"]
+
+
+def test_a_local_store_expires_uploads_older_than_their_lifetime(tmp_path):
+    store = open_store((tmp_path / "files").as_uri())
+    old_run, old = _upload(store, b"left by a lost worker")
+    new_run, _ = _upload(store, b"still in use")
+    stale = time.time() - 2 * 24 * 3600
+    os.utime(store.download_url(store.key_for(old.url)), (stale, stale))
+    assert store.expire("uploads/", 24 * 3600) == 1
+    assert store.keys("uploads/") == [f"uploads/{new_run}/devices/inventory.csv"]

@@ -9,6 +9,7 @@ objects of this store, so a publisher cannot point a worker at any other file.
 from __future__ import annotations
 
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +80,13 @@ class Store(ABC):
     def download_url(self, key: str) -> str:
         """Where a user can fetch the object: a presigned URL, or a local path."""
 
+    def expire(self, prefix: str, max_age: float) -> int:
+        """Remove objects under ``prefix`` older than ``max_age`` seconds; how many went.
+
+        Nothing to do where the store expires them itself (an S3 lifecycle rule).
+        """
+        return 0
+
     @abstractmethod
     def initialize(self, expire_prefix: str, days: int) -> list[str]:
         """Create what the store needs and expire ``expire_prefix`` objects after ``days``; says what it did.
@@ -142,6 +150,18 @@ class LocalStore(Store):
 
     def download_url(self, key: str) -> str:
         return str(self._path(key))
+
+    def expire(self, prefix: str, max_age: float) -> int:
+        oldest = time.time() - max_age
+        expired = 0
+        for key in self.keys(prefix):
+            try:
+                if self._path(key).stat().st_mtime < oldest:
+                    self.delete(key)
+                    expired += 1
+            except FileNotFoundError:  # deleted meanwhile by the run's own worker
+                continue
+        return expired
 
     def initialize(self, expire_prefix: str, days: int) -> list[str]:
         existed = self.root.is_dir()

@@ -18,11 +18,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-from jobruntime.messages import FileRef
+from jobruntime.messages import FileRef, MalformedMessage, RunRequest
 from jobruntime.storage.store import NotInStore, ObjectMissing, Store, StoreError
 from jobruntime.storage.uploaded import UploadedFile
 
 UPLOADS = "uploads"
+UPLOAD_LIFETIME = 24 * 3600  # seconds an upload no worker deleted (its worker was lost) is kept
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _logger = logging.getLogger(__name__)
@@ -162,3 +163,12 @@ def discard(store: Store, files: Mapping[str, FileRef], job_result_id: uuid.UUID
                 store.delete(key)
         except StoreError as exc:
             _logger.warning("Could not delete the upload of %s for run %s: %s", variable, job_result_id, exc)
+
+
+def discard_request_uploads(store: Store, body: bytes) -> None:
+    """Delete the uploads a run request names (one the broker dead-lettered); an unreadable body names none."""
+    try:
+        request = RunRequest.parse(body)
+    except MalformedMessage:
+        return
+    discard(store, request.files, request.job_result_id)
