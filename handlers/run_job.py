@@ -5,6 +5,7 @@ Everything it needs arrives in ``ctx``; it keeps nothing between calls.
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,9 @@ from jobruntime.messages import ErrorEvent, MalformedMessage, RunRequest
 from jobruntime.models import JobResult, User
 from jobruntime.prebuilt import as_model, transaction
 from jobruntime.statuses import PENDING
-from jobruntime.storage import UploadedFile, UploadUnusable, discard, fetch
+from jobruntime.storage import StoreUnavailable, UploadedFile, UploadUnusable, discard, fetch
+
+STORE_RETRY_DELAY = 0.5  # seconds before a delivery whose files the store could not serve is handed back, doubling
 
 
 @dataclass
@@ -68,6 +71,11 @@ def _handle(request: RunRequest, ctx: HandlerContext) -> Outcome:
         files = _fetch_files(ctx, run)
     except UploadUnusable as exc:
         return _refuse(ctx, run, str(exc))
+    except StoreUnavailable as exc:
+        if ctx.delivery_count + 1 < ctx.runtime.settings.max_attempts:
+            time.sleep(STORE_RETRY_DELAY * 2 ** ctx.delivery_count)  # give the store a moment before the next delivery
+            raise
+        return _refuse(ctx, run, f"The uploaded files could not be fetched: {exc}")
     try:
         return _execute(ctx, run, files)
     finally:

@@ -129,6 +129,7 @@ class WorkerProcess:
             dead_letter=lambda reason: self.bus.dead_letter(delivery.body, reason),
             publish=lambda key, body: self.bus.publish_event(key, body),
             middleware=self.middleware,
+            delivery_count=delivery.delivery_count,
         )
         delay = DATABASE_RETRY_FIRST_DELAY
         while True:

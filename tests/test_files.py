@@ -231,3 +231,16 @@ def test_a_store_down_at_upload_is_one_line_and_nothing_is_published(stack):
     assert completed.returncode == 4
     assert completed.stderr.strip().splitlines()[-1].startswith("Error: Storage at http://127.0.0.1:")
     assert results(stack) == 0
+
+
+def test_a_store_down_at_fetch_is_retried_then_ends_the_run_errored_with_the_stores_error(stack):
+    if not stack.store.url.startswith("s3://"):
+        pytest.skip("an S3 endpoint that is down")
+    with Client(stack.settings, username="alice") as client:
+        request = client.request(READ, files={"inventory": stack.inventory})
+        with running_worker({**stack.env, "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{free_port()}"}):
+            client.publish(request)
+            result = wait_for_result(stack.runtime, request.job_result_id, timeout=90)
+    assert result.status == "errored"
+    assert result.reason.startswith("The uploaded files could not be fetched: Storage at http://127.0.0.1:")
+    assert not any("bytes" in message for message in messages(stack, request.job_result_id))
