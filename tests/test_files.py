@@ -8,6 +8,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +26,9 @@ from jobruntime.models import JobLogEntry, JobResult, User
 from jobruntime.runtime import Runtime
 from jobruntime.sanitize import Sanitizer
 from jobruntime.storage import open_store
-from tests.bus_support import JOBRUNTIME, RABBIT_URL, bus_environment, running_worker, settings_from, wait_for_result
+from tests.bus_support import (
+    JOBRUNTIME, RABBIT_URL, bus_environment, child_pids, running_worker, settings_from, wait_for_result,
+)
 from tests.storage_support import free_port, running_seaweedfs
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -244,3 +247,38 @@ def test_a_store_down_at_fetch_is_retried_then_ends_the_run_errored_with_the_sto
     assert result.status == "errored"
     assert result.reason.startswith("The uploaded files could not be fetched: Storage at http://127.0.0.1:")
     assert not any("bytes" in message for message in messages(stack, request.job_result_id))
+
+
+def _peak_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
+def _cli_peak_rss_kib(stack, *args: str) -> int:
+    """Peak RSS of one `jobruntime runjob` process, read from its rusage by a parent that does nothing else."""
+    measure = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    completed = subprocess.run([sys.executable, "-c", measure, JOBRUNTIME, "runjob", *args],
+                               env={**os.environ, **stack.env}, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    return int(completed.stdout)
+
+
+def test_a_50_mib_file_never_sits_whole_in_the_worker_or_the_cli(stack):
+    big = stack.tmp_path / "big.txt"
+    line = b"x" * 99 + b"\n"
+    with open(big, "wb") as target:
+        for _ in range(50 * 1024 * 1024 // len(line)):
+            target.write(line)
+    with running_worker(stack.env) as supervisor:
+        (worker,) = child_pids(supervisor.pid)
+        small_cli = _cli_peak_rss_kib(stack, "-u", "alice", "--file", f"inventory=@{stack.inventory}", READ)
+        before = _peak_rss_kib(worker)
+        big_cli = _cli_peak_rss_kib(stack, "-u", "alice", "--file", f"inventory=@{big}", READ)
+        after = _peak_rss_kib(worker)
+    assert uploads(stack) == []
+    with stack.runtime.session() as session:
+        logged = session.scalars(select(JobLogEntry.message).where(JobLogEntry.message.like("big.txt%"))).one()
+    assert logged.startswith(f"big.txt: {big.stat().st_size} bytes, {big.stat().st_size // len(line)} lines")
+    assert (after - before) < 32 * 1024, f"worker peak RSS grew by {(after - before) // 1024} MiB"
+    assert (big_cli - small_cli) < 32 * 1024, f"runjob peak RSS grew by {(big_cli - small_cli) // 1024} MiB"

@@ -20,9 +20,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from jobruntime.storage.store import CHUNK_SIZE, ObjectMissing, Store, StoreUnavailable
 
-# Multipart parts of 8 MiB, two at a time: an upload holds about 16 MiB, whatever the file's size.
+# Multipart parts of 8 MiB, two sent at a time: a streamed upload holds at most two parts in memory
+# (s3transfer reads up to ten ahead by default, and boto3's TransferConfig does not name that setting).
 _TRANSFER = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024,
-                           max_concurrency=2, max_io_queue=2)
+                           max_concurrency=2)
+_TRANSFER.max_in_memory_upload_chunks = 2
 _CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 DOWNLOAD_URL_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
