@@ -332,6 +332,9 @@ class ResultEvent(Event):
     log_counts: dict[str, int] = Field(default_factory=dict)
     user: str | None = None
     task_queue: str | None = None
+    files: list[dict[str, Any]] = Field(
+        default_factory=list, description="Output files: name, size, sha256, content_type, url, download_url."
+    )
 
     @field_validator("output")
     @classmethod

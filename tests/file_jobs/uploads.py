@@ -46,3 +46,19 @@ class SensitiveUpload(Job):
 
     def run(self, data, commit):
         self.log_info(f"read {len(data['secret_file'].read())} bytes")
+
+
+class WriteReport(Job):
+    """Creates two output files (text and bytes), then ends as ``outcome`` says."""
+
+    class Meta:
+        name = "Write report"
+        has_sensitive_variables = False
+
+    outcome = ChoiceVar(choices=(("complete", "complete"), ("raise", "raise")), default="complete")
+
+    def run(self, data, commit):
+        self.create_file("report.csv", "device,status\nsw1,ok\n")
+        self.create_file("../raw.bin", bytes(range(256)))
+        if data["outcome"] == "raise":
+            raise RuntimeError("raising after the report")
