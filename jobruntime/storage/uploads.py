@@ -16,11 +16,13 @@ import re
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from jobruntime.messages import FileRef, MalformedMessage, RunRequest
 from jobruntime.storage.store import NotInStore, ObjectMissing, Store, StoreError
 from jobruntime.storage.uploaded import UploadedFile
+
+if TYPE_CHECKING:  # the wire schemas load pydantic, which a local run without files never needs
+    from jobruntime.messages import FileRef
 
 UPLOADS = "uploads"
 UPLOAD_LIFETIME = 24 * 3600  # seconds an upload no worker deleted (its worker was lost) is kept
@@ -95,6 +97,8 @@ def upload(
         with open(path, "rb") as stream:
             return upload(store, stream, job_result_id=job_result_id, variable=variable, max_bytes=max_bytes,
                           name=name or path.name, content_type=content_type)
+    from jobruntime.messages import FileRef
+
     name = safe_name(name or os.path.basename(str(getattr(source, "name", "") or "")) or variable)
     content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     key = f"{upload_prefix(job_result_id)}{variable}/{name}"
@@ -167,6 +171,8 @@ def discard(store: Store, files: Mapping[str, FileRef], job_result_id: uuid.UUID
 
 def discard_request_uploads(store: Store, body: bytes) -> None:
     """Delete the uploads a run request names (one the broker dead-lettered); an unreadable body names none."""
+    from jobruntime.messages import MalformedMessage, RunRequest
+
     try:
         request = RunRequest.parse(body)
     except MalformedMessage:
