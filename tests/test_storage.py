@@ -167,3 +167,14 @@ def test_a_local_store_expires_uploads_older_than_their_lifetime(tmp_path):
     os.utime(store.download_url(store.key_for(old.url)), (stale, stale))
     assert store.expire("uploads/", 24 * 3600) == 1
     assert store.keys("uploads/") == [f"uploads/{new_run}/devices/inventory.csv"]
+
+
+def test_a_file_of_several_parts_sent_from_a_path_comes_back_whole(store, tmp_path):
+    content = os.urandom(17 * 1024 * 1024)  # three 8 MiB parts, fetched side by side from S3
+    source = tmp_path / "parts.bin"
+    source.write_bytes(content)
+    run = uuid.uuid4()
+    ref = upload(store, source, job_result_id=run, variable="firmware", max_bytes=LIMIT)
+    assert (ref.name, ref.size, ref.sha256) == ("parts.bin", len(content), hashlib.sha256(content).hexdigest())
+    with fetch(store, ref, "firmware", job_result_id=run, max_bytes=LIMIT) as received:
+        assert received.size == len(content) and received.read() == content

@@ -10,6 +10,7 @@ default never pays for it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
@@ -20,11 +21,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from jobruntime.storage.store import CHUNK_SIZE, ObjectMissing, Store, StoreUnavailable
 
-# Multipart parts of 8 MiB, two sent at a time: a streamed upload holds at most two parts in memory
-# (s3transfer reads up to ten ahead by default, and boto3's TransferConfig does not name that setting).
-_TRANSFER = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024,
-                           max_concurrency=2)
-_TRANSFER.max_in_memory_upload_chunks = 2
+_PART = 8 * 1024 * 1024
+# A stream is sent in 8 MiB parts, two at a time, holding at most two parts in memory (s3transfer
+# reads up to ten ahead by default, and boto3's TransferConfig does not name that setting).
+_STREAM = TransferConfig(multipart_threshold=_PART, multipart_chunksize=_PART, max_concurrency=2)
+_STREAM.max_in_memory_upload_chunks = 2
+# A local file's parts, and a download's ranges, are read as they are sent or written, two side by side:
+# more threads were no faster on a 2-core machine, and each holds buffers of its own.
+# Downloaded pieces (256 KiB) wait for the disk in a queue of at most 8 (s3transfer's default is 1,000).
+_PARALLEL = TransferConfig(multipart_threshold=_PART, multipart_chunksize=_PART, max_concurrency=2, max_io_queue=8)
 _CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 DOWNLOAD_URL_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
@@ -57,9 +62,36 @@ class S3Store(Store):
     def write(self, key: str, source: BinaryIO, *, content_type: str | None = None) -> None:
         extra = {"ContentType": content_type} if content_type else None
         try:
-            self.client.upload_fileobj(source, self.bucket, self._object_key(key), ExtraArgs=extra, Config=_TRANSFER)
+            self.client.upload_fileobj(source, self.bucket, self._object_key(key), ExtraArgs=extra, Config=_STREAM)
         except (BotoCoreError, ClientError) as exc:
             raise self._fault(exc, f"store {self.url_for(key)}") from exc
+
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else None
+        try:
+            self.client.upload_file(str(path), self.bucket, self._object_key(key), ExtraArgs=extra, Config=_PARALLEL)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fault(exc, f"store {self.url_for(key)}") from exc
+
+    def size(self, key: str) -> int:
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._object_key(key))["ContentLength"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
+                raise ObjectMissing(f"{self.url_for(key)} does not exist") from None
+            raise self._fault(exc, f"read {self.url_for(key)}") from exc
+        except BotoCoreError as exc:
+            raise self._fault(exc, f"read {self.url_for(key)}") from exc
+
+    def read_into(self, key: str, target: BinaryIO) -> None:
+        try:
+            self.client.download_fileobj(self.bucket, self._object_key(key), target, Config=_PARALLEL)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
+                raise ObjectMissing(f"{self.url_for(key)} does not exist") from None
+            raise self._fault(exc, f"read {self.url_for(key)}") from exc
+        except (BotoCoreError, OSError) as exc:
+            raise self._fault(exc, f"read {self.url_for(key)}") from exc
 
     def read(self, key: str) -> Iterator[bytes]:
         try:

@@ -59,9 +59,23 @@ class Store(ABC):
     def write(self, key: str, source: BinaryIO, *, content_type: str | None = None) -> None:
         """Store everything ``source.read()`` returns under ``key``, replacing what was there."""
 
+    def write_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        """Store the local file at ``path``; a store that can send parts of it side by side overrides this."""
+        with open(path, "rb") as source:
+            self.write(key, source, content_type=content_type)
+
     @abstractmethod
     def read(self, key: str) -> Iterator[bytes]:
         """The object's bytes in chunks; ObjectMissing when there is none."""
+
+    @abstractmethod
+    def size(self, key: str) -> int:
+        """The object's size in bytes; ObjectMissing when there is none."""
+
+    def read_into(self, key: str, target: BinaryIO) -> None:
+        """Write the object's bytes to ``target`` (seekable, from its current position); ObjectMissing if none."""
+        for chunk in self.read(key):
+            target.write(chunk)
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -127,6 +141,14 @@ class LocalStore(Store):
         except OSError as exc:
             raise StoreUnavailable(f"Cannot read {self.url_for(key)}: {exc.strerror}") from exc
         return _chunks(stream)
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            raise ObjectMissing(f"{self.url_for(key)} does not exist") from None
+        except OSError as exc:
+            raise StoreUnavailable(f"Cannot read {self.url_for(key)}: {exc.strerror}") from exc
 
     def delete(self, key: str) -> None:
         path = self._path(key)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from jobruntime.storage.store import NotInStore, ObjectMissing, Store, StoreError
+from jobruntime.storage.store import CHUNK_SIZE, NotInStore, ObjectMissing, Store, StoreError
 from jobruntime.storage.uploaded import UploadedFile
 
 if TYPE_CHECKING:  # the wire schemas load pydantic, which a local run without files never needs
@@ -81,39 +81,47 @@ def upload(
 ) -> FileRef:
     """Store ``source`` (a path or a binary file object) for ``variable`` of run ``job_result_id``.
 
-    The bytes are streamed, hashed and counted on the way. Raises FileTooLarge (a path's
-    size is checked before anything is sent), StoreUnavailable when the store fails,
-    ValueError for a variable name no job could have.
+    A path is measured and hashed first, then sent in parts side by side; a file object is
+    hashed and counted as it streams. Raises FileTooLarge (before anything is sent, for a
+    path), StoreUnavailable when the store fails, ValueError for a variable name no job could have.
     """
-    if not _VARIABLE.fullmatch(variable):
-        raise ValueError(f"{variable!r} is not a variable name")
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise FileTooLarge(
-                f"{variable}: {path} is {size} bytes, more than the {max_bytes} bytes JOBRUNTIME_MAX_UPLOAD_BYTES allows"
-            )
-        with open(path, "rb") as stream:
-            return upload(store, stream, job_result_id=job_result_id, variable=variable, max_bytes=max_bytes,
-                          name=name or path.name, content_type=content_type)
     from jobruntime.messages import FileRef
 
-    name = safe_name(name or os.path.basename(str(getattr(source, "name", "") or "")) or variable)
+    if not _VARIABLE.fullmatch(variable):
+        raise ValueError(f"{variable!r} is not a variable name")
+    path = Path(source) if isinstance(source, (str, os.PathLike)) else None
+    given = path.name if path else os.path.basename(str(getattr(source, "name", "") or ""))
+    name = safe_name(name or given or variable)
     content_type = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
     key = f"{upload_prefix(job_result_id)}{variable}/{name}"
-    measured = _Measured(source, max_bytes, f"{variable}: {name}")
-    try:
-        store.write(key, measured, content_type=content_type)
-    except FileTooLarge:
-        store.delete(key)
-        raise
+    if path is not None:
+        with open(path, "rb") as stream:
+            measured = _measure(stream, max_bytes, f"{variable}: {path}")
+        store.write_file(key, path, content_type=content_type)
+    else:
+        measured = _Measured(source, max_bytes, f"{variable}: {name}")
+        try:
+            store.write(key, measured, content_type=content_type)
+        except FileTooLarge:
+            store.delete(key)
+            raise
     return FileRef(url=store.url_for(key), name=name, size=measured.size, sha256=measured.digest.hexdigest(),
                    content_type=content_type)
 
 
+def _measure(stream: IO[bytes], limit: int, label: str) -> _Measured:
+    """Count and hash a whole stream, refusing it past ``limit`` bytes (a path's size is checked first)."""
+    size = os.fstat(stream.fileno()).st_size
+    if size > limit:
+        raise FileTooLarge(f"{label} is {size} bytes, more than the {limit} bytes JOBRUNTIME_MAX_UPLOAD_BYTES allows")
+    measured = _Measured(stream, limit, label)
+    while measured.read(CHUNK_SIZE):
+        pass
+    return measured
+
+
 def fetch(store: Store, ref: FileRef, variable: str, *, job_result_id: uuid.UUID, max_bytes: int) -> UploadedFile:
-    """The uploaded file for ``variable``, verified against its reference while it streams.
+    """The uploaded file for ``variable``, checked against its reference before the job may start.
 
     Raises UploadUnusable (naming the variable) for a reference outside this run's
     uploads, a file over ``max_bytes``, a missing, truncated or tampered object;
@@ -130,21 +138,19 @@ def fetch(store: Store, ref: FileRef, variable: str, *, job_result_id: uuid.UUID
             f"{variable}: the uploaded file is {ref.size} bytes, more than the {max_bytes} bytes "
             f"JOBRUNTIME_MAX_UPLOAD_BYTES allows"
         )
-    try:
-        chunks = store.read(key)
-    except ObjectMissing:
-        raise UploadUnusable(f"{variable}: the uploaded file is missing from storage ({ref.url})") from None
     received = UploadedFile.spooled(ref.name, content_type=ref.content_type)
     try:
+        try:
+            _check_size(variable, store.size(key), ref.size)
+            store.read_into(key, received.file)
+        except ObjectMissing:
+            raise UploadUnusable(f"{variable}: the uploaded file is missing from storage ({ref.url})") from None
+        received.size = received.file.seek(0, os.SEEK_END)  # parts may have been written out of order
+        _check_size(variable, received.size, ref.size)  # replaced since it was measured
+        received.seek(0)
         digest = hashlib.sha256()
-        for chunk in chunks:
-            received.size += len(chunk)
-            if received.size > ref.size:
-                raise UploadUnusable(f"{variable}: the uploaded file is larger than the {ref.size} bytes its reference says")
+        while chunk := received.read(CHUNK_SIZE):
             digest.update(chunk)
-            received.file.write(chunk)
-        if received.size < ref.size:
-            raise UploadUnusable(f"{variable}: the uploaded file is truncated ({received.size} of {ref.size} bytes)")
         if digest.hexdigest() != ref.sha256:
             raise UploadUnusable(f"{variable}: the uploaded file's checksum does not match")
     except BaseException:
@@ -153,6 +159,13 @@ def fetch(store: Store, ref: FileRef, variable: str, *, job_result_id: uuid.UUID
     received.sha256 = ref.sha256
     received.seek(0)
     return received
+
+
+def _check_size(variable: str, actual: int, expected: int) -> None:
+    if actual > expected:
+        raise UploadUnusable(f"{variable}: the uploaded file is larger than the {expected} bytes its reference says")
+    if actual < expected:
+        raise UploadUnusable(f"{variable}: the uploaded file is truncated ({actual} of {expected} bytes)")
 
 
 def discard(store: Store, files: Mapping[str, FileRef], job_result_id: uuid.UUID) -> None:
