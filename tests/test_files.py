@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,6 +19,7 @@ from kombu import Connection
 from sqlalchemy import func, select
 
 from jobruntime.auth import create_token
+from jobruntime.bus import Bus
 from jobruntime.client import Client
 from jobruntime.discovery import discover
 from jobruntime.job_records import sync
@@ -29,6 +31,7 @@ from jobruntime.storage import open_store
 from tests.bus_support import (
     JOBRUNTIME, RABBIT_URL, bus_environment, child_pids, running_worker, settings_from, wait_for_result,
 )
+from tests.rabbit import consuming, delete_queues
 from tests.storage_support import free_port, running_seaweedfs
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -247,6 +250,43 @@ def test_a_store_down_at_fetch_is_retried_then_ends_the_run_errored_with_the_sto
     assert result.status == "errored"
     assert result.reason.startswith("The uploaded files could not be fetched: Storage at http://127.0.0.1:")
     assert not any("bytes" in message for message in messages(stack, request.job_result_id))
+
+
+def test_a_sensitive_job_keeps_the_file_out_of_its_stored_input_and_log(stack):
+    with running_worker(stack.env):
+        with Client(stack.settings, username="alice") as client:
+            request = client.request("local/uploads/SensitiveUpload", files={"secret_file": stack.inventory})
+            client.publish(request)
+        result = wait_for_result(stack.runtime, request.job_result_id, timeout=60)
+    assert result.status == "completed"
+    assert (result.job_kwargs, result.request) == (None, None)
+    assert messages(stack, request.job_result_id) == [f"read {len(INVENTORY)} bytes"]
+    assert uploads(stack) == []
+
+
+def test_the_uploads_of_a_request_the_broker_dead_lettered_are_deleted(stack):
+    """Every worker process that took the request died before claiming it; the supervisor's sweep cleans up."""
+    poison_queue = f"poison-{stack.env['JOBRUNTIME_DEFAULT_QUEUE']}"
+
+    def die_before_claiming(_delivery):
+        raise RuntimeError("the worker process died")
+
+    settings = stack.settings.replace(check_consumers=False)
+    with Bus(settings) as bus, running_worker(stack.env):
+        bus.declare_run_queues([poison_queue])
+        try:
+            with consuming(bus, [poison_queue], die_before_claiming), \
+                    Client(settings, username="alice", record_pending=True) as client:
+                request = client.request(READ, task_queue=poison_queue, files={"inventory": stack.inventory})
+                client.publish(request)
+                result = wait_for_result(stack.runtime, request.job_result_id, timeout=120)
+        finally:
+            delete_queues([poison_queue])
+    assert result.status == "errored" and "dead-lettered" in result.reason
+    deadline = time.monotonic() + 30
+    while uploads(stack) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert uploads(stack) == []
 
 
 def _peak_rss_kib(pid: int) -> int:

@@ -144,7 +144,7 @@ def fetch(store: Store, ref: FileRef, variable: str, *, job_result_id: uuid.UUID
             _check_size(variable, store.size(key), ref.size)
             store.read_into(key, received.file)
         except ObjectMissing:
-            raise UploadUnusable(f"{variable}: the uploaded file is missing from storage ({ref.url})") from None
+            raise UploadUnusable(f"{variable}: the uploaded file is missing from storage") from None
         received.size = received.file.seek(0, os.SEEK_END)  # parts may have been written out of order
         _check_size(variable, received.size, ref.size)  # replaced since it was measured
         received.seek(0)
