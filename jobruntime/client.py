@@ -126,13 +126,13 @@ class Client:
 
     def upload(self, job_result_id: uuid.UUID, files: Mapping[str, FileSource]) -> dict[str, FileRef]:
         """Upload files for run ``job_result_id``; every path is measured first, so an oversized one sends nothing."""
-        from jobruntime.storage import FileTooLarge, discard, upload
+        from jobruntime.storage import discard, upload
+        from jobruntime.storage.uploads import check_upload_size
 
         limit = self.settings.max_upload_bytes
         for variable, source in files.items():
-            if isinstance(source, (str, os.PathLike)) and os.stat(source).st_size > limit:
-                raise FileTooLarge(f"{variable}: {source} is {os.stat(source).st_size} bytes, more than the "
-                                   f"{limit} bytes JOBRUNTIME_MAX_UPLOAD_BYTES allows")
+            if isinstance(source, (str, os.PathLike)):
+                check_upload_size(f"{variable}: {source}", os.stat(source).st_size, limit)
         refs: dict[str, FileRef] = {}
         try:
             for variable, source in files.items():

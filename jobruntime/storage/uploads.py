@@ -109,11 +109,15 @@ def upload(
                    content_type=content_type)
 
 
-def _measure(stream: IO[bytes], limit: int, label: str) -> _Measured:
-    """Count and hash a whole stream, refusing it past ``limit`` bytes (a path's size is checked first)."""
-    size = os.fstat(stream.fileno()).st_size
+def check_upload_size(label: str, size: int, limit: int) -> None:
+    """Raise FileTooLarge when a file of ``size`` bytes is over ``limit``; ``label`` names it in the message."""
     if size > limit:
         raise FileTooLarge(f"{label} is {size} bytes, more than the {limit} bytes JOBRUNTIME_MAX_UPLOAD_BYTES allows")
+
+
+def _measure(stream: IO[bytes], limit: int, label: str) -> _Measured:
+    """Count and hash a whole stream, refusing it past ``limit`` bytes (a path's size is checked first)."""
+    check_upload_size(label, os.fstat(stream.fileno()).st_size, limit)
     measured = _Measured(stream, limit, label)
     while measured.read(CHUNK_SIZE):
         pass
@@ -133,11 +137,10 @@ def fetch(store: Store, ref: FileRef, variable: str, *, job_result_id: uuid.UUID
         raise UploadUnusable(f"{variable}: {exc}") from None
     if not key.startswith(upload_prefix(job_result_id)):
         raise UploadUnusable(f"{variable}: {ref.url} is not an upload of this run ({job_result_id})")
-    if ref.size > max_bytes:
-        raise UploadUnusable(
-            f"{variable}: the uploaded file is {ref.size} bytes, more than the {max_bytes} bytes "
-            f"JOBRUNTIME_MAX_UPLOAD_BYTES allows"
-        )
+    try:
+        check_upload_size(f"{variable}: the uploaded file", ref.size, max_bytes)
+    except FileTooLarge as exc:
+        raise UploadUnusable(str(exc)) from None
     received = UploadedFile.spooled(ref.name, content_type=ref.content_type)
     try:
         try:
