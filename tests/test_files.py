@@ -215,6 +215,13 @@ def test_a_missing_required_file_is_reported_like_any_required_variable(stack):
     assert "inventory: This field is required." in completed.stdout
 
 
+def test_a_file_for_a_variable_the_job_does_not_have_is_reported(stack):
+    completed = runjob(stack, "--local", "-u", "alice", "--file", f"inventory=@{stack.inventory}",
+                       "--file", f"firmware=@{stack.inventory}", READ)
+    assert completed.returncode == 2
+    assert "firmware: Job data contained an unknown property" in completed.stdout
+
+
 def test_the_embedded_default_takes_files_with_no_server(stack):
     if stack.store.url.startswith("s3://"):
         pytest.skip("the embedded default stores files in a directory")
