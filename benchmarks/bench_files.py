@@ -11,7 +11,6 @@ Target: ≤ 1.3× the raw pair's time, ≤ 32 MiB RSS growth on each side.
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import subprocess
 import sys

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -81,3 +82,14 @@ def running_seaweedfs(directory: Path, timeout: float = 60) -> Iterator[SeaweedF
             process.kill()
             process.wait()
         output.close()
+
+
+def fresh_bucket(server: SeaweedFS, monkeypatch, name: str) -> str:
+    """``s3://<name>-<random>/<name>`` on ``server``, initialized, with this process's boto3 environment set."""
+    from jobruntime.storage import open_store
+
+    for key, value in server.env.items():
+        monkeypatch.setenv(key, value)
+    url = f"s3://{name}-{uuid.uuid4().hex[:12]}/{name}"
+    open_store(url).initialize("uploads/", 1)
+    return url

@@ -31,8 +31,8 @@ from jobruntime.storage import open_store
 from tests.bus_support import (
     JOBRUNTIME, RABBIT_URL, bus_environment, child_pids, running_worker, settings_from, wait_for_result,
 )
-from tests.rabbit import consuming, delete_queues
-from tests.storage_support import free_port, running_seaweedfs
+from tests.rabbit import poisoned_queue
+from tests.storage_support import free_port, fresh_bucket
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
@@ -41,22 +41,12 @@ READ = "local/uploads/ReadInventory"
 INVENTORY = b"name,site\nsw1,HQ\nsw2,HQ\n"
 
 
-@pytest.fixture(scope="module")
-def seaweedfs(tmp_path_factory):
-    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
-
-
 def _storage(kind: str, request, tmp_path: Path, monkeypatch) -> dict[str, str]:
     """The environment of one store: a fresh bucket on the SeaweedFS server, or a directory."""
     if kind == "file":
         return {"JOBRUNTIME_STORAGE_URL": (tmp_path / "files").as_uri()}
     server = request.getfixturevalue("seaweedfs")
-    for key, value in server.env.items():
-        monkeypatch.setenv(key, value)
-    url = f"s3://files-{uuid.uuid4().hex[:12]}/runs"
-    open_store(url).initialize("uploads/", 1)
-    return {"JOBRUNTIME_STORAGE_URL": url, **server.env}
+    return {"JOBRUNTIME_STORAGE_URL": fresh_bucket(server, monkeypatch, "runs"), **server.env}
 
 
 @pytest.fixture(params=["s3", "file"])
@@ -273,22 +263,13 @@ def test_a_sensitive_job_keeps_the_file_out_of_its_stored_input_and_log(stack):
 
 def test_the_uploads_of_a_request_the_broker_dead_lettered_are_deleted(stack):
     """Every worker process that took the request died before claiming it; the supervisor's sweep cleans up."""
-    poison_queue = f"poison-{stack.env['JOBRUNTIME_DEFAULT_QUEUE']}"
-
-    def die_before_claiming(_delivery):
-        raise RuntimeError("the worker process died")
-
     settings = stack.settings.replace(check_consumers=False)
-    with Bus(settings) as bus, running_worker(stack.env):
-        bus.declare_run_queues([poison_queue])
-        try:
-            with consuming(bus, [poison_queue], die_before_claiming), \
-                    Client(settings, username="alice", record_pending=True) as client:
-                request = client.request(READ, task_queue=poison_queue, files={"inventory": stack.inventory})
-                client.publish(request)
-                result = wait_for_result(stack.runtime, request.job_result_id, timeout=120)
-        finally:
-            delete_queues([poison_queue])
+    poison = f"poison-{stack.env['JOBRUNTIME_DEFAULT_QUEUE']}"
+    with Bus(settings) as bus, running_worker(stack.env), poisoned_queue(bus, poison) as queue, \
+            Client(settings, username="alice", record_pending=True) as client:
+        request = client.request(READ, task_queue=queue, files={"inventory": stack.inventory})
+        client.publish(request)
+        result = wait_for_result(stack.runtime, request.job_result_id, timeout=120)
     assert result.status == "errored" and "dead-lettered" in result.reason
     deadline = time.monotonic() + 30
     while uploads(stack) and time.monotonic() < deadline:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import uuid
 from pathlib import Path
 
 import pytest
@@ -18,19 +17,12 @@ from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult
 from jobruntime.runs import run_local
 from jobruntime.runtime import Runtime
-from jobruntime.storage import open_store
 from tests.cli_support import invoker
-from tests.storage_support import running_seaweedfs
+from tests.storage_support import fresh_bucket
 
 FILE_JOBS = Path(__file__).parent / "file_jobs"
 REPORT = "local/uploads/WriteReport"
 CSV = b"device,status\nsw1,ok\n"
-
-
-@pytest.fixture(scope="module")
-def seaweedfs(tmp_path_factory):
-    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -40,10 +32,7 @@ def files_runtime(request, runtime, session, tmp_path, monkeypatch):
            "JOBRUNTIME_HOME": str(tmp_path)}
     if request.param == "s3":
         server = request.getfixturevalue("seaweedfs")
-        for key, value in server.env.items():
-            monkeypatch.setenv(key, value)
-        env |= server.env | {"JOBRUNTIME_STORAGE_URL": f"s3://outputs-{uuid.uuid4().hex[:12]}/runs"}
-        open_store(env["JOBRUNTIME_STORAGE_URL"]).initialize("uploads/", 1)
+        env |= server.env | {"JOBRUNTIME_STORAGE_URL": fresh_bucket(server, monkeypatch, "outputs")}
     settings = runtime.settings.replace(jobs_root=FILE_JOBS, storage_url=env.get("JOBRUNTIME_STORAGE_URL"))
     files_runtime = Runtime(settings=settings, engine=runtime.engine, sanitizer=runtime.sanitizer)
     sync(session, discover(FILE_JOBS))

@@ -15,28 +15,16 @@ from jobruntime.storage import (
     FileTooLarge, StoreUnavailable, UploadUnusable, discard, fetch, open_store, safe_name, upload,
 )
 from jobruntime.storage.uploaded import MEMORY_LIMIT
-from tests.storage_support import free_port, running_seaweedfs
+from tests.storage_support import free_port, fresh_bucket
 
 LIMIT = 64 * 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def seaweedfs(tmp_path_factory):
-    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
 
 
 @pytest.fixture(params=["file", "s3"])
 def store(request, tmp_path, monkeypatch):
     if request.param == "file":
         return open_store((tmp_path / "files").as_uri())
-    server = request.getfixturevalue("seaweedfs")
-    for key, value in server.env.items():
-        monkeypatch.setenv(key, value)
-    bucket = f"test-{uuid.uuid4().hex[:12]}"
-    store = open_store(f"s3://{bucket}/jobruntime")
-    store.initialize("uploads/", 1)
-    return store
+    return open_store(fresh_bucket(request.getfixturevalue("seaweedfs"), monkeypatch, "stores"))
 
 
 def _upload(store, content: bytes, variable: str = "devices", name: str = "inventory.csv", run=None):

@@ -28,7 +28,7 @@ from jobruntime.models import JobLogEntry, JobResult, Site, User
 from jobruntime.runtime import Runtime
 from jobruntime.sanitize import Sanitizer
 from jobruntime.topology import REASON_HEADER
-from tests.rabbit import DeadLetterTap, consuming, delete_queues
+from tests.rabbit import DeadLetterTap, poisoned_queue
 from tests.bus_support import (
     JOB_MODULES, JOBRUNTIME, RABBIT_URL, broker_connections, bus_environment, child_pids, running_worker,
     settings_from, wait_for_consumers, wait_for_result,
@@ -318,22 +318,12 @@ def test_a_job_holding_the_gil_past_its_lease_keeps_its_run(stack):
 
 def test_a_run_whose_request_the_broker_dead_lettered_does_not_stay_pending(stack):
     """Every worker process that took the request died before claiming it; the broker gave up on it."""
-    poison_queue = f"poison-{stack.queue}"
-
-    def die_before_claiming(_delivery):
-        raise RuntimeError("the worker process died")
-
     settings = stack.settings.replace(check_consumers=False)
-    with Bus(settings) as bus, running_worker(stack.env):
-        bus.declare_run_queues([poison_queue])
-        try:
-            with consuming(bus, [poison_queue], die_before_claiming), \
-                    Client(settings, username="alice", record_pending=True) as client:
-                request = client.request("local/bus_jobs/Quick", task_queue=poison_queue)
-                client.publish(request)
-                result = wait_for_result(stack.runtime, request.job_result_id, timeout=30)
-        finally:
-            delete_queues([poison_queue])
+    with Bus(settings) as bus, running_worker(stack.env), poisoned_queue(bus, f"poison-{stack.queue}") as queue, \
+            Client(settings, username="alice", record_pending=True) as client:
+        request = client.request("local/bus_jobs/Quick", task_queue=queue)
+        client.publish(request)
+        result = wait_for_result(stack.runtime, request.job_result_id, timeout=30)
     assert result.status == "errored"
     assert result.reason == ("The broker dead-lettered the request (delivery_limit): no worker process could "
                              "take it; it is kept in jobruntime.dead-letter")

@@ -10,6 +10,7 @@ default never pays for it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -73,19 +74,11 @@ class S3Store(Store):
         except (BotoCoreError, ClientError) as exc:
             raise self._fault(exc, f"store {self.url_for(key)}") from exc
 
-    def size(self, key: str) -> int:
+    @contextmanager
+    def _reading(self, key: str) -> Iterator[None]:
+        """Boto errors of reading ``key`` as ObjectMissing (no such key) or StoreUnavailable."""
         try:
-            return self.client.head_object(Bucket=self.bucket, Key=self._object_key(key))["ContentLength"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
-                raise ObjectMissing(f"{self.url_for(key)} does not exist") from None
-            raise self._fault(exc, f"read {self.url_for(key)}") from exc
-        except BotoCoreError as exc:
-            raise self._fault(exc, f"read {self.url_for(key)}") from exc
-
-    def read_into(self, key: str, target: BinaryIO) -> None:
-        try:
-            self.client.download_fileobj(self.bucket, self._object_key(key), target, Config=_PARALLEL)
+            yield
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
                 raise ObjectMissing(f"{self.url_for(key)} does not exist") from None
@@ -93,23 +86,22 @@ class S3Store(Store):
         except (BotoCoreError, OSError) as exc:
             raise self._fault(exc, f"read {self.url_for(key)}") from exc
 
+    def size(self, key: str) -> int:
+        with self._reading(key):
+            return self.client.head_object(Bucket=self.bucket, Key=self._object_key(key))["ContentLength"]
+
+    def read_into(self, key: str, target: BinaryIO) -> None:
+        with self._reading(key):
+            self.client.download_fileobj(self.bucket, self._object_key(key), target, Config=_PARALLEL)
+
     def read(self, key: str) -> Iterator[bytes]:
-        try:
+        with self._reading(key):
             body = self.client.get_object(Bucket=self.bucket, Key=self._object_key(key))["Body"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
-                raise ObjectMissing(f"{self.url_for(key)} does not exist") from None
-            raise self._fault(exc, f"read {self.url_for(key)}") from exc
-        except BotoCoreError as exc:
-            raise self._fault(exc, f"read {self.url_for(key)}") from exc
         return self._stream(body, key)
 
     def _stream(self, body: Any, key: str) -> Iterator[bytes]:
-        try:
-            with body:
-                yield from body.iter_chunks(CHUNK_SIZE)
-        except (BotoCoreError, ClientError, OSError) as exc:
-            raise self._fault(exc, f"read {self.url_for(key)}") from exc
+        with self._reading(key), body:
+            yield from body.iter_chunks(CHUNK_SIZE)
 
     def delete(self, key: str) -> None:
         try:
