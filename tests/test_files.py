@@ -18,18 +18,13 @@ import pytest
 from kombu import Connection
 from sqlalchemy import func, select
 
-from jobruntime.auth import create_token
 from jobruntime.bus import Bus
 from jobruntime.client import Client
-from jobruntime.discovery import discover
-from jobruntime.job_records import sync
-from jobruntime.models import Job as JobRecord
-from jobruntime.models import JobLogEntry, JobResult, User
-from jobruntime.runtime import Runtime
-from jobruntime.sanitize import Sanitizer
+from jobruntime.models import JobLogEntry, JobResult
 from jobruntime.storage import open_store
 from tests.bus_support import (
-    JOBRUNTIME, RABBIT_URL, bus_environment, child_pids, running_worker, settings_from, wait_for_result,
+    JOBRUNTIME, RABBIT_URL, bus_environment, bus_runtime, child_pids, running_worker, seed_jobs_and_users,
+    wait_for_result,
 )
 from tests.rabbit import poisoned_queue
 from tests.storage_support import free_port, fresh_bucket
@@ -53,16 +48,8 @@ def _storage(kind: str, request, tmp_path: Path, monkeypatch) -> dict[str, str]:
 def stack(request, engine, db_url, tmp_path, monkeypatch):
     env = bus_environment(db_url, tmp_path, JOBRUNTIME_JOBS_ROOT=str(FILE_JOBS),
                           **_storage(request.param, request, tmp_path, monkeypatch))
-    settings = settings_from(env)
-    runtime = Runtime(settings=settings, engine=engine, sanitizer=Sanitizer(settings.sanitizer_patterns))
-    with runtime.session() as session:
-        sync(session, discover(FILE_JOBS))
-        for record in session.scalars(select(JobRecord)):
-            record.enabled = True
-        session.add_all([User(username="alice", is_superuser=True), User(username="bob")])
-        session.flush()
-        bob_token = create_token(session, session.scalars(select(User).where(User.username == "bob")).one())
-        session.commit()
+    settings, runtime = bus_runtime(engine, env)
+    bob_token = seed_jobs_and_users(runtime, FILE_JOBS)
     inventory = tmp_path / "inventory.csv"
     inventory.write_bytes(INVENTORY)
     yield SimpleNamespace(env=env, settings=settings, runtime=runtime, store=runtime.store, inventory=inventory,

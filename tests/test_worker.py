@@ -17,21 +17,17 @@ import pytest
 from kombu import Connection
 from sqlalchemy import func, select
 
-from jobruntime.auth import create_token, signed
+from jobruntime.auth import signed
 from jobruntime.bus import Bus, NoWorkers, QueueNotFound
 from jobruntime.client import Client
-from jobruntime.discovery import discover
 from jobruntime.messages import RunRequest
-from jobruntime.job_records import sync
 from jobruntime.models import Job as JobRecord
-from jobruntime.models import JobLogEntry, JobResult, Site, User
-from jobruntime.runtime import Runtime
-from jobruntime.sanitize import Sanitizer
+from jobruntime.models import JobLogEntry, JobResult, Site
 from jobruntime.topology import REASON_HEADER
 from tests.rabbit import DeadLetterTap, poisoned_queue
 from tests.bus_support import (
-    JOB_MODULES, JOBRUNTIME, RABBIT_URL, broker_connections, bus_environment, child_pids, running_worker,
-    settings_from, wait_for_consumers, wait_for_result,
+    JOB_MODULES, JOBRUNTIME, RABBIT_URL, broker_connections, bus_environment, bus_runtime, child_pids,
+    running_worker, seed_jobs_and_users, wait_for_consumers, wait_for_result,
 )
 
 
@@ -41,16 +37,8 @@ pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 @pytest.fixture
 def stack(engine, db_url, tmp_path):
     env = bus_environment(db_url, tmp_path)
-    settings = settings_from(env)
-    runtime = Runtime(settings=settings, engine=engine, sanitizer=Sanitizer(settings.sanitizer_patterns))
-    with runtime.session() as session:
-        sync(session, discover(JOB_MODULES))
-        for record in session.scalars(select(JobRecord)):
-            record.enabled = True
-        session.add_all([User(username="alice", is_superuser=True), User(username="bob")])
-        session.flush()
-        bob_token = create_token(session, session.scalars(select(User).where(User.username == "bob")).one())
-        session.commit()
+    settings, runtime = bus_runtime(engine, env)
+    bob_token = seed_jobs_and_users(runtime, JOB_MODULES)
     yield SimpleNamespace(env=env, settings=settings, runtime=runtime, queue=env["JOBRUNTIME_DEFAULT_QUEUE"],
                           bob_token=bob_token)
     with Connection(RABBIT_URL) as connection:
