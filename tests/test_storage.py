@@ -166,3 +166,58 @@ def test_a_file_of_several_parts_sent_from_a_path_comes_back_whole(store, tmp_pa
     assert (ref.name, ref.size, ref.sha256) == ("parts.bin", len(content), hashlib.sha256(content).hexdigest())
     with fetch(store, ref, "firmware", job_result_id=run, max_bytes=LIMIT) as received:
         assert received.size == len(content) and received.read() == content
+
+
+# A server stopping mid-request answers with an error or not at all: either way one clear line.
+STOPPED = r"^Storage (at http://127\.0\.0\.1:\d+ cannot|refused to) {doing} s3://stopped-"
+
+
+class _StopsTheServer(io.RawIOBase):
+    """A stream of ``size`` bytes that stops ``server`` once the first part has been read (the fault injected)."""
+
+    def __init__(self, server, size: int) -> None:
+        self.server, self.left, self.reads = server, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads += 1
+        if self.reads == 2:
+            self.server.process.terminate()
+            self.server.process.wait(30)
+        chunk = b"z" * (self.left if size < 0 else min(size, self.left))
+        self.left -= len(chunk)
+        return chunk
+
+
+def test_a_store_stopped_during_an_upload_or_a_fetch_is_a_clear_fault(tmp_path, monkeypatch):
+    from jobruntime.storage import uploads
+    from tests.storage_support import running_seaweedfs
+
+    with running_seaweedfs(tmp_path / "upload-server") as server:
+        store = open_store(fresh_bucket(server, monkeypatch, "stopped"))
+        with pytest.raises(StoreUnavailable, match=STOPPED.format(doing="store")):
+            upload(store, _StopsTheServer(server, 40 * 1024 * 1024), job_result_id=uuid.uuid4(), variable="devices",
+                   max_bytes=LIMIT, name="big.bin")
+    with running_seaweedfs(tmp_path / "fetch-server") as server:
+        store = open_store(fresh_bucket(server, monkeypatch, "stopped"))
+        run, ref = _upload(store, os.urandom(20 * 1024 * 1024))
+        spooled = uploads.UploadedFile.spooled
+
+        def stopping_on_first_write(name, **kwargs):
+            received = spooled(name, **kwargs)
+            write = received.file.write
+
+            def first_write_stops_the_server(data):
+                if server.process.poll() is None:
+                    server.process.terminate()
+                    server.process.wait(30)
+                return write(data)
+
+            received.file.write = first_write_stops_the_server
+            return received
+
+        monkeypatch.setattr(uploads.UploadedFile, "spooled", staticmethod(stopping_on_first_write))
+        with pytest.raises(StoreUnavailable, match=STOPPED.format(doing="read")):
+            fetch(store, ref, "devices", job_result_id=run, max_bytes=LIMIT)
