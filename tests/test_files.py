@@ -297,3 +297,23 @@ def test_a_50_mib_file_never_sits_whole_in_the_worker_or_the_cli(stack):
     assert logged.startswith(f"big.txt: {big.stat().st_size} bytes, {big.stat().st_size // len(line)} lines")
     assert (after - before) < 32 * 1024, f"worker peak RSS grew by {(after - before) // 1024} MiB"
     assert (big_cli - small_cli) < 32 * 1024, f"runjob peak RSS grew by {(big_cli - small_cli) // 1024} MiB"
+
+
+def test_a_run_cancelled_while_pending_has_its_uploads_deleted_when_a_worker_gets_it(stack):
+    with running_worker(stack.env):
+        pass  # declares the run queue
+    with Client(stack.settings.replace(check_consumers=False), username="alice", record_pending=True) as client:
+        request = client.request(READ, files={"inventory": stack.inventory})
+        client.publish(request)
+    cancelled = subprocess.run([JOBRUNTIME, "results", "cancel", str(request.job_result_id), "-u", "alice"],
+                               env={**os.environ, **stack.env}, capture_output=True, text=True, timeout=60)
+    assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    assert len(uploads(stack)) == 1
+    with running_worker(stack.env):
+        deadline = time.monotonic() + 60
+        while uploads(stack) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    result = wait_for_result(stack.runtime, request.job_result_id)
+    assert (result.status, result.reason) == ("errored", "cancelled by alice")
+    assert uploads(stack) == []
+    assert not any("bytes" in message for message in messages(stack, request.job_result_id))
