@@ -105,14 +105,15 @@ class Client:
         Raises FileTooLarge (paths are measured before anything is sent), StoreUnavailable,
         or OSError for a path that cannot be read; nothing stays stored when it raises.
         """
-        job_result_id = job_result_id or uuid.uuid4()
         fields: dict[str, Any] = {
             "job": job, "data": data or {}, "commit": commit, "task_queue": task_queue, "profile": profile,
             "requested_by": self.username, "token": None if self.settings.signing_secret else self.token,
-            "job_result_id": job_result_id,
-            "files": self.upload(job_result_id, files) if files else {},
         }
+        if job_result_id is not None:
+            fields["job_result_id"] = job_result_id
         request = RunRequest(**fields)
+        if files:  # uploaded once the rest of the request is known to be valid
+            request = request.model_copy(update={"files": self.upload(request.job_result_id, files)})
         if self.settings.signing_secret:
             request = signed(request, self.settings.signing_secret)
         return request

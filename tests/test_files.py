@@ -109,6 +109,12 @@ def test_a_request_carries_a_reference_to_the_uploaded_file_not_its_bytes(stack)
     assert uploads(stack) == [f"uploads/{request.job_result_id}/inventory/inventory.csv"]
 
 
+def test_an_invalid_request_uploads_nothing(stack):
+    with Client(stack.settings, username="alice") as client, pytest.raises(ValueError, match="must be a class path"):
+        client.request("not-a-class-path", files={"inventory": stack.inventory})
+    assert uploads(stack) == []
+
+
 def test_a_client_request_with_files_runs_and_every_upload_is_gone_whatever_the_status(stack):
     with running_worker(stack.env):
         requests = {
