@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from benchmarks.common import JOBS_ROOT, drop_postgres, fresh_postgres_url, prepared_runtime
-from jobruntime.auth import grant
+from jobruntime.run.auth import grant
 from jobruntime.models import User
 from jobruntime.storage import open_store
 from tests.bus_support import RABBIT_URL, child_pids, running_worker

@@ -36,7 +36,7 @@ def _peak_growth(start: float) -> float:
 def child_job(url: str, home: str) -> dict[str, float]:
     from benchmarks.common import prepared_runtime
     from benchmarks.jobs.bench_jobs import LogLines
-    from jobruntime.runs import run_local
+    from jobruntime.run.local import run_local
 
     runtime = prepared_runtime(url, Path(home))
     run_local(runtime, LogLines.class_path(), data={"lines": 10}, job_class=LogLines)
@@ -52,9 +52,9 @@ def child_copy(url: str, home: str) -> dict[str, float]:
     import psycopg
 
     from benchmarks.common import prepared_runtime
-    from jobruntime.runlog import LOG_COLUMNS
+    from jobruntime.run.log import LOG_COLUMNS
     from benchmarks.jobs.bench_jobs import NoOp
-    from jobruntime.runs import run_local
+    from jobruntime.run.local import run_local
 
     runtime = prepared_runtime(url, Path(home))
     result_id = run_local(runtime, NoOp.class_path(), job_class=NoOp).id

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from benchmarks.common import drop_postgres, fresh_postgres_url, prepared_runtime
 from benchmarks.jobs.bench_jobs import LogLines, NoOp
-from jobruntime.runs import run_local
+from jobruntime.run.local import run_local
 
 
 def per_run_ms(runtime, job_class, runs: int, data=None) -> float:

@@ -10,18 +10,18 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobruntime.admission import read_admission
-from jobruntime.auth import RUN_JOB, check_credentials, check_permission, check_queue, find_user
-from jobruntime.events import result_event_row
-from jobruntime.execution import JobExecution, LeaseLost, RunOptions
-from jobruntime.handling import HandlerContext, Outcome
-from jobruntime.job import JobRequest
-from jobruntime.job_records import lookup_record
-from jobruntime.leases import Claim, RunClaim, refuse_run, rerun_request, run_name
-from jobruntime.messages import ErrorEvent, MalformedMessage, RunRequest
+from jobruntime.worker.admission import read_admission
+from jobruntime.run.auth import RUN_JOB, check_credentials, check_permission, check_queue, find_user
+from jobruntime.run.events import result_event_row
+from jobruntime.run.execution import JobExecution, LeaseLost, RunOptions
+from jobruntime.worker.handling import HandlerContext, Outcome
+from jobruntime.authoring.job import JobRequest
+from jobruntime.authoring.records import lookup_record
+from jobruntime.worker.leases import Claim, RunClaim, refuse_run, rerun_request, run_name
+from jobruntime.bus.messages import ErrorEvent, MalformedMessage, RunRequest
 from jobruntime.models import JobResult, User
-from jobruntime.prebuilt import as_model, transaction
-from jobruntime.statuses import PENDING
+from jobruntime.store.prebuilt import as_model, transaction
+from jobruntime.core.statuses import PENDING
 from jobruntime.storage import StoreUnavailable, UploadedFile, UploadUnusable, discard, fetch
 
 STORE_RETRY_DELAY = 0.5  # seconds before a delivery whose files the store could not serve is handed back, doubling

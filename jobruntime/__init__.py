@@ -13,11 +13,11 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "Job": "jobruntime.job",
-    "JobRequest": "jobruntime.job",
-    "SoftTimeLimitExceeded": "jobruntime.job",
+    "Job": "jobruntime.authoring.job",
+    "JobRequest": "jobruntime.authoring.job",
+    "SoftTimeLimitExceeded": "jobruntime.authoring.job",
     **{
-        name: "jobruntime.variables"
+        name: "jobruntime.authoring.variables"
         for name in (
             "ScriptVariable", "StringVar", "TextVar", "IntegerVar", "BooleanVar", "ChoiceVar",
             "MultiChoiceVar", "ObjectVar", "MultiObjectVar", "FileVar", "IPAddressVar",

@@ -23,17 +23,17 @@ from typing import IO, TYPE_CHECKING, Any, Union
 
 from sqlalchemy import delete
 
-from jobruntime.auth import find_user, signed, valid_queues
-from jobruntime.bus import Bus
-from jobruntime.execution import create_job_result
-from jobruntime.job_records import lookup_record
-from jobruntime.leases import run_name
-from jobruntime.messages import ERROR_ROUTING_KEY, FileRef, LogEventEntry, ResultEvent, RunRequest
+from jobruntime.run.auth import find_user, signed, valid_queues
+from jobruntime.bus.broker import Bus
+from jobruntime.run.execution import create_job_result
+from jobruntime.authoring.records import lookup_record
+from jobruntime.worker.leases import run_name
+from jobruntime.bus.messages import ERROR_ROUTING_KEY, FileRef, LogEventEntry, ResultEvent, RunRequest
 from jobruntime.models import JobResult
-from jobruntime.prebuilt import transaction
-from jobruntime.runtime import Runtime
-from jobruntime.settings import Settings
-from jobruntime.statuses import TERMINAL_STATUSES
+from jobruntime.store.prebuilt import transaction
+from jobruntime.run.runtime import Runtime
+from jobruntime.core.settings import Settings
+from jobruntime.core.statuses import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     from jobruntime.storage import Store

@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from jobruntime.discovery import load_job_class
-from jobruntime.job import Job
-from jobruntime.job_records import refresh_record
+from jobruntime.authoring.discovery import load_job_class
+from jobruntime.authoring.job import Job
+from jobruntime.authoring.records import refresh_record
 from jobruntime.models import JobResult, User
-from jobruntime.runs import run_local
-from jobruntime.runtime import Runtime
+from jobruntime.run.local import run_local
+from jobruntime.run.runtime import Runtime
 
 
 def ensure_user(runtime: Runtime, username: str, *, superuser: bool = False) -> User:

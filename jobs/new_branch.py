@@ -1,4 +1,4 @@
-from jobruntime.utils import slugify
+from jobruntime.core.text import slugify
 
 from jobruntime.models import Device, DeviceRole, DeviceType, Manufacturer, Site
 from jobruntime.models import Status

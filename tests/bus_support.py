@@ -16,15 +16,15 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from jobruntime.auth import create_token
-from jobruntime.bus import Bus
-from jobruntime.discovery import discover
-from jobruntime.job_records import sync
+from jobruntime.run.auth import create_token
+from jobruntime.bus.broker import Bus
+from jobruntime.authoring.discovery import discover
+from jobruntime.authoring.records import sync
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, User
-from jobruntime.runtime import Runtime
-from jobruntime.sanitize import Sanitizer
-from jobruntime.settings import Settings
+from jobruntime.run.runtime import Runtime
+from jobruntime.core.sanitize import Sanitizer
+from jobruntime.core.settings import Settings
 
 RABBIT_URL = os.environ.get("JOBRUNTIME_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 JOB_MODULES = Path(__file__).parent / "job_modules"

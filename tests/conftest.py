@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from jobruntime.database import make_engine, migrate, seed_statuses
+from jobruntime.store.database import make_engine, migrate, seed_statuses
 from jobruntime.models import bind_session, declare_all
 
 PG_URL_BASE = os.environ.get("JOBRUNTIME_TEST_PG_URL_BASE", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -133,9 +133,9 @@ JOB_MODULES = Path(__file__).parent / "job_modules"
 @pytest.fixture
 def runtime(engine: sa.Engine, tmp_path: Path):
     """A Runtime on the test database, with ``tests/job_modules`` as JOBS_ROOT."""
-    from jobruntime.runtime import Runtime
-    from jobruntime.sanitize import Sanitizer
-    from jobruntime.settings import Settings
+    from jobruntime.run.runtime import Runtime
+    from jobruntime.core.sanitize import Sanitizer
+    from jobruntime.core.settings import Settings
 
     settings = Settings(database_url=engine.url.render_as_string(hide_password=False), jobs_root=JOB_MODULES,
                         home=tmp_path)
@@ -156,8 +156,8 @@ def alice(session: Session):
 @pytest.fixture
 def records(session: Session):
     """The Job records of ``tests/job_modules``; returns PassingJob's and FailingJob's."""
-    from jobruntime.discovery import discover
-    from jobruntime.job_records import find_record, sync
+    from jobruntime.authoring.discovery import discover
+    from jobruntime.authoring.records import find_record, sync
 
     sync(session, discover(JOB_MODULES))
     return find_record(session, "local/basic/PassingJob"), find_record(session, "local/basic/FailingJob")

@@ -20,8 +20,8 @@ from typing import Any
 from kombu import Connection, Queue
 from kombu.message import Message
 
-from jobruntime.bus import Bus, Delivery
-from jobruntime.topology import DEAD_QUEUE, dead_exchange
+from jobruntime.bus.broker import Bus, Delivery
+from jobruntime.bus.topology import DEAD_QUEUE, dead_exchange
 
 AMQP_URL = os.environ.get("JOBRUNTIME_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from jobruntime.admission import read_admission
-from jobruntime.auth import RUN_JOB, create_token, grant
-from jobruntime.messages import RunRequest
+from jobruntime.worker.admission import read_admission
+from jobruntime.run.auth import RUN_JOB, create_token, grant
+from jobruntime.bus.messages import RunRequest
 from jobruntime.models import JobResult
-from jobruntime.prebuilt import in_session
+from jobruntime.store.prebuilt import in_session
 
 JOB_MODULES = Path(__file__).parent / "job_modules"
 

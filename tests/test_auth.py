@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from jobruntime.auth import (
+from jobruntime.run.auth import (
     AuthenticationFailed,
     InvalidQueue,
     PermissionDenied,
@@ -24,9 +24,9 @@ from jobruntime.auth import (
     signed,
     valid_queues,
 )
-from jobruntime.messages import RunRequest
+from jobruntime.bus.messages import RunRequest
 from jobruntime.models import ObjectPermission, Token, User
-from jobruntime.prebuilt import in_session
+from jobruntime.store.prebuilt import in_session
 
 JOB_MODULES = Path(__file__).parent / "job_modules"
 SECRET = "internal-publishers-secret"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from kombu import Connection, Queue
 
-from jobruntime.bus import AlreadySettled, BrokerUnavailable, Bus, Delivery, NoWorkers, QueueNotFound
-from jobruntime.settings import Settings
-from jobruntime.topology import (
+from jobruntime.bus.broker import AlreadySettled, BrokerUnavailable, Bus, Delivery, NoWorkers, QueueNotFound
+from jobruntime.core.settings import Settings
+from jobruntime.bus.topology import (
     DEAD_EXCHANGE,
     DEAD_QUEUE,
     DEAD_RUNS_QUEUE,

@@ -220,7 +220,7 @@ def test_the_installed_command_runs_as_a_process(cli):
 GC_PROBE = '''
 import gc
 
-from jobruntime.job import Job
+from jobruntime.authoring.job import Job
 
 
 class GcProbe(Job):
@@ -260,7 +260,7 @@ def test_a_local_run_of_a_job_without_variables_loads_no_validation_or_wire_sche
         "sys.argv = ['jobruntime', 'runjob', '--local', 'local/device_connections/DeviceConnectionsReport']\n"
         "try:\n    main()\nexcept SystemExit as exit:\n    print('exit', exit.code)\n"
         "print('loaded:', sorted({name.split('.')[0] for name in sys.modules} & {'pydantic', 'jobruntime'}),"
-        " 'jobruntime.inputs' in sys.modules, 'jobruntime.messages' in sys.modules)\n"
+        " 'jobruntime.authoring.inputs' in sys.modules, 'jobruntime.bus.messages' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], env={**os.environ, **env}, capture_output=True, text=True)
     assert "local/device_connections/DeviceConnectionsReport: SUCCESS" in result.stdout, result.stdout + result.stderr

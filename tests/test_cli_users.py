@@ -11,12 +11,12 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobruntime.auth import authenticate
+from jobruntime.run.auth import authenticate
 from jobruntime.cli import main
 from tests.cli_support import database_env, invoker
-from jobruntime.messages import RunRequest
+from jobruntime.bus.messages import RunRequest
 from jobruntime.models import ObjectPermission, Token
-from jobruntime.prebuilt import in_session
+from jobruntime.store.prebuilt import in_session
 
 JOB = "local/new_branch/NewBranch"
 

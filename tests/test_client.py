@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from jobruntime.bus import Bus
+from jobruntime.bus.broker import Bus
 from jobruntime.client import Client, Follower, RunRejected
-from jobruntime.database import migrate
-from jobruntime.discovery import discover
-from jobruntime.events import result_event_row
-from jobruntime.job_records import sync
+from jobruntime.store.database import migrate
+from jobruntime.authoring.discovery import discover
+from jobruntime.run.events import result_event_row
+from jobruntime.authoring.records import sync
 from jobruntime.models import JobResult
-from jobruntime.settings import Settings
+from jobruntime.core.settings import Settings
 from jobruntime.testing import ensure_user
 
 

@@ -8,8 +8,8 @@ import netaddr
 import pytest
 from sqlalchemy import select
 
-from jobruntime.demo import load_demo_data
-from jobruntime.discovery import load_job_class
+from jobruntime.store.demo import load_demo_data
+from jobruntime.authoring.discovery import load_job_class
 from jobruntime.models import Device, IPAddress, Prefix, Site, bind_session
 from jobruntime.testing import run_job_for_testing
 

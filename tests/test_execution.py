@@ -7,7 +7,7 @@ import pstats
 import pytest
 from sqlalchemy import func, select
 
-from jobruntime.execution import REVERTED_AUTOMATICALLY, REVERTED_DUE_TO_ERROR
+from jobruntime.run.execution import REVERTED_AUTOMATICALLY, REVERTED_DUE_TO_ERROR
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, Site
 from jobruntime.testing import run_job_for_testing
@@ -228,7 +228,7 @@ def test_disabled_job_errors_with_the_reference_message(runtime):
     with runtime.session() as session:
         session.scalars(select(JobRecord)).one().enabled = False
         session.commit()
-    from jobruntime.runs import run_local
+    from jobruntime.run.local import run_local
 
     result = run_local(runtime, basic.PassingJob.class_path(), job_class=basic.PassingJob)
     assert result.status == "errored"
@@ -285,8 +285,8 @@ def test_a_cancel_reaches_a_job_that_caught_its_soft_limit_and_carried_on():
     import threading
     import time
 
-    from jobruntime.interrupts import Interrupter, RunCancelled
-    from jobruntime.job import SoftTimeLimitExceeded
+    from jobruntime.run.interrupts import Interrupter, RunCancelled
+    from jobruntime.authoring.job import SoftTimeLimitExceeded
 
     interrupter, seen = Interrupter(), []
     with interrupter.armed(0.2):

@@ -18,7 +18,7 @@ import pytest
 from kombu import Connection
 from sqlalchemy import func, select
 
-from jobruntime.bus import Bus
+from jobruntime.bus.broker import Bus
 from jobruntime.client import Client
 from jobruntime.models import JobLogEntry, JobResult
 from jobruntime.storage import open_store

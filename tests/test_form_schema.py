@@ -6,9 +6,9 @@ import json
 
 import netaddr
 
-from jobruntime.form_schema import form_schema
+from jobruntime.authoring.form_schema import form_schema
 from jobruntime.models import DeviceRole, DeviceType, Manufacturer
-from jobruntime.variables import (
+from jobruntime.authoring.variables import (
     BooleanVar,
     ChoiceVar,
     FileVar,

@@ -16,9 +16,9 @@ import netaddr
 import pytest
 from sqlalchemy.orm import Session
 
-from jobruntime.inputs import InputValidationError, NamedBytesIO, VariableError, serialize_value, validate_data
+from jobruntime.authoring.inputs import InputValidationError, NamedBytesIO, VariableError, serialize_value, validate_data
 from jobruntime.models import DeviceRole, DeviceType, Manufacturer
-from jobruntime.variables import (
+from jobruntime.authoring.variables import (
     BooleanVar,
     ChoiceVar,
     FileVar,
@@ -129,7 +129,7 @@ def test_variable_names_that_pydantic_reserves_are_accepted() -> None:
 
 
 def test_the_input_model_is_built_once_per_set_of_variables() -> None:
-    from jobruntime.inputs import _input_model
+    from jobruntime.authoring.inputs import _input_model
 
     variables = {"a": StringVar()}
     validate_data(variables, {"a": "x"})

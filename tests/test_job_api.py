@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jobruntime import Job, StringVar
-from jobruntime.job import declared_test_methods
+from jobruntime.authoring.job import declared_test_methods
 from tests.job_modules import basic
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from jobruntime.discovery import InvalidClassPath, JobNotFound, discover, load_job_class, split_class_path
-from jobruntime.job_records import JobRecordError, set_override, sync
+from jobruntime.authoring.discovery import InvalidClassPath, JobNotFound, discover, load_job_class, split_class_path
+from jobruntime.authoring.records import JobRecordError, set_override, sync
 from jobruntime.models import Job as JobRecord
 
 JOB_MODULES = Path(__file__).parent / "job_modules"

@@ -13,15 +13,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobruntime import Job
-from jobruntime.discovery import discover
-from jobruntime.events import result_event_row
-from jobruntime.execution import LeaseLost, RunOptions, execute
-from jobruntime.job_records import find_record, lookup_record, sync
-from jobruntime.leases import (
+from jobruntime.authoring.discovery import discover
+from jobruntime.run.events import result_event_row
+from jobruntime.run.execution import LeaseLost, RunOptions, execute
+from jobruntime.authoring.records import find_record, lookup_record, sync
+from jobruntime.worker.leases import (
     claim_run, reap_dead_letter, reap_expired, refuse_run, request_cancel, rerun_request, utcnow,
 )
 from jobruntime.models import JobLogEntry, JobResult, OutboxEvent, Site, Status
-from jobruntime.prebuilt import as_model, transaction
+from jobruntime.store.prebuilt import as_model, transaction
 
 JOB_MODULES = Path(__file__).parent / "job_modules"
 
@@ -227,7 +227,7 @@ def test_a_dead_letter_leaves_runs_that_are_not_pending_and_bodies_that_name_non
 
 
 def test_a_run_killed_at_its_hard_limit_after_its_verdict_ends_errored(runtime, engine):
-    from jobruntime.worker import Supervisor
+    from jobruntime.worker.supervisor import Supervisor
 
     values = _values()
     claim_run(engine, values, worker="w1", lease_seconds=30)

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from jobruntime.messages import (
+from jobruntime.bus.messages import (
     ERROR_ROUTING_KEY,
     OUTPUT_LIMIT,
     ErrorEvent,

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from jobruntime.database import make_engine, migrate
+from jobruntime.store.database import make_engine, migrate
 from jobruntime import models
 from jobruntime.models import declare_all
 

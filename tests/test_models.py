@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from jobruntime.database import DEFAULT_STATUSES, make_engine, migrate
+from jobruntime.store.database import DEFAULT_STATUSES, make_engine, migrate
 from jobruntime.models.natural import naturalize, naturalize_interface
 from jobruntime.models import (
     VLAN,
@@ -109,7 +109,7 @@ def _head_revision() -> str:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from jobruntime.database import MIGRATIONS_DIR
+    from jobruntime.store.database import MIGRATIONS_DIR
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

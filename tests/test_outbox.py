@@ -11,11 +11,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from jobruntime.bus import Bus
+from jobruntime.bus.broker import Bus
 from jobruntime.models import OutboxEvent
-from jobruntime.outbox import EVENTS_EXCHANGE, OutboxRelay, add_events, event_row
-from jobruntime.prebuilt import transaction
-from jobruntime.settings import Settings
+from jobruntime.bus.outbox import EVENTS_EXCHANGE, OutboxRelay, add_events, event_row
+from jobruntime.store.prebuilt import transaction
+from jobruntime.core.settings import Settings
 
 
 class RefusingBus:

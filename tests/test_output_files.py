@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from jobruntime.discovery import discover
-from jobruntime.events import result_event_row
-from jobruntime.job_records import sync
+from jobruntime.authoring.discovery import discover
+from jobruntime.run.events import result_event_row
+from jobruntime.authoring.records import sync
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult
-from jobruntime.runs import run_local
-from jobruntime.runtime import Runtime
+from jobruntime.run.local import run_local
+from jobruntime.run.runtime import Runtime
 from tests.cli_support import invoker
 from tests.storage_support import fresh_bucket
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import bindparam, create_engine, inspect, select, text, update
 from sqlalchemy.orm import Session
 
-from jobruntime.database import make_engine, migrate
+from jobruntime.store.database import make_engine, migrate
 from jobruntime.models import JobResult, User
-from jobruntime.prebuilt import Prebuilt, as_model, one_statement, prebuilt_insert, transaction
+from jobruntime.store.prebuilt import Prebuilt, as_model, one_statement, prebuilt_insert, transaction
 
 RESULTS = JobResult.__table__
 INSERT = prebuilt_insert(RESULTS, ("id", "name", "started", "data", "request"))

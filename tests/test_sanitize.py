@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from jobruntime.sanitize import Sanitizer, sanitize
-from jobruntime.settings import DEFAULT_SANITIZER_PATTERNS
+from jobruntime.core.sanitize import Sanitizer, sanitize
+from jobruntime.core.settings import DEFAULT_SANITIZER_PATTERNS
 
 REFERENCE_CASES = [
     ("http://user:password@localhost", "http://(redacted)@localhost"),
@@ -84,14 +84,14 @@ def test_custom_patterns_are_not_skipped_by_the_fast_path() -> None:
 
 
 def test_pattern_that_does_not_compile_is_logged_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="jobruntime.sanitize"):
+    with caplog.at_level(logging.WARNING, logger="jobruntime.core.sanitize"):
         sanitizer = Sanitizer([(r"(unclosed", "{replacement}"), (r"secret", "{replacement}")])
     assert "(unclosed" in caplog.text
     assert sanitizer("a secret") == "a (redacted)"
 
 
 def test_template_with_unknown_group_is_logged_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="jobruntime.sanitize"):
+    with caplog.at_level(logging.WARNING, logger="jobruntime.core.sanitize"):
         sanitizer = Sanitizer([(r"secret", r"\3{replacement}"), (r"key", "{other}")])
     assert sanitizer("secret key") == "secret key"
     assert caplog.text.count("Skipping sanitizer pattern") == 2

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jobruntime.settings import DEFAULT_SANITIZER_PATTERNS, MAX_TIME_LIMIT, InvalidSetting, Settings
+from jobruntime.core.settings import DEFAULT_SANITIZER_PATTERNS, MAX_TIME_LIMIT, InvalidSetting, Settings
 
 
 @pytest.fixture(autouse=True)

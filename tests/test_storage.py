@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from jobruntime.messages import FileRef
+from jobruntime.bus.messages import FileRef
 from jobruntime.storage import (
     FileTooLarge, StoreUnavailable, UploadUnusable, discard, fetch, open_store, safe_name, upload,
 )

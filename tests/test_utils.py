@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobruntime.utils import slugify
+from jobruntime.core.text import slugify
 
 
 @pytest.mark.parametrize(

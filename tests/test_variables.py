@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import jobruntime.variables as variables_module
-from jobruntime.variables import (
+import jobruntime.authoring.variables as variables_module
+from jobruntime.authoring.variables import (
     BooleanVar,
     ChoiceVar,
     FileVar,

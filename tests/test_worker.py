@@ -17,13 +17,13 @@ import pytest
 from kombu import Connection
 from sqlalchemy import func, select
 
-from jobruntime.auth import signed
-from jobruntime.bus import Bus, NoWorkers, QueueNotFound
+from jobruntime.run.auth import signed
+from jobruntime.bus.broker import Bus, NoWorkers, QueueNotFound
 from jobruntime.client import Client
-from jobruntime.messages import RunRequest
+from jobruntime.bus.messages import RunRequest
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobLogEntry, JobResult, Site
-from jobruntime.topology import REASON_HEADER
+from jobruntime.bus.topology import REASON_HEADER
 from tests.rabbit import DeadLetterTap, poisoned_queue
 from tests.bus_support import (
     JOB_MODULES, JOBRUNTIME, RABBIT_URL, broker_connections, bus_environment, bus_runtime, child_pids,
@@ -640,7 +640,7 @@ def test_a_full_batch_of_log_lines_claims_the_run_within_its_window(stack):
 
 def test_a_run_cancelled_before_its_claim_is_stopped_when_the_claim_finds_it_taken(stack):
     """Cancelling a pending run ends it at once; the worker already running it stops at its claim, not at the job's end."""
-    from jobruntime.leases import request_cancel
+    from jobruntime.worker.leases import request_cancel
 
     with running_worker({**stack.env, "JOBRUNTIME_LOG_FLUSH_INTERVAL": "1"}):
         with Client(stack.settings, username="alice", record_pending=True) as client:

@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the connection ``jobruntime.database.migrate`` passes in,
+"""Alembic environment: runs migrations on the connection ``jobruntime.store.database.migrate`` passes in,
 or on an engine for ``-x url=...`` / ``JOBRUNTIME_DATABASE_URL`` when invoked from the alembic CLI."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from jobruntime.database import make_engine
+from jobruntime.store.database import make_engine
 from jobruntime.models import declare_all
 
 config = context.config

@@ -10,7 +10,7 @@ from jobruntime.cli.common import CommandError, get_runtime
 @click.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    from jobruntime.database import migrate as run_migrations
+    from jobruntime.store.database import migrate as run_migrations
 
     runtime = get_runtime()
     run_migrations(runtime.engine)
@@ -20,8 +20,8 @@ def migrate() -> None:
 @click.command()
 def sync() -> None:
     """Create or refresh Job records from JOBS_ROOT (new jobs start disabled)."""
-    from jobruntime.discovery import discover
-    from jobruntime.job_records import sync as sync_records
+    from jobruntime.authoring.discovery import discover
+    from jobruntime.authoring.records import sync as sync_records
 
     runtime = get_runtime()
     try:
@@ -46,7 +46,7 @@ def sync() -> None:
 @click.command()
 def demo() -> None:
     """Load sample inventory (sites, devices, cables, prefixes) for the example jobs."""
-    from jobruntime.demo import load_demo_data
+    from jobruntime.store.demo import load_demo_data
 
     runtime = get_runtime()
     with runtime.session() as session:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from jobruntime.runtime import Runtime
+    from jobruntime.run.runtime import Runtime
 
 EXIT_REFUSED = 4
 DATABASE_URL_KEY = "jobruntime.database_url"
@@ -24,7 +24,7 @@ class CommandError(click.ClickException):
 
 def get_runtime() -> Runtime:
     """The runtime of this command; its database URL (password hidden) is kept for setup error messages."""
-    from jobruntime.runtime import Runtime
+    from jobruntime.run.runtime import Runtime
 
     runtime = Runtime.from_settings()
     ctx = click.get_current_context(silent=True)

@@ -17,7 +17,7 @@ def infra() -> None:
 @infra.command("storage-init")
 def storage_init() -> None:
     """Create the storage (JOBRUNTIME_STORAGE_URL) if missing and expire uploads/ after a day; idempotent."""
-    from jobruntime.settings import Settings
+    from jobruntime.core.settings import Settings
     from jobruntime.storage import StoreError, open_store
     from jobruntime.storage.uploads import UPLOADS
 

@@ -20,8 +20,8 @@ def jobs() -> None:
 
 
 def _record(session: Session, class_path: str) -> JobRecord:
-    from jobruntime.discovery import InvalidClassPath
-    from jobruntime.job_records import find_record
+    from jobruntime.authoring.discovery import InvalidClassPath
+    from jobruntime.authoring.records import find_record
 
     try:
         record = find_record(session, class_path)
@@ -110,8 +110,8 @@ def disable(class_path: str) -> None:
 @click.option("--clear", is_flag=True, help="Remove the override and go back to the value in the code.")
 def set_field(class_path: str, field: str, value: str | None, clear: bool) -> None:
     """Override FIELD of a Job record (kept across `jobruntime sync`)."""
-    from jobruntime.discovery import JobNotFound, load_job_class
-    from jobruntime.job_records import JobRecordError, set_override
+    from jobruntime.authoring.discovery import JobNotFound, load_job_class
+    from jobruntime.authoring.records import JobRecordError, set_override
 
     if value is None and not clear:
         raise CommandError("Give a VALUE, or --clear to remove the override")
@@ -136,7 +136,7 @@ def set_field(class_path: str, field: str, value: str | None, clear: bool) -> No
 @click.argument("class_path")
 def schema(class_path: str) -> None:
     """Print the JSON Schema of a job's input form."""
-    from jobruntime.discovery import InvalidClassPath, JobNotFound, load_job_class
+    from jobruntime.authoring.discovery import InvalidClassPath, JobNotFound, load_job_class
 
     runtime = get_runtime()
     try:

@@ -15,6 +15,6 @@ def messages() -> None:
 @messages.command("schema")
 def schema() -> None:
     """Print the JSON Schema of a run request (message version 1)."""
-    from jobruntime.messages import message_schema
+    from jobruntime.bus.messages import message_schema
 
     echo_json(message_schema())

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 import click
 
 from jobruntime.cli.common import CommandError, echo_json, get_runtime
-from jobruntime.statuses import RESULT_STATUSES
+from jobruntime.core.statuses import RESULT_STATUSES
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from jobruntime.models import JobLogEntry, JobResult
-    from jobruntime.runtime import Runtime
+    from jobruntime.run.runtime import Runtime
 
 
 @click.group()
@@ -60,7 +60,7 @@ def list_results(limit: int, status: str | None, as_json: bool) -> None:
     from sqlalchemy.orm import selectinload
 
     from jobruntime.models import JobResult
-    from jobruntime.serializers import job_result_json
+    from jobruntime.run.serializers import job_result_json
 
     runtime = get_runtime()
     with runtime.session() as session:
@@ -89,7 +89,7 @@ def list_results(limit: int, status: str | None, as_json: bool) -> None:
 def show(result_id: str, as_json: bool) -> None:
     """Show one result with its log."""
     from jobruntime.cli import render
-    from jobruntime.serializers import job_result_json
+    from jobruntime.run.serializers import job_result_json
 
     runtime = get_runtime()
     with runtime.session() as session:
@@ -192,7 +192,7 @@ def prune(older_than: str) -> None:
     from sqlalchemy import select
 
     from jobruntime.models import JobResult
-    from jobruntime.statuses import TERMINAL_STATUSES
+    from jobruntime.core.statuses import TERMINAL_STATUSES
 
     match = _AGE.fullmatch(older_than.strip())
     if match is None:
@@ -212,7 +212,7 @@ def _delete_results(runtime: Runtime, doomed: list[JobResult]) -> None:
     from sqlalchemy import delete as sql_delete
 
     from jobruntime.models import JobLogEntry, JobResult
-    from jobruntime.statuses import TERMINAL_STATUSES
+    from jobruntime.core.statuses import TERMINAL_STATUSES
     from jobruntime.storage import StoreError
     from jobruntime.storage.outputs import delete_outputs
 
@@ -239,7 +239,7 @@ def _delete_results(runtime: Runtime, doomed: list[JobResult]) -> None:
 def logs(result_id: str, as_json: bool) -> None:
     """Print a result's log entries in order."""
     from jobruntime.cli import render
-    from jobruntime.serializers import log_entry_json
+    from jobruntime.run.serializers import log_entry_json
 
     runtime = get_runtime()
     with runtime.session() as session:
@@ -256,8 +256,8 @@ def logs(result_id: str, as_json: bool) -> None:
               help="Who cancels (recorded as the reason; or JOBRUNTIME_USERNAME).")
 def cancel(result_id: str, username: str) -> None:
     """Stop a pending or running run; it ends errored "cancelled by USERNAME"."""
-    from jobruntime.events import result_event_row
-    from jobruntime.leases import request_cancel
+    from jobruntime.run.events import result_event_row
+    from jobruntime.worker.leases import request_cancel
 
     runtime = get_runtime()
     status = request_cancel(runtime.engine, _result_id(result_id), username, events=[result_event_row])

@@ -51,7 +51,7 @@ def runjob(
     data = _parse_data(raw_data)
     files = parse_files(file_args, data)
     if local:
-        from jobruntime.discovery import InvalidClassPath, split_class_path
+        from jobruntime.authoring.discovery import InvalidClassPath, split_class_path
 
         try:
             split_class_path(job)
@@ -86,7 +86,7 @@ def _run_local(
     as_json: bool,
 ) -> int:
     from jobruntime.cli import render
-    from jobruntime.runs import RunRefused, run_local
+    from jobruntime.run.local import RunRefused, run_local
     from jobruntime.storage import UploadedFile
 
     runtime = get_runtime()
@@ -112,12 +112,12 @@ def _run_on_bus(
     job: str, data: dict, files: dict[str, Path], commit: bool, username: str, token: str | None,
     task_queue: str | None, profile: bool, as_json: bool, no_wait: bool,
 ) -> int:
-    from jobruntime.bus import PublishRefused
+    from jobruntime.bus.broker import PublishRefused
     from jobruntime.cli import render
     from jobruntime.client import Client, FollowTimeout, RunRejected
-    from jobruntime.messages import MalformedMessage
+    from jobruntime.bus.messages import MalformedMessage
     from jobruntime.storage import StoreError
-    from jobruntime.topology import is_memory_url
+    from jobruntime.bus.topology import is_memory_url
 
     runtime = get_runtime()
     loaded()
@@ -157,7 +157,7 @@ def _run_on_bus(
 
 def _start_embedded_worker(settings, queue: str):
     """The in-process worker of the embedded memory:// broker, consuming the run's queue on a thread."""
-    from jobruntime.worker import WorkerProcess, load_handler
+    from jobruntime.worker.supervisor import WorkerProcess, load_handler
 
     embedded = WorkerProcess(settings, [queue], load_handler())
     embedded.start_in_thread()
@@ -171,7 +171,7 @@ def _report(runtime, result_id, as_json: bool, printed: set[int] | None) -> int:
     from jobruntime.cli import render
     from jobruntime.cli.results import log_entries
     from jobruntime.models import JobResult
-    from jobruntime.serializers import job_result_json
+    from jobruntime.run.serializers import job_result_json
 
     with runtime.session() as session:
         result = session.get(JobResult, result_id, options=[selectinload(JobResult.user)])

@@ -40,13 +40,13 @@ def describe(exc: Exception, database_url: str | None) -> str | None:
 
 
 def _settings_problem(exc: Exception) -> str | None:
-    from jobruntime.settings import InvalidSetting
+    from jobruntime.core.settings import InvalidSetting
 
     return str(exc) if isinstance(exc, InvalidSetting) else None
 
 
 def _broker_problem(exc: Exception) -> str | None:
-    from jobruntime.bus import BrokerUnavailable
+    from jobruntime.bus.broker import BrokerUnavailable
 
     return str(exc) if isinstance(exc, BrokerUnavailable) else None
 

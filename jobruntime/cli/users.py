@@ -80,7 +80,7 @@ def token(username: str, description: str, expires_days: int | None) -> None:
     """Create an API token; the key is printed once, on stdout, and only its hash is kept."""
     import datetime as dt
 
-    from jobruntime.auth import create_token
+    from jobruntime.run.auth import create_token
 
     expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=expires_days) if expires_days else None
     runtime = get_runtime()
@@ -98,7 +98,7 @@ def token(username: str, description: str, expires_days: int | None) -> None:
 @click.option("--job", "class_path", help="Class path of the one job to allow (default: every job).")
 def grant_permission(username: str, action: str, class_path: str | None) -> None:
     """Allow a user ACTION (run_job) on one job or on every job."""
-    from jobruntime.auth import ACTIONS, grant
+    from jobruntime.run.auth import ACTIONS, grant
     from jobruntime.cli.jobs import _record
 
     if action not in ACTIONS:

@@ -27,7 +27,7 @@ from jobruntime.models.errors import (
 )
 from jobruntime.models.query import QuerySet
 from jobruntime.models.session import current_session, forget_loaded_relations
-from jobruntime.utils import slugify
+from jobruntime.core.text import slugify
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

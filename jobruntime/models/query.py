@@ -311,7 +311,7 @@ class QuerySet(Generic[M]):
         On PostgreSQL the insert runs in a savepoint so a concurrent creator
         winning the race leaves the caller's transaction usable and the winner's
         row is returned. SQLite has a single writer, and a savepoint there could
-        commit early (see ``jobruntime.database``), so it inserts directly.
+        commit early (see ``jobruntime.store.database``), so it inserts directly.
         """
         try:
             return self.get(**lookups), False

@@ -22,7 +22,7 @@ from jobruntime.storage.store import CHUNK_SIZE, NotInStore, ObjectMissing, Stor
 from jobruntime.storage.uploaded import UploadedFile
 
 if TYPE_CHECKING:  # the wire schemas load pydantic, which a local run without files never needs
-    from jobruntime.messages import FileRef
+    from jobruntime.bus.messages import FileRef
 
 UPLOADS = "uploads"
 UPLOAD_LIFETIME = 24 * 3600  # seconds an upload no worker deleted (its worker was lost) is kept
@@ -85,7 +85,7 @@ def upload(
     hashed and counted as it streams. Raises FileTooLarge (before anything is sent, for a
     path), StoreUnavailable when the store fails, ValueError for a variable name no job could have.
     """
-    from jobruntime.messages import FileRef
+    from jobruntime.bus.messages import FileRef
 
     if not _VARIABLE.fullmatch(variable):
         raise ValueError(f"{variable!r} is not a variable name")
@@ -187,7 +187,7 @@ def discard(store: Store, files: Mapping[str, FileRef], job_result_id: uuid.UUID
 
 def discard_request_uploads(store: Store, body: bytes) -> None:
     """Delete the uploads a run request names (one the broker dead-lettered); an unreadable body names none."""
-    from jobruntime.messages import MalformedMessage, RunRequest
+    from jobruntime.bus.messages import MalformedMessage, RunRequest
 
     try:
         request = RunRequest.parse(body)

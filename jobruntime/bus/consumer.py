@@ -1,0 +1,466 @@
+"""The consume loop behind ``Bus.consume()``: deliveries in, handler runs, acks out, across broker restarts.
+
+Handlers run in the thread that called ``consume()`` (a worker's main thread,
+where POSIX signals can interrupt a job at its soft time limit). The broker
+connection belongs to a background *pump* thread instead: a py-amqp connection
+is not thread-safe, and it must keep answering heartbeats while a job runs for
+minutes. The pump drains deliveries into a queue, performs the acks and
+rejects the handler thread asks for (woken at once through a pipe, so an ack
+costs no polling delay), and on a lost connection reconnects with backoff
+(0.5 s doubling to 10 s), re-declares and resumes.
+
+A handler that acks while it goes on working (a run claimed because it lasts)
+makes the pump stop consuming before that ack: a busy worker must not hold the
+next message unacked (RabbitMQ's consumer timeout would close the channel under
+a long job, and another worker may be idle). It consumes again when the handler
+returns. A delivery the handler leaves unsettled is acked after it returns, with
+no pause: the broker's next delivery then follows the ack at once. Cancel and
+consume are sent without waiting for the broker's reply:
+the broker handles a channel's methods in order, so nothing arrives after the
+cancel. A delivery received on a connection that has since died cannot be
+settled any more; the broker redelivers it, which handlers tolerate because
+claims are idempotent.
+
+While it consumes from RabbitMQ, the pump also makes the process's publishes
+(``Bus.route_through``): other threads hand it the publish and wait, and it
+performs it on a second channel of the same connection, so a worker process holds
+one connection. A publish asked for while the connection is down waits for the
+reconnection (up to the Bus's ``retry_seconds``).
+
+On ``memory://`` the pump also emulates what kombu's in-process transport
+lacks (``jobruntime.bus.memory``): dead-lettering through ``jobruntime.dead``,
+the quorum delivery limit, and a per-process consumer count.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from queue import Empty, SimpleQueue
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import uuid4
+
+from kombu import Connection, Consumer
+from kombu.message import Message
+
+from jobruntime.bus import memory as memory_broker
+from jobruntime.bus.topology import bytes_channel, declare_topology, delivery_count, presence_queue, run_queue
+
+if TYPE_CHECKING:
+    from jobruntime.bus.broker import Bus
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RECONNECT_FIRST_DELAY = 0.5  # seconds; doubles after every failed attempt
+RECONNECT_MAX_DELAY = 10.0
+BUSY_TICK = 0.02  # memory:// only: the pump's longest wait while a delivery is unsettled
+IDLE_TICK = 0.5  # its longest wait otherwise (adds to stop() latency)
+
+class AlreadySettled(RuntimeError):
+    """A delivery was acked or rejected twice (RabbitMQ would close the channel over it)."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(f"This message from queue {queue} was already acked or rejected; settle a delivery once")
+
+
+@dataclass(eq=False)
+class Delivery:
+    """One message handed to a ``consume()`` handler.
+
+    ``delivery_count`` is the number of earlier deliveries: RabbitMQ's
+    ``x-delivery-count`` on quorum queues, otherwise 1 if redelivered else 0.
+    Settle it once with ``ack()`` or ``reject()``; a handler that returns
+    without settling has its delivery acked, one that raises has it requeued.
+    """
+
+    body: bytes
+    headers: dict[str, Any]
+    queue: str
+    redelivered: bool
+    delivery_count: int
+    _settle: Callable[[bool | None], None] = field(repr=False)
+    settled: bool = field(default=False, init=False)
+
+    def ack(self) -> None:
+        """Remove the message from its queue for good."""
+        self._finish(None)
+
+    def reject(self, requeue: bool) -> None:
+        """Return the message to its queue (``requeue=True``) or dead-letter it through the queue's DLX."""
+        self._finish(requeue)
+
+    def _finish(self, requeue: bool | None) -> None:
+        if self.settled:
+            raise AlreadySettled(self.queue)
+        self.settled = True
+        self._settle(requeue)
+
+
+def consume(bus: Bus, queues: Sequence[str], handler: Callable[[Delivery], None], prefetch: int) -> None:
+    """Run ``handler`` on each delivery until ``bus.stop()``, letting the one in progress finish."""
+    pump = _Pump(bus, list(queues), prefetch)
+    pump.start()
+    if not bus.memory:
+        bus.route_through(pump.run_action)
+    try:
+        while not bus.stopping:
+            if pump.error is not None:
+                raise pump.error
+            try:
+                generation, delivery = pump.deliveries.get(timeout=IDLE_TICK)
+            except Empty:
+                continue
+            if generation == pump.generation:
+                pump.handling(True)
+                try:
+                    _handle(handler, delivery)
+                finally:
+                    pump.handling(False)
+                if not delivery.settled:  # acked once idle: the pump need not stop receiving for it
+                    delivery.ack()
+    finally:
+        bus.route_through(None)
+        pump.stop()
+
+
+def _handle(handler: Callable[[Delivery], None], delivery: Delivery) -> None:
+    try:
+        handler(delivery)
+    except Exception:
+        log.exception("Handler failed on a message from %s; returning it to the queue", delivery.queue)
+        if not delivery.settled:
+            delivery.reject(requeue=True)
+
+
+@dataclass(eq=False)
+class _Action:
+    """A channel call (a publish) another thread asked the pump to make on its connection."""
+
+    run: Callable[[Any], Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+    abandoned: bool = False
+
+
+@dataclass
+class _SettleRequest:
+    message: Message | None  # None: a change of the handler's state, see ``busy``
+    queue: str
+    generation: int
+    requeue: bool | None
+    done: threading.Event = field(default_factory=threading.Event)
+    busy: bool | None = None
+
+
+class _Pump(threading.Thread):
+    """Owns the consumer connection: receives, settles, heartbeats and reconnects."""
+
+    def __init__(self, bus: Bus, queues: list[str], prefetch: int) -> None:
+        super().__init__(name="jobruntime-consumer", daemon=True)
+        self.bus = bus
+        self.queues = queues
+        self.prefetch = prefetch
+        self.deliveries: SimpleQueue[tuple[int, Delivery]] = SimpleQueue()
+        self.requests: SimpleQueue[_SettleRequest | _Action] = SimpleQueue()
+        self.unsettled: dict[Any, Message] = {}  # by delivery tag
+        self.generation = 0
+        self.error: BaseException | None = None
+        self.channel: Any = None
+        self.connection: Connection | None = None
+        self.publish_channel: Any = None
+        self._waiting: list[_Action] = []  # actions not made yet, in the order asked (made after settles)
+        self._consumer_tags = {name: f"jobruntime.{os.getpid()}.{uuid4().hex[:8]}.{name}" for name in queues}
+        self.consumers: list[Consumer] = []
+        self._halt = False
+        self._delay = RECONNECT_FIRST_DELAY
+        self._busy = False
+        self._paused = False
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        self._stopped = False
+        self._stop_lock = threading.Lock()  # no request slips in while stop() closes the wake-up pipe
+
+    def request(self, request: _SettleRequest | _Action) -> None:
+        """Queue work for the pump and wake it; raises ConnectionError once the pump has stopped."""
+        with self._stop_lock:
+            if self._stopped:
+                raise ConnectionError("the consume loop has stopped")
+            self.requests.put(request)
+            os.write(self._wake_write, b"!")
+
+    def run_action(self, action: Callable[[Any], T]) -> T:
+        """Run ``action(channel)`` on this connection's publishing channel and return its result.
+
+        Callable from any thread. Raises TimeoutError when no connection comes back
+        within the Bus's ``retry_seconds``, ConnectionError when the pump stopped first.
+        """
+        if threading.current_thread() is self:
+            return action(self._publishing_channel())
+        request = _Action(action)
+        self.request(request)
+        if not request.done.wait(self.bus.retry_seconds):
+            request.abandoned = True
+            raise TimeoutError(f"no broker connection for {self.bus.retry_seconds:.1f} s")
+        if request.error is not None:
+            raise request.error
+        return request.result
+
+    def handling(self, busy: bool) -> None:
+        """The handler thread started (True) or finished (False) a delivery."""
+        self.request(_SettleRequest(None, "", self.generation, None, busy=busy))
+
+    def stop(self) -> None:
+        """Return undispatched messages to the broker, close the connection and wait for this thread."""
+        self._halt = True
+        os.write(self._wake_write, b"!")
+        self.join()
+        with self._stop_lock:
+            self._stopped = True
+            os.close(self._wake_read)
+            os.close(self._wake_write)
+        self._fail_actions(ConnectionError("the consume loop stopped before this publish could be made"))
+
+    def run(self) -> None:
+        while not self._halt:
+            connection: Connection | None = None
+            try:
+                connection = self.bus.open_connection()
+                self._serve(connection)
+            except self.bus.connection_errors as exc:
+                self._lose(connection)
+                log.warning(
+                    "No broker connection for consuming %s (%s); reconnecting in %.1f s",
+                    ", ".join(self.queues), exc, self._delay,
+                )
+                self._wait(self._delay)
+                self._delay = min(self._delay * 2, RECONNECT_MAX_DELAY)
+            except BaseException as exc:  # handed to the consume() thread, which raises it
+                self._lose(connection)
+                self.error = exc
+                self._wait(float("inf"))
+
+    def _serve(self, connection: Connection) -> None:
+        channel = bytes_channel(connection)
+        declare_topology(channel, self.bus.settings, self.queues)
+        channel.basic_qos(0, self.prefetch, False)
+        if self.bus.memory:
+            self.consumers = [
+                Consumer(channel, [run_queue(name, self.bus.settings)], on_message=self._receiver(name),
+                         auto_declare=False)
+                for name in self.queues
+            ]
+        else:
+            # Presence first: whoever sees this worker consuming a run queue must also see it serving it.
+            Consumer(channel, [presence_queue(name) for name in self.queues], no_ack=True).consume()
+        self.channel, self.connection = channel, connection
+        self._paused = True
+        self._pause(False, confirmed=True)
+        if not self.bus.memory:
+            self.publish_channel = self._open_publishing_channel()
+            self._perform_waiting()
+        if self._delay > RECONNECT_FIRST_DELAY:
+            log.warning("Reconnected to the broker; consuming %s again", ", ".join(self.queues))
+        self._delay = RECONNECT_FIRST_DELAY
+        with memory_broker.counted(self.queues if self.bus.memory else []):
+            while not self._halt:
+                self._settle_requests()
+                self._drain(connection)
+                connection.heartbeat_check()
+            self._pause(True)
+            self._settle_requests()
+            self._requeue_unsettled()
+        connection.release()
+
+    def _drain(self, connection: Connection) -> None:
+        """Receive what the broker sent, waiting until it sends something or a request wakes the pump."""
+        sock = getattr(connection.connection, "sock", None)
+        if sock is None:  # memory:// has no socket to wait on
+            try:
+                connection.drain_events(timeout=BUSY_TICK if self.unsettled else IDLE_TICK)
+            except socket.timeout:
+                pass
+            return
+        readable, _, _ = select.select([sock, self._wake_read], [], [], IDLE_TICK)
+        if self._wake_read in readable:
+            try:
+                os.read(self._wake_read, 4096)
+            except BlockingIOError:
+                pass
+        if sock in readable:
+            try:
+                while True:  # py-amqp may hold whole frames in its buffer that select cannot see
+                    connection.drain_events(timeout=0)
+            except socket.timeout:
+                pass
+
+    def _pause(self, paused: bool, *, confirmed: bool = False) -> None:
+        """Stop (or resume) receiving while the handler works, so no message waits unacked behind a job.
+
+        On RabbitMQ the broker's replies are not awaited (it handles a channel's methods in
+        order, so nothing is delivered after the cancel), except the first consume of a
+        connection (``confirmed``), which reports a missing queue at once.
+        """
+        if paused == self._paused or self.channel is None:
+            return
+        if self.bus.memory:
+            for consumer in self.consumers:
+                if paused:
+                    consumer.cancel()
+                else:
+                    consumer.consume()
+        else:
+            for name in self.queues:
+                tag = self._consumer_tags[name]
+                if paused:
+                    self.channel.basic_cancel(tag, nowait=True)
+                else:
+                    self.channel.basic_consume(name, consumer_tag=tag, callback=self._raw_receiver(name),
+                                               nowait=not confirmed)
+        self._paused = paused
+
+    def _raw_receiver(self, queue: str) -> Callable[[Any], None]:
+        """A py-amqp consumer callback that hands deliveries on as kombu messages."""
+        receive, channel = self._receiver(queue), self.channel
+        return lambda raw: receive(channel.message_to_python(raw))
+
+    def _lose(self, connection: Connection | None) -> None:
+        """Forget a dead connection; the broker requeues whatever it had not seen settled."""
+        self.generation += 1
+        self.unsettled.clear()
+        self.channel = self.connection = self.publish_channel = None
+        self.consumers, self._paused = [], False
+        if connection is not None:
+            connection.collect()
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep between reconnects, still answering settle requests (as lost) so no handler blocks."""
+        deadline = time.monotonic() + seconds
+        while not self._halt and time.monotonic() < deadline:
+            self._settle_requests(block_for=BUSY_TICK)
+        self._settle_requests()
+
+    def _receiver(self, queue: str) -> Callable[[Message], None]:
+        def receive(message: Message) -> None:
+            self.unsettled[message.delivery_tag] = message
+            self.deliveries.put((self.generation, self._delivery(queue, message)))
+
+        return receive
+
+    def _delivery(self, queue: str, message: Message) -> Delivery:
+        headers = dict(message.headers or {})
+        redelivered = bool(message.delivery_info.get("redelivered"))
+        count = delivery_count(headers, redelivered)
+        generation = self.generation
+
+        def settle(requeue: bool | None) -> None:
+            """Acks return at once (the run is already claimed); rejects wait until the broker has them."""
+            request = _SettleRequest(message, queue, generation, requeue)
+            self.request(request)
+            if requeue is not None:
+                request.done.wait()
+
+        return Delivery(message.body, headers, queue, redelivered or count > 0, count, settle)
+
+    def _requeue_unsettled(self) -> None:
+        """Hand back deliveries never handled (prefetched, or the handler was interrupted) right away."""
+        for message in self.unsettled.values():
+            message.reject(requeue=True)
+        self.unsettled.clear()
+
+    def _settle_requests(self, block_for: float = 0) -> None:
+        try:
+            request = self.requests.get(timeout=block_for) if block_for else self.requests.get_nowait()
+            while True:
+                if isinstance(request, _Action):
+                    self._waiting.append(request)
+                else:
+                    self._settle_one(request)
+                request = self.requests.get_nowait()
+        except Empty:
+            pass
+        self._perform_waiting()
+
+    def _settle_one(self, request: _SettleRequest) -> None:
+        try:
+            if request.busy is not None:
+                self._busy = request.busy
+                if not request.busy:
+                    self._pause(False)
+            elif request.generation != self.generation:
+                log.warning(
+                    "A message from %s was not settled before its connection was lost; "
+                    "the broker delivers it again", request.queue,
+                )
+            else:
+                self.unsettled.pop(request.message.delivery_tag, None)
+                if self._busy and request.requeue is None:
+                    self._pause(True)
+                self._settle(request)
+        finally:
+            request.done.set()
+
+    def _perform_waiting(self) -> None:
+        """Make the calls asked for, in order, while there is a connection.
+
+        They come after the acks and consumer changes of the same wake-up: a publish
+        waits for the broker's confirm, and the next delivery should not wait behind it.
+        """
+        while self._waiting and self.publish_channel is not None:
+            self._perform(self._waiting[0])
+            self._waiting.pop(0)
+
+    def _perform(self, request: _Action) -> None:
+        """Run another thread's channel call; a lost connection keeps it waiting for the next one."""
+        if request.abandoned:
+            return
+        try:
+            request.result = request.run(self._publishing_channel())
+        except self.bus.connection_errors:
+            raise  # the connection is gone: reconnect, then make the call again
+        except BaseException as exc:  # handed to the thread that asked
+            request.error = exc
+        request.done.set()
+
+    def _open_publishing_channel(self) -> Any:
+        channel = self.connection.channel()
+        channel.events["basic_return"].add(self.bus.on_return)
+        return channel
+
+    def _publishing_channel(self) -> Any:
+        """The publishing channel, reopened if the broker closed it over a channel error (a 404 declare)."""
+        if not self.publish_channel.is_open:
+            self.publish_channel = self._open_publishing_channel()
+        return self.publish_channel
+
+    def _fail_actions(self, error: BaseException) -> None:
+        """Answer every call still waiting with ``error``, so no thread waits for a loop that has ended."""
+        pending = self._waiting
+        self._waiting = []
+        try:
+            while True:
+                request = self.requests.get_nowait()
+                if isinstance(request, _Action):
+                    pending.append(request)
+                else:
+                    request.done.set()
+        except Empty:
+            pass
+        for request in pending:
+            request.error = error
+            request.done.set()
+
+    def _settle(self, request: _SettleRequest) -> None:
+        if request.requeue is None:
+            request.message.ack()
+        elif self.bus.memory:
+            memory_broker.reject(self.channel, self.bus.settings, request.message, request.queue, request.requeue)
+        else:
+            request.message.reject(requeue=request.requeue)

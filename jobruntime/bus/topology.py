@@ -1,0 +1,203 @@
+"""The wire contract every jobruntime process agrees on: names, types, queue arguments, message properties.
+
+Publishers, workers and the operator's pre-declared definitions
+(``infra/rabbitmq/definitions.json``) must describe each exchange and queue
+identically, because RabbitMQ refuses to re-declare an entity with different
+properties. Keeping the whole topology in this one module is what keeps them
+in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kombu import Exchange, Producer, Queue, binding
+
+from jobruntime.core.settings import Settings
+
+RUN_EXCHANGE = "jobruntime.run"
+EVENTS_EXCHANGE = "jobruntime.events"
+DEAD_EXCHANGE = "jobruntime.dead"
+DEAD_QUEUE = "jobruntime.dead-letter"
+DEAD_RUNS_QUEUE = "jobruntime.dead-letter.runs"
+
+CONTENT_TYPE = "application/json"
+#: Header naming why jobruntime itself dead-lettered a message.
+REASON_HEADER = "x-jobruntime-reason"
+REASON_HEADER_LIMIT = 1000  # characters; the reason in full goes to the error event
+#: Header RabbitMQ quorum queues set to the number of earlier deliveries.
+DELIVERY_COUNT_HEADER = "x-delivery-count"
+#: Header RabbitMQ sets on the first dead-lettering (``rejected``, ``delivery_limit``, ...).
+FIRST_DEATH_REASON_HEADER = "x-first-death-reason"
+
+run_exchange = Exchange(RUN_EXCHANGE, type="direct", durable=True)
+events_exchange = Exchange(EVENTS_EXCHANGE, type="topic", durable=True)
+dead_exchange = Exchange(DEAD_EXCHANGE, type="fanout", durable=True)
+
+
+class TopologyMismatch(RuntimeError):
+    """An exchange or queue already exists on the broker with other properties."""
+
+    def __init__(self, entity: str, detail: str) -> None:
+        self.entity = entity
+        super().__init__(
+            f'The broker already has "{entity}" declared differently ({detail}). Delete it '
+            "(rabbitmqctl delete_queue / the management UI) or set JOBRUNTIME_QUEUE_TYPE and "
+            "JOBRUNTIME_MAX_ATTEMPTS to match the existing declaration."
+        )
+
+
+def is_memory_url(broker_url: str) -> bool:
+    """True for kombu's in-process transport, which ignores queue arguments entirely."""
+    return broker_url.split("://", 1)[0] == "memory"
+
+
+def run_queue_arguments(settings: Settings) -> dict[str, Any]:
+    """Queue arguments of a task queue.
+
+    Quorum queues replicate across a cluster and stop a poison message after
+    ``max_attempts`` re-deliveries (RabbitMQ delivers it at most
+    ``max_attempts + 1`` times, then dead-letters it with reason
+    ``delivery_limit``). Classic queues have no delivery limit; the run handler's
+    own attempt counter must stop poison messages there.
+    """
+    if is_memory_url(settings.broker_url):
+        return {}
+    arguments: dict[str, Any] = {"x-dead-letter-exchange": DEAD_EXCHANGE}
+    if settings.queue_type == "quorum":
+        arguments |= {"x-queue-type": "quorum", "x-delivery-limit": settings.max_attempts}
+    return arguments
+
+
+def run_queue(name: str, settings: Settings) -> Queue:
+    """The durable task queue ``name``, bound to the run exchange with its own name as key."""
+    return Queue(
+        name,
+        exchange=run_exchange,
+        routing_key=name,
+        durable=True,
+        queue_arguments=run_queue_arguments(settings),
+    )
+
+
+def presence_queue(run_queue_name: str) -> Queue:
+    """``<queue>.workers``: every worker consuming ``run_queue_name`` also consumes this one, never pausing.
+
+    Nothing is ever published to it. Its consumer count says how many workers serve
+    the run queue even while all of them are busy (they stop consuming the run queue
+    during a job so no message waits unacked behind it); it is deleted with the last worker.
+    """
+    return Queue(f"{run_queue_name}.workers", durable=False, auto_delete=True)
+
+
+def dead_letter_queue() -> Queue:
+    """The queue that keeps every dead-lettered message for an operator to inspect or replay.
+
+    A plain durable queue whatever ``queue_type`` says, so processes configured
+    differently still agree on it and it works on any broker.
+    """
+    return Queue(DEAD_QUEUE, exchange=dead_exchange, durable=True)
+
+
+def dead_runs_queue() -> Queue:
+    """The supervisors' copy of every dead-lettered message: each ends the run it names, if still pending.
+
+    A request the broker itself dead-letters (its delivery limit spent on worker
+    processes that died before claiming it) would otherwise leave the run that
+    ``runjob`` recorded ``pending`` for ever. The operator's own queue keeps its copy.
+    """
+    return Queue(DEAD_RUNS_QUEUE, exchange=dead_exchange, durable=True)
+
+
+def subscription_queue(name: str, patterns: Iterable[str]) -> Queue:
+    """A private queue receiving the events whose routing keys match ``patterns``.
+
+    Exclusive and auto-deleted, so it disappears with the subscriber's connection
+    and never accumulates events nobody reads.
+    """
+    return Queue(
+        name,
+        bindings=[binding(events_exchange, routing_key=pattern) for pattern in patterns],
+        durable=False,
+        exclusive=True,
+        auto_delete=True,
+    )
+
+
+def declare_topology(channel: Any, settings: Settings, run_queues: Iterable[str] = ()) -> None:
+    """Declare the exchanges, the dead-letter queue and the given task queues (idempotent).
+
+    Raises ``TopologyMismatch`` when an entity exists with other arguments, e.g. a
+    classic queue where settings ask for a quorum queue.
+    """
+    entities: list[Exchange | Queue] = [
+        run_exchange, events_exchange, dead_exchange, dead_letter_queue(), dead_runs_queue(),
+    ]
+    entities += [run_queue(name, settings) for name in run_queues]
+    for entity in entities:
+        try:
+            entity(channel).declare()
+        except Exception as exc:
+            if getattr(exc, "reply_code", None) == 406:  # PRECONDITION_FAILED: inequivalent arguments
+                raise TopologyMismatch(entity.name, str(exc)) from exc
+            raise
+
+
+def bytes_channel(connection: Any) -> Any:
+    """A channel whose deliveries keep their bodies as bytes.
+
+    py-amqp decodes a body that carries ``content_encoding`` into ``str`` by
+    default; jobruntime hands bodies on as the bytes that were published.
+    """
+    channel = connection.channel()
+    channel.auto_decode = False
+    return channel
+
+
+def publish_message(
+    channel: Any,
+    body: bytes,
+    exchange: str,
+    routing_key: str,
+    *,
+    mandatory: bool = False,
+    message_id: str | None = None,
+    headers: Mapping[str, Any] | None = None,
+) -> None:
+    """Put one jobruntime message on the wire: JSON, persistent (survives a broker restart).
+
+    Waits for the broker's confirm when the connection has ``confirm_publish``;
+    an unroutable ``mandatory`` message comes back as ``basic.return`` to the
+    channel's return handlers.
+    """
+    Producer(channel).publish(
+        body,
+        exchange=exchange,
+        routing_key=routing_key,
+        mandatory=mandatory,
+        delivery_mode=2,
+        content_type=CONTENT_TYPE,
+        content_encoding="utf-8",
+        message_id=message_id,
+        headers=dict(headers or {}),
+        retry=False,
+    )
+
+
+def death_reason(headers: Mapping[str, Any]) -> str | None:
+    """Why a message in the dead-letter queue got there, whoever dead-lettered it.
+
+    jobruntime's own ``dead_letter()`` sets ``x-jobruntime-reason``; the broker
+    records its reason (``rejected``, ``delivery_limit``, ``expired``) in
+    ``x-first-death-reason``.
+    """
+    return headers.get(REASON_HEADER) or headers.get(FIRST_DEATH_REASON_HEADER)
+
+
+def delivery_count(headers: Mapping[str, Any], redelivered: bool) -> int:
+    """Earlier deliveries: the broker's count, else 1 if redelivered; a publisher's own bogus value is ignored."""
+    count = headers.get(DELIVERY_COUNT_HEADER)
+    if not isinstance(count, int) or isinstance(count, bool):
+        return int(redelivered)
+    return count

@@ -1,0 +1,89 @@
+"""The hard time limit: a worker process tells its supervisor when its run must be over.
+
+Each child process owns a :class:`RunSlot` in shared memory. While a run is in
+hand the slot holds its JobResult id, attempt and deadline; the supervisor kills a
+child whose deadline has passed (the job cannot be trusted to stop by itself) and
+records the run as ``errored`` with "hard time limit (N s) exceeded". Until then
+it also renews the run's lease: a job stuck in C code that holds the GIL stops its
+own process's renewer, but it is not lost, and must not be run a second time.
+(The soft limit is raised inside the job: see :mod:`jobruntime.run.interrupts`.)
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jobruntime.run.execution import JobExecution
+    from jobruntime.worker.leases import RunClaim
+    from jobruntime.models import Job as JobRecord
+
+
+def hard_limit_message(seconds: float) -> str:
+    return f"hard time limit ({seconds:g} s) exceeded"
+
+
+class RunSlot:
+    """Shared memory between one worker process and its supervisor: the run in hand and its deadline."""
+
+    def __init__(self) -> None:
+        self._numbers = multiprocessing.Array("d", 3)  # deadline (epoch s), limit (s), attempt
+        self._job_result = multiprocessing.Array("c", 36)
+
+    def start(self, job_result_id: uuid.UUID, limit: float, attempt: int) -> None:
+        with self._numbers.get_lock():
+            self._job_result.value = str(job_result_id).encode()
+            self._numbers[0] = time.time() + limit
+            self._numbers[1] = limit
+            self._numbers[2] = attempt
+
+    def claimed(self, attempt: int) -> None:
+        """The run in hand was claimed after it started (see ``leases.RunClaim``): its lease is now renewable."""
+        with self._numbers.get_lock():
+            self._numbers[2] = attempt
+
+    def clear(self) -> None:
+        with self._numbers.get_lock():
+            self._job_result.value = b""
+            self._numbers[0] = 0.0
+
+    def running(self) -> tuple[uuid.UUID, int] | None:
+        """The run in hand and its attempt, or None."""
+        with self._numbers.get_lock():
+            job_result, attempt = self._job_result.value.decode(), int(self._numbers[2])
+        return (uuid.UUID(job_result), attempt) if job_result else None
+
+    def overdue(self, now: float | None = None) -> tuple[uuid.UUID, float] | None:
+        """The run and its limit if its deadline has passed, else None."""
+        with self._numbers.get_lock():
+            deadline, limit = self._numbers[0], self._numbers[1]
+            job_result = self._job_result.value.decode()
+        if not job_result or not deadline or (now or time.time()) < deadline:
+            return None
+        return uuid.UUID(job_result), limit
+
+
+@dataclass(frozen=True)
+class HardLimit:
+    """Middleware: publish each run's deadline in the process's slot while it runs."""
+
+    slot: RunSlot
+    default_limit: float
+
+    def __call__(self, execution: JobExecution, claim: RunClaim, record: JobRecord) -> Any:
+        return self._running(claim, record.time_limit or self.default_limit)
+
+    @contextmanager
+    def _running(self, claim: RunClaim, limit: float) -> Iterator[None]:
+        self.slot.start(claim.job_result_id, limit, claim.attempt)
+        claim.listeners.append(lambda claimed: self.slot.claimed(claimed.attempt))
+        try:
+            yield
+        finally:
+            self.slot.clear()
