@@ -1,6 +1,8 @@
 """Run every benchmark of this directory, one after the other: ``python -m benchmarks.run_all``."""
 
-from benchmarks import bench_celery, bench_cli, bench_floor, bench_latency_split, bench_logging, bench_runs
+from benchmarks import (
+    bench_celery, bench_cli, bench_files, bench_floor, bench_latency_split, bench_logging, bench_runs,
+)
 
 if __name__ == "__main__":
     print("== (a) per-run overhead ==")
@@ -15,3 +17,5 @@ if __name__ == "__main__":
     bench_latency_split.main()
     print("== (d) the floor: what a bare consumer costs on this machine ==")
     bench_floor.main()
+    print("== (e) a 100 MiB file through storage vs. raw boto3 ==")
+    bench_files.main()

@@ -5,6 +5,7 @@ Everything it needs arrives in ``ctx``; it keeps nothing between calls.
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,9 @@ from jobruntime.bus.messages import ErrorEvent, MalformedMessage, RunRequest
 from jobruntime.models import JobResult, User
 from jobruntime.store.prebuilt import as_model, transaction
 from jobruntime.core.statuses import PENDING
+from jobruntime.storage import StoreUnavailable, UploadedFile, UploadUnusable, discard, fetch
+
+STORE_RETRY_DELAY = 0.5  # seconds before a delivery whose files the store could not serve is handed back, doubling
 
 
 @dataclass
@@ -50,11 +54,54 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     except MalformedMessage as exc:
         return _reject(ctx, exc.reason, ErrorEvent.for_malformed(exc, ctx.queue), job=exc.job,
                        job_result_id=exc.job_result_id)
+    outcome = _handle(request, ctx)
+    if request.files:  # the run has ended (or never will): its uploads go, whatever its status
+        discard(ctx.runtime.store, request.files, request.job_result_id)
+    return outcome
+
+
+def _handle(request: RunRequest, ctx: HandlerContext) -> Outcome:
+    """Everything after parsing; an exception (a store or database fault) hands the delivery back, uploads kept."""
     run = _authorize(ctx, request)
     if isinstance(run, Outcome):
         return run
     if run.taken_by is not None:
         return _duplicate(ctx, run, run.taken_by)
+    try:
+        files = _fetch_files(ctx, run)
+    except UploadUnusable as exc:
+        return _refuse(ctx, run, str(exc))
+    except StoreUnavailable as exc:
+        if ctx.delivery_count + 1 < ctx.runtime.settings.max_attempts:
+            time.sleep(STORE_RETRY_DELAY * 2 ** ctx.delivery_count)  # give the store a moment before the next delivery
+            raise
+        return _refuse(ctx, run, f"The uploaded files could not be fetched: {exc}")
+    try:
+        return _execute(ctx, run, files)
+    finally:
+        for uploaded in files.values():
+            uploaded.close()
+
+
+def _fetch_files(ctx: HandlerContext, run: _Run) -> dict[str, UploadedFile]:
+    """The run's uploaded files, verified, before the job starts; UploadUnusable names the variable at fault."""
+    request, settings = run.request, ctx.runtime.settings
+    fetched: dict[str, UploadedFile] = {}
+    try:
+        for variable, ref in request.files.items():
+            if variable in request.data:
+                raise UploadUnusable(f"{variable}: given both in data and in files; send a file in files only")
+            fetched[variable] = fetch(ctx.runtime.store, ref, variable, job_result_id=request.job_result_id,
+                                      max_bytes=settings.max_upload_bytes)
+    except BaseException:
+        for uploaded in fetched.values():
+            uploaded.close()
+        raise
+    return fetched
+
+
+def _execute(ctx: HandlerContext, run: _Run, files: dict[str, UploadedFile]) -> Outcome:
+    request = run.request
     claim = _claim(ctx, run)
     if not _may_defer_claim(ctx, run):
         try:
@@ -63,7 +110,7 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
             return _duplicate(ctx, run)
     result = as_model(JobResult, claim.snapshot(), job_model=run.record, user=run.user)
     execution = JobExecution(ctx.runtime, result, RunOptions(
-        data=run.request.data, commit=run.request.commit, profile=run.request.profile, claim=claim,
+        data={**run.request.data, **files}, commit=run.request.commit, profile=run.request.profile, claim=claim,
         request=JobRequest(user=run.user, id=str(request.job_result_id),
                            client_address=run.request.client_address, server_name="jobruntime_worker"),
     ))
@@ -129,11 +176,6 @@ def _authorize(ctx: HandlerContext, request: RunRequest) -> _Run | Outcome:
             raise PermissionError(
                 f'The request arrived on queue "{ctx.queue}" but asks for "{run.queue}"; '
                 f"publish it to the queue it names"
-            )
-        if run.request.files:
-            raise ValueError(
-                f"This worker does not take uploaded files (files: {', '.join(sorted(run.request.files))}); "
-                f"send the request without them"
             )
     except (PermissionError, ValueError) as exc:
         return _refuse(ctx, run, str(exc))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from jobruntime.cli import admin, jobs, messages, results, runjob, users, worker
+from jobruntime.cli import admin, infra, jobs, messages, results, runjob, users, worker
 from jobruntime.cli.setup_errors import SetupErrorGroup
 
 
@@ -23,3 +23,4 @@ main.add_command(runjob.runjob)
 main.add_command(worker.worker)
 main.add_command(worker.publish)
 main.add_command(messages.messages)
+main.add_command(infra.infra)

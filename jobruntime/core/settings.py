@@ -20,6 +20,7 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "JOBRUNTIME_"
 DEFAULT_SANITIZER_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -131,6 +132,15 @@ def _queue_type(value: Any) -> str:
     return value
 
 
+def _storage_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(_text(value))
+    if (parts.scheme == "file" and parts.path and not parts.netloc) or (parts.scheme == "s3" and parts.netloc):
+        return value
+    raise ValueError(f"expected file:///<directory> or s3://<bucket>[/<prefix>], got {value!r}")
+
+
 def _env(name: str, default: Any) -> Callable[[], Any]:
     """A default factory: the environment variable's text if set, else ``default`` (copied if mutable)."""
 
@@ -178,6 +188,10 @@ class Settings:
     # Log entries written per database round trip; seconds between log flushes while a job runs.
     log_batch_size: int = _setting("log_batch_size", 500, _bounded(1, kind=int))
     log_flush_interval: float = _setting("log_flush_interval", 0.5, _bounded(0, kind=float))
+    # Where uploaded and output files live: file:///dir or s3://bucket/prefix (default: file://$HOME/files).
+    storage_url: str | None = _setting("storage_url", None, _storage_url)
+    # Bytes one uploaded file may have.
+    max_upload_bytes: int = _setting("max_upload_bytes", 100 * 1024 * 1024, _bounded(1, kind=int))
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -197,3 +211,8 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.home / 'jobruntime.db'}"
+
+    @cached_property
+    def effective_storage_url(self) -> str:
+        """The storage URL, falling back to the ``files`` directory under ``home``."""
+        return self.storage_url or (self.home / "files").as_uri()

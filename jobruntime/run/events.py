@@ -38,6 +38,7 @@ def result_event_row(values: Mapping[str, Any], *, username: str | None = None) 
         log_counts={level: values.get(f"log_{level}") or 0 for level in LOG_LEVELS},
         user=username,
         task_queue=values.get("task_queue"),
+        files=data.get("files", []) if isinstance(data, dict) else [],
     )
     return outbox.event_row(outbox.EVENTS_EXCHANGE, event.routing_key, event.model_dump(mode="json"))
 

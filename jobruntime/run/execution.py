@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from jobruntime.worker.leases import RunClaim
+    from jobruntime.storage.outputs import OutputFiles
 
 
 REVERTED_AUTOMATICALLY = "Database changes have been reverted automatically."
@@ -225,8 +226,15 @@ class JobExecution:
         job.job_result = result
         job.results = self.data
         job.request = self.options.request
+        job._create_file = self._output_files().create
         self._warn_about_time_limits(record)
         return job
+
+    def _output_files(self) -> OutputFiles:
+        """Where the job's ``create_file()`` stores; the store is opened on the first file."""
+        from jobruntime.storage.outputs import OutputFiles
+
+        return OutputFiles(lambda: self.runtime.store, self.job_result_id, self.data)
 
     def _warn_about_time_limits(self, record: JobRecord) -> None:
         settings = self.runtime.settings

@@ -41,6 +41,7 @@ def job_result_json(result: JobResult, logs: Iterable[JobLogEntry] | None = None
         "duration": result.duration,
         "task_queue": result.task_queue,
         "output": data.get("output"),
+        "files": data.get("files", []),
         "data": result.data,
         "log_counts": {level: getattr(result, f"log_{level}") for level in LOG_LEVELS},
     }

@@ -36,11 +36,13 @@ from jobruntime.store.prebuilt import on_connection
 from jobruntime.run.log import LogFlusher
 from jobruntime.run.runtime import Runtime
 from jobruntime.core.settings import Settings
+from jobruntime.storage.uploads import UPLOAD_LIFETIME, UPLOADS, discard_request_uploads
 from jobruntime.worker.timelimits import HardLimit, RunSlot, hard_limit_message
 
 logger = logging.getLogger(__name__)
 DATABASE_RETRY_FIRST_DELAY = 0.5  # seconds before handling a delivery again while the database is away
 DATABASE_RETRY_MAX_DELAY = 10.0
+UPLOAD_EXPIRY_INTERVAL = 600.0  # seconds between sweeps of uploads lost workers left in a file:// store
 LOGGED_REASON_LENGTH = 500  # characters of an outcome's reason in the worker's log line
 Handler = Callable[[bytes, HandlerContext], Outcome]
 
@@ -127,6 +129,7 @@ class WorkerProcess:
             dead_letter=lambda reason: self.bus.dead_letter(delivery.body, reason),
             publish=lambda key, body: self.bus.publish_event(key, body),
             middleware=self.middleware,
+            delivery_count=delivery.delivery_count,
         )
         delay = DATABASE_RETRY_FIRST_DELAY
         while True:
@@ -185,6 +188,7 @@ class Supervisor:
         self._context = multiprocessing.get_context("fork")
         self._unrecorded: list[tuple[Any, float]] = []  # runs killed at their hard limit, not yet recorded
         self._last_renewal = 0.0
+        self._last_upload_expiry = 0.0
 
     def _spawn(self, slot: RunSlot | None = None) -> tuple[multiprocessing.Process, RunSlot]:
         slot = slot or RunSlot()
@@ -288,11 +292,19 @@ class Supervisor:
                 logger.warning("Run %s lost its worker: %s", item.job_result_id,
                                "re-queued" if item.requeued else item.reason)
             relay.publish_rows([event for item in reaped for event in item.events])
-            bus.drain_dead_letters(lambda body, headers: relay.publish_rows(
-                reap_dead_letter(runtime.engine, body, headers, result_event=result_event_row)))
+            bus.drain_dead_letters(lambda body, headers: self._dead_lettered(runtime, relay, body, headers))
             relay.publish_pending(older_than=SWEEP_AGE)
+            if time.monotonic() - self._last_upload_expiry >= UPLOAD_EXPIRY_INTERVAL:
+                self._last_upload_expiry = time.monotonic()
+                runtime.store.expire(f"{UPLOADS}/", UPLOAD_LIFETIME)
         except Exception:  # noqa: BLE001 - the supervisor outlives database or broker hiccups
             logger.exception("Maintenance sweep failed; retrying at the next one")
+
+    @staticmethod
+    def _dead_lettered(runtime: Runtime, relay: OutboxRelay, body: bytes, headers: dict[str, Any]) -> None:
+        """A request the broker gave up on ends its run errored; its uploads go with it."""
+        relay.publish_rows(reap_dead_letter(runtime.engine, body, headers, result_event=result_event_row))
+        discard_request_uploads(runtime.store, body)
 
     def _shutdown(self, runtime: Runtime, relay: OutboxRelay) -> None:
         """Let every process finish its job in hand, still enforcing hard time limits meanwhile."""
