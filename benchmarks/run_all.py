@@ -1,8 +1,8 @@
 """Run every benchmark of this directory, one after the other: ``python -m benchmarks.run_all``."""
 
 from benchmarks import (
-    bench_celery, bench_changes, bench_cli, bench_floor, bench_job_hooks, bench_latency_split, bench_logging,
-    bench_runs, bench_schedules,
+    bench_celery, bench_changes, bench_cli, bench_files, bench_floor, bench_job_hooks, bench_latency_split,
+    bench_logging, bench_runs, bench_schedules,
 )
 
 if __name__ == "__main__":
@@ -24,3 +24,5 @@ if __name__ == "__main__":
     bench_changes.main()
     print("== (f) job hooks: commit -> hook run, and hook runs per second ==")
     bench_job_hooks.main()
+    print("== (g) a 100 MiB file through storage vs. raw boto3 ==")
+    bench_files.main()

@@ -27,10 +27,15 @@ from jobruntime.bus.messages import ErrorEvent, MalformedMessage, RunRequest, bo
 from jobruntime.models import JobResult, User
 from jobruntime.store.prebuilt import as_model, connection_lost, transaction
 from jobruntime.worker.standing import another_jobs, conflict
-from jobruntime.core.statuses import ERRORED, PENDING
+from jobruntime.core.statuses import COMPLETED, ERRORED, FAILED, PENDING
+from jobruntime.storage import StoreUnavailable, UploadedFile, UploadUnusable, discard, fetch
 
 RELEASE_TRIES = 3  # a lost connection takes its pool's others with it: the next one is fresh
 RELEASE_RETRY_DELAY = 0.5  # seconds
+STORE_RETRY_DELAY = 0.5  # seconds before a delivery whose files the store could not serve is handed back, doubling
+# Outcomes after which a run's uploads are no longer needed: it ended, or was refused as its requester's own.
+# Not a rejection or a duplicate (the request may name another run's files), nor a run handed back.
+DONE_WITH_UPLOADS = frozenset({COMPLETED, FAILED, ERRORED, "refused"})
 
 
 @dataclass
@@ -59,9 +64,52 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
         request = RunRequest.parse(body, max_bytes=ctx.runtime.settings.max_request_bytes)
     except MalformedMessage as exc:  # it proves nothing, so it changes no run, even one it names
         return _reject(ctx, ErrorEvent.for_malformed(exc, ctx.queue, body=body))
-    run = _authorize(ctx, request, body_sha256(body))
+    outcome = _handle(request, ctx, body_sha256(body))
+    if request.files and outcome.status in DONE_WITH_UPLOADS:
+        discard(ctx.runtime.store, request.files, request.job_result_id)
+    return outcome
+
+
+def _handle(request: RunRequest, ctx: HandlerContext, digest: str) -> Outcome:
+    """Everything after parsing; an exception (a store or database fault) hands the delivery back, uploads kept."""
+    run = _authorize(ctx, request, digest)
     if isinstance(run, Outcome):
         return run
+    try:
+        files = _fetch_files(ctx, run)
+    except UploadUnusable as exc:
+        return _refuse(ctx, run, str(exc))
+    except StoreUnavailable as exc:
+        if ctx.delivery_count + 1 < ctx.runtime.settings.max_attempts:
+            time.sleep(STORE_RETRY_DELAY * 2 ** ctx.delivery_count)  # give the store a moment before the next delivery
+            raise
+        return _refuse(ctx, run, f"The uploaded files could not be fetched: {exc}")
+    try:
+        return _execute(ctx, run, files)
+    finally:
+        for uploaded in files.values():
+            uploaded.close()
+
+
+def _fetch_files(ctx: HandlerContext, run: _Run) -> dict[str, UploadedFile]:
+    """The run's uploaded files, verified, before the job starts; UploadUnusable names the variable at fault."""
+    request, settings = run.request, ctx.runtime.settings
+    fetched: dict[str, UploadedFile] = {}
+    try:
+        for variable, ref in request.files.items():
+            if variable in request.data:
+                raise UploadUnusable(f"{variable}: given both in data and in files; send a file in files only")
+            fetched[variable] = fetch(ctx.runtime.store, ref, variable, job_result_id=request.job_result_id,
+                                      max_bytes=settings.max_upload_bytes)
+    except BaseException:
+        for uploaded in fetched.values():
+            uploaded.close()
+        raise
+    return fetched
+
+
+def _execute(ctx: HandlerContext, run: _Run, files: dict[str, UploadedFile]) -> Outcome:
+    request = run.request
     claim = _claim(ctx, run)
     if not _may_defer_claim(ctx, run):
         try:
@@ -70,7 +118,7 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
             return _duplicate(ctx, run)
     result = as_model(JobResult, claim.snapshot(), job_model=run.record, user=run.user)
     execution = JobExecution(ctx.runtime, result, RunOptions(
-        data=run.request.data, commit=run.request.commit, profile=run.request.profile, claim=claim,
+        data={**run.request.data, **files}, commit=run.request.commit, profile=run.request.profile, claim=claim,
         request=JobRequest(user=run.user, id=str(request.job_result_id),
                            client_address=run.request.client_address, server_name="jobruntime_worker"),
     ))
@@ -162,11 +210,6 @@ def _authorize(ctx: HandlerContext, request: RunRequest, digest: str) -> _Run | 
             raise PermissionDenied(
                 f'The request arrived on queue "{ctx.queue}" but asks for "{run.queue}"; '
                 f"publish it to the queue it names"
-            )
-        if run.request.files:
-            raise RefusalError(
-                f"This worker does not take uploaded files (files: {', '.join(sorted(run.request.files))}); "
-                f"send the request without them"
             )
     except RefusalError as exc:
         return _refuse(ctx, run, str(exc))

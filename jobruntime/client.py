@@ -13,12 +13,13 @@ instead of carrying a user's token.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any, Union
 
 from sqlalchemy import delete
 
@@ -28,13 +29,20 @@ from jobruntime.bus.broker import Bus, RequestTooLarge
 from jobruntime.run.execution import create_job_result
 from jobruntime.authoring.records import lookup_record
 from jobruntime.worker.leases import run_name
-from jobruntime.bus.messages import ERROR_ROUTING_KEY, LogEvent, LogEventEntry, ResultEvent, RunRequest, body_sha256
+from jobruntime.bus.messages import (
+    ERROR_ROUTING_KEY, FileRef, LogEvent, LogEventEntry, ResultEvent, RunRequest, body_sha256,
+)
 from jobruntime.models import JobResult
 from jobruntime.store.prebuilt import transaction
 from jobruntime.run.runtime import Runtime
 from jobruntime.core.settings import Settings
 from jobruntime.core.statuses import TERMINAL_STATUSES
 
+if TYPE_CHECKING:
+    from jobruntime.storage import Store
+
+FileSource = Union[str, "os.PathLike[str]", IO[bytes]]
+"""A file to upload: a path, or a binary file object read to its end."""
 
 
 class FollowTimeout(JobRuntimeError, TimeoutError):
@@ -93,11 +101,16 @@ class Client:
         profile: bool = False,
         job_result_id: uuid.UUID | None = None,
         on_behalf_of: tuple[str, str] | None = None,
+        files: Mapping[str, FileSource] | None = None,
     ) -> RunRequest:
         """Build a request carrying this client's credentials (a signature when a secret is configured).
 
         A gateway that has authenticated its caller passes ``on_behalf_of=(username, token)``
-        to publish as that user instead.
+        to publish as that user instead. ``files`` maps FileVar names to paths or binary
+        file objects: each is uploaded to the store (``JOBRUNTIME_STORAGE_URL``) now and the
+        request carries its reference. Raises FileTooLarge (paths are measured before
+        anything is sent), StoreUnavailable, or OSError for a path that cannot be read;
+        nothing stays stored when it raises.
         """
         username, token = on_behalf_of or (self.username, self.token)
         fields: dict[str, Any] = {
@@ -107,9 +120,37 @@ class Client:
         if job_result_id is not None:
             fields["job_result_id"] = job_result_id
         request = RunRequest(**fields)
+        if files:  # uploaded once the rest of the request is known to be valid
+            request = request.model_copy(update={"files": self.upload(request.job_result_id, files)})
         if self.settings.signing_secret:
             request = signed(request, self.settings.signing_secret)
         return request
+
+    @cached_property
+    def store(self) -> Store:
+        """The file store uploads go to, opened on first need."""
+        from jobruntime.storage import open_store
+
+        return open_store(self.settings.effective_storage_url)
+
+    def upload(self, job_result_id: uuid.UUID, files: Mapping[str, FileSource]) -> dict[str, FileRef]:
+        """Upload files for run ``job_result_id``; every path is measured first, so an oversized one sends nothing."""
+        from jobruntime.storage import discard, upload
+        from jobruntime.storage.uploads import check_upload_size
+
+        limit = self.settings.max_upload_bytes
+        for variable, source in files.items():
+            if isinstance(source, (str, os.PathLike)):
+                check_upload_size(f"{variable}: {source}", os.stat(source).st_size, limit)
+        refs: dict[str, FileRef] = {}
+        try:
+            for variable, source in files.items():
+                refs[variable] = upload(self.store, source, job_result_id=job_result_id, variable=variable,
+                                        max_bytes=limit)
+        except BaseException:
+            discard(self.store, refs, job_result_id)
+            raise
+        return refs
 
     def queue_for(self, request: RunRequest) -> str:
         """The queue to publish to: the request's, else the job's first task queue (from its Job record)."""
@@ -136,6 +177,10 @@ class Client:
         except BaseException:
             if recorded:
                 self._forget_pending(request.job_result_id)
+            if request.files:
+                from jobruntime.storage import discard
+
+                discard(self.store, request.files, request.job_result_id)
             raise
         return queue
 

@@ -16,8 +16,14 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from jobruntime.run.auth import create_token
 from jobruntime.bus.broker import Bus
-from jobruntime.models import JobResult
+from jobruntime.authoring.discovery import discover
+from jobruntime.authoring.records import sync
+from jobruntime.models import Job as JobRecord
+from jobruntime.models import JobResult, User
+from jobruntime.run.runtime import Runtime
+from jobruntime.core.sanitize import Sanitizer
 from jobruntime.core.settings import Settings
 
 RABBIT_URL = os.environ.get("JOBRUNTIME_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -128,3 +134,22 @@ def broker_connections(pid: int, port: int = 5672) -> int:
                 if established and int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in sockets:
                     count += 1
     return count
+
+
+def bus_runtime(engine, env: dict[str, str]) -> tuple[Settings, Runtime]:
+    """The settings of ``env`` and a runtime on ``engine`` with them."""
+    settings = settings_from(env)
+    return settings, Runtime(settings=settings, engine=engine, sanitizer=Sanitizer(settings.sanitizer_patterns))
+
+
+def seed_jobs_and_users(runtime: Runtime, jobs_root: Path) -> str:
+    """Every job of ``jobs_root`` recorded and enabled, superuser alice and plain bob; returns bob's API token."""
+    with runtime.session() as session:
+        sync(session, discover(jobs_root))
+        for record in session.scalars(select(JobRecord)):
+            record.enabled = True
+        session.add_all([User(username="alice", is_superuser=True), User(username="bob")])
+        session.flush()
+        bob_token = create_token(session, session.scalars(select(User).where(User.username == "bob")).one())
+        session.commit()
+    return bob_token

@@ -212,3 +212,12 @@ def records(session: Session):
 
     sync(session, discover(JOB_MODULES))
     return find_record(session, "local/basic/PassingJob"), find_record(session, "local/basic/FailingJob")
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory):
+    """A real SeaweedFS S3 server (``weed mini`` on free ports) shared by the storage tests of the session."""
+    from tests.storage_support import running_seaweedfs
+
+    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server

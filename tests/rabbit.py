@@ -179,3 +179,19 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextmanager
+def poisoned_queue(bus: Bus, name: str) -> Iterator[str]:
+    """Run queue ``name`` whose only consumer dies before claiming anything, so the broker dead-letters
+    whatever is published to it once its delivery limit is spent; deleted afterwards."""
+
+    def die_before_claiming(_delivery: Delivery) -> None:
+        raise RuntimeError("the worker process died")
+
+    bus.declare_run_queues([name])
+    try:
+        with consuming(bus, [name], die_before_claiming):
+            yield name
+    finally:
+        delete_queues([name])

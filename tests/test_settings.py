@@ -88,3 +88,24 @@ def test_settings_are_frozen_and_keep_the_secret_out_of_their_repr():
     assert "s3cret" not in repr(settings)
     with pytest.raises(AttributeError):
         settings.lease_seconds = 1
+
+
+def test_files_are_stored_under_home_unless_a_storage_url_is_set(tmp_path, monkeypatch):
+    monkeypatch.delenv("JOBRUNTIME_STORAGE_URL", raising=False)
+    monkeypatch.delenv("JOBRUNTIME_MAX_UPLOAD_BYTES", raising=False)
+    settings = Settings(home=tmp_path)
+    assert settings.effective_storage_url == (tmp_path / "files").as_uri()
+    assert settings.max_upload_bytes == 100 * 1024 * 1024
+    assert Settings(storage_url="s3://bucket/prefix").effective_storage_url == "s3://bucket/prefix"
+
+
+@pytest.mark.parametrize("variable, value, problem", [
+    ("STORAGE_URL", "http://bucket", "expected file:///<directory> or s3://<bucket>[/<prefix>], got 'http://bucket'"),
+    ("STORAGE_URL", "s3:///no-bucket", "expected file:///<directory> or s3://<bucket>[/<prefix>]"),
+    ("MAX_UPLOAD_BYTES", "0", "must be at least 1, got 0"),
+])
+def test_a_bad_storage_setting_names_its_environment_variable(monkeypatch, variable, value, problem):
+    monkeypatch.setenv(f"JOBRUNTIME_{variable}", value)
+    with pytest.raises(InvalidSetting, match=f"^Invalid setting JOBRUNTIME_{variable}: ") as caught:
+        Settings()
+    assert problem in str(caught.value)

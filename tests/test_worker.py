@@ -17,21 +17,17 @@ import pytest
 from kombu import Connection
 from sqlalchemy import func, select
 
-from jobruntime.run.auth import create_token, signed
+from jobruntime.run.auth import signed
 from jobruntime.bus.broker import Bus, NoWorkers, QueueNotFound
 from jobruntime.client import Client
-from jobruntime.authoring.discovery import discover
 from jobruntime.bus.messages import RunRequest
-from jobruntime.authoring.records import sync
 from jobruntime.models import Job as JobRecord
-from jobruntime.models import JobLogEntry, JobResult, Site, User
-from jobruntime.run.runtime import Runtime
-from jobruntime.core.sanitize import Sanitizer
+from jobruntime.models import JobLogEntry, JobResult, Site
 from jobruntime.bus.topology import REASON_HEADER
-from tests.rabbit import DeadLetterTap, consuming, delete_queues
+from tests.rabbit import DeadLetterTap, poisoned_queue
 from tests.bus_support import (
-    JOB_MODULES, JOBRUNTIME, RABBIT_URL, broker_connections, bus_environment, child_pids, running_worker,
-    settings_from, wait_for_consumers, wait_for_result,
+    JOB_MODULES, JOBRUNTIME, RABBIT_URL, broker_connections, bus_environment, bus_runtime, child_pids,
+    running_worker, seed_jobs_and_users, wait_for_consumers, wait_for_result,
 )
 
 
@@ -41,16 +37,8 @@ pytestmark = [pytest.mark.bus, pytest.mark.parametrize("db_url", ["postgresql"],
 @pytest.fixture
 def stack(engine, db_url, tmp_path):
     env = bus_environment(db_url, tmp_path)
-    settings = settings_from(env)
-    runtime = Runtime(settings=settings, engine=engine, sanitizer=Sanitizer(settings.sanitizer_patterns))
-    with runtime.session() as session:
-        sync(session, discover(JOB_MODULES))
-        for record in session.scalars(select(JobRecord)):
-            record.enabled = True
-        session.add_all([User(username="alice", is_superuser=True), User(username="bob")])
-        session.flush()
-        bob_token = create_token(session, session.scalars(select(User).where(User.username == "bob")).one())
-        session.commit()
+    settings, runtime = bus_runtime(engine, env)
+    bob_token = seed_jobs_and_users(runtime, JOB_MODULES)
     yield SimpleNamespace(env=env, settings=settings, runtime=runtime, queue=env["JOBRUNTIME_DEFAULT_QUEUE"],
                           bob_token=bob_token)
     with Connection(RABBIT_URL) as connection:
@@ -317,22 +305,12 @@ def test_a_job_holding_the_gil_past_its_lease_keeps_its_run(stack):
 
 def test_a_run_whose_request_the_broker_dead_lettered_does_not_stay_pending(stack):
     """Every worker process that took the request died before claiming it; the broker gave up on it."""
-    poison_queue = f"poison-{stack.queue}"
-
-    def die_before_claiming(_delivery):
-        raise RuntimeError("the worker process died")
-
     settings = stack.settings.replace(check_consumers=False)
-    with Bus(settings) as bus, running_worker(stack.env):
-        bus.declare_run_queues([poison_queue])
-        try:
-            with consuming(bus, [poison_queue], die_before_claiming), \
-                    Client(settings, username="alice", record_pending=True) as client:
-                request = client.request("local/bus_jobs/Quick", task_queue=poison_queue)
-                client.publish(request)
-                result = wait_for_result(stack.runtime, request.job_result_id, timeout=30)
-        finally:
-            delete_queues([poison_queue])
+    with Bus(settings) as bus, running_worker(stack.env), poisoned_queue(bus, f"poison-{stack.queue}") as queue, \
+            Client(settings, username="alice", record_pending=True) as client:
+        request = client.request("local/bus_jobs/Quick", task_queue=queue)
+        client.publish(request)
+        result = wait_for_result(stack.runtime, request.job_result_id, timeout=30)
     assert result.status == "errored"
     assert result.reason == ("The broker dead-lettered the request (delivery_limit): no worker process could "
                              "take it; it is kept in jobruntime.dead-letter")
@@ -496,7 +474,7 @@ def test_hostile_requests_end_with_their_reason_and_the_worker_process_survives(
         "nul": "requested_by contains a NUL character, which cannot be stored",
         "deep": "data is nested more than 64 levels deep",
     }
-    assert results["files"].reason.startswith("This worker does not take uploaded files (files: upload)")
+    assert results["files"].reason.startswith("upload: file:///etc/passwd is not in this worker's storage")
     assert results["count"].status == "completed"
     assert (results["owner"].status, results["owner"].name) == ("completed", quick)
     assert sites(stack, "Slow 9") == 0

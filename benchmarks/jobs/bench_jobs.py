@@ -4,7 +4,7 @@ None of them touches inventory, so running them never declares the inventory mod
 (see ``jobruntime.models``); the job that does lives in ``bench_inventory``.
 """
 
-from jobruntime import IntegerVar, Job
+from jobruntime import FileVar, IntegerVar, Job
 
 name = "Benchmarks"
 
@@ -30,3 +30,19 @@ class LogLines(Job):
         for number in range(data["lines"]):
             log_info(f"Checked interface {number} on device bench-switch: all good")
 
+
+
+class ReadFile(Job):
+    """Reads its uploaded file to the end, as a job importing a large inventory would."""
+
+    class Meta:
+        name = "Read file"
+        has_sensitive_variables = False
+
+    upload = FileVar()
+
+    def run(self, data, commit):
+        total = 0
+        for chunk in data["upload"].chunks(1024 * 1024):
+            total += len(chunk)
+        return total

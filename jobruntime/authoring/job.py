@@ -11,6 +11,7 @@ import inspect
 import json
 import logging
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -164,6 +165,7 @@ class Job:
         self.session: Session | None = None
         self.logger = logging.getLogger(f"jobruntime.jobs.{type(self).__name__}")
         self._run_log: RunLog | None = None
+        self._create_file: Callable[[str, bytes], Any] | None = None  # set by the runner: where output files go
         self.test_methods = [getattr(self, name) for name in declared_test_methods(type(self))]
 
     # --- class information -------------------------------------------------
@@ -285,6 +287,19 @@ class Job:
             self.logger.info("%s: %s", level, message)
 
     # --- helpers for job code ---------------------------------------------
+
+    def create_file(self, filename: str, content: str | bytes) -> None:
+        """Keep ``content`` (text is stored as UTF-8) as an output file of this run, as Nautobot 2.x jobs do.
+
+        It is stored at once, kept even when the run is a dry run or fails, and listed on the JobResult.
+        """
+        if isinstance(content, str):
+            content = content.encode()
+        if not isinstance(content, (bytes, bytearray)):
+            raise TypeError(f"create_file() takes str or bytes content, not {type(content).__name__}")
+        if self._create_file is None:
+            raise RuntimeError("create_file() works only while the job runs")
+        self._create_file(filename, bytes(content))
 
     def load_yaml(self, filename: str) -> Any:
         """Parse a YAML file that sits next to the job's source file."""

@@ -95,6 +95,7 @@ class FileRef(BaseModel):
     name: str = Field(min_length=1, max_length=255, description="The file name as uploaded.")
     size: int = Field(ge=0, description="Size in bytes.")
     sha256: str = Field(description="Hex SHA-256 of the bytes, checked when the worker fetches them.")
+    content_type: str | None = Field(default=None, max_length=255, description="MIME type, e.g. text/csv.")
 
     @field_validator("url")
     @classmethod
@@ -352,6 +353,9 @@ class ResultEvent(Event):
     user: str | None = None
     task_queue: str | None = None
     source: str | None = Field(default=None, description="git.<slug>@<commit> for a job from a Git repository.")
+    files: list[dict[str, Any]] = Field(
+        default_factory=list, description="Output files: name, size, sha256, content_type, url, download_url."
+    )
 
     @field_validator("output")
     @classmethod

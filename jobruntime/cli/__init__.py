@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from jobruntime.cli import (
-    admin, changes, git, hooks, inventory, jobs, messages, results, runjob, schedules, serve, users, worker,
+    admin, changes, git, hooks, infra, inventory, jobs, messages, results, runjob, schedules, serve, users, worker,
 )
 from jobruntime.cli.setup_errors import SetupErrorGroup
 
@@ -33,3 +33,4 @@ main.add_command(schedules.scheduler)
 main.add_command(changes.changes)
 main.add_command(hooks.hooks)
 main.add_command(inventory.inventory)
+main.add_command(infra.infra)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from pathlib import Path
 
 import click
 
@@ -39,6 +40,8 @@ def _parse_data(raw: str | None) -> dict:
 @click.option("--task-queue", help="Queue to run on (bus only; default: the job's first task queue).")
 @click.option("--no-wait", is_flag=True, help="Publish, print the job_result_id and return (bus only).")
 @click.option("--token", envvar="JOBRUNTIME_TOKEN", help="API token of --username (or JOBRUNTIME_TOKEN).")
+@click.option("-f", "--file", "file_args", multiple=True, metavar="VAR=@PATH",
+              help="A file for the FileVar VAR (repeat for several); uploaded to the store unless --local.")
 @click.option("--schedule", "interval", type=click.Choice(SCHEDULE_CHOICES), default="immediately",
               show_default=True,
               help="Run now, once later, or on a recurrence (a job needing approval: always a schedule).")
@@ -49,13 +52,16 @@ def _parse_data(raw: str | None) -> dict:
 def runjob(
     job: str, local: bool, username: str | None, commit: bool, raw_data: str | None, profile: bool,
     as_json: bool, task_queue: str | None, no_wait: bool, token: str | None, interval: str, start: str | None,
-    crontab: str | None, name: str | None, time_zone: str | None,
+    crontab: str | None, name: str | None, time_zone: str | None, file_args: tuple[str, ...],
 ) -> None:
     """Run JOB (a class path local/<module>/<Class>, or on the bus also a Job record UUID)."""
     if commit and not username:
         raise CommandError("--username is mandatory when --commit is used")
     data = _parse_data(raw_data)
+    files = parse_files(file_args, data)
     if needs_schedule(job, interval, start, crontab):
+        if files:
+            raise CommandError("A scheduled run cannot take --file: uploads live only for one run")
         raise SystemExit(schedule_run(job, username, interval=interval, start=start, crontab=crontab, name=name,
                                       time_zone=time_zone, data=data, commit=commit, task_queue=task_queue,
                                       as_json=as_json))
@@ -66,38 +72,66 @@ def runjob(
             split_class_path(job)
         except InvalidClassPath as exc:
             raise CommandError(str(exc)) from exc
-        raise SystemExit(_run_local(job, data, commit, username, profile, as_json))
+        raise SystemExit(_run_local(job, data, files, commit, username, profile, as_json))
     if not username:
         raise CommandError("--username is mandatory when the run goes through a worker (it checks permissions)")
-    raise SystemExit(_run_on_bus(job, data, commit, username, token, task_queue, profile, as_json, no_wait))
+    raise SystemExit(_run_on_bus(job, data, files, commit, username, token, task_queue, profile, as_json, no_wait))
 
 
-def _run_local(class_path: str, data: dict, commit: bool, username: str | None, profile: bool, as_json: bool) -> int:
+def parse_files(file_args: tuple[str, ...], data: dict) -> dict[str, Path]:
+    """``VAR=@PATH`` arguments as {variable: path}; one file per variable, none also given in ``--data``."""
+    files: dict[str, Path] = {}
+    for argument in file_args:
+        variable, separator, path = argument.partition("=")
+        variable = variable.strip()
+        if not separator or not variable or not path.startswith("@") or len(path) == 1:
+            raise CommandError(f"--file {argument!r}: expected VAR=@PATH, e.g. devices=@inventory.csv")
+        if variable in files:
+            raise CommandError(f"--file: two files for {variable}; a FileVar takes one file")
+        if variable in data:
+            raise CommandError(f"--file: {variable} already has a value in the data; give a file only with --file")
+        files[variable] = Path(path[1:]).expanduser()
+        if not files[variable].is_file():
+            raise CommandError(f"--file {variable}: {files[variable]} is not a readable file")
+    return files
+
+
+def _run_local(
+    class_path: str, data: dict, files: dict[str, Path], commit: bool, username: str | None, profile: bool,
+    as_json: bool,
+) -> int:
     from jobruntime.cli import render
     from jobruntime.run.local import RunRefused, run_local
+    from jobruntime.storage import UploadedFile
 
     runtime = get_runtime()
     loaded()
     if not as_json:
         click.echo(f"{render.stamp()} Running {class_path}...")
     listeners = () if as_json else (render.LivePrinter(),)
+    opened = {variable: UploadedFile.from_path(path) for variable, path in files.items()}
     try:
         result = run_local(
-            runtime, class_path, data=data, commit=commit, username=username, profile=profile, listeners=listeners
+            runtime, class_path, data=data, files=opened, commit=commit, username=username, profile=profile,
+            listeners=listeners,
         )
     except RunRefused as exc:
         raise CommandError(str(exc)) from exc
+    finally:
+        for uploaded in opened.values():
+            uploaded.close()
     return _report(runtime, result.id, as_json, printed=None)
 
 
 def _run_on_bus(
-    job: str, data: dict, commit: bool, username: str, token: str | None, task_queue: str | None,
-    profile: bool, as_json: bool, no_wait: bool,
+    job: str, data: dict, files: dict[str, Path], commit: bool, username: str, token: str | None,
+    task_queue: str | None, profile: bool, as_json: bool, no_wait: bool,
 ) -> int:
     from jobruntime.bus.broker import PublishRefused
     from jobruntime.cli import render
     from jobruntime.client import Client, FollowTimeout, RunRejected
     from jobruntime.bus.messages import MalformedMessage
+    from jobruntime.storage import StoreError
     from jobruntime.bus.topology import is_memory_url
 
     runtime = get_runtime()
@@ -109,8 +143,9 @@ def _run_on_bus(
         settings = settings.replace(signing_secret=secrets.token_hex(16))
     with Client(settings, username=username, token=token, record_pending=True) as client:
         try:
-            request = client.request(job, data=data, commit=commit, task_queue=task_queue, profile=profile)
-        except (MalformedMessage, ValueError) as exc:
+            request = client.request(job, data=data, commit=commit, task_queue=task_queue, profile=profile,
+                                     files=files)
+        except (MalformedMessage, ValueError, StoreError, OSError) as exc:
             raise CommandError(str(exc)) from exc
         embedded = _start_embedded_worker(settings, client.queue_for(request)) if embedded_broker else None
         try:

@@ -35,25 +35,36 @@ def worker(queues: str, concurrency: int, log_level: str) -> None:
 @click.command()
 @click.argument("request_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--task-queue", help="Queue to publish to (default: the request's, else the job's first).")
-def publish(request_file: Path, task_queue: str | None) -> None:
+@click.option("-f", "--file", "file_args", multiple=True, metavar="VAR=@PATH",
+              help="Upload a file for the FileVar VAR and add its reference to the request (repeatable).")
+def publish(request_file: Path, task_queue: str | None, file_args: tuple[str, ...]) -> None:
     """Publish a raw run request (JSON, see `jobruntime messages schema`); prints its job_result_id."""
+    from jobruntime.run.auth import signed
     from jobruntime.bus.broker import PublishRefused
+    from jobruntime.cli.runjob import parse_files
     from jobruntime.client import Client
     from jobruntime.bus.messages import MalformedMessage, RunRequest
     from jobruntime.core.settings import Settings
+    from jobruntime.storage import StoreError
 
     try:
         request = RunRequest.parse(request_file.read_bytes())
     except MalformedMessage as exc:
         raise CommandError(f"{request_file}: {exc}") from exc
+    files = parse_files(file_args, {**request.data, **request.files})
+    if files and request.signature is not None:
+        raise CommandError("--file changes the request, which breaks its signature: sign the request after the upload")
     if task_queue:
         request = request.model_copy(update={"task_queue": task_queue})
     with Client(Settings(), username=request.requested_by, token=request.token, record_pending=True) as client:
+        if files:
+            try:
+                uploaded = client.upload(request.job_result_id, files)
+            except (StoreError, OSError) as exc:
+                raise CommandError(str(exc)) from exc
+            request = request.model_copy(update={"files": {**request.files, **uploaded}})
         if request.signature is None and request.token is None and client.settings.signing_secret:
-            request = client.request(
-                request.job, data=request.data, commit=request.commit, task_queue=request.task_queue,
-                profile=request.profile, job_result_id=request.job_result_id,
-            )
+            request = signed(request, client.settings.signing_secret)
         try:
             queue = client.publish(request)
         except PublishRefused as exc:

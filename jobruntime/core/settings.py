@@ -20,6 +20,8 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
 from jobruntime.core.errors import SetupError
 
 ENV_PREFIX = "JOBRUNTIME_"
@@ -180,6 +182,15 @@ def _time_zone(value: Any) -> str:
     return name
 
 
+def _storage_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(_text(value))
+    if (parts.scheme == "file" and parts.path and not parts.netloc) or (parts.scheme == "s3" and parts.netloc):
+        return value
+    raise ValueError(f"expected file:///<directory> or s3://<bucket>[/<prefix>], got {value!r}")
+
+
 def _env(name: str, default: Any) -> Callable[[], Any]:
     """A default factory: the environment variable's text if set, else ``default`` (copied if mutable)."""
 
@@ -243,6 +254,10 @@ class Settings:
     schedule_interval: float = _setting("schedule_interval", 1.0, _bounded(0, above=True, kind=float))
     # Record ObjectChanges of committed runs; switched off only to measure what recording costs (benchmarks).
     change_logging: bool = _setting("change_logging", True, _flag)
+    # Where uploaded and output files live: file:///dir or s3://bucket/prefix (default: file://$HOME/files).
+    storage_url: str | None = _setting("storage_url", None, _storage_url)
+    # Bytes one uploaded file may have.
+    max_upload_bytes: int = _setting("max_upload_bytes", 100 * 1024 * 1024, _bounded(1, kind=int))
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -262,3 +277,8 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.home / 'jobruntime.db'}"
+
+    @cached_property
+    def effective_storage_url(self) -> str:
+        """The storage URL, falling back to the ``files`` directory under ``home``."""
+        return self.storage_url or (self.home / "files").as_uri()

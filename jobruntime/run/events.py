@@ -39,6 +39,7 @@ def result_event_row(values: Mapping[str, Any], *, username: str | None = None) 
         user=username,
         task_queue=values.get("task_queue"),
         source=values.get("source"),
+        files=data.get("files", []) if isinstance(data, dict) else [],
     )
     return outbox.event_row(outbox.EVENTS_EXCHANGE, event.routing_key, event.model_dump(mode="json"))
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from jobruntime.worker.leases import RunClaim
+    from jobruntime.storage.outputs import OutputFiles
 
 
 REVERTED_AUTOMATICALLY = "Database changes have been reverted automatically."
@@ -256,6 +257,7 @@ class JobExecution:
         job.job_result = result
         job.results = result.data = self.data  # live while the job runs, as Nautobot's job_result.data is
         job.request = self.options.request
+        job._create_file = self._output_files().create
         self._warn_about_time_limits(record)
         return job
 
@@ -280,6 +282,12 @@ class JobExecution:
             raise _SetupError(f"Unable to fetch commit {pinned.commit} of {record.class_path}: {exc}", record) from exc
         except JobNotFound as exc:
             raise _SetupError(f'Unable to locate job "{record.class_path}" to run it! {exc}', record) from exc
+
+    def _output_files(self) -> OutputFiles:
+        """Where the job's ``create_file()`` stores; the store is opened on the first file."""
+        from jobruntime.storage.outputs import OutputFiles
+
+        return OutputFiles(lambda: self.runtime.store, self.job_result_id, self.data)
 
     def _warn_about_time_limits(self, record: JobRecord) -> None:
         settings = self.runtime.settings

@@ -7,7 +7,7 @@ so every entry point applies the same checks and the same pipeline.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from jobruntime.core.errors import RefusalError
@@ -31,6 +31,7 @@ def run_local(
     class_path: str,
     *,
     data: Any = None,
+    files: Mapping[str, Any] | None = None,
     commit: bool | None = None,
     username: str | None = None,
     profile: bool = False,
@@ -39,6 +40,7 @@ def run_local(
 ) -> JobResult:
     """Create a JobResult for ``class_path`` and run it to completion in this process.
 
+    ``files`` are FileVar values (file objects), given to ``run()`` with ``data`` but never stored.
     Raises RunRefused for an unknown user or job, InvalidClassPath for a malformed class_path.
     """
     split_class_path(class_path)
@@ -53,6 +55,8 @@ def run_local(
     request = (
         JobRequest(user=user, id=str(uuid.uuid4()), server_name="jobruntime_runjob") if user is not None else None
     )
+    if files:
+        data = {**(data or {}), **files}
     options = RunOptions(
         data=data, commit=commit, request=request, profile=profile, job_class=job_class, listeners=tuple(listeners)
     )

@@ -7,8 +7,9 @@ reads the environment or opens connections of its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -19,6 +20,9 @@ from jobruntime.store.database import make_engine
 from jobruntime.run.log import LogWriter
 from jobruntime.core.sanitize import Sanitizer
 from jobruntime.core.settings import InvalidSetting, Settings
+
+if TYPE_CHECKING:
+    from jobruntime.storage import Store
 
 
 @dataclass
@@ -50,6 +54,13 @@ class Runtime:
         """Hand the owner the outbox rows a commit just made durable."""
         if events and self.on_commit is not None:
             self.on_commit(events)
+
+    @cached_property
+    def store(self) -> Store:
+        """The file store of ``storage_url``, opened on first need (most runs take no file)."""
+        from jobruntime.storage import open_store
+
+        return open_store(self.settings.effective_storage_url)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, events: bool = False) -> Runtime:

@@ -43,6 +43,7 @@ def job_result_json(result: JobResult, logs: Iterable[JobLogEntry] | None = None
         "schedule": str(result.schedule_id) if result.schedule_id is not None else None,
         "source": result.source,
         "output": data.get("output"),
+        "files": data.get("files", []),
         "data": result.data,
         "log_counts": {level: getattr(result, f"log_{level}") for level in LOG_LEVELS},
     }

@@ -60,4 +60,5 @@ class HandlerContext:
     dead_letter: Callable[[str], None]
     publish: Callable[[str, dict[str, Any]], None]
     middleware: Sequence[Middleware] = field(default_factory=tuple)
+    delivery_count: int = 0  # earlier deliveries of this message (see ``consumer.Delivery``)
 

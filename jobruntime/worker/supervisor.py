@@ -39,11 +39,13 @@ from jobruntime.run.runtime import Runtime
 from jobruntime.scheduling.loop import ScheduleFirer
 from jobruntime.core.settings import Settings
 from jobruntime.bus.topology import CHANGES_QUEUE
+from jobruntime.storage.uploads import UPLOAD_LIFETIME, UPLOADS, discard_request_uploads
 from jobruntime.worker.timelimits import HardLimit, RunSlot, hard_limit_message
 
 logger = logging.getLogger(__name__)
 DATABASE_RETRY_FIRST_DELAY = 0.5  # seconds before handling a delivery again while the database is away
 DATABASE_RETRY_MAX_DELAY = 10.0
+UPLOAD_EXPIRY_INTERVAL = 600.0  # seconds between sweeps of uploads lost workers left in a file:// store
 LOGGED_REASON_LENGTH = 500  # characters of an outcome's reason in the worker's log line
 Handler = Callable[[bytes, HandlerContext], Outcome]
 
@@ -132,6 +134,7 @@ class WorkerProcess:
             dead_letter=lambda reason: self.bus.dead_letter(delivery.body, reason),
             publish=lambda key, body: self.bus.publish_event(key, body),
             middleware=self.middleware,
+            delivery_count=delivery.delivery_count,
         )
         delay = DATABASE_RETRY_FIRST_DELAY
         while True:
@@ -191,6 +194,7 @@ class Supervisor:
         self._context = multiprocessing.get_context("fork")
         self._unrecorded: list[tuple[Any, float]] = []  # runs killed at their hard limit, not yet recorded
         self._last_renewal = 0.0
+        self._last_upload_expiry = 0.0
 
     def _spawn(self, slot: RunSlot | None = None) -> tuple[multiprocessing.Process, RunSlot]:
         slot = slot or RunSlot()
@@ -298,12 +302,25 @@ class Supervisor:
                 logger.warning("Run %s lost its worker: %s", item.job_result_id,
                                "re-queued" if item.requeued else item.reason)
             relay.publish_rows([event for item in reaped for event in item.events])
-            bus.drain_dead_letters(lambda body, headers: relay.publish_rows(end_dead_lettered_run(
-                runtime.engine, body, headers, signing_secret=self.settings.signing_secret,
-                result_event=result_event_row)))
+            bus.drain_dead_letters(lambda body, headers: self._dead_lettered(runtime, relay, body, headers))
             relay.publish_pending(older_than=SWEEP_AGE)
+            if time.monotonic() - self._last_upload_expiry >= UPLOAD_EXPIRY_INTERVAL:
+                self._last_upload_expiry = time.monotonic()
+                runtime.store.expire(f"{UPLOADS}/", UPLOAD_LIFETIME)
         except Exception:  # noqa: BLE001 - the supervisor outlives database or broker hiccups
             logger.exception("Maintenance sweep failed; retrying at the next one")
+
+    def _dead_lettered(self, runtime: Runtime, relay: OutboxRelay, body: bytes, headers: dict[str, Any]) -> None:
+        """A request the broker gave up on ends its run errored (see ``dead_letters``); its uploads go with it.
+
+        Uploads are removed only with a run this sweep ended: a dead letter that proves
+        nothing must not be a way to delete another run's files.
+        """
+        ended = end_dead_lettered_run(runtime.engine, body, headers, signing_secret=self.settings.signing_secret,
+                                      result_event=result_event_row)
+        relay.publish_rows(ended)
+        if ended:
+            discard_request_uploads(runtime.store, body)
 
     def _shutdown(self, runtime: Runtime, relay: OutboxRelay) -> None:
         """Let every process finish its job in hand, still enforcing hard time limits meanwhile."""
