@@ -34,7 +34,7 @@ RELEASE_TRIES = 3  # a lost connection takes its pool's others with it: the next
 RELEASE_RETRY_DELAY = 0.5  # seconds
 STORE_RETRY_DELAY = 0.5  # seconds before a delivery whose files the store could not serve is handed back, doubling
 # Outcomes after which a run's uploads are no longer needed: it ended, or was refused as its requester's own.
-# Not a rejection or a duplicate (the request may name another run's files), nor a run handed back.
+# Not a rejection (the request may name another run's files), nor a run handed back (it runs again).
 DONE_WITH_UPLOADS = frozenset({COMPLETED, FAILED, ERRORED, "refused"})
 
 
@@ -65,9 +65,16 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     except MalformedMessage as exc:  # it proves nothing, so it changes no run, even one it names
         return _reject(ctx, ErrorEvent.for_malformed(exc, ctx.queue, body=body))
     outcome = _handle(request, ctx, body_sha256(body))
-    if request.files and outcome.status in DONE_WITH_UPLOADS:
+    if request.files and _done_with_uploads(request, outcome):
         discard(ctx.runtime.store, request.files, request.job_result_id)
     return outcome
+
+
+def _done_with_uploads(request: RunRequest, outcome: Outcome) -> bool:
+    """Whether the run's uploads can go: it ended or was refused, or this is a proven requester's copy of a run
+    that already ended or was cancelled (a duplicate that carries no credentials proves nothing)."""
+    proven = request.token is not None or request.signature is not None
+    return outcome.status in DONE_WITH_UPLOADS or (outcome.status == "duplicate" and proven)
 
 
 def _handle(request: RunRequest, ctx: HandlerContext, digest: str) -> Outcome:

@@ -14,7 +14,7 @@ from typing import Any
 
 _EXPORTS = {
     "Job": "jobruntime.authoring.job",
-    "JobHookReceiver": "jobruntime.changes.receiver",
+    "JobHookReceiver": "jobruntime.authoring.receiver",
     "JobRequest": "jobruntime.authoring.job",
     "SoftTimeLimitExceeded": "jobruntime.authoring.job",
     **{

@@ -141,7 +141,7 @@ class Job:
     source: ClassVar[str] = "local"
     module_name: ClassVar[str]
     grouping: ClassVar[str]
-    # Set by JobHookReceiver (jobruntime.changes.receiver); sync copies it to the Job record.
+    # Set by JobHookReceiver (jobruntime.authoring.receiver); sync copies it to the Job record.
     is_job_hook_receiver: ClassVar[bool] = False
 
     # A subclass's own attribute of the same name (a variable, or a plain value that overrides Meta) wins.

@@ -4,7 +4,6 @@
 - ``recorder``: watches a session and writes its changes and their ``object.change.*``
   events with the session's own transaction.
 - ``hooks``: the rules a JobHook keeps and the runs a change starts (outbox rows).
-- ``receiver``: ``JobHookReceiver``, the job base class a hook runs.
 - ``history``: reading the change log back (list, previous snapshot, prune).
 - ``external``: object-change messages from other systems.
 - ``inventory``: inventory exported to, and applied from, YAML/JSON documents.

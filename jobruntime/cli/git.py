@@ -107,8 +107,8 @@ def sync(name: str, on_worker: bool, username: str | None, token: str | None, as
 
         if not username:
             raise CommandError("--username is mandatory with --on-worker (the worker checks permissions)")
-        raise SystemExit(_run_on_bus(SYNC_JOB, {"repository": name}, True, username, token, None, False, as_json,
-                                     False))
+        raise SystemExit(_run_on_bus(SYNC_JOB, {"repository": name}, {}, True, username, token, None, False,
+                                     as_json, False))
     from jobruntime.sources.cache import CommitCache
     from jobruntime.sources.remote import GitError
     from jobruntime.sources.repositories import RepositoryError, get_repository

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jobruntime.models.base import Base
+from jobruntime.models.base import Base, model_for_label
 from jobruntime.models.extras import Job
 from jobruntime.models.types import UTCDateTime, utcnow
 
@@ -46,6 +46,12 @@ class ObjectChange(Base):
     object_data: Mapped[Any] = mapped_column(sa.JSON)
     change_context: Mapped[str] = mapped_column(sa.String(50))
     change_context_detail: Mapped[str] = mapped_column(sa.String(400), default="", server_default="")
+
+    @property
+    def changed_object(self) -> Base | None:
+        """The changed object as it is now, as Nautobot's generic relation gives it: None once it is deleted
+        (``object_data`` keeps its snapshot)."""
+        return model_for_label(self.changed_object_type).objects.filter(pk=self.changed_object_id).first()
 
     def __str__(self) -> str:
         app, _, model = self.changed_object_type.partition(".")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobruntime.authoring.job import Job
+from jobruntime.authoring.receiver import JobHookReceiver
 from jobruntime.authoring.variables import (
     BooleanVar,
     ChoiceVar,
@@ -22,30 +23,6 @@ from jobruntime.authoring.variables import (
 )
 
 BaseJob = Job
-
-
-class JobHookReceiver(Job):
-    """A job started by a change to an object; subclasses implement ``receive_job_hook``.
-
-    ``run()`` hands the change over as Nautobot 1.x does. The run's ``data`` carries
-    the change under ``object_change``: any object with ``action`` and
-    ``changed_object`` (an ObjectChange record), which is how the job-hook
-    pipeline feeds receivers; declaring the ``object_change`` variable belongs to
-    that pipeline, so a receiver module imports and registers without it.
-    """
-
-    is_job_hook_receiver = True
-
-    def run(self, data: dict[str, Any], commit: bool) -> Any:
-        change = data["object_change"]
-        return self.receive_job_hook(change=change, action=change.action, changed_object=change.changed_object)
-
-    def receive_job_hook(self, change: Any, action: str, changed_object: Any) -> Any:
-        """Override me: react to ``action`` ("create", "update" or "delete") on ``changed_object``.
-
-        ``changed_object`` is None when the object was deleted.
-        """
-        raise NotImplementedError(f"{type(self).__name__} must implement receive_job_hook()")
 
 
 class JobButtonReceiver(Job):

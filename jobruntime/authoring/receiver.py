@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from jobruntime.authoring.job import Job
-from jobruntime.models import Base, ObjectChange, model_for_label
+from jobruntime.models import Base, ObjectChange
 from jobruntime.authoring.variables import ObjectVar
 
 
@@ -20,14 +20,9 @@ class JobHookReceiver(Job):
 
     def run(self, data: dict[str, Any], commit: bool) -> Any:
         change: ObjectChange = data["object_change"]
-        return self.receive_job_hook(change, change.action, _live_object(change))
+        return self.receive_job_hook(change=change, action=change.action, changed_object=change.changed_object)
 
     def receive_job_hook(self, change: ObjectChange, action: str, changed_object: Base | None) -> Any:
         """React to one committed change; ``changed_object`` is None once the object is deleted."""
         raise NotImplementedError(f"{type(self).__name__} must implement receive_job_hook()")
 
-
-def _live_object(change: ObjectChange) -> Base | None:
-    """The changed object as it is now (None after a delete; ``change.object_data`` keeps its snapshot)."""
-    model = model_for_label(change.changed_object_type)
-    return model.objects.filter(pk=change.changed_object_id).first()
