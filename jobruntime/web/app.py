@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobruntime.core.settings import Settings
 from jobruntime.run.runtime import Runtime
-from jobruntime.web import jobs_api, openapi, results_api, run_api, stream
+from jobruntime.web import jobs_api, openapi, results_api, run_api, schedules_api, stream
 from jobruntime.web.bodies import API_VERSION
 from jobruntime.web.errors import ApiError, detail
 from jobruntime.web.gateway import Gateway
@@ -29,7 +29,6 @@ from jobruntime.web.ui.render import STATIC_DIRECTORY
 from jobruntime.web.ui.session import CsrfRefused, SignInRequired, session_middleware
 
 NOT_YET = {  # capabilities whose endpoints answer 501 until they are installed
-    "scheduled-jobs": "Scheduled jobs and approvals are not available in this version",
     "job-hooks": "Job hooks are not available in this version",
 }
 
@@ -110,6 +109,11 @@ def routes() -> list[Route]:
         Route("/api/extras/job-results/{key}/logs/", results_api.result_logs),
         Route("/api/extras/job-results/{key}/stream/", stream.stream_result),
         Route("/api/extras/job-logs/", results_api.list_logs),
+        Route("/api/extras/scheduled-jobs/", schedules_api.list_schedules),
+        Route("/api/extras/scheduled-jobs/{key}/", schedules_api.get_schedule),
+        Route("/api/extras/scheduled-jobs/{key}/approve/", schedules_api.approve_schedule, methods=["POST"]),
+        Route("/api/extras/scheduled-jobs/{key}/deny/", schedules_api.deny_schedule, methods=["POST"]),
+        Route("/api/extras/scheduled-jobs/{key}/dry-run/", schedules_api.dry_run_schedule, methods=["POST"]),
         Route("/api/extras/{feature:str}/", not_yet, methods=["GET", "POST", "PATCH", "DELETE"]),
         Route("/api/extras/{feature:str}/{rest:path}", not_yet, methods=["GET", "POST", "PATCH", "DELETE"]),
         *web_pages(),

@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from jobruntime.bus.broker import Bus, Subscription
 from jobruntime.bus.messages import RunRequest
+from jobruntime.bus.outbox import OutboxRelay
 from jobruntime.client import Client
 from jobruntime.core.settings import Settings
 from jobruntime.models import ObjectPermission, User, bind_session
@@ -119,6 +120,13 @@ class Gateway:
         """Record the run pending and publish it; raises PublishRefused (no such queue, no worker)."""
         with self._lock:
             return self._publisher().publish(request)
+
+    def publish_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Publish outbox rows this process just committed (a dry run's request), and stamp them published."""
+        with self._lock:
+            relay = OutboxRelay(self.runtime.engine, self._publisher().bus)
+            relay.publish_rows(rows)
+            relay.close()
 
     def subscribe(self) -> Subscription:
         """A live feed of run events (results and log lines): its own broker connection, for one stream."""

@@ -8,6 +8,7 @@ runs here: the run is recorded pending and published for a worker.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,13 +23,17 @@ from jobruntime.authoring.job import Job, declared_test_methods
 from jobruntime.authoring.records import find_record
 from jobruntime.bus.broker import NoWorkers, PublishRefused
 from jobruntime.models import Job as JobRecord
-from jobruntime.models import JobResult
-from jobruntime.run.auth import RUN_JOB, valid_queues
+from jobruntime.models import JobResult, ScheduledJob, User
+from jobruntime.models.types import utcnow
+from jobruntime.run.auth import RUN_JOB, InvalidQueue, valid_queues
+from jobruntime.scheduling.recurrence import CUSTOM, IMMEDIATELY, INTERVALS, InvalidSchedule, check_crontab, zone
+from jobruntime.scheduling.schedules import PAST_START, create_schedule, parse_start
 from jobruntime.web.bodies import job_result_body, nested_job_result_body
 from jobruntime.web.errors import ApiError, detail
 from jobruntime.web.gateway import Caller, Gateway
 from jobruntime.web.jobs_api import find_job, job_class_of
 from jobruntime.web.listing import base_url
+from jobruntime.web.schedules_api import nested_schedule_body
 from jobruntime.web.schemas import parse_run_body
 
 NOT_ENABLED = "This job is not enabled to be run."
@@ -39,7 +44,10 @@ SENSITIVE_APPROVAL = (
     "Unable to run or schedule job: This job is flagged as possibly having sensitive variables but is also "
     "flagged as requiring approval.One of these two flags must be removed before this job can be scheduled or run."
 )
-SCHEDULING_MISSING = "Scheduled and approval-required runs are not available through this gateway yet"
+NO_SCHEDULE_NAME = "Please provide a name for the job schedule."
+NO_CRONTAB = "Please enter a valid crontab."
+BAD_DATETIME = "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
+EARLIEST_START = dt.timedelta(seconds=15)  # a start time must be at least this far ahead, as Nautobot requires
 FILES_MISSING = "File uploads are not available through this gateway yet; the file store is not installed"
 _TRUE = (True, 1, "true", "True", "TRUE", "1", "yes", "on")
 _FALSE = (False, 0, "false", "False", "FALSE", "0", "no", "off")
@@ -56,6 +64,11 @@ class RunInput:
     task_queue: str | None = None
     schedule: dict[str, Any] | None = None
     files: dict[str, UploadFile] = field(default_factory=dict)
+    multipart: bool = False
+
+    def schedule_key(self, name: str) -> str:
+        """Where an error about schedule field ``name`` goes: ``_schedule_<name>`` in a form, nested in JSON."""
+        return f"_schedule_{name}" if self.multipart else name
 
 
 def _boolean(name: str, value: Any) -> bool | None:
@@ -99,7 +112,7 @@ def parse_input(body: Any) -> RunInput:
 
 def _from_form(form: Any) -> RunInput:
     """Multipart: control keys start with ``_``; every other key is a variable; file parts are FileVars."""
-    run = RunInput()
+    run = RunInput(multipart=True)
     unknown = [key for key in form.keys() if key.startswith("_") and key not in _CONTROL]
     if unknown:
         raise ApiError(400, {key: ["This field is not a known control field."] for key in unknown})
@@ -146,6 +159,8 @@ def _validate(gw: Gateway, job_class: type[Job], record: JobRecord, run: RunInpu
     queues = valid_queues(record, gw.settings.default_queue)
     if run.task_queue is not None and run.task_queue not in queues:
         raise ApiError(400, {"task_queue": [f'"{run.task_queue}" is not a valid choice.']})
+    if run.schedule is not None:
+        _check_schedule(run, gw.settings.time_zone)
     if run.files:
         raise detail(501, FILES_MISSING)
     try:
@@ -156,14 +171,77 @@ def _validate(gw: Gateway, job_class: type[Job], record: JobRecord, run: RunInpu
     return commit, run.task_queue
 
 
-def _schedule_wanted(record: JobRecord, run: RunInput) -> bool:
+def _check_schedule(run: RunInput, time_zone: str) -> None:
+    """Step 7 for ``schedule`` (or the ``_schedule_*`` form keys): Nautobot's messages, keyed as it keys them."""
+    schedule = run.schedule or {}
+    interval = schedule.get("interval")
+    errors: dict[str, list[str]] = {}
+    if interval is None:
+        errors[run.schedule_key("interval")] = ["This field is required."]
+    elif interval not in INTERVALS:
+        errors[run.schedule_key("interval")] = [f'"{interval}" is not a valid choice.']
+    elif interval != IMMEDIATELY:
+        errors.update(_timing_errors(run, schedule, interval, time_zone))
+    if errors:
+        raise ApiError(400, errors if run.multipart else {"schedule": errors})
+
+
+def _timing_errors(run: RunInput, schedule: dict[str, Any], interval: str, time_zone: str) -> dict[str, list[str]]:
+    """The first of name, start time and crontab that is wrong, as Nautobot stops at the first."""
+    if not schedule.get("name"):
+        return {run.schedule_key("name"): [NO_SCHEDULE_NAME]}
+    start = schedule.get("start_time") or None
+    if start is not None:
+        try:
+            start_time = parse_start(start, zone(time_zone))
+        except InvalidSchedule:
+            return {run.schedule_key("start_time"): [BAD_DATETIME]}
+        schedule["start_time"] = start_time.isoformat()
+    if (start is None and interval != CUSTOM) or (start is not None and start_time < utcnow() + EARLIEST_START):
+        return {run.schedule_key("start_time"): [PAST_START]}
+    if interval == CUSTOM:
+        if schedule.get("crontab") is None:
+            return {run.schedule_key("crontab"): [NO_CRONTAB]}
+        try:
+            check_crontab(schedule["crontab"])
+        except InvalidSchedule as exc:
+            return {run.schedule_key("crontab"): [str(exc)]}
+    return {}
+
+
+def _schedule_wanted(record: JobRecord, run: RunInput) -> dict[str, Any] | None:
     """Step 12: an approval-required job always goes through a schedule; ``immediately`` alone does not."""
-    if record.approval_required:
-        return True
-    return run.schedule is not None and run.schedule.get("interval", "immediately") != "immediately"
+    schedule = run.schedule or {"interval": IMMEDIATELY}
+    if record.approval_required or schedule["interval"] != IMMEDIATELY:
+        return schedule
+    return None
 
 
-async def _run(request: Request, record_of: Any) -> tuple[Gateway, JobRecord, JobResult]:
+def _store_schedule(gw: Gateway, caller: Caller, record: JobRecord, job_class: type[Job], run: RunInput,
+                    schedule: dict[str, Any], commit: bool) -> ScheduledJob:
+    """Step 13: the schedule, stored for the caller; no JobResult until it fires."""
+    with gw.session() as session:
+        user = session.get(User, caller.user.id)
+        if user is None:
+            raise detail(403, "User inactive or deleted.")
+        try:
+            stored = create_schedule(
+                session, session.get(JobRecord, record.id) or record, user, interval=schedule["interval"],
+                default_queue=gw.settings.default_queue, time_zone=gw.settings.time_zone,
+                start=schedule.get("start_time"), crontab=schedule.get("crontab"), name=schedule.get("name") or None,
+                data=run.data, commit=commit, task_queue=run.task_queue, job_class=job_class,
+            )
+        except (InvalidSchedule, InvalidQueue) as exc:
+            raise ApiError(400, {"schedule": [str(exc)]}) from None
+        except PermissionError as exc:
+            raise detail(403, str(exc)) from None
+        session.commit()
+        session.refresh(stored)
+        session.expunge(stored)
+        return stored
+
+
+async def _run(request: Request, record_of: Any) -> tuple[Gateway, JobRecord, JobResult | ScheduledJob]:
     gw: Gateway = request.app.state.gateway
     caller = gw.authenticate(request.headers.get("authorization"))
     with gw.session() as session:
@@ -174,25 +252,27 @@ async def _run(request: Request, record_of: Any) -> tuple[Gateway, JobRecord, Jo
     return gw, record, _checked_run(gw, caller, record, body)
 
 
-def submit(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> JobResult:
+def submit(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> JobResult | ScheduledJob:
     """Check, record and publish one run as §4.4 orders it; every refusal is an ApiError with Nautobot's answer.
 
     The REST endpoints and the web form both come through here, so a person sees
-    exactly the refusals a script gets.
+    exactly the refusals a script gets. Returns the pending run, or the schedule
+    when the request is scheduled or the job needs approval.
     """
     _authorize(gw, caller, record)
     return _checked_run(gw, caller, record, body)
 
 
-def _checked_run(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> JobResult:
+def _checked_run(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> JobResult | ScheduledJob:
     _check_job(record, requested_interval(body))
     job_class = job_class_of(gw, record)
     if job_class is None:
         raise detail(405, NO_SOURCE)
     run = parse_input(body)
     commit, task_queue = _validate(gw, job_class, record, run)
-    if _schedule_wanted(record, run):
-        raise detail(501, SCHEDULING_MISSING)
+    schedule = _schedule_wanted(record, run)
+    if schedule is not None:
+        return _store_schedule(gw, caller, record, job_class, run, schedule, commit)
     published = gw.request(caller, record.class_path, data=run.data, commit=commit, task_queue=task_queue)
     try:
         gw.publish(published)
@@ -210,9 +290,15 @@ def _checked_run(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> J
 
 async def run_job(request: Request) -> JSONResponse:
     """The current endpoint: 201 with the pending JobResult."""
-    gw, _record, result = await _run(request, lambda session: find_job(session, request.path_params["key"]))
-    return JSONResponse({"schedule": None, "job_result": nested_job_result_body(result, base_url(request))},
-                        status_code=201)
+    gw, _record, outcome = await _run(request, lambda session: find_job(session, request.path_params["key"]))
+    return JSONResponse(run_body(outcome, base_url(request)), status_code=201)
+
+
+def run_body(outcome: JobResult | ScheduledJob, base: str) -> dict[str, Any]:
+    """Step 14: exactly one of ``schedule`` and ``job_result`` is set."""
+    if isinstance(outcome, ScheduledJob):
+        return {"schedule": nested_schedule_body(outcome, base), "job_result": None}
+    return {"schedule": None, "job_result": nested_job_result_body(outcome, base)}
 
 
 async def run_job_by_class_path(request: Request) -> JSONResponse:
@@ -228,7 +314,8 @@ async def run_job_by_class_path(request: Request) -> JSONResponse:
             raise detail(404, "Not found.")
         return record
 
-    gw, record, result = await _run(request, record_of)
+    gw, record, outcome = await _run(request, record_of)
+    result = outcome if isinstance(outcome, JobResult) else None
     job_class = job_class_of(gw, record)
     base = base_url(request)
     return JSONResponse({
@@ -236,5 +323,5 @@ async def run_job_by_class_path(request: Request) -> JSONResponse:
         "test_methods": declared_test_methods(job_class) if job_class else [],
         "vars": {name: type(variable).__name__ for name, variable in job_class.variables().items()}
         if job_class else {},
-        "result": job_result_body(result, base),
+        "result": job_result_body(result, base) if result is not None else None,
     })

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from jobruntime.authoring.job import Job
 from jobruntime.core.statuses import TERMINAL_STATUSES
-from jobruntime.models import JOB_OVERRIDABLE_FIELDS, JobLogEntry, JobResult
+from jobruntime.models import JOB_OVERRIDABLE_FIELDS, JobLogEntry, JobResult, ScheduledJob
 from jobruntime.models import Job as JobRecord
 from jobruntime.run.auth import CHANGE_JOB, valid_queues
 from jobruntime.web.errors import ApiError, detail
@@ -149,6 +149,8 @@ async def job(request: Request) -> Response:
         general = place_errors(fields, refusal)
         return page(request, "job.html", status_code=refusal.status, fields=fields,
                     **{**context, "general": general})
+    if isinstance(result, ScheduledJob):
+        return RedirectResponse("/approvals/", status_code=303)
     return RedirectResponse(f"/results/{result.id}/", status_code=303)
 
 
