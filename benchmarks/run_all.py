@@ -1,7 +1,7 @@
 """Run every benchmark of this directory, one after the other: ``python -m benchmarks.run_all``."""
 
 from benchmarks import (
-    bench_celery, bench_changes, bench_cli, bench_floor, bench_job_hooks, bench_latency_split, bench_logging,
+    bench_celery, bench_changes, bench_cli, bench_floor, bench_gateway, bench_job_hooks, bench_latency_split, bench_logging,
     bench_runs, bench_schedules,
 )
 
@@ -24,3 +24,5 @@ if __name__ == "__main__":
     bench_changes.main()
     print("== (f) job hooks: commit -> hook run, and hook runs per second ==")
     bench_job_hooks.main()
+    print("== (g) the HTTP gateway: POST .../run/ against Client.publish ==")
+    bench_gateway.main()
