@@ -19,7 +19,7 @@ from jobruntime.bus.messages import RunRequest
 from jobruntime.bus.outbox import OutboxRelay
 from jobruntime.client import Client
 from jobruntime.core.settings import Settings
-from jobruntime.models import ObjectPermission, User, bind_session
+from jobruntime.models import JobResult, ObjectPermission, User, bind_session
 from jobruntime.run.auth import has_permission, token_holder
 from jobruntime.run.runtime import Runtime
 from jobruntime.store.prebuilt import transaction
@@ -116,10 +116,11 @@ class Gateway:
         with self._lock:
             return self._publisher().queue_for(request)
 
-    def publish(self, request: RunRequest) -> str:
-        """Record the run pending and publish it; raises PublishRefused (no such queue, no worker)."""
+    def publish(self, request: RunRequest) -> JobResult | None:
+        """Record the run pending and publish it; returns the pending row (None when the job is unknown to
+        the database). Raises PublishRefused (no such queue, no worker)."""
         with self._lock:
-            return self._publisher().publish(request)
+            return self._publisher().publish_recorded(request)[1]
 
     def publish_rows(self, rows: list[dict[str, Any]]) -> None:
         """Publish outbox rows this process just committed (a dry run's request), and stamp them published."""

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -82,12 +83,14 @@ def _boolean(name: str, value: Any) -> bool | None:
     raise ApiError(400, {name: ["Must be a valid boolean."]})
 
 
-async def read_body(request: Request) -> Any:
-    """The body as sent: a JSON value, or the multipart form (a parse error is a 400, as Nautobot's parsers give)."""
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return await request.form()
+def is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith("multipart/form-data")
+
+
+def parse_json(raw: bytes) -> Any:
+    """A JSON body (empty: ``{}``); a parse error is a 400, as Nautobot's parser gives."""
     try:
-        return json.loads(await request.body() or b"{}")
+        return json.loads(raw or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, {"detail": f"JSON parse error - {exc}"}) from None
 
@@ -242,14 +245,30 @@ def _store_schedule(gw: Gateway, caller: Caller, record: JobRecord, job_class: t
 
 
 async def _run(request: Request, record_of: Any) -> tuple[Gateway, JobRecord, JobResult | ScheduledJob]:
+    """The endpoint's work. Database and broker round trips run in a thread, so the event loop keeps taking
+    other requests meanwhile; a JSON body takes one trip there, a form is read only once the caller may run."""
     gw: Gateway = request.app.state.gateway
-    caller = gw.authenticate(request.headers.get("authorization"))
+    authorization = request.headers.get("authorization")
+    if is_multipart(request):
+        caller, record = await anyio.to_thread.run_sync(_caller_and_record, gw, authorization, record_of)
+        form = await request.form()
+        return gw, record, await anyio.to_thread.run_sync(_checked_run, gw, caller, record, form)
+    raw = await request.body()
+
+    def json_run() -> tuple[Gateway, JobRecord, JobResult | ScheduledJob]:
+        caller, record = _caller_and_record(gw, authorization, record_of)
+        return gw, record, _checked_run(gw, caller, record, parse_json(raw))
+
+    return await anyio.to_thread.run_sync(json_run)
+
+
+def _caller_and_record(gw: Gateway, authorization: str | None, record_of: Any) -> tuple[Caller, JobRecord]:
+    caller = gw.authenticate(authorization)
     with gw.session() as session:
         record = record_of(session)
         session.expunge(record)
     _authorize(gw, caller, record)
-    body = await read_body(request)
-    return gw, record, _checked_run(gw, caller, record, body)
+    return caller, record
 
 
 def submit(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> JobResult | ScheduledJob:
@@ -275,17 +294,14 @@ def _checked_run(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> J
         return _store_schedule(gw, caller, record, job_class, run, schedule, commit)
     published = gw.request(caller, record.class_path, data=run.data, commit=commit, task_queue=task_queue)
     try:
-        gw.publish(published)
+        result = gw.publish(published)
     except NoWorkers as exc:
         raise detail(503, f"Unable to process request: No celery workers running on queue {exc.queue}.") from None
     except PublishRefused as exc:
         raise detail(503, str(exc)) from None
-    with gw.session() as session:
-        result = session.get(JobResult, published.job_result_id)
-        if result is None:  # another gateway's client recorded nothing (job unknown to the database)
-            raise detail(404, "Not found.")
-        result.user, result.job_model  # noqa: B018 - load both before the session closes
-        return result
+    if result is None:  # the job's record went between the checks and the publish
+        raise detail(404, "Not found.")
+    return result
 
 
 async def run_job(request: Request) -> JSONResponse:
