@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobruntime.core.settings import Settings
 from jobruntime.run.runtime import Runtime
-from jobruntime.web import jobs_api, openapi, results_api, run_api, schedules_api, stream
+from jobruntime.web import hooks_api, jobs_api, openapi, results_api, run_api, schedules_api, stream
 from jobruntime.web.bodies import API_VERSION
 from jobruntime.web.errors import ApiError, detail
 from jobruntime.web.gateway import Gateway
@@ -27,11 +27,6 @@ from jobruntime.web.listing import base_url
 from jobruntime.web.ui import pages
 from jobruntime.web.ui.render import STATIC_DIRECTORY
 from jobruntime.web.ui.session import CsrfRefused, SignInRequired, session_middleware
-
-NOT_YET = {  # capabilities whose endpoints answer 501 until they are installed
-    "job-hooks": "Job hooks are not available in this version",
-}
-
 
 class ApiVersionHeader:
     """Every answer names the REST API version, as Nautobot's do (clients read it on connect)."""
@@ -74,9 +69,9 @@ def api_status(request: Request) -> Response:
     })
 
 
-def not_yet(request: Request) -> Response:
-    message = NOT_YET.get(request.path_params["feature"])
-    raise detail(501, message) if message else detail(404, "Not found.")
+def api_not_found(request: Request) -> Response:
+    """Nautobot's JSON 404 for any other path under ``/api/``, not a bare text page."""
+    raise detail(404, "Not found.")
 
 
 def _json_body(handler: Callable[[Request, Any], Response]) -> Callable[[Request], Awaitable[Response]]:
@@ -114,8 +109,12 @@ def routes() -> list[Route]:
         Route("/api/extras/scheduled-jobs/{key}/approve/", schedules_api.approve_schedule, methods=["POST"]),
         Route("/api/extras/scheduled-jobs/{key}/deny/", schedules_api.deny_schedule, methods=["POST"]),
         Route("/api/extras/scheduled-jobs/{key}/dry-run/", schedules_api.dry_run_schedule, methods=["POST"]),
-        Route("/api/extras/{feature:str}/", not_yet, methods=["GET", "POST", "PATCH", "DELETE"]),
-        Route("/api/extras/{feature:str}/{rest:path}", not_yet, methods=["GET", "POST", "PATCH", "DELETE"]),
+        Route("/api/extras/job-hooks/", hooks_api.list_hooks),
+        Route("/api/extras/job-hooks/", _json_body(hooks_api.create_hook), methods=["POST"]),
+        Route("/api/extras/job-hooks/{key}/", hooks_api.get_hook),
+        Route("/api/extras/job-hooks/{key}/", _json_body(hooks_api.patch_hook), methods=["PATCH"]),
+        Route("/api/extras/job-hooks/{key}/", hooks_api.delete_hook, methods=["DELETE"]),
+        Route("/api/{rest:path}", api_not_found, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
         *web_pages(),
     ]
 
