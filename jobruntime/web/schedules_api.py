@@ -83,7 +83,7 @@ _LOADED = (selectinload(ScheduledJob.user), selectinload(ScheduledJob.approved_b
            selectinload(ScheduledJob.job_model))
 
 
-def _visible(query: Any, caller: Caller) -> Any:
+def visible_schedules(query: Any, caller: Caller) -> Any:
     """The caller's own requests and the schedules of jobs they may approve (every one for a superuser)."""
     if caller.user.is_superuser:
         return query
@@ -103,7 +103,7 @@ def _find(session: Session, key: str, caller: Caller | None = None) -> Scheduled
     except ValueError:
         raise detail(404, NOT_FOUND) from None
     query = sa.select(ScheduledJob).where(ScheduledJob.id == schedule_id).options(*_LOADED)
-    schedule = session.scalars(_visible(query, caller) if caller is not None else query).first()
+    schedule = session.scalars(visible_schedules(query, caller) if caller is not None else query).first()
     if schedule is None:
         raise detail(404, NOT_FOUND)
     return schedule
@@ -114,7 +114,7 @@ def list_schedules(request: Request) -> JSONResponse:
     gw: Gateway = request.app.state.gateway
     caller = gw.caller_of(request)
     limit, offset = pagination(request)
-    query = _visible(sa.select(ScheduledJob), caller)
+    query = visible_schedules(sa.select(ScheduledJob), caller)
     if request.query_params.get("awaiting_approval", "").lower() in ("true", "1", "yes", "on"):
         query = query.where(ScheduledJob.approval_required.is_(True), ScheduledJob.approved_at.is_(None))
     query = query.order_by(ScheduledJob.start_time, ScheduledJob.id)
@@ -151,49 +151,63 @@ def _user(session: Session, caller: Caller) -> User:
     return user
 
 
-def approve_schedule(request: Request) -> JSONResponse:
-    """200 with the approved schedule; any non-empty ``force`` approves a one-off whose time has passed."""
-    gw: Gateway = request.app.state.gateway
-    caller = gw.authenticate(request.headers.get("authorization"))
-    force = bool(request.query_params.get("force"))
+def approve_as(gw: Gateway, caller: Caller, key: str, *, force: bool, base: str) -> dict[str, Any]:
+    """Approve schedule ``key`` as ``caller``; returns its body. The REST endpoint and the approval page share it."""
     with gw.session() as session:
-        schedule = _find(session, request.path_params["key"])
+        schedule = _find(session, key)
         try:
             approve(session, schedule, _user(session, caller), force=force)
         except (ApprovalRefused, NotAwaitingApproval, InvalidSchedule) as exc:
             raise _refused(gw, caller, schedule, exc) from None
         session.commit()
         session.expire_all()
-        return JSONResponse(schedule_body(_find(session, str(schedule.id)), base_url(request)))
+        return schedule_body(_find(session, key), base)
+
+
+def deny_as(gw: Gateway, caller: Caller, key: str) -> str:
+    """Deny (delete) schedule ``key`` as ``caller``; returns what happened, in the reference's words."""
+    with gw.session() as session:
+        schedule = _find(session, key)
+        try:
+            message = deny(session, schedule, _user(session, caller))
+        except (ApprovalRefused, NotAwaitingApproval) as exc:
+            raise _refused(gw, caller, schedule, exc) from None
+        session.commit()
+    return message
+
+
+def dry_run_as(gw: Gateway, caller: Caller, key: str) -> uuid.UUID:
+    """Record and publish a dry run of schedule ``key`` as ``caller``; returns the run's id."""
+    with gw.session() as session:
+        schedule = _find(session, key)
+        try:
+            run_id, events = dry_run(session, schedule, _user(session, caller), default_queue=gw.settings.default_queue)
+        except ApprovalRefused as exc:
+            raise _refused(gw, caller, schedule, exc) from None
+        session.commit()
+    gw.publish_rows(events)
+    return run_id
+
+
+def approve_schedule(request: Request) -> JSONResponse:
+    """200 with the approved schedule; any non-empty ``force`` approves a one-off whose time has passed."""
+    gw: Gateway = request.app.state.gateway
+    caller = gw.authenticate(request.headers.get("authorization"))
+    return JSONResponse(approve_as(gw, caller, request.path_params["key"],
+                                   force=bool(request.query_params.get("force")), base=base_url(request)))
 
 
 def deny_schedule(request: Request) -> JSONResponse:
     """Deletes the request; 200 with a null body, as Nautobot answers."""
     gw: Gateway = request.app.state.gateway
-    caller = gw.authenticate(request.headers.get("authorization"))
-    with gw.session() as session:
-        schedule = _find(session, request.path_params["key"])
-        try:
-            deny(session, schedule, _user(session, caller))
-        except (ApprovalRefused, NotAwaitingApproval) as exc:
-            raise _refused(gw, caller, schedule, exc) from None
-        session.commit()
+    deny_as(gw, gw.authenticate(request.headers.get("authorization")), request.path_params["key"])
     return JSONResponse(None)
 
 
 def dry_run_schedule(request: Request) -> JSONResponse:
     """Runs the schedule's input now with commit off, as the caller; 200 with the pending JobResult."""
     gw: Gateway = request.app.state.gateway
-    caller = gw.authenticate(request.headers.get("authorization"))
-    with gw.session() as session:
-        schedule = _find(session, request.path_params["key"])
-        try:
-            run_id, events = dry_run(session, schedule, _user(session, caller),
-                                     default_queue=gw.settings.default_queue)
-        except ApprovalRefused as exc:
-            raise _refused(gw, caller, schedule, exc) from None
-        session.commit()
-    gw.publish_rows(events)
+    run_id = dry_run_as(gw, gw.authenticate(request.headers.get("authorization")), request.path_params["key"])
     with gw.session() as session:
         result = session.scalars(sa.select(JobResult).where(JobResult.id == run_id).options(
             selectinload(JobResult.user), selectinload(JobResult.job_model))).one()
