@@ -131,7 +131,9 @@ def web_pages() -> list[Route | Mount]:
         Route("/jobs/{key}/objects/{variable}/", pages.job_objects),
         Route("/results/", pages.results),
         Route("/results/{key}/", pages.result),
+        Route("/schedules/", pages.schedules),
         Route("/approvals/", pages.approvals),
+        Route("/approvals/{key}/{action}/", pages.approval_action, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
     ]
 
