@@ -134,7 +134,7 @@ def schedule_fields(time_zone: str) -> list[Field]:
         Field(name=f"{SCHEDULE_PREFIX}name", label="Schedule name", widget="text", attrs={"maxlength": 200},
               help="Needed for every choice but once immediately."),
         Field(name=f"{SCHEDULE_PREFIX}start_time", label="Starting at", widget="datetime",
-              help=f"Your browser's local time is read as {time_zone}. A custom schedule may leave it blank."),
+              help=f"Read as {time_zone} time. A custom schedule may leave it blank (it starts now)."),
         Field(name=f"{SCHEDULE_PREFIX}crontab", label="Crontab", widget="text",
               attrs={"placeholder": "*/15 9,17 3 * 1-5"},
               help="Recurring custom only: minute hour day-of-month month day-of-week."),
