@@ -95,3 +95,11 @@ def test_changing_hooks_needs_change_job_on_the_receiver(stack, receiver):
     assert api(stack, "PATCH", path, user="bob", json={"enabled": False}).json()["enabled"] is False
     assert api(stack, "DELETE", path, user="bob").status_code == 204
     assert api(stack, "GET", PATH, user=None).status_code == 403
+
+
+def test_openapi_document_describes_hooks_and_scheduled_jobs(stack):
+    document = api(stack, "GET", "/api/docs/").json()
+    assert set(document["paths"]["/api/extras/job-hooks/"]) == {"get", "post"}
+    assert "force" in [p["name"] for p in document["paths"]["/api/extras/scheduled-jobs/{id}/approve/"]["post"]["parameters"]]
+    assert set(document["components"]["schemas"]["JobHookBody"]["properties"]) == {
+        "name", "content_types", "job", "enabled", "type_create", "type_update", "type_delete"}
