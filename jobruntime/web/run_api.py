@@ -157,13 +157,13 @@ def _check_job(record: JobRecord, interval: str) -> None:
 
 
 def _validate(gw: Gateway, job_class: type[Job], record: JobRecord, run: RunInput) -> tuple[bool, str | None]:
-    """Steps 8-10: the commit flag, the task queue, then the job's own input rules."""
+    """Steps 7-10: the schedule's fields, the commit flag, the task queue, then the job's own input rules."""
+    if run.schedule is not None:
+        _check_schedule(run, gw.settings.time_zone)
     commit = record.commit_default if run.commit is None else run.commit
     queues = valid_queues(record, gw.settings.default_queue)
     if run.task_queue is not None and run.task_queue not in queues:
         raise ApiError(400, {"task_queue": [f'"{run.task_queue}" is not a valid choice.']})
-    if run.schedule is not None:
-        _check_schedule(run, gw.settings.time_zone)
     if run.files:
         raise detail(501, FILES_MISSING)
     try:
@@ -220,19 +220,20 @@ def _schedule_wanted(record: JobRecord, run: RunInput) -> dict[str, Any] | None:
     return None
 
 
-def _store_schedule(gw: Gateway, caller: Caller, record: JobRecord, job_class: type[Job], run: RunInput,
-                    schedule: dict[str, Any], commit: bool) -> ScheduledJob:
+def _store_schedule(gw: Gateway, caller: Caller, record: JobRecord, run: RunInput, schedule: dict[str, Any],
+                    commit: bool) -> ScheduledJob:
     """Step 13: the schedule, stored for the caller; no JobResult until it fires."""
     with gw.session() as session:
-        user = session.get(User, caller.user.id)
+        user, current = session.get(User, caller.user.id), session.get(JobRecord, record.id)
         if user is None:
             raise detail(403, "User inactive or deleted.")
+        if current is None:  # deleted since the checks
+            raise detail(404, "Not found.")
         try:
-            stored = create_schedule(
-                session, session.get(JobRecord, record.id) or record, user, interval=schedule["interval"],
-                default_queue=gw.settings.default_queue, time_zone=gw.settings.time_zone,
-                start=schedule.get("start_time"), crontab=schedule.get("crontab"), name=schedule.get("name") or None,
-                data=run.data, commit=commit, task_queue=run.task_queue, job_class=job_class,
+            stored = create_schedule(  # the input was validated by _validate already
+                session, current, user, interval=schedule["interval"], default_queue=gw.settings.default_queue,
+                time_zone=gw.settings.time_zone, start=schedule.get("start_time"), crontab=schedule.get("crontab"),
+                name=schedule.get("name") or None, data=run.data, commit=commit, task_queue=run.task_queue,
             )
         except (InvalidSchedule, InvalidQueue) as exc:
             raise ApiError(400, {"schedule": [str(exc)]}) from None
@@ -291,7 +292,7 @@ def _checked_run(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> J
     commit, task_queue = _validate(gw, job_class, record, run)
     schedule = _schedule_wanted(record, run)
     if schedule is not None:
-        return _store_schedule(gw, caller, record, job_class, run, schedule, commit)
+        return _store_schedule(gw, caller, record, run, schedule, commit)
     published = gw.request(caller, record.class_path, data=run.data, commit=commit, task_queue=task_queue)
     try:
         result = gw.publish(published)
