@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -103,3 +104,11 @@ def test_openapi_document_describes_hooks_and_scheduled_jobs(stack):
     assert "force" in [p["name"] for p in document["paths"]["/api/extras/scheduled-jobs/{id}/approve/"]["post"]["parameters"]]
     assert set(document["components"]["schemas"]["JobHookBody"]["properties"]) == {
         "name", "content_types", "job", "enabled", "type_create", "type_update", "type_delete"}
+
+
+def test_unknown_api_paths_and_methods_answer_in_json(stack):
+    missing = api(stack, "GET", "/api/extras/nothing-here/")
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Not found."})
+    wrong = api(stack, "PUT", "/api/extras/job-hooks/")
+    assert (wrong.status_code, wrong.json()) == (405, {"detail": 'Method "PUT" not allowed.'})
+    assert httpx.get(f"{stack.base}/no-such-page/", timeout=30).status_code == 404

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,7 +22,7 @@ from jobruntime.core.settings import Settings
 from jobruntime.run.runtime import Runtime
 from jobruntime.web import hooks_api, jobs_api, openapi, results_api, run_api, schedules_api, stream
 from jobruntime.web.bodies import API_VERSION
-from jobruntime.web.errors import ApiError, detail
+from jobruntime.web.errors import ApiError
 from jobruntime.web.gateway import Gateway
 from jobruntime.web.listing import base_url
 from jobruntime.web.ui import pages
@@ -69,9 +70,13 @@ def api_status(request: Request) -> Response:
     })
 
 
-def api_not_found(request: Request) -> Response:
-    """Nautobot's JSON 404 for any other path under ``/api/``, not a bare text page."""
-    raise detail(404, "Not found.")
+async def http_error(request: Request, exc: Exception) -> Response:
+    """An unknown path or method under ``/api/`` answers in JSON, with Django REST framework's texts."""
+    assert isinstance(exc, HTTPException)
+    if not request.url.path.startswith("/api/") or exc.status_code not in (404, 405):
+        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+    message = "Not found." if exc.status_code == 404 else f'Method "{request.method}" not allowed.'
+    return JSONResponse({"detail": message}, status_code=exc.status_code, headers=exc.headers)
 
 
 def _json_body(handler: Callable[[Request, Any], Response]) -> Callable[[Request], Awaitable[Response]]:
@@ -114,7 +119,6 @@ def routes() -> list[Route]:
         Route("/api/extras/job-hooks/{key}/", hooks_api.get_hook),
         Route("/api/extras/job-hooks/{key}/", _json_body(hooks_api.patch_hook), methods=["PATCH"]),
         Route("/api/extras/job-hooks/{key}/", hooks_api.delete_hook, methods=["DELETE"]),
-        Route("/api/{rest:path}", api_not_found, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
         *web_pages(),
     ]
 
@@ -149,7 +153,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         gateway.close()
 
     app = Starlette(routes=routes(), middleware=[Middleware(ApiVersionHeader), session_middleware(settings)],
-                    exception_handlers={ApiError: api_error, SignInRequired: pages.sign_in_redirect,
+                    exception_handlers={ApiError: api_error, HTTPException: http_error, SignInRequired: pages.sign_in_redirect,
                                         CsrfRefused: pages.csrf_refused}, lifespan=lifespan)
     app.state.gateway = gateway
     return app
