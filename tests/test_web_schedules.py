@@ -121,6 +121,13 @@ def test_a_job_with_sensitive_variables_is_never_scheduled_even_through_multipar
     assert (form.status_code, form.json()) == (400, expected)
     with stack.runtime.session() as session:
         assert session.scalar(select(func.count()).select_from(ScheduledJob)) == 0
+        record = session.get(JobRecord, uuid.UUID(stack.ids["NeedsApproval"]))
+        record.has_sensitive_variables = True
+        session.commit()
+    both = api(stack, "POST", run_url(stack, "NeedsApproval"), user="carol", json={})
+    assert (both.status_code, both.json()) == (400, [
+        "Unable to run or schedule job: This job is flagged as possibly having sensitive variables but is also "
+        "flagged as requiring approval.One of these two flags must be removed before this job can be scheduled or run."])
 
 
 def test_scheduled_jobs_list_paginates_and_shows_each_user_what_they_may_see(stack):

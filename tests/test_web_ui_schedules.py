@@ -53,6 +53,9 @@ def test_a_request_waits_in_the_queue_and_an_approver_approves_it_from_the_page(
         assert run is not None, "the approved schedule never ran"
         finished = wait_for_result(stack.runtime, run.id, timeout=60)
     assert finished.status == "completed"
+    driver.get(f"{base}/schedules/")
+    assert "Needs approval" in driver.find_element(By.ID, f"schedule-{schedule_id}").text
+    screenshots(driver, "schedules")
     with stack.runtime.session() as session:
         assert session.get(JobResult, run.id).user.username == "carol"  # it runs as its requester
         assert session.get(ScheduledJob, schedule_id).approved_by_user.username == "admin"
