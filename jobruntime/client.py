@@ -128,10 +128,11 @@ class Client:
         """
         return self.publish_recorded(request)[0]
 
-    def publish_recorded(self, request: RunRequest) -> tuple[str, JobResult | None]:
+    def publish_recorded(self, request: RunRequest, queue: str | None = None) -> tuple[str, JobResult | None]:
         """``publish``, also returning the pending JobResult it recorded (None when it recorded none), so a
-        caller that answers with the run (the HTTP gateway) need not read it back."""
-        queue = self.queue_for(request)
+        caller that answers with the run (the HTTP gateway) need not read it back. A caller that has the
+        Job record at hand passes the ``queue`` it resolved, saving a lookup."""
+        queue = queue or self.queue_for(request)
         body = request.to_json()
         if len(body) > self.settings.max_request_bytes:
             raise RequestTooLarge(queue, len(body), self.settings.max_request_bytes)

@@ -116,11 +116,11 @@ class Gateway:
         with self._lock:
             return self._publisher().queue_for(request)
 
-    def publish(self, request: RunRequest) -> JobResult | None:
-        """Record the run pending and publish it; returns the pending row (None when the job is unknown to
-        the database). Raises PublishRefused (no such queue, no worker)."""
+    def publish(self, request: RunRequest, queue: str) -> JobResult | None:
+        """Record the run pending and publish it to ``queue``; returns the pending row (None when the job is
+        unknown to the database). Raises PublishRefused (no such queue, no worker)."""
         with self._lock:
-            return self._publisher().publish_recorded(request)[1]
+            return self._publisher().publish_recorded(request, queue)[1]
 
     def publish_rows(self, rows: list[dict[str, Any]]) -> None:
         """Publish outbox rows this process just committed (a dry run's request), and stamp them published."""

@@ -297,7 +297,7 @@ def _checked_run(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> J
         return _store_schedule(gw, caller, record, run, schedule, commit)
     published = gw.request(caller, record.class_path, data=run.data, commit=commit, task_queue=task_queue)
     try:
-        result = gw.publish(published)
+        result = gw.publish(published, task_queue or valid_queues(record, gw.settings.default_queue)[0])
     except NoWorkers as exc:
         raise detail(503, f"Unable to process request: No celery workers running on queue {exc.queue}.") from None
     except PublishRefused as exc:
