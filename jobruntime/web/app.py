@@ -153,7 +153,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         gateway.close()
 
     app = Starlette(routes=routes(), middleware=[Middleware(ApiVersionHeader), session_middleware(settings)],
-                    exception_handlers={ApiError: api_error, HTTPException: http_error, SignInRequired: pages.sign_in_redirect,
-                                        CsrfRefused: pages.csrf_refused}, lifespan=lifespan)
+                    exception_handlers={ApiError: api_error, HTTPException: http_error,
+                                        SignInRequired: pages.sign_in_redirect, CsrfRefused: pages.csrf_refused},
+                    lifespan=lifespan)
     app.state.gateway = gateway
     return app

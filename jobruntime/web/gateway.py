@@ -112,10 +112,6 @@ class Gateway:
         with self._lock:
             return self._publisher().request(job, on_behalf_of=(caller.user.username, caller.token), **fields)
 
-    def queue_for(self, request: RunRequest) -> str:
-        with self._lock:
-            return self._publisher().queue_for(request)
-
     def publish(self, request: RunRequest, queue: str) -> JobResult | None:
         """Record the run pending and publish it to ``queue``; returns the pending row (None when the job is
         unknown to the database). Raises PublishRefused (no such queue, no worker)."""
