@@ -76,6 +76,22 @@ def test_a_scheduled_run_stores_its_input_and_makes_no_job_result(stack):
         assert session.scalar(select(func.count()).select_from(JobResult)) == 0
 
 
+def test_an_object_given_by_lookup_is_stored_and_sent_as_its_pk(stack):
+    with stack.runtime.session() as session:
+        role_pk = str(session.scalar(select(DeviceRole).where(DeviceRole.slug == "leaf")).pk)
+    scheduled = api(stack, "POST", run_url(stack), user="bob", json={
+        "data": {"site_name": "Lookup", "role": {"slug": "leaf"}},
+        "schedule": {"interval": "future", "name": "Once", "start_time": later()}}).json()["schedule"]
+    detail = api(stack, "GET", f"/api/extras/scheduled-jobs/{scheduled['id']}/", user="bob").json()
+    assert detail["kwargs"]["data"] == {"site_name": "Lookup", "role": role_pk}
+    with running_worker(stack.env):
+        answer = api(stack, "POST", run_url(stack), user="bob", json={"data": {"site_name": "Now", "role": {"slug": "leaf"}}})
+        result_id = uuid.UUID(answer.json()["job_result"]["id"])
+        assert wait_for_result(stack.runtime, result_id, timeout=60).status == "completed"
+    with stack.runtime.session() as session:
+        assert session.get(JobResult, result_id).job_kwargs["data"]["role"] == role_pk
+
+
 def test_schedule_fields_get_nautobots_messages_in_json_and_multipart(stack):
     cases = [
         ({"name": "n"}, {"schedule": {"interval": ["This field is required."]}}),

@@ -18,7 +18,8 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from jobruntime.authoring.inputs import InputValidationError, validate_data
+from jobruntime.authoring.inputs import InputValidationError, serialize_value, validate_data
+from jobruntime.authoring.variables import ObjectVar
 from jobruntime.authoring.job import Job, declared_test_methods
 from jobruntime.authoring.records import lookup_record
 from jobruntime.bus.broker import NoWorkers, PublishRefused
@@ -166,9 +167,13 @@ def _validate(gw: Gateway, job_class: type[Job], record: JobRecord, run: RunInpu
         raise ApiError(400, {"task_queue": [f'"{run.task_queue}" is not a valid choice.']})
     if run.files:
         raise detail(501, FILES_MISSING)
+    variables = job_class.variables()
     try:
         with gw.session():
-            validate_data(job_class.variables(), run.data)
+            cleaned = validate_data(variables, run.data)
+            run.data = {**run.data, **{  # an object as its pk, as Nautobot stores it: a lookup may match another later
+                name: serialize_value(variable, cleaned[name]) for name, variable in variables.items()
+                if isinstance(variable, ObjectVar) and name in run.data}}
     except InputValidationError as exc:
         raise ApiError(400, {"errors": exc.as_dict()}) from None
     return commit, run.task_queue
