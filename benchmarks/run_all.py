@@ -1,8 +1,8 @@
 """Run every benchmark of this directory, one after the other: ``python -m benchmarks.run_all``."""
 
 from benchmarks import (
-    bench_celery, bench_changes, bench_cli, bench_files, bench_floor, bench_job_hooks, bench_latency_split,
-    bench_logging, bench_runs, bench_schedules,
+    bench_celery, bench_changes, bench_cli, bench_files, bench_floor, bench_gateway, bench_job_hooks,
+    bench_latency_split, bench_logging, bench_runs, bench_schedules,
 )
 
 if __name__ == "__main__":
@@ -26,3 +26,5 @@ if __name__ == "__main__":
     bench_job_hooks.main()
     print("== (g) a 100 MiB file through storage vs. raw boto3 ==")
     bench_files.main()
+    print("== (h) the HTTP gateway: POST .../run/ against Client.publish ==")
+    bench_gateway.main()

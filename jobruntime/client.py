@@ -167,41 +167,46 @@ class Client:
 
         A run recorded as pending is removed again when the broker refuses it.
         """
-        queue = self.queue_for(request)
+        return self.publish_recorded(request)[0]
+
+    def publish_recorded(self, request: RunRequest, queue: str | None = None) -> tuple[str, JobResult | None]:
+        """``publish``, also returning the pending JobResult it recorded (None when it recorded none), so a
+        caller that answers with the run (the HTTP gateway) need not read it back. A caller that has the
+        Job record at hand passes the ``queue`` it resolved, saving a lookup."""
+        queue = queue or self.queue_for(request)
         body = request.to_json()
         if len(body) > self.settings.max_request_bytes:
             raise RequestTooLarge(queue, len(body), self.settings.max_request_bytes)
-        recorded = self.record_pending and self._record_pending(request, queue)
+        recorded = self._record_pending(request, queue) if self.record_pending else None
         try:
             self.bus.publish_run(body, queue, message_id=str(request.job_result_id))
         except BaseException:
-            if recorded:
+            if recorded is not None:
                 self._forget_pending(request.job_result_id)
             if request.files:
                 from jobruntime.storage import discard
 
                 discard(self.store, request.files, request.job_result_id)
             raise
-        return queue
+        return queue, recorded
 
-    def _record_pending(self, request: RunRequest, queue: str) -> bool:
-        """Write the run's pending JobResult; False when its job is unknown (the worker will say so),
-        the run exists already (a request published again: the worker treats it as a duplicate), or
+    def _record_pending(self, request: RunRequest, queue: str) -> JobResult | None:
+        """Write the run's pending JobResult and return it; None when its job is unknown (the worker will say
+        so), the run exists already (a request published again: the worker treats it as a duplicate), or
         the credentials prove no one: a worker leaves the run of such a request as it is, so its row
         would stay pending for ever."""
         with transaction(self.runtime.engine) as db:
             record = lookup_record(db, request.job)
             if record is None or run_name(db, request.job_result_id) is not None:
-                return False
+                return None
             try:
                 user = check_credentials(request, *requester(db, request), self.settings.signing_secret)
             except AuthenticationFailed:
-                return False
-            create_job_result(
+                return None
+            return create_job_result(
                 db, record, record.class_path, user=user, data=request.data,
                 commit=request.commit, task_queue=queue, job_result_id=request.job_result_id,
             )
-        return True
 
     def _forget_pending(self, job_result_id: uuid.UUID) -> None:
         with self.runtime.engine.begin() as connection:

@@ -215,12 +215,6 @@ def test_no_worker_on_the_queue_is_503_and_leaves_no_run(stack):
     assert listed["count"] == 0
 
 
-def test_an_approval_required_job_answers_501_until_schedules_exist(stack):
-    answer = api(stack, "POST", run_url(stack, "NeedsApproval"), user="carol", json={})
-    assert answer.status_code == 501
-    assert "not available" in answer.json()["detail"]
-
-
 def test_users_see_only_their_own_results(stack):
     with running_worker(stack.env):
         mine = api(stack, "POST", run_url(stack), user="bob", json={"data": {"site_name": "Bob site"}}).json()

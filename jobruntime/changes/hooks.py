@@ -36,7 +36,11 @@ _ENABLED_HOOKS = Prebuilt(
 
 
 class InvalidJobHook(ValueError):
-    """A hook that breaks one of the rules below; the message says which and how to fix it."""
+    """A hook that breaks one of the rules below; the message says which and how to fix it, ``field`` where."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def model_verbose_name(label: str) -> str:
@@ -52,19 +56,20 @@ def check_hook(session: Session, hook: JobHook) -> None:
     The conflict rule: two hooks may not share their job, a content type and an action.
     """
     if not hook.actions:
-        raise InvalidJobHook("You must select at least one type: create, update, and/or delete.")
+        raise InvalidJobHook("You must select at least one type: create, update, and/or delete.", "type_create")
     job = hook.job
     if job is None or not job.is_job_hook_receiver:
         name = job.class_path if job is not None else "(none)"
         raise InvalidJobHook(
             f"Job {name} is not a job hook receiver: subclass JobHookReceiver, implement receive_job_hook() "
-            f"and run `jobruntime sync`"
+            f"and run `jobruntime sync`", "job"
         )
     if not hook.content_types:
-        raise InvalidJobHook("Choose at least one content type, e.g. dcim.device")
+        raise InvalidJobHook("Choose at least one content type, e.g. dcim.device", "content_types")
     for label in hook.content_types:
         if change_logged_model(label) is None:
-            raise InvalidJobHook(f'"{label}" is not a change-logged model; choose from: {", ".join(change_logged_labels())}')
+            raise InvalidJobHook(f'"{label}" is not a change-logged model; choose from: {", ".join(change_logged_labels())}',
+                                 "content_types")
     others = session.scalars(select(JobHook).where(JobHook.job_id == job.id, JobHook.id != hook.id)).all()
     for other in others:
         for label in hook.content_types:
@@ -73,7 +78,8 @@ def check_hook(session: Session, hook: JobHook) -> None:
             for action in hook.actions:
                 if action in other.actions:
                     raise InvalidJobHook(
-                        f"A job hook already exists for {action} on {model_verbose_name(label)} to job {job.name}"
+                        f"A job hook already exists for {action} on {model_verbose_name(label)} to job {job.name}",
+                        f"type_{action}",
                     )
 
 

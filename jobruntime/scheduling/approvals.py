@@ -33,6 +33,14 @@ class ApprovalRefused(PermissionError):
     """The user may not approve, deny or dry-run this schedule; the message says why."""
 
 
+class StartInPast(ApprovalRefused):
+    """A one-off whose start time has passed needs ``force`` to be approved (it would run at once)."""
+
+
+class NotRunnable(ApprovalRefused):
+    """The schedule's job is gone, disabled or not installed, so it cannot be dry-run."""
+
+
 class NotAwaitingApproval(ValueError):
     """The schedule has no pending approval request."""
 
@@ -58,7 +66,7 @@ def approve(session: Session, schedule: ScheduledJob, user: User, *, force: bool
     if schedule.job_model is not None:
         check_schedulable(schedule.job_model, schedule.interval)
     if schedule.one_off and schedule.start_time < now and not force:
-        raise ApprovalRefused(PAST_ONE_OFF)
+        raise StartInPast(PAST_ONE_OFF)
     schedule.approved_by_user_id = user.id
     schedule.approved_at = now
     session.flush()
@@ -85,7 +93,7 @@ def dry_run(session: Session, schedule: ScheduledJob, user: User, *, default_que
     """
     record = schedule.job_model
     if record is None or not (record.enabled and record.installed):
-        raise ApprovalRefused(NOT_RUNNABLE)
+        raise NotRunnable(NOT_RUNNABLE)
     if not _holds(session, user, RUN_JOB, schedule):
         raise ApprovalRefused(NO_RUN_PERMISSION)
     queue = schedule.task_queue or default_queue

@@ -10,29 +10,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobruntime.core.settings import Settings
 from jobruntime.run.runtime import Runtime
-from jobruntime.web import jobs_api, openapi, results_api, run_api, stream
+from jobruntime.web import hooks_api, jobs_api, openapi, results_api, run_api, schedules_api, stream
 from jobruntime.web.bodies import API_VERSION
-from jobruntime.web.errors import ApiError, detail
+from jobruntime.web.errors import ApiError
 from jobruntime.web.gateway import Gateway
 from jobruntime.web.listing import base_url
 from jobruntime.web.ui import pages
 from jobruntime.web.ui.render import STATIC_DIRECTORY
 from jobruntime.web.ui.session import CsrfRefused, SignInRequired, session_middleware
-
-NOT_YET = {  # capabilities whose endpoints answer 501 until they are installed
-    "scheduled-jobs": "Scheduled jobs and approvals are not available in this version",
-    "job-hooks": "Job hooks are not available in this version",
-}
-
 
 class ApiVersionHeader:
     """Every answer names the REST API version, as Nautobot's do (clients read it on connect)."""
@@ -75,9 +70,13 @@ def api_status(request: Request) -> Response:
     })
 
 
-def not_yet(request: Request) -> Response:
-    message = NOT_YET.get(request.path_params["feature"])
-    raise detail(501, message) if message else detail(404, "Not found.")
+async def http_error(request: Request, exc: Exception) -> Response:
+    """An unknown path or method under ``/api/`` answers in JSON, with Django REST framework's texts."""
+    assert isinstance(exc, HTTPException)
+    if not request.url.path.startswith("/api/") or exc.status_code not in (404, 405):
+        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+    message = "Not found." if exc.status_code == 404 else f'Method "{request.method}" not allowed.'
+    return JSONResponse({"detail": message}, status_code=exc.status_code, headers=exc.headers)
 
 
 def _json_body(handler: Callable[[Request, Any], Response]) -> Callable[[Request], Awaitable[Response]]:
@@ -110,8 +109,16 @@ def routes() -> list[Route]:
         Route("/api/extras/job-results/{key}/logs/", results_api.result_logs),
         Route("/api/extras/job-results/{key}/stream/", stream.stream_result),
         Route("/api/extras/job-logs/", results_api.list_logs),
-        Route("/api/extras/{feature:str}/", not_yet, methods=["GET", "POST", "PATCH", "DELETE"]),
-        Route("/api/extras/{feature:str}/{rest:path}", not_yet, methods=["GET", "POST", "PATCH", "DELETE"]),
+        Route("/api/extras/scheduled-jobs/", schedules_api.list_schedules),
+        Route("/api/extras/scheduled-jobs/{key}/", schedules_api.get_schedule),
+        Route("/api/extras/scheduled-jobs/{key}/approve/", schedules_api.approve_schedule, methods=["POST"]),
+        Route("/api/extras/scheduled-jobs/{key}/deny/", schedules_api.deny_schedule, methods=["POST"]),
+        Route("/api/extras/scheduled-jobs/{key}/dry-run/", schedules_api.dry_run_schedule, methods=["POST"]),
+        Route("/api/extras/job-hooks/", hooks_api.list_hooks),
+        Route("/api/extras/job-hooks/", _json_body(hooks_api.create_hook), methods=["POST"]),
+        Route("/api/extras/job-hooks/{key}/", hooks_api.get_hook),
+        Route("/api/extras/job-hooks/{key}/", _json_body(hooks_api.patch_hook), methods=["PATCH"]),
+        Route("/api/extras/job-hooks/{key}/", hooks_api.delete_hook, methods=["DELETE"]),
         *web_pages(),
     ]
 
@@ -128,7 +135,9 @@ def web_pages() -> list[Route | Mount]:
         Route("/jobs/{key}/objects/{variable}/", pages.job_objects),
         Route("/results/", pages.results),
         Route("/results/{key}/", pages.result),
+        Route("/schedules/", pages.schedules),
         Route("/approvals/", pages.approvals),
+        Route("/approvals/{key}/{action}/", pages.approval_action, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
     ]
 
@@ -144,7 +153,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         gateway.close()
 
     app = Starlette(routes=routes(), middleware=[Middleware(ApiVersionHeader), session_middleware(settings)],
-                    exception_handlers={ApiError: api_error, SignInRequired: pages.sign_in_redirect,
-                                        CsrfRefused: pages.csrf_refused}, lifespan=lifespan)
+                    exception_handlers={ApiError: api_error, HTTPException: http_error,
+                                        SignInRequired: pages.sign_in_redirect, CsrfRefused: pages.csrf_refused},
+                    lifespan=lifespan)
     app.state.gateway = gateway
     return app

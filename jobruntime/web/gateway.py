@@ -16,9 +16,10 @@ from starlette.requests import Request
 
 from jobruntime.bus.broker import Bus, Subscription
 from jobruntime.bus.messages import RunRequest
+from jobruntime.bus.outbox import OutboxRelay
 from jobruntime.client import Client
 from jobruntime.core.settings import Settings
-from jobruntime.models import ObjectPermission, User, bind_session
+from jobruntime.models import JobResult, ObjectPermission, User, bind_session
 from jobruntime.run.auth import has_permission, token_holder
 from jobruntime.run.runtime import Runtime
 from jobruntime.store.prebuilt import transaction
@@ -111,14 +112,18 @@ class Gateway:
         with self._lock:
             return self._publisher().request(job, on_behalf_of=(caller.user.username, caller.token), **fields)
 
-    def queue_for(self, request: RunRequest) -> str:
+    def publish(self, request: RunRequest, queue: str) -> JobResult | None:
+        """Record the run pending and publish it to ``queue``; returns the pending row (None when the job is
+        unknown to the database). Raises PublishRefused (no such queue, no worker)."""
         with self._lock:
-            return self._publisher().queue_for(request)
+            return self._publisher().publish_recorded(request, queue)[1]
 
-    def publish(self, request: RunRequest) -> str:
-        """Record the run pending and publish it; raises PublishRefused (no such queue, no worker)."""
+    def publish_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Publish outbox rows this process just committed (a dry run's request), and stamp them published."""
         with self._lock:
-            return self._publisher().publish(request)
+            relay = OutboxRelay(self.runtime.engine, self._publisher().bus)
+            relay.publish_rows(rows)
+            relay.close()
 
     def subscribe(self) -> Subscription:
         """A live feed of run events (results and log lines): its own broker connection, for one stream."""

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from jobruntime.web.bodies import API_VERSION
-from jobruntime.web.schemas import JobPatchBody, JobRunBody
+from jobruntime.web.schemas import JobHookBody, JobPatchBody, JobRunBody
 
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 _PAGE = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0}},
@@ -30,7 +30,7 @@ def _answers(success: int, description: str, *errors: int) -> dict[str, Any]:
 
 
 def spec() -> dict[str, Any]:
-    models = (JobRunBody, JobPatchBody)
+    models = (JobRunBody, JobPatchBody, JobHookBody)
     schemas: dict[str, Any] = {}
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -59,7 +59,8 @@ def spec() -> dict[str, Any]:
             "/api/extras/jobs/{id}/run/": {"post": {
                 "summary": "Run a job (JSON, or multipart/form-data with _commit, _task_queue and files)",
                 "parameters": [_ID], "requestBody": _body(JobRunBody),
-                "responses": _answers(201, "The pending job result", 400, 403, 404, 405, 501, 503)}},
+                "responses": _answers(201, "The pending job result, or the schedule (approval-required jobs "
+                                           "always get one)", 400, 403, 404, 405, 501, 503)}},
             "/api/extras/job-results/": {"get": {"summary": "List job results", "parameters": _PAGE + [
                 {"name": name, "in": "query", "schema": {"type": "string"}}
                 for name in ("status", "job_model", "user", "ordering")],
@@ -76,6 +77,34 @@ def spec() -> dict[str, Any]:
             "/api/extras/job-logs/": {"get": {"summary": "One run's log entries, paginated", "parameters": _PAGE + [
                 {"name": "job_result", "in": "query", "required": True, "schema": {"type": "string", "format": "uuid"}}],
                 "responses": _answers(200, "A page of entries", 400, 403, 404)}},
+            "/api/extras/scheduled-jobs/": {"get": {
+                "summary": "Schedules you requested or may approve (awaiting_approval=true: the approval queue)",
+                "parameters": _PAGE + [{"name": "awaiting_approval", "in": "query", "schema": {"type": "boolean"}}],
+                "responses": _answers(200, "A page of schedules", 403)}},
+            "/api/extras/scheduled-jobs/{id}/": {"get": {"summary": "A schedule", "parameters": [_ID],
+                                                         "responses": _answers(200, "The schedule", 403, 404)}},
+            "/api/extras/scheduled-jobs/{id}/approve/": {"post": {
+                "summary": "Approve (needs approve_job; never your own request); force approves a past one-off",
+                "parameters": [_ID, {"name": "force", "in": "query", "schema": {"type": "string"}}],
+                "responses": _answers(200, "The approved schedule", 400, 403, 404)}},
+            "/api/extras/scheduled-jobs/{id}/deny/": {"post": {
+                "summary": "Deny (needs approve_job) or withdraw your own request", "parameters": [_ID],
+                "responses": _answers(200, "null: the request is deleted", 400, 403, 404)}},
+            "/api/extras/scheduled-jobs/{id}/dry-run/": {"post": {
+                "summary": "Run the schedule's input now with commit off, as you (needs run_job)", "parameters": [_ID],
+                "responses": _answers(200, "The pending job result", 403, 404, 405)}},
+            "/api/extras/job-hooks/": {
+                "get": {"summary": "List job hooks", "parameters": _PAGE + [
+                    {"name": "enabled", "in": "query", "schema": {"type": "boolean"}}],
+                    "responses": _answers(200, "A page of job hooks", 403)},
+                "post": {"summary": "Create a job hook (needs change_job on its receiver)",
+                         "requestBody": _body(JobHookBody), "responses": _answers(201, "The job hook", 400, 403)}},
+            "/api/extras/job-hooks/{id}/": {
+                "get": {"summary": "A job hook", "parameters": [_ID], "responses": _answers(200, "It", 403, 404)},
+                "patch": {"summary": "Change a job hook (needs change_job on its receiver)", "parameters": [_ID],
+                          "requestBody": _body(JobHookBody), "responses": _answers(200, "It", 400, 403, 404)},
+                "delete": {"summary": "Delete a job hook (needs change_job on its receiver)", "parameters": [_ID],
+                           "responses": _answers(204, "Deleted", 403, 404)}},
         },
     }
 

@@ -8,27 +8,34 @@ runs here: the run is recorded pending and published for a worker.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from jobruntime.authoring.inputs import InputValidationError, validate_data
-from jobruntime.authoring.discovery import InvalidClassPath
+from jobruntime.authoring.inputs import InputValidationError, serialize_value, validate_data
+from jobruntime.authoring.variables import ObjectVar
 from jobruntime.authoring.job import Job, declared_test_methods
-from jobruntime.authoring.records import find_record
+from jobruntime.authoring.records import lookup_record
 from jobruntime.bus.broker import NoWorkers, PublishRefused
 from jobruntime.models import Job as JobRecord
-from jobruntime.models import JobResult
-from jobruntime.run.auth import RUN_JOB, valid_queues
+from jobruntime.models import JobResult, ScheduledJob, User
+from jobruntime.models.types import utcnow
+from jobruntime.run.auth import RUN_JOB, InvalidQueue, valid_queues
+from jobruntime.store.prebuilt import transaction
+from jobruntime.scheduling.recurrence import CUSTOM, IMMEDIATELY, INTERVALS, InvalidSchedule, check_crontab, zone
+from jobruntime.scheduling.schedules import PAST_START, create_schedule, parse_start
 from jobruntime.web.bodies import job_result_body, nested_job_result_body
 from jobruntime.web.errors import ApiError, detail
 from jobruntime.web.gateway import Caller, Gateway
-from jobruntime.web.jobs_api import find_job, job_class_of
+from jobruntime.web.jobs_api import job_class_of
 from jobruntime.web.listing import base_url
+from jobruntime.web.schedules_api import nested_schedule_body
 from jobruntime.web.schemas import parse_run_body
 
 NOT_ENABLED = "This job is not enabled to be run."
@@ -39,7 +46,10 @@ SENSITIVE_APPROVAL = (
     "Unable to run or schedule job: This job is flagged as possibly having sensitive variables but is also "
     "flagged as requiring approval.One of these two flags must be removed before this job can be scheduled or run."
 )
-SCHEDULING_MISSING = "Scheduled and approval-required runs are not available through this gateway yet"
+NO_SCHEDULE_NAME = "Please provide a name for the job schedule."
+NO_CRONTAB = "Please enter a valid crontab."
+BAD_DATETIME = "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
+EARLIEST_START = dt.timedelta(seconds=15)  # a start time must be at least this far ahead, as Nautobot requires
 FILES_MISSING = "File uploads are not available through this gateway yet; the file store is not installed"
 _TRUE = (True, 1, "true", "True", "TRUE", "1", "yes", "on")
 _FALSE = (False, 0, "false", "False", "FALSE", "0", "no", "off")
@@ -56,6 +66,11 @@ class RunInput:
     task_queue: str | None = None
     schedule: dict[str, Any] | None = None
     files: dict[str, UploadFile] = field(default_factory=dict)
+    multipart: bool = False
+
+    def schedule_key(self, name: str) -> str:
+        """Where an error about schedule field ``name`` goes: ``_schedule_<name>`` in a form, nested in JSON."""
+        return f"_schedule_{name}" if self.multipart else name
 
 
 def _boolean(name: str, value: Any) -> bool | None:
@@ -69,12 +84,14 @@ def _boolean(name: str, value: Any) -> bool | None:
     raise ApiError(400, {name: ["Must be a valid boolean."]})
 
 
-async def read_body(request: Request) -> Any:
-    """The body as sent: a JSON value, or the multipart form (a parse error is a 400, as Nautobot's parsers give)."""
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return await request.form()
+def is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith("multipart/form-data")
+
+
+def parse_json(raw: bytes) -> Any:
+    """A JSON body (empty: ``{}``); a parse error is a 400, as Nautobot's parser gives."""
     try:
-        return json.loads(await request.body() or b"{}")
+        return json.loads(raw or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, {"detail": f"JSON parse error - {exc}"}) from None
 
@@ -99,7 +116,7 @@ def parse_input(body: Any) -> RunInput:
 
 def _from_form(form: Any) -> RunInput:
     """Multipart: control keys start with ``_``; every other key is a variable; file parts are FileVars."""
-    run = RunInput()
+    run = RunInput(multipart=True)
     unknown = [key for key in form.keys() if key.startswith("_") and key not in _CONTROL]
     if unknown:
         raise ApiError(400, {key: ["This field is not a known control field."] for key in unknown})
@@ -141,94 +158,177 @@ def _check_job(record: JobRecord, interval: str) -> None:
 
 
 def _validate(gw: Gateway, job_class: type[Job], record: JobRecord, run: RunInput) -> tuple[bool, str | None]:
-    """Steps 8-10: the commit flag, the task queue, then the job's own input rules."""
+    """Steps 7-10: the schedule's fields, the commit flag, the task queue, then the job's own input rules."""
+    if run.schedule is not None:
+        _check_schedule(run, gw.settings.time_zone)
     commit = record.commit_default if run.commit is None else run.commit
     queues = valid_queues(record, gw.settings.default_queue)
     if run.task_queue is not None and run.task_queue not in queues:
         raise ApiError(400, {"task_queue": [f'"{run.task_queue}" is not a valid choice.']})
     if run.files:
         raise detail(501, FILES_MISSING)
+    variables = job_class.variables()
     try:
         with gw.session():
-            validate_data(job_class.variables(), run.data)
+            cleaned = validate_data(variables, run.data)
+            run.data = {**run.data, **{  # an object as its pk, as Nautobot stores it: a lookup may match another later
+                name: serialize_value(variable, cleaned[name]) for name, variable in variables.items()
+                if isinstance(variable, ObjectVar) and name in run.data}}
     except InputValidationError as exc:
         raise ApiError(400, {"errors": exc.as_dict()}) from None
     return commit, run.task_queue
 
 
-def _schedule_wanted(record: JobRecord, run: RunInput) -> bool:
+def _check_schedule(run: RunInput, time_zone: str) -> None:
+    """Step 7 for ``schedule`` (or the ``_schedule_*`` form keys): Nautobot's messages, keyed as it keys them."""
+    schedule = run.schedule or {}
+    interval = schedule.get("interval")
+    errors: dict[str, list[str]] = {}
+    if interval is None:
+        errors[run.schedule_key("interval")] = ["This field is required."]
+    elif interval not in INTERVALS:
+        errors[run.schedule_key("interval")] = [f'"{interval}" is not a valid choice.']
+    elif interval != IMMEDIATELY:
+        errors.update(_timing_errors(run, schedule, interval, time_zone))
+    if errors:
+        raise ApiError(400, errors if run.multipart else {"schedule": errors})
+
+
+def _timing_errors(run: RunInput, schedule: dict[str, Any], interval: str, time_zone: str) -> dict[str, list[str]]:
+    """The first of name, start time and crontab that is wrong, as Nautobot stops at the first."""
+    if not schedule.get("name"):
+        return {run.schedule_key("name"): [NO_SCHEDULE_NAME]}
+    start = schedule.get("start_time") or None
+    if start is not None:
+        try:
+            start_time = parse_start(start, zone(time_zone))
+        except InvalidSchedule:
+            return {run.schedule_key("start_time"): [BAD_DATETIME]}
+        schedule["start_time"] = start_time.isoformat()
+    if (start is None and interval != CUSTOM) or (start is not None and start_time < utcnow() + EARLIEST_START):
+        return {run.schedule_key("start_time"): [PAST_START]}
+    if interval == CUSTOM:
+        if schedule.get("crontab") is None:
+            return {run.schedule_key("crontab"): [NO_CRONTAB]}
+        try:
+            check_crontab(schedule["crontab"])
+        except InvalidSchedule as exc:
+            return {run.schedule_key("crontab"): [str(exc)]}
+    return {}
+
+
+def _schedule_wanted(record: JobRecord, run: RunInput) -> dict[str, Any] | None:
     """Step 12: an approval-required job always goes through a schedule; ``immediately`` alone does not."""
-    if record.approval_required:
-        return True
-    return run.schedule is not None and run.schedule.get("interval", "immediately") != "immediately"
+    schedule = run.schedule or {"interval": IMMEDIATELY}
+    if record.approval_required or schedule["interval"] != IMMEDIATELY:
+        return schedule
+    return None
 
 
-async def _run(request: Request, record_of: Any) -> tuple[Gateway, JobRecord, JobResult]:
-    gw: Gateway = request.app.state.gateway
-    caller = gw.authenticate(request.headers.get("authorization"))
+def _store_schedule(gw: Gateway, caller: Caller, record: JobRecord, run: RunInput, schedule: dict[str, Any],
+                    commit: bool) -> ScheduledJob:
+    """Step 13: the schedule, stored for the caller; no JobResult until it fires."""
     with gw.session() as session:
-        record = record_of(session)
-        session.expunge(record)
+        user, current = session.get(User, caller.user.id), session.get(JobRecord, record.id)
+        if user is None:
+            raise detail(403, "User inactive or deleted.")
+        if current is None:  # deleted since the checks
+            raise detail(404, "Not found.")
+        try:
+            stored = create_schedule(  # the input was validated by _validate already
+                session, current, user, interval=schedule["interval"], default_queue=gw.settings.default_queue,
+                time_zone=gw.settings.time_zone, start=schedule.get("start_time"), crontab=schedule.get("crontab"),
+                name=schedule.get("name") or None, data=run.data, commit=commit, task_queue=run.task_queue,
+            )
+        except (InvalidSchedule, InvalidQueue) as exc:
+            raise ApiError(400, {"schedule": [str(exc)]}) from None
+        except PermissionError as exc:
+            raise detail(403, str(exc)) from None
+        session.commit()
+        session.refresh(stored)
+        session.expunge(stored)
+        return stored
+
+
+async def _run(request: Request, job: str) -> tuple[Gateway, JobRecord, JobResult | ScheduledJob]:
+    """The endpoint's work. Database and broker round trips run in a thread, so the event loop keeps taking
+    other requests meanwhile; a JSON body takes one trip there, a form is read only once the caller may run."""
+    gw: Gateway = request.app.state.gateway
+    authorization = request.headers.get("authorization")
+    if is_multipart(request):
+        caller, record = await anyio.to_thread.run_sync(_caller_and_record, gw, authorization, job)
+        form = await request.form()
+        return gw, record, await anyio.to_thread.run_sync(_checked_run, gw, caller, record, form)
+    raw = await request.body()
+
+    def json_run() -> tuple[Gateway, JobRecord, JobResult | ScheduledJob]:
+        caller, record = _caller_and_record(gw, authorization, job)
+        return gw, record, _checked_run(gw, caller, record, parse_json(raw))
+
+    return await anyio.to_thread.run_sync(json_run)
+
+
+def _caller_and_record(gw: Gateway, authorization: str | None, job: str) -> tuple[Caller, JobRecord]:
+    """The caller, and a snapshot of the Job record ``job`` names (UUID or class path): a fraction of an ORM load."""
+    caller = gw.authenticate(authorization)
+    with transaction(gw.runtime.autocommit_engine) as db:
+        record = lookup_record(db, job)
+    if record is None:
+        raise detail(404, "Not found.")
     _authorize(gw, caller, record)
-    body = await read_body(request)
-    return gw, record, _checked_run(gw, caller, record, body)
+    return caller, record
 
 
-def submit(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> JobResult:
+def submit(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> JobResult | ScheduledJob:
     """Check, record and publish one run as §4.4 orders it; every refusal is an ApiError with Nautobot's answer.
 
     The REST endpoints and the web form both come through here, so a person sees
-    exactly the refusals a script gets.
+    exactly the refusals a script gets. Returns the pending run, or the schedule
+    when the request is scheduled or the job needs approval.
     """
     _authorize(gw, caller, record)
     return _checked_run(gw, caller, record, body)
 
 
-def _checked_run(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> JobResult:
+def _checked_run(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> JobResult | ScheduledJob:
     _check_job(record, requested_interval(body))
     job_class = job_class_of(gw, record)
     if job_class is None:
         raise detail(405, NO_SOURCE)
     run = parse_input(body)
     commit, task_queue = _validate(gw, job_class, record, run)
-    if _schedule_wanted(record, run):
-        raise detail(501, SCHEDULING_MISSING)
+    schedule = _schedule_wanted(record, run)
+    if schedule is not None:
+        return _store_schedule(gw, caller, record, run, schedule, commit)
     published = gw.request(caller, record.class_path, data=run.data, commit=commit, task_queue=task_queue)
     try:
-        gw.publish(published)
+        result = gw.publish(published, task_queue or valid_queues(record, gw.settings.default_queue)[0])
     except NoWorkers as exc:
         raise detail(503, f"Unable to process request: No celery workers running on queue {exc.queue}.") from None
     except PublishRefused as exc:
         raise detail(503, str(exc)) from None
-    with gw.session() as session:
-        result = session.get(JobResult, published.job_result_id)
-        if result is None:  # another gateway's client recorded nothing (job unknown to the database)
-            raise detail(404, "Not found.")
-        result.user, result.job_model  # noqa: B018 - load both before the session closes
-        return result
+    if result is None:  # the job's record went between the checks and the publish
+        raise detail(404, "Not found.")
+    return result
 
 
 async def run_job(request: Request) -> JSONResponse:
     """The current endpoint: 201 with the pending JobResult."""
-    gw, _record, result = await _run(request, lambda session: find_job(session, request.path_params["key"]))
-    return JSONResponse({"schedule": None, "job_result": nested_job_result_body(result, base_url(request))},
-                        status_code=201)
+    gw, _record, outcome = await _run(request, request.path_params["key"])
+    return JSONResponse(run_body(outcome, base_url(request)), status_code=201)
+
+
+def run_body(outcome: JobResult | ScheduledJob, base: str) -> dict[str, Any]:
+    """Step 14: exactly one of ``schedule`` and ``job_result`` is set."""
+    if isinstance(outcome, ScheduledJob):
+        return {"schedule": nested_schedule_body(outcome, base), "job_result": None}
+    return {"schedule": None, "job_result": nested_job_result_body(outcome, base)}
 
 
 async def run_job_by_class_path(request: Request) -> JSONResponse:
     """The deprecated endpoint: 200 with the job class's description and the full JobResult."""
-    class_path = request.path_params["class_path"]
-
-    def record_of(session: Any) -> JobRecord:
-        try:
-            record = find_record(session, class_path)
-        except InvalidClassPath:
-            record = None
-        if record is None:
-            raise detail(404, "Not found.")
-        return record
-
-    gw, record, result = await _run(request, record_of)
+    gw, record, outcome = await _run(request, request.path_params["class_path"])
+    result = outcome if isinstance(outcome, JobResult) else None
     job_class = job_class_of(gw, record)
     base = base_url(request)
     return JSONResponse({
@@ -236,5 +336,5 @@ async def run_job_by_class_path(request: Request) -> JSONResponse:
         "test_methods": declared_test_methods(job_class) if job_class else [],
         "vars": {name: type(variable).__name__ for name, variable in job_class.variables().items()}
         if job_class else {},
-        "result": job_result_body(result, base),
+        "result": job_result_body(result, base) if result is not None else None,
     })

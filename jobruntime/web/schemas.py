@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobruntime.web.errors import ApiError
 
+Body = TypeVar("Body", bound=BaseModel)
 INTERVALS = ("immediately", "future", "hourly", "daily", "weekly", "custom")
 
 
@@ -53,6 +54,20 @@ class JobPatchBody(BaseModel):
     task_queues: list[str] | None = None
 
 
+class JobHookBody(BaseModel):
+    """``POST``/``PATCH /api/extras/job-hooks/``: Nautobot's JobHook fields; ``job`` is the receiver's UUID."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = None
+    content_types: list[str] | None = Field(default=None, description='Change-logged models, e.g. ["dcim.device"]')
+    job: str | None = Field(default=None, description="The receiver job's UUID")
+    enabled: bool | None = None
+    type_create: bool | None = None
+    type_update: bool | None = None
+    type_delete: bool | None = None
+
+
 _MESSAGES = {
     "bool_type": "Must be a valid boolean.", "bool_parsing": "Must be a valid boolean.",
     "string_type": "Not a valid string.", "dict_type": "Expected a dictionary of items.",
@@ -63,10 +78,15 @@ _MESSAGES = {
 
 def parse_run_body(body: Any) -> JobRunBody:
     """The JSON body as a JobRunBody; a 400 shaped like Django REST framework's field errors otherwise."""
+    return parse_body(JobRunBody, body)
+
+
+def parse_body(model: type[Body], body: Any) -> Body:
+    """``body`` as ``model``; a 400 shaped like Django REST framework's field errors otherwise."""
     if not isinstance(body, dict):
         raise ApiError(400, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {type(body).__name__}."]})
     try:
-        return JobRunBody.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as exc:
         errors: dict[str, Any] = {}
         for error in exc.errors():

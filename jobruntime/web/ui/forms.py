@@ -20,6 +20,11 @@ PICKER_LIMIT = 50  # objects a picker offers at once; typing narrows the list
 SEARCHED_COLUMNS = ("name", "model", "address", "prefix", "slug", "username", "vid")
 IP_HINTS = {"ip-address": "192.0.2.1", "ip-interface": "192.0.2.1/24", "ip-network": "192.0.2.0/24"}
 COMMIT_FIELD, QUEUE_FIELD = "_commit", "_task_queue"
+SCHEDULE_PREFIX = "_schedule_"
+INTERVAL_LABELS = {  # Nautobot's JobExecutionType labels
+    "immediately": "Once immediately", "future": "Once in the future", "hourly": "Recurring hourly",
+    "daily": "Recurring daily", "weekly": "Recurring weekly", "custom": "Recurring custom",
+}
 
 
 @dataclass
@@ -28,7 +33,7 @@ class Field:
 
     name: str
     label: str
-    widget: str  # text, textarea, number, checkbox, select, picker, file
+    widget: str  # text, textarea, number, checkbox, select, picker, file, datetime
     required: bool = False
     help: str = ""
     multiple: bool = False
@@ -121,6 +126,30 @@ def read_form(fields: list[Field], form: FormData) -> tuple[dict[str, Any], bool
     return data, has_file
 
 
+def schedule_fields(time_zone: str) -> list[Field]:
+    """When to run, as the multipart API names it (``_schedule_*``), so the endpoint's messages land by field."""
+    return [
+        Field(name=f"{SCHEDULE_PREFIX}interval", label="When", widget="select", required=True, value="immediately",
+              choices=list(INTERVAL_LABELS.items())),
+        Field(name=f"{SCHEDULE_PREFIX}name", label="Schedule name", widget="text", attrs={"maxlength": 200},
+              help="Needed for every choice but once immediately."),
+        Field(name=f"{SCHEDULE_PREFIX}start_time", label="Starting at", widget="datetime",
+              help=f"Read as {time_zone} time. A custom schedule may leave it blank (it starts now)."),
+        Field(name=f"{SCHEDULE_PREFIX}crontab", label="Crontab", widget="text",
+              attrs={"placeholder": "*/15 9,17 3 * 1-5"},
+              help="Recurring custom only: minute hour day-of-month month day-of-week."),
+    ]
+
+
+def read_schedule(form: FormData) -> tuple[dict[str, str] | None, dict[str, str]]:
+    """The ``schedule`` of a run body (None: run at once) and the raw values to show again after a refusal."""
+    raw = {key: str(form.get(key) or "") for key in form.keys() if key.startswith(SCHEDULE_PREFIX)}
+    schedule = {key[len(SCHEDULE_PREFIX):]: value.strip() for key, value in raw.items() if value.strip()}
+    if schedule.get("interval", "immediately") == "immediately":
+        return None, raw
+    return schedule, raw
+
+
 def refill(fields: list[Field], data: dict[str, Any]) -> None:
     """Show what was submitted again after a refusal, so nothing has to be typed twice."""
     for spec in fields:
@@ -137,6 +166,9 @@ def place_errors(fields: list[Field], refusal: ApiError) -> list[str]:
     if not isinstance(body, dict) or "detail" in body:
         return [body["detail"]] if isinstance(body, dict) else [str(message) for message in body]
     general = []
+    if isinstance(body.get("schedule"), dict):  # a JSON body's schedule errors belong to the _schedule_* fields
+        body = {**{f"{SCHEDULE_PREFIX}{key}": value for key, value in body["schedule"].items()},
+                **{key: value for key, value in body.items() if key != "schedule"}}
     for name, messages in body.items():
         messages = messages if isinstance(messages, list) else [str(messages)]
         target = by_name.get(name) or by_name.get(f"_{name}")

@@ -15,16 +15,19 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from jobruntime.authoring.job import Job
 from jobruntime.core.statuses import TERMINAL_STATUSES
-from jobruntime.models import JOB_OVERRIDABLE_FIELDS, JobLogEntry, JobResult
+from jobruntime.models import JOB_OVERRIDABLE_FIELDS, JobLogEntry, JobResult, ScheduledJob
 from jobruntime.models import Job as JobRecord
 from jobruntime.run.auth import CHANGE_JOB, valid_queues
+from jobruntime.scheduling.schedules import next_runs, state
 from jobruntime.web.errors import ApiError, detail
 from jobruntime.web.gateway import Caller, Gateway
 from jobruntime.web.jobs_api import apply_change, find_job, job_class_of
+from jobruntime.web.listing import base_url
 from jobruntime.web.results_api import find_result, visible
 from jobruntime.web.run_api import FILES_MISSING, submit
+from jobruntime.web.schedules_api import PAST_START_API, approve_as, deny_as, dry_run_as, visible_schedules
 from jobruntime.web.ui.forms import (COMMIT_FIELD, QUEUE_FIELD, Field, build_fields, offered_objects, place_errors,
-                                    read_form, refill)
+                                    read_form, read_schedule, refill, schedule_fields)
 from jobruntime.web.ui.render import page
 from jobruntime.web.ui.session import CSRF_FIELD, SignInRequired, check_csrf, safe_next, sign_in, signed_in
 
@@ -120,6 +123,11 @@ def _run_form(gw: Gateway, record: JobRecord, job_class: type[Job], values: dict
         chosen = values.get(QUEUE_FIELD) if values else None
         fields.append(Field(name=QUEUE_FIELD, label="Task queue", widget="select", value=chosen or queues[0],
                             choices=[(queue, queue) for queue in queues]))
+    if not record.has_sensitive_variables:  # such a job never runs from a schedule
+        when = schedule_fields(gw.settings.time_zone)
+        if values is not None:
+            refill(when, values)
+        fields.extend(when)
     return fields
 
 
@@ -138,8 +146,10 @@ async def job(request: Request) -> Response:
     form = await checked_form(request)
     probe = build_fields(job_class.form_schema())
     data, has_file = read_form(probe, form)
-    body: dict[str, Any] = {"data": data, "commit": COMMIT_FIELD in form, "task_queue": form.get(QUEUE_FIELD)}
-    values = {**data, COMMIT_FIELD: body["commit"], QUEUE_FIELD: body["task_queue"]}
+    schedule, schedule_values = read_schedule(form)
+    body: dict[str, Any] = {"data": data, "commit": COMMIT_FIELD in form, "task_queue": form.get(QUEUE_FIELD),
+                            "schedule": schedule}
+    values = {**data, COMMIT_FIELD: body["commit"], QUEUE_FIELD: body["task_queue"], **schedule_values}
     try:
         if has_file:
             raise detail(501, FILES_MISSING)
@@ -149,6 +159,8 @@ async def job(request: Request) -> Response:
         general = place_errors(fields, refusal)
         return page(request, "job.html", status_code=refusal.status, fields=fields,
                     **{**context, "general": general})
+    if isinstance(result, ScheduledJob):
+        return RedirectResponse("/approvals/" if result.approval_required else "/schedules/", status_code=303)
     return RedirectResponse(f"/results/{result.id}/", status_code=303)
 
 
@@ -189,9 +201,54 @@ def result(request: Request) -> Response:
                     live=found.status not in TERMINAL_STATUSES)
 
 
-def approvals(request: Request) -> Response:
-    signed_in(request)
-    return page(request, "approvals.html")
+def schedules(request: Request) -> Response:
+    """The schedules the caller may see (their own, and those they may approve), by start time."""
+    caller = signed_in(request)
+    query = visible_schedules(sa.select(ScheduledJob), caller).options(
+        selectinload(ScheduledJob.user), selectinload(ScheduledJob.job_model)).order_by(ScheduledJob.start_time)
+    with gateway(request).session() as session:
+        rows = [(schedule, state(schedule), next_runs(schedule, 1)) for schedule in session.scalars(query)]
+        return page(request, "schedules.html", rows=rows)
+
+
+def approvals(request: Request, message: str | None = None, error: ApiError | None = None,
+              past: str | None = None) -> Response:
+    """The approval queue: each request with the input as submitted, and approve / deny / dry-run.
+
+    ``past`` names a one-off whose start time has passed: the page asks to confirm before it runs at once.
+    """
+    caller = signed_in(request)
+    query = visible_schedules(sa.select(ScheduledJob), caller).where(
+        ScheduledJob.approval_required.is_(True), ScheduledJob.approved_at.is_(None)).options(
+        selectinload(ScheduledJob.user), selectinload(ScheduledJob.job_model)).order_by(ScheduledJob.start_time)
+    with gateway(request).session() as session:
+        rows = session.scalars(query).all()
+        return page(request, "approvals.html", status_code=error.status if error else 200, rows=rows,
+                    message=message or request.query_params.get("done"),
+                    error=refused_message(error) if error else None, past=past)
+
+
+async def approval_action(request: Request) -> Response:
+    """A button of the approval queue; the outcome is shown on the queue (a dry run opens its result)."""
+    caller = signed_in(request)
+    form = await checked_form(request)
+    gw, key, action = gateway(request), request.path_params["key"], request.path_params["action"]
+    try:
+        if action == "approve":
+            body = await anyio.to_thread.run_sync(
+                lambda: approve_as(gw, caller, key, force=bool(form.get("force")), base=base_url(request)))
+            done = f"Schedule {body['name']} approved"
+        elif action == "deny":
+            done = await anyio.to_thread.run_sync(deny_as, gw, caller, key)
+        elif action == "dry-run":
+            run_id = await anyio.to_thread.run_sync(dry_run_as, gw, caller, key)
+            return RedirectResponse(f"/results/{run_id}/", status_code=303)
+        else:
+            raise detail(404, "Not found.")
+    except ApiError as refusal:
+        past = key if refusal.status == 400 and refusal.body == [PAST_START_API] else None
+        return approvals(request, error=refusal, past=past)
+    return RedirectResponse(f"/approvals/?{urlencode({'done': done})}", status_code=303)
 
 
 def _may_change(gw: Gateway, caller: Caller, key: str) -> JobRecord:
@@ -260,10 +317,15 @@ async def job_edit(request: Request) -> Response:
                 text_fields=TEXT_FIELDS, flag_fields=FLAG_FIELDS, number_fields=NUMBER_FIELDS)
 
 
-def refused(request: Request, exc: ApiError) -> Response:
+def refused_message(exc: ApiError) -> str:
     body = exc.body
-    message = body.get("detail", str(body)) if isinstance(body, dict) else str(body)
-    return page(request, "refused.html", status_code=exc.status, message=message)
+    if isinstance(body, list):
+        return " ".join(str(message) for message in body)
+    return body.get("detail", str(body)) if isinstance(body, dict) else str(body)
+
+
+def refused(request: Request, exc: ApiError) -> Response:
+    return page(request, "refused.html", status_code=exc.status, message=refused_message(exc))
 
 
 def sign_in_redirect(request: Request, exc: Exception) -> Response:
