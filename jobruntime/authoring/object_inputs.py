@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.core.limits import quote_items, quote_json
 from jobruntime.models import FieldError, QuerySet, User, current_session
 from jobruntime.models import ValidationError as ModelValidationError
@@ -52,7 +53,7 @@ class ObjectProblem(NamedTuple):
     message: str
 
 
-class _Rejected(Exception):
+class _Rejected(RefusalError):
     def __init__(self, rule: str, message: str) -> None:
         super().__init__(message)
         self.rule = rule

@@ -42,7 +42,7 @@ def schedule_run(
     time_zone: str | None, data: dict, commit: bool, task_queue: str | None, as_json: bool,
 ) -> int:
     """Store the schedule ``runjob --schedule`` asks for and print its id and first run; returns the exit code."""
-    from jobruntime.run.auth import InvalidQueue
+    from jobruntime.run.auth import InvalidQueue, PermissionDenied
     from jobruntime.cli.jobs import _record
     from jobruntime.cli.users import _user
     from jobruntime.authoring.discovery import JobNotFound, load_job_class
@@ -63,7 +63,7 @@ def schedule_run(
                 time_zone=time_zone or settings.time_zone, default_queue=settings.default_queue, data=data,
                 commit=commit, task_queue=task_queue, job_class=load_job_class(record.class_path, settings.jobs_root),
             )
-        except (InvalidSchedule, InvalidQueue, PermissionError, JobNotFound) as exc:
+        except (InvalidSchedule, InvalidQueue, PermissionDenied, JobNotFound) as exc:
             raise CommandError(str(exc)) from exc
         body = describe(schedule)
         session.commit()

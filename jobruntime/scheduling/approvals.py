@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.run.auth import APPROVE_JOB, RUN_JOB, has_permission
 from jobruntime.models import ScheduledJob, User
 from jobruntime.models.types import utcnow
@@ -29,11 +30,11 @@ NOT_RUNNABLE = "This job cannot be dry-run at this time."
 PAST_ONE_OFF = "The job's start time is in the past. If you want to force a run anyway, add the `--force` option."
 
 
-class ApprovalRefused(PermissionError):
+class ApprovalRefused(RefusalError, PermissionError):
     """The user may not approve, deny or dry-run this schedule; the message says why."""
 
 
-class NotAwaitingApproval(ValueError):
+class NotAwaitingApproval(RefusalError, ValueError):
     """The schedule has no pending approval request."""
 
 
