@@ -43,6 +43,7 @@ from uuid import uuid4
 from kombu import Connection, Consumer
 from kombu.message import Message
 
+from jobruntime.core.backoff import Backoff
 from jobruntime.core.errors import BrokerError
 from jobruntime.bus import consumer
 
@@ -83,6 +84,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MEMORY_POLL_INTERVAL = 0.02  # seconds between polls of memory:// queues
+PUBLISH_RETRY_FIRST_DELAY = 0.1  # seconds before the second publish retry (the first is immediate), doubling up to:
+PUBLISH_RETRY_MAX_DELAY = 1.0
 SUBSCRIPTION_TICK = 0.5  # longest wait between heartbeat checks while following events
 
 
@@ -351,7 +354,7 @@ class Bus:
             except ConnectionError:
                 pass  # the consume loop stopped meanwhile: publish over a connection of our own
         deadline = time.monotonic() + self._retry_seconds
-        delay = 0.0
+        backoff = Backoff(PUBLISH_RETRY_FIRST_DELAY, PUBLISH_RETRY_MAX_DELAY, immediate=True)
         while True:
             with self._lock:
                 try:
@@ -359,11 +362,11 @@ class Bus:
                 except self.connection_errors as exc:
                     self._drop_connection()
                     error = exc
+            delay = backoff.next()
             if time.monotonic() + delay > deadline:
                 raise BrokerUnavailable(self.uri, error, self._retry_seconds) from error
             log.info("Broker connection failed (%s); retrying in %.1f s", error, delay)
             time.sleep(delay)
-            delay = min(max(delay * 2, 0.1), 1.0)
 
     def _ensure_channel(self) -> Any:
         if self._channel is not None:

@@ -49,6 +49,7 @@ from uuid import uuid4
 from kombu import Connection, Consumer
 from kombu.message import Message
 
+from jobruntime.core.backoff import Backoff
 from jobruntime.core.errors import BrokerError
 from jobruntime.bus import memory as memory_broker
 from jobruntime.bus.topology import bytes_channel, declare_topology, delivery_count, presence_queue, run_queue
@@ -181,7 +182,7 @@ class _Pump(threading.Thread):
         self._consumer_tags = {name: f"jobruntime.{os.getpid()}.{uuid4().hex[:8]}.{name}" for name in queues}
         self.consumers: list[Consumer] = []
         self._halt = False
-        self._delay = RECONNECT_FIRST_DELAY
+        self._backoff = Backoff(RECONNECT_FIRST_DELAY, RECONNECT_MAX_DELAY)
         self._busy = False
         self._paused = False
         self._wake_read, self._wake_write = os.pipe()
@@ -237,12 +238,12 @@ class _Pump(threading.Thread):
                 self._serve(connection)
             except self.bus.connection_errors as exc:
                 self._lose(connection)
+                delay = self._backoff.next()
                 log.warning(
                     "No broker connection for consuming %s (%s); reconnecting in %.1f s",
-                    ", ".join(self.queues), exc, self._delay,
+                    ", ".join(self.queues), exc, delay,
                 )
-                self._wait(self._delay)
-                self._delay = min(self._delay * 2, RECONNECT_MAX_DELAY)
+                self._wait(delay)
             except BaseException as exc:  # handed to the consume() thread, which raises it
                 self._lose(connection)
                 self.error = exc
@@ -267,9 +268,9 @@ class _Pump(threading.Thread):
         if not self.bus.memory:
             self.publish_channel = self._open_publishing_channel()
             self._perform_waiting()
-        if self._delay > RECONNECT_FIRST_DELAY:
+        if self._backoff.failures:
             log.warning("Reconnected to the broker; consuming %s again", ", ".join(self.queues))
-        self._delay = RECONNECT_FIRST_DELAY
+        self._backoff.reset()
         with memory_broker.counted(self.queues if self.bus.memory else []):
             while not self._halt:
                 self._settle_requests()

@@ -28,7 +28,8 @@ from jobruntime.store.prebuilt import (
     ConnectionLost, DriverConnection, as_model, connection_lost, in_session, prebuilt_insert, transaction,
 )
 from jobruntime.run.profiling import profiled
-from jobruntime.run.result import LeaseLost, ResultWriter, utcnow
+from jobruntime.core.clock import utcnow
+from jobruntime.run.result import LeaseLost, ResultWriter
 from jobruntime.run.log import LogEntry, RunLog, last_seq
 from jobruntime.run.runtime import Runtime
 from jobruntime.core.statuses import COMPLETED, ERRORED, FAILED, PENDING, RUNNING, TERMINAL_STATUSES

@@ -18,11 +18,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 
+from jobruntime.core.clock import utcnow
 from jobruntime.bus import outbox
 from jobruntime.run.events import log_event_rows
 from jobruntime.core.limits import truncate
@@ -216,7 +217,7 @@ class RunLog:
             self._seq += 1
             entry = LogEntry(
                 self.job_result_id, self._seq, level, grouping[:100], message,
-                datetime.now(timezone.utc), display, label, pk, url,
+                utcnow(), display, label, pk, url,
             )
             self.counts[level] += 1
             self._buffer.append(entry)

@@ -8,12 +8,13 @@ carries its ``job.result.<status>`` outbox row when the runtime records events.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, joinedload
 
+from jobruntime.core.clock import utcnow
 from jobruntime.core.errors import RunInterrupted
 from jobruntime.run.events import result_event_row
 from jobruntime.core.limits import REASON_LIMIT, truncate
@@ -44,10 +45,6 @@ def _prebuilt_update(columns: tuple[str, ...], *guards: Any) -> Prebuilt:
 _MARK_RUNNING = _prebuilt_update(("status", "started"))
 _FINAL = _prebuilt_update(_FINAL_COLUMNS, _TABLE.c.attempt == bindparam("_attempt"))
 _VERDICT = _prebuilt_update(_VERDICT_COLUMNS, _TABLE.c.status == RUNNING, _TABLE.c.attempt == bindparam("_attempt"))
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class LeaseLost(RunInterrupted, RuntimeError):

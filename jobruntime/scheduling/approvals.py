@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from jobruntime.core.errors import RefusalError
 from jobruntime.run.auth import APPROVE_JOB, RUN_JOB, has_permission
 from jobruntime.models import ScheduledJob, User
-from jobruntime.models.types import utcnow
+from jobruntime.core.clock import utcnow
 from jobruntime.store.prebuilt import in_session
 from jobruntime.scheduling.firing import pending_run, queue_runs, run_request
 from jobruntime.scheduling.schedules import check_schedulable

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from jobruntime.bus import outbox
 from jobruntime.bus.messages import RunRequest
 from jobruntime.models import Job, JobResult, ScheduledJob, User
-from jobruntime.models.types import utcnow
+from jobruntime.core.clock import utcnow
 from jobruntime.store.prebuilt import as_model, on_connection
 from jobruntime.scheduling.recurrence import occurrences, zone
 

@@ -21,7 +21,7 @@ from jobruntime.core.errors import RefusalError
 from jobruntime.run.auth import RUN_JOB, PermissionDenied, check_queue, has_permission
 from jobruntime.authoring.job import Job as JobClass
 from jobruntime.models import Job, ScheduledJob, User, bind_session
-from jobruntime.models.types import utcnow
+from jobruntime.core.clock import utcnow
 from jobruntime.store.prebuilt import in_session
 from jobruntime.scheduling.recurrence import (
     CUSTOM, FUTURE, IMMEDIATELY, INTERVALS, RECURRING, InvalidSchedule, check_crontab, first_run, occurrences,

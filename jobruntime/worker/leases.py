@@ -18,12 +18,13 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from jobruntime.core.clock import utcnow
 from jobruntime.bus import outbox
 from jobruntime.models import JobResult
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, on_connection, transaction
@@ -34,10 +35,6 @@ _TABLE = JobResult.__table__
 
 WORKER_LOST = "worker lost"
 DATABASE_LOST = "database connection lost"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 EventBuilder = Callable[[dict[str, Any]], dict[str, Any]]

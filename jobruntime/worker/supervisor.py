@@ -26,19 +26,21 @@ import psycopg
 import sqlalchemy.exc
 from sqlalchemy import update
 
+from jobruntime.core.backoff import Backoff
 from jobruntime.bus.broker import Bus, Delivery
 from jobruntime.run.events import result_event_row
 from jobruntime.worker.handling import HandlerContext, Outcome
-from jobruntime.worker.leases import keep_lease, reap_expired, renew_lease, utcnow
+from jobruntime.core.clock import utcnow
+from jobruntime.worker.leases import keep_lease, reap_expired, renew_lease
 from jobruntime.models import JobResult
 from jobruntime.bus.outbox import SWEEP_AGE, OutboxRelay, add_events
 from jobruntime.store.prebuilt import ConnectionLost, on_connection
 from jobruntime.worker.dead_letters import end_dead_lettered_run
-from jobruntime.run.log import LogFlusher
 from jobruntime.run.runtime import Runtime
 from jobruntime.scheduling.loop import ScheduleFirer
 from jobruntime.core.settings import Settings
 from jobruntime.bus.topology import CHANGES_QUEUE
+from jobruntime.run.log import LogFlusher
 from jobruntime.worker.timelimits import HardLimit, RunSlot, hard_limit_message
 
 logger = logging.getLogger(__name__)
@@ -133,7 +135,7 @@ class WorkerProcess:
             publish=lambda key, body: self.bus.publish_event(key, body),
             middleware=self.middleware,
         )
-        delay = DATABASE_RETRY_FIRST_DELAY
+        backoff = Backoff(DATABASE_RETRY_FIRST_DELAY, DATABASE_RETRY_MAX_DELAY)
         while True:
             try:
                 outcome = self.handlers.get(delivery.queue, self.handler)(delivery.body, ctx)
@@ -142,9 +144,9 @@ class WorkerProcess:
                 if not acked and _database_unreachable(exc) and not self.bus.stopping:
                     # Not the message's fault: handing it back would spend its delivery limit in
                     # milliseconds and dead-letter a good request. Hold it and try again.
+                    delay = backoff.next()
                     logger.warning("Database unreachable (%s); handling the delivery again in %.1f s", exc, delay)
                     time.sleep(delay)
-                    delay = min(delay * 2, DATABASE_RETRY_MAX_DELAY)
                     continue
                 if not acked:
                     raise  # the bus puts the message back: nothing was claimed
