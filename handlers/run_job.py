@@ -77,7 +77,7 @@ def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     try:
         with ExitStack() as stack:
             for middleware in ctx.middleware:
-                stack.enter_context(middleware(execution, claim, run.record))
+                stack.enter_context(middleware.around_run(execution, claim, run.record))
             final = execution.execute()
     except LeaseLost as exc:
         return Outcome("lease_lost", request.job_result_id, str(exc))

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -57,6 +58,13 @@ CREDENTIAL_SANITIZER_PATTERNS: tuple[tuple[str, str], ...] = (
 DEFAULT_SANITIZER_PATTERNS = CREDENTIAL_SANITIZER_PATTERNS + REFERENCE_SANITIZER_PATTERNS
 MAX_TIME_LIMIT = 7 * 24 * 60 * 60  # seconds: the longest soft or hard time limit a run may have
 QUEUE_TYPES = ("quorum", "classic")
+# What wraps every run a worker makes, in order (see jobruntime.worker.middleware).
+DEFAULT_MIDDLEWARE = (
+    "jobruntime.worker.leases.KeepLease",
+    "jobruntime.worker.middleware.FlushLog",
+    "jobruntime.worker.timelimits.HardLimit",
+)
+_DOTTED_CLASS = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 
 
 class InvalidSetting(SetupError, ValueError):
@@ -107,6 +115,14 @@ def _json_object(value: Any) -> dict[str, Any]:
 
 def _module_names(value: Any) -> list[str]:
     return [_text(item) for item in _json_list(value)]
+
+
+def _class_names(value: Any) -> list[str]:
+    names = _module_names(value)
+    for name in names:
+        if not _DOTTED_CLASS.match(name):
+            raise ValueError(f"expected dotted class names such as jobruntime.worker.leases.KeepLease, got {name!r}")
+    return names
 
 
 def _patterns(value: Any) -> list[tuple[str, str]]:
@@ -210,6 +226,8 @@ class Settings:
     schedule_interval: float = _setting("schedule_interval", 1.0, _bounded(0, above=True, kind=float))
     # Record ObjectChanges of committed runs; switched off only to measure what recording costs (benchmarks).
     change_logging: bool = _setting("change_logging", True, parse_flag)
+    # Middleware of worker processes: a JSON list of dotted class names, entered in order around each run.
+    middleware: list[str] = _setting("middleware", DEFAULT_MIDDLEWARE, _class_names)
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

@@ -16,10 +16,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,6 +29,11 @@ from jobruntime.bus import outbox
 from jobruntime.models import JobResult
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, on_connection, transaction
 from jobruntime.run.result import LeaseLost
+
+if TYPE_CHECKING:
+    from jobruntime.models import Job as JobRecord
+    from jobruntime.run.execution import JobExecution
+    from jobruntime.worker.middleware import WorkerResources
 
 logger = logging.getLogger(__name__)
 _TABLE = JobResult.__table__
@@ -500,11 +505,15 @@ def _hand_back(
     return Reaped(row.id, False, reason, events)
 
 
-def keep_lease(engine: Engine, lease_seconds: float) -> Callable[..., Any]:
+@dataclass(frozen=True)
+class KeepLease:
     """Middleware: renew the claimed run's lease while it runs; a cancel request stops the job."""
-    renewer = LeaseRenewer(engine, lease_seconds)
 
-    def middleware(execution: Any, claim: RunClaim, _record: Any) -> Any:
-        return renewer.holding(claim, execution.cancel)
+    renewer: LeaseRenewer
 
-    return middleware
+    @classmethod
+    def for_worker(cls, worker: WorkerResources) -> KeepLease:
+        return cls(LeaseRenewer(worker.runtime.autocommit_engine, worker.settings.lease_seconds))
+
+    def around_run(self, execution: JobExecution, claim: RunClaim, record: JobRecord) -> AbstractContextManager[Any]:
+        return self.renewer.holding(claim, execution.cancel)

@@ -31,7 +31,7 @@ from jobruntime.bus.broker import Bus, Delivery
 from jobruntime.run.events import result_event_row
 from jobruntime.worker.handling import HandlerContext, Outcome
 from jobruntime.core.clock import utcnow
-from jobruntime.worker.leases import keep_lease, reap_expired, renew_lease
+from jobruntime.worker.leases import reap_expired, renew_lease
 from jobruntime.models import JobResult
 from jobruntime.bus.outbox import SWEEP_AGE, OutboxRelay, add_events
 from jobruntime.store.prebuilt import ConnectionLost, on_connection
@@ -40,8 +40,8 @@ from jobruntime.run.runtime import Runtime
 from jobruntime.scheduling.loop import ScheduleFirer
 from jobruntime.core.settings import Settings
 from jobruntime.bus.topology import CHANGES_QUEUE
-from jobruntime.run.log import LogFlusher
-from jobruntime.worker.timelimits import HardLimit, RunSlot, hard_limit_message
+from jobruntime.worker.middleware import RunMiddleware, WorkerResources, build_middleware, middleware_classes
+from jobruntime.worker.timelimits import RunSlot, hard_limit_message
 
 logger = logging.getLogger(__name__)
 DATABASE_RETRY_FIRST_DELAY = 0.5  # seconds before handling a delivery again while the database is away
@@ -70,6 +70,8 @@ class WorkerProcess:
         # Object changes from other systems arrive on their own queue and have their own handler.
         self.handlers = {CHANGES_QUEUE: load_handler("job_hook")} if CHANGES_QUEUE in self.queues else {}
         self.slot = slot
+        self._middleware = middleware_classes(settings.middleware)  # a bad name stops the caller, not each run
+        self.middleware: list[RunMiddleware] = []
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.ready = threading.Event()
         self.bus: Bus | None = None
@@ -84,13 +86,7 @@ class WorkerProcess:
         self.bus.declare_run_queues(self.queues)
         relay = OutboxRelay(self.runtime.engine, self.bus)
         self.runtime.on_commit = relay.publish_rows
-        flusher = LogFlusher(self.settings.log_flush_interval)
-        self.middleware = [
-            keep_lease(self.runtime.autocommit_engine, self.settings.lease_seconds),
-            lambda execution, _claim, _record: flusher.holding(execution.log),
-        ]
-        if self.slot is not None:
-            self.middleware.append(HardLimit(self.slot, self.settings.time_limit))
+        self.middleware = build_middleware(self._middleware, WorkerResources(self.settings, self.runtime, self.slot))
         self.ready.set()
         try:
             self.bus.consume(self.queues, self._on_delivery, prefetch=self.settings.prefetch)
@@ -206,6 +202,7 @@ class Supervisor:
     def run(self) -> int:
         runtime = Runtime.from_settings(self.settings, events=True)
         bus = Bus(self.settings)  # a bad setting stops the command before any process starts
+        middleware_classes(self.settings.middleware)
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         self.children = [self._spawn() for _ in range(self.concurrency)]
