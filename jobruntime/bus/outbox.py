@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from jobruntime.store.capabilities import Capabilities
 from jobruntime.core.backoff import Backoff
 from jobruntime.core.clock import utcnow
 from jobruntime.models import OutboxEvent
@@ -74,7 +75,7 @@ class OutboxRelay:
         self.engine = engine
         self.bus = bus
         self.batch = batch
-        self._skip_locked = engine.dialect.name == "postgresql"
+        self._capabilities = Capabilities.of(engine)
         self._queue: SimpleQueue[list[Mapping[str, Any]] | None] = SimpleQueue()
         self._unstamped: list[uuid.UUID] = []
         self._thread: threading.Thread | None = None
@@ -86,8 +87,7 @@ class OutboxRelay:
         if older_than > 0:
             cutoff = datetime.fromtimestamp(utcnow().timestamp() - older_than, timezone.utc)
             query = query.where(TABLE.c.created <= cutoff)
-        if self._skip_locked:
-            query = query.with_for_update(skip_locked=True)
+        query = self._capabilities.skipping_locked(query)
         with self.engine.begin() as connection:
             rows = connection.execute(query).all()
             published = [row.id for row in rows if self._publish(row)]
@@ -177,8 +177,7 @@ class OutboxRelay:
         """
         query = select(TABLE.c.id).where(TABLE.c.id.in_([row["id"] for row in backlog]),
                                          TABLE.c.published.is_(None))
-        if self._skip_locked:
-            query = query.with_for_update(skip_locked=True)
+        query = self._capabilities.skipping_locked(query)
         published: list[uuid.UUID] = []
         failure: Exception | None = None
         with self.engine.begin() as connection:

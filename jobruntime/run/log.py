@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 
+from jobruntime.store.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
 from jobruntime.bus import outbox
 from jobruntime.run.events import log_event_rows
@@ -77,13 +78,13 @@ class LogWriter:
         self.autocommit_engine = autocommit_engine
         self.events = events
         self.on_commit = on_commit
-        self._use_copy = engine.dialect.name == "postgresql"
+        self._use_copy = Capabilities.of(engine).copy
         self._insert = insert(JobLogEntry.__table__)
 
     @property
     def concurrent(self) -> bool:
         """Whether writing while a job's transaction is open is safe (not on SQLite)."""
-        return self.engine.dialect.name != "sqlite"
+        return Capabilities.of(self.engine).concurrent_writes
 
     def write(self, entries: Sequence[LogEntry]) -> None:
         if not entries:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, joinedload
 
+from jobruntime.store.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
 from jobruntime.core.errors import RunInterrupted
 from jobruntime.run.events import result_event_row
@@ -116,7 +117,7 @@ class ResultWriter:
             return
         events = self._events(values) if final else []
         parameters = {**written, "_id": self.job_result_id, "_attempt": self._attempt()}
-        if events or session.in_transaction() or self.runtime.engine.dialect.name != "postgresql":
+        if events or session.in_transaction() or not Capabilities.of(self.runtime.engine).autocommit_statements:
             db = in_session(session)
             updated = _VERDICT.execute(db, parameters)
         else:  # the job never used the database: the verdict is the whole transaction

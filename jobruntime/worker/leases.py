@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from jobruntime.store.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
 from jobruntime.bus import outbox
 from jobruntime.models import JobResult
@@ -61,11 +61,6 @@ _LEASE_COLUMNS = ("status", "worker", "lease_expires", "heartbeat", "started")
 _NEW_ROW_COLUMNS = ("created",)  # a new row's only: taking over a pending row keeps its creation time
 
 
-def _dialect(name: str) -> Any:
-    """The dialect module whose INSERT knows ON CONFLICT (PostgreSQL, else SQLite)."""
-    return postgresql if name == "postgresql" else sqlite
-
-
 def _takes_over(statement: Any) -> Any:
     """Which existing row a claim may take: a pending run of the same job and the same user (its publisher's,
     or the reaper's), so a request can never take over another user's run whatever checks ran before it."""
@@ -74,14 +69,14 @@ def _takes_over(statement: Any) -> Any:
 
 
 @functools.cache
-def _claim_statement(dialect_name: str) -> Prebuilt:
+def _claim_statement(capabilities: Capabilities) -> Prebuilt:
     """INSERT ... ON CONFLICT taking over a pending row (ON CONFLICT is spelled per dialect).
 
     A pending row was written by a publisher or by the reaper; the worker's values,
     taken from the request it authenticated, replace its description of the run. Only a
     request for the same job may take it over.
     """
-    statement = _dialect(dialect_name).insert(_TABLE).values(
+    statement = capabilities.insert(_TABLE).values(
         {**{column: bindparam(column) for column in _CLAIM_COLUMNS + _LEASE_COLUMNS + _NEW_ROW_COLUMNS}, "attempt": 1}
     )
     taken_over = [column for column in _CLAIM_COLUMNS + _LEASE_COLUMNS if column != "id"]
@@ -111,7 +106,7 @@ def claim_run(
     parameters.update(status="running", worker=worker, lease_expires=now + timedelta(seconds=lease_seconds),
                       heartbeat=now, started=now, created=now)
     with transaction(engine) as db:
-        row = _claim_statement(engine.dialect.name).first(db, parameters)
+        row = _claim_statement(Capabilities.of(engine)).first(db, parameters)
         if row is None:
             return None
         added = outbox.add_events(db, [build(row) for build in events])
@@ -122,15 +117,15 @@ _NOT_SETTLED = ("attempt", "request")  # the attempt is counted; a settled run i
 
 
 @functools.cache
-def _settle_statement(dialect_name: str, columns: tuple[str, ...], announce: bool) -> Prebuilt:
+def _settle_statement(capabilities: Capabilities, columns: tuple[str, ...], announce: bool) -> Prebuilt:
     """The claim statement writing ``columns`` as well: a short run's row, claimed and decided in one write.
 
     Columns without a value are left out (and keep a pending row's), and so is the
     stored request: the settled run ends (or, in post_run, has its verdict), and is
-    never re-queued. With ``announce`` (PostgreSQL) the same statement adds the run's
+    never re-queued. With ``announce`` (writable CTEs) the same statement adds the run's
     outbox row (parameters ``event_*``), only if the row was written: one round trip.
     """
-    statement = _dialect(dialect_name).insert(_TABLE).values(
+    statement = capabilities.insert(_TABLE).values(
         {**{column: bindparam(column) for column in columns}, "attempt": 1}
     )
     settle = statement.on_conflict_do_update(
@@ -238,10 +233,11 @@ class RunClaim:
         Raises ``LeaseLost`` when the run is not this delivery's to write.
         """
         parameters = {key: value for key, value in row.items() if value is not None and key not in _NOT_SETTLED}
-        announce = event is not None and db.dialect.name == "postgresql"
+        capabilities = Capabilities.of(db.dialect)
+        announce = event is not None and capabilities.writable_ctes
         if announce:
             parameters.update({f"event_{column}": event[column] for column in outbox.COLUMNS})
-        statement = _settle_statement(db.dialect.name, tuple(key for key in parameters if not key.startswith("event_")),
+        statement = _settle_statement(capabilities, tuple(key for key in parameters if not key.startswith("event_")),
                                       announce)
         written = statement.first(db, parameters)
         if written is None:
@@ -286,7 +282,7 @@ def refuse_run(
     the committed outbox rows, or None when the id belongs to another run (a duplicate).
     """
     now = utcnow()
-    insert = _dialect(engine.dialect.name).insert(_TABLE).values(
+    insert = Capabilities.of(engine).insert(_TABLE).values(
         **values, status="errored", reason=reason, created=now, completed=now
     )
     refused = [column for column in (*values, "status", "reason", "completed") if column != "id"]
@@ -441,8 +437,7 @@ def reap_expired(
     """
     now = now or utcnow()
     query = select(_TABLE).where(_TABLE.c.status == "running", _TABLE.c.lease_expires < now)
-    if engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = Capabilities.of(engine).skipping_locked(query)
     with engine.begin() as connection:
         return [
             _hand_back(connection, row, WORKER_LOST, max_attempts=max_attempts, result_event=result_event,
