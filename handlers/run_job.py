@@ -128,7 +128,7 @@ def _claim(ctx: HandlerContext, run: _Run) -> RunClaim:
 
 
 def _may_defer_claim(ctx: HandlerContext, run: _Run) -> bool:
-    """Whether the run may start unclaimed, to settle in one transaction if it is short.
+    """Whether the run may start unclaimed, to be decided in one transaction if it is short.
 
     Not on SQLite (one writer: a claim cannot commit beside the job's open
     transaction), not for a re-run (it continues its earlier attempts' log), and not

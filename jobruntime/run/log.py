@@ -192,8 +192,8 @@ class RunLog:
         self.counts = dict.fromkeys(LOG_LEVELS, 0)
         self.listeners: list[Callable[[LogEntry], None]] = []
         self.live = writer.concurrent
-        self.deferred: RunClaim | None = None  # an unclaimed run: entries wait for its claim or its settling write
-        self._in_flight: list[LogEntry] = []  # taken by a settling write that has not committed yet
+        self.deferred: RunClaim | None = None  # an unclaimed run: entries wait for its claim or its deciding write
+        self._in_flight: list[LogEntry] = []  # taken by a deciding write that has not committed yet
         self._buffer: list[LogEntry] = []
         self._spill: IO[bytes] | None = None
         self._seq = 0
@@ -246,7 +246,7 @@ class RunLog:
     def flush(self) -> None:
         """Write what is buffered (parked batches first, in order). The engine calls this at its safe points.
 
-        An unclaimed run keeps its entries for its settling write (or its claim).
+        An unclaimed run keeps its entries for its deciding write (or its claim).
         """
         self._flush(claim=False)
 
@@ -291,24 +291,24 @@ class RunLog:
         return bool(self._buffer or self._in_flight or self._spill)
 
     def take(self) -> tuple[list[LogEntry], list[dict[str, Any]]]:
-        """The buffered entries and their events, for a settling write; ``written()`` or ``unwritten()`` follows."""
+        """The buffered entries and their events, for a deciding write; ``written()`` or ``unwritten()`` follows."""
         with self._lock:
             self._in_flight, self._buffer = self._in_flight + self._buffer, []
             entries = list(self._in_flight)
         return entries, self.writer.event_rows(entries)
 
     def write_within(self, db: DriverConnection, entries: Sequence[LogEntry], events: Sequence[dict[str, Any]]) -> None:
-        """Write entries from ``take()`` in a settling write's transaction, after its row."""
+        """Write entries from ``take()`` in a deciding write's transaction, after its row."""
         self.writer.write_within(db, entries, events)
 
     def written(self) -> None:
-        """The settling write committed its entries."""
+        """The deciding write committed its entries."""
         with self._lock:
             self._in_flight = []
         self._last_flush = time.monotonic()
 
     def unwritten(self) -> None:
-        """The settling write rolled back: its entries go back ahead of the buffer, for the next write."""
+        """The deciding write rolled back: its entries go back ahead of the buffer, for the next write."""
         with self._lock:
             self._buffer[:0], self._in_flight = self._in_flight, []
 

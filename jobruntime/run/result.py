@@ -107,12 +107,12 @@ class ResultWriter:
             written = {**values, "verdict": None}
         else:
             written = {**values, "status": RUNNING, "reason": None, "completed": None, "verdict": status}
-        if self.claim is not None and self.claim.settle():
+        if self.claim is not None and self.claim.start_deciding():
             if session.in_transaction() or self.run_log.buffered:
-                self.verdict_events = self._settle(in_session(session), written, running=not final)
+                self.verdict_events = self._decide_unclaimed(in_session(session), written, running=not final)
             else:  # the job never used the database and logged nothing: one autocommitted statement
                 with one_statement(self.runtime.engine) as db:
-                    self.verdict_events = self._settle(db, written, running=not final)
+                    self.verdict_events = self._decide_unclaimed(db, written, running=not final)
             self._committed = values if final else None
             return
         events = self._events(values) if final else []
@@ -132,14 +132,14 @@ class ResultWriter:
         """The job's transaction, verdict included, committed: announce it."""
         self.run_log.written()
         if self.claim is not None:
-            self.claim.settled()
+            self.claim.decision_ended()
         self.runtime.committed(self.verdict_events)
 
     def verdict_rolled_back(self) -> None:
         """The job's transaction rolled back: log entries it carried are buffered again for the next write."""
         self.run_log.unwritten()
         if self.claim is not None:
-            self.claim.settled(committed=False)
+            self.claim.decision_ended(committed=False)
         self.verdict_events = []
         self._committed = None
 
@@ -184,10 +184,10 @@ class ResultWriter:
 
     def _write(self, statement: Prebuilt, values: dict[str, Any]) -> None:
         """Update the row (and announce it) durably on its own connection, outside the job's transaction."""
-        if self.claim is not None and self.claim.settle():
+        if self.claim is not None and self.claim.start_deciding():
             try:
                 with (transaction if self.run_log.buffered else one_statement)(self.runtime.engine) as db:
-                    events = self._settle(db, values, running=False)
+                    events = self._decide_unclaimed(db, values, running=False)
             except BaseException:
                 self.run_log.unwritten()
                 raise
@@ -202,7 +202,7 @@ class ResultWriter:
             add_events(db, events)
         self.runtime.committed(events)
 
-    def _settle(self, db: DriverConnection, values: dict[str, Any], *, running: bool) -> list[dict[str, Any]]:
+    def _decide_unclaimed(self, db: DriverConnection, values: dict[str, Any], *, running: bool) -> list[dict[str, Any]]:
         """Claim and decide the row in ``db``'s transaction with the buffered log entries; returns the outbox rows.
 
         The entries' events are made first, so they are announced (and swept) before the result.
@@ -210,6 +210,6 @@ class ResultWriter:
         entries, log_events = self.run_log.take()
         row = {**self.claim.snapshot(), "verdict": None, **values}
         events = self._events(row)
-        self.result.attempt = self.claim.settled_row(db, row, running=running, event=events[0] if events else None)
+        self.result.attempt = self.claim.write_decision(db, row, running=running, event=events[0] if events else None)
         self.run_log.write_within(db, entries, log_events)
         return log_events + events
