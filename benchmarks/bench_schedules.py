@@ -23,7 +23,7 @@ from benchmarks.common import drop_postgres, fresh_postgres_url, prepared_runtim
 from jobruntime.bus.broker import Bus
 from jobruntime.authoring.records import find_record
 from jobruntime.models import ScheduledJob, User
-from jobruntime.models.types import utcnow
+from jobruntime.core.clock import utcnow
 from jobruntime.core.settings import Settings
 
 WAITING = 10_000

@@ -132,7 +132,7 @@ def _execute(ctx: HandlerContext, run: _Run, files: dict[str, UploadedFile]) -> 
     try:
         with ExitStack() as stack:
             for middleware in ctx.middleware:
-                stack.enter_context(middleware(execution, claim, run.record))
+                stack.enter_context(middleware.around_run(execution, claim, run.record))
             final = execution.execute()
     except LeaseLost as exc:
         return Outcome("lease_lost", request.job_result_id, str(exc))
@@ -183,7 +183,7 @@ def _claim(ctx: HandlerContext, run: _Run) -> RunClaim:
 
 
 def _may_defer_claim(ctx: HandlerContext, run: _Run) -> bool:
-    """Whether the run may start unclaimed, to settle in one transaction if it is short.
+    """Whether the run may start unclaimed, to be decided in one transaction if it is short.
 
     Not on SQLite (one writer: a claim cannot commit beside the job's open
     transaction), not for a re-run (it continues its earlier attempts' log), and not

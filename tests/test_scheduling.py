@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from jobruntime.run.auth import APPROVE_JOB, RUN_JOB, grant
+from jobruntime.run.auth import APPROVE_JOB, RUN_JOB, PermissionDenied, grant
 from jobruntime.bus.broker import Bus
 from jobruntime.models import JobResult, OutboxEvent, ScheduledJob, User
 from jobruntime.scheduling import approvals
@@ -233,7 +233,7 @@ def test_jobs_with_sensitive_variables_cannot_be_scheduled_nor_require_approval(
 
 
 def test_a_schedule_needs_run_permission_and_a_start_that_has_not_passed(session, job, users):
-    with pytest.raises(PermissionError, match="carol does not have permission to run job"):
+    with pytest.raises(PermissionDenied, match="carol does not have permission to run job"):
         _schedule(session, job, users["carol"])
     with pytest.raises(InvalidSchedule, match="greater than or equal to the current date"):
         _schedule(session, job, users["alice"], start="2026-11-30T09:00:00")

@@ -19,7 +19,7 @@ from jobruntime.authoring.discovery import discover
 from jobruntime.authoring.records import find_record, sync
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, OutboxEvent, ScheduledJob, Site, Status, User
-from jobruntime.models.types import utcnow
+from jobruntime.core.clock import utcnow
 from jobruntime.bus.outbox import RUN_EXCHANGE
 from jobruntime.run.runtime import Runtime
 from jobruntime.core.sanitize import Sanitizer

@@ -564,7 +564,7 @@ def test_a_run_that_outlasts_its_claim_window_is_claimed_while_it_runs(stack):
 
 
 def test_an_unclaimed_run_whose_row_another_delivery_wrote_commits_nothing(stack):
-    """The settling write takes only a pending row: the job's changes roll back, the other run's row stands."""
+    """The deciding write takes only a pending row: the job's changes roll back, the other run's row stands."""
     env = {**stack.env, "JOBRUNTIME_LOG_FLUSH_INTERVAL": "10"}  # a claim window longer than the job
     with running_worker(env):
         request = publish(stack, "local/bus_jobs/SlowSite", data={"seconds": 3, "number": 9}, commit=True)

@@ -19,6 +19,8 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
 
+from jobruntime.core.parsing import as_uuid
+from jobruntime.core.errors import RefusalError
 from jobruntime.core.limits import quote_items, quote_json
 from jobruntime.models import FieldError, QuerySet, User, current_session
 from jobruntime.models import ValidationError as ModelValidationError
@@ -52,7 +54,7 @@ class ObjectProblem(NamedTuple):
     message: str
 
 
-class _Rejected(Exception):
+class _Rejected(RefusalError):
     def __init__(self, rule: str, message: str) -> None:
         super().__init__(message)
         self.rule = rule
@@ -64,29 +66,20 @@ def _render(mapping: Mapping[str, Any]) -> str:
     return quote_json(mapping)
 
 
-def _as_uuid(value: Any) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
 def _is_unset(value: Any) -> bool:
     return value is None or (isinstance(value, (str, list)) and not value)
 
 
 def _by_pk(objects: QuerySet[Any], pks: list[Any]) -> dict[uuid.UUID, Any]:
     """The objects with these pks, in one query; a pk that is not a UUID matches nothing."""
-    wanted = {pk for pk in map(_as_uuid, pks) if pk is not None}
+    wanted = {pk for pk in map(as_uuid, pks) if pk is not None}
     return {obj.pk: obj for obj in objects.filter(pk__in=list(wanted))} if wanted else {}
 
 
 def _fetch_one(objects: QuerySet[Any], ref: ObjectRef) -> Any:
     model = objects.model
     if ref.lookups is None:
-        found = _by_pk(objects, [ref.pk]).get(_as_uuid(ref.pk))
+        found = _by_pk(objects, [ref.pk]).get(as_uuid(ref.pk))
         if found is None:
             raise _Rejected("not_found", f"No {model.__name__} matches pk {ref.pk}.")
         return found
@@ -119,11 +112,11 @@ def _fetch_one(objects: QuerySet[Any], ref: ObjectRef) -> Any:
 
 def _fetch_many(name: str, objects: QuerySet[Any], ref: ObjectRefs) -> list[Any]:
     found = _by_pk(objects, ref.pks)
-    missing = [pk for pk in ref.pks if _as_uuid(pk) not in found]
+    missing = [pk for pk in ref.pks if as_uuid(pk) not in found]
     if missing:
         shown = quote_items(missing)
         raise _Rejected("not_found", f"Failed to find requested objects for var {name}: [{shown}]")
-    return list({_as_uuid(pk): found[_as_uuid(pk)] for pk in ref.pks}.values())  # in order, each object once
+    return list({as_uuid(pk): found[as_uuid(pk)] for pk in ref.pks}.values())  # in order, each object once
 
 
 def _query_filters(

@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from jobruntime.core.errors import RefusalError
+from jobruntime.core.parsing import parse_flag
 from jobruntime.authoring.discovery import Discovery, InvalidClassPath, split_class_path
 from jobruntime.authoring.job import Job
 from jobruntime.models import JOB_OVERRIDABLE_FIELDS
@@ -165,10 +166,10 @@ def sync(session: Session, discovery: Discovery, sources: Collection[str] = ("lo
 
 def _parse_value(field_name: str, raw: str) -> Any:
     if field_name in ("commit_default", "hidden", "read_only", "approval_required", "has_sensitive_variables"):
-        lowered = raw.strip().lower()
-        if lowered not in ("true", "false", "1", "0", "yes", "no"):
-            raise JobRecordError(f"{field_name} takes true or false, not {raw!r}")
-        return lowered in ("true", "1", "yes")
+        try:
+            return parse_flag(raw)
+        except ValueError:
+            raise JobRecordError(f"{field_name} takes true or false, not {raw!r}") from None
     if field_name in ("soft_time_limit", "time_limit"):
         try:
             value = float(raw)

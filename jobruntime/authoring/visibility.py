@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.models import Job, JobLogEntry, JobResult, ObjectPermission, OutboxEvent, QuerySet, Token, User
 from jobruntime.models.lookups import related_models
 from jobruntime.models.users import RUN_JOB
@@ -31,7 +32,7 @@ from jobruntime.models.users import RUN_JOB
 M = TypeVar("M")
 
 
-class NotSelectable(LookupError):
+class NotSelectable(RefusalError, LookupError):
     """The variable's model is one whose rows job input may never name."""
 
 

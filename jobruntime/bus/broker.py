@@ -14,7 +14,8 @@ connection may arrive twice, so consumers de-duplicate (``job_result_id``,
 ``message_id``).
 
 On ``memory://`` (kombu's in-process transport, for the embedded single
-process) the broker features kombu lacks are emulated:
+process) the broker features kombu lacks are emulated (``MemoryTransport`` in
+``jobruntime.bus.transport``, with ``jobruntime.bus.memory``):
 
 * mandatory routing: ``publish_run`` checks that the queue exists and raises
   ``QueueNotFound``; the ``NoWorkers`` check is skipped, because the embedded
@@ -43,10 +44,10 @@ from uuid import uuid4
 from kombu import Connection, Consumer
 from kombu.message import Message
 
+from jobruntime.core.backoff import Backoff
 from jobruntime.core.errors import BrokerError
+from jobruntime.bus.transport import Transport
 from jobruntime.bus import consumer
-
-from jobruntime.bus import memory as memory_broker
 from jobruntime.bus.consumer import AlreadySettled, Delivery
 from jobruntime.bus.credentials import strip_credentials
 from jobruntime.core.limits import oversized_request
@@ -60,7 +61,6 @@ from jobruntime.bus.topology import (
     RUN_EXCHANGE,
     bytes_channel,
     declare_topology,
-    is_memory_url,
     publish_message,
     subscription_queue,
     presence_queue,
@@ -82,7 +82,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MEMORY_POLL_INTERVAL = 0.02  # seconds between polls of memory:// queues
+PUBLISH_RETRY_FIRST_DELAY = 0.1  # seconds before the second publish retry (the first is immediate), doubling up to:
+PUBLISH_RETRY_MAX_DELAY = 1.0
 SUBSCRIPTION_TICK = 0.5  # longest wait between heartbeat checks while following events
 
 
@@ -141,7 +142,7 @@ class Bus:
         silent network instead of waiting on a half-open TCP connection.
         """
         self.settings = settings
-        self.memory = is_memory_url(settings.broker_url)
+        self.transport = Transport.for_url(settings.broker_url)
         self._retry_seconds = retry_seconds
         self._heartbeat = heartbeat
         self._lock = threading.RLock()
@@ -168,15 +169,8 @@ class Bus:
         Raises one of ``connection_errors`` at once if the broker is down; the
         caller owns the retry policy (kombu's own would sleep 2 s first).
         """
-        if self.memory:
-            connection = Connection(self.settings.broker_url, transport_options={"polling_interval": MEMORY_POLL_INTERVAL})
-        else:
-            connection = Connection(
-                self.settings.broker_url,
-                heartbeat=self._heartbeat,
-                connect_timeout=min(self._retry_seconds, 5.0),
-                transport_options={"confirm_publish": True},
-            )
+        connection = self.transport.open(self.settings.broker_url, heartbeat=self._heartbeat,
+                                         connect_timeout=min(self._retry_seconds, 5.0))
         return connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
 
     def connect(self) -> Bus:
@@ -216,12 +210,13 @@ class Bus:
         memory://), ``BrokerUnavailable`` when the broker stays unreachable.
         """
 
+        check_queue, check_workers = self.transport.checks_before_publish(self.settings)
+
         def publish(channel: Any) -> None:
-            if self.memory or self.settings.check_consumers:
-                if self._consumer_count(channel, queue) is None:
-                    raise QueueNotFound(queue)
-                if not self.memory and not self._consumer_count(channel, presence_queue(queue).name):
-                    raise NoWorkers(queue)
+            if check_queue and self._consumer_count(channel, queue) is None:
+                raise QueueNotFound(queue)
+            if check_workers and not self._consumer_count(channel, presence_queue(queue).name):
+                raise NoWorkers(queue)
             self._returned.clear()
             publish_message(channel, body, RUN_EXCHANGE, queue, mandatory=True, message_id=message_id)
             if queue in self._returned:
@@ -277,9 +272,9 @@ class Bus:
 
     def queue_workers(self, queue: str) -> int:
         """How many workers serve ``queue``, busy or not."""
-        if self.memory:
-            return memory_broker.consumer_count(queue)
-        return self._retrying(lambda channel: self._consumer_count(channel, presence_queue(queue).name)) or 0
+        return self.transport.workers(
+            queue, lambda name: self._retrying(lambda channel: self._consumer_count(channel, name))
+        )
 
     def queue_consumers(self, queue: str) -> int | None:
         """How many consumers ``queue`` has, or None when it does not exist."""
@@ -351,7 +346,7 @@ class Bus:
             except ConnectionError:
                 pass  # the consume loop stopped meanwhile: publish over a connection of our own
         deadline = time.monotonic() + self._retry_seconds
-        delay = 0.0
+        backoff = Backoff(PUBLISH_RETRY_FIRST_DELAY, PUBLISH_RETRY_MAX_DELAY, immediate=True)
         while True:
             with self._lock:
                 try:
@@ -359,11 +354,11 @@ class Bus:
                 except self.connection_errors as exc:
                     self._drop_connection()
                     error = exc
+            delay = backoff.next()
             if time.monotonic() + delay > deadline:
                 raise BrokerUnavailable(self.uri, error, self._retry_seconds) from error
             log.info("Broker connection failed (%s); retrying in %.1f s", error, delay)
             time.sleep(delay)
-            delay = min(max(delay * 2, 0.1), 1.0)
 
     def _ensure_channel(self) -> Any:
         if self._channel is not None:
@@ -375,8 +370,7 @@ class Bus:
         connection = self.open_connection()
         try:
             channel = connection.channel()
-            if not self.memory:
-                channel.events["basic_return"].add(self.on_return)
+            self.transport.watch_returns(channel, self.on_return)
             declare_topology(channel, self.settings)
         except BaseException:
             connection.collect()
@@ -396,7 +390,7 @@ class Bus:
             if getattr(exc, "reply_code", None) == 404 or "NOT_FOUND" in str(exc):
                 return None
             raise
-        return memory_broker.consumer_count(queue) if self.memory else declared.consumer_count
+        return self.transport.consumer_count(queue, declared.consumer_count)
 
 
 class ReceivedEvent(NamedTuple):
@@ -458,10 +452,7 @@ class Subscription:
 
     def close(self) -> None:
         """Stop receiving; the broker deletes the exclusive queue along with the connection."""
-        if self._bus.memory:
-            for item in self._queue.bindings:
-                self._queue.unbind_from(item.exchange, item.routing_key)
-            self._queue.delete()
+        self._bus.transport.forget_queue(self._queue)
         try:
             self._connection.release()
         except self._bus.connection_errors:

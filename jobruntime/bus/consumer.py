@@ -49,9 +49,9 @@ from uuid import uuid4
 from kombu import Connection, Consumer
 from kombu.message import Message
 
+from jobruntime.core.backoff import Backoff
 from jobruntime.core.errors import BrokerError
-from jobruntime.bus import memory as memory_broker
-from jobruntime.bus.topology import bytes_channel, declare_topology, delivery_count, presence_queue, run_queue
+from jobruntime.bus.topology import bytes_channel, declare_topology, delivery_count
 
 if TYPE_CHECKING:
     from jobruntime.bus.broker import Bus
@@ -108,7 +108,7 @@ def consume(bus: Bus, queues: Sequence[str], handler: Callable[[Delivery], None]
     """Run ``handler`` on each delivery until ``bus.stop()``, letting the one in progress finish."""
     pump = _Pump(bus, list(queues), prefetch)
     pump.start()
-    if not bus.memory:
+    if bus.transport.shares_consumer_connection:
         bus.route_through(pump.run_action)
     try:
         while not bus.stopping:
@@ -178,10 +178,10 @@ class _Pump(threading.Thread):
         self.connection: Connection | None = None
         self.publish_channel: Any = None
         self._waiting: list[_Action] = []  # actions not made yet, in the order asked (made after settles)
-        self._consumer_tags = {name: f"jobruntime.{os.getpid()}.{uuid4().hex[:8]}.{name}" for name in queues}
+        self.consumer_tags = {name: f"jobruntime.{os.getpid()}.{uuid4().hex[:8]}.{name}" for name in queues}
         self.consumers: list[Consumer] = []
         self._halt = False
-        self._delay = RECONNECT_FIRST_DELAY
+        self._backoff = Backoff(RECONNECT_FIRST_DELAY, RECONNECT_MAX_DELAY)
         self._busy = False
         self._paused = False
         self._wake_read, self._wake_write = os.pipe()
@@ -237,12 +237,12 @@ class _Pump(threading.Thread):
                 self._serve(connection)
             except self.bus.connection_errors as exc:
                 self._lose(connection)
+                delay = self._backoff.next()
                 log.warning(
                     "No broker connection for consuming %s (%s); reconnecting in %.1f s",
-                    ", ".join(self.queues), exc, self._delay,
+                    ", ".join(self.queues), exc, delay,
                 )
-                self._wait(self._delay)
-                self._delay = min(self._delay * 2, RECONNECT_MAX_DELAY)
+                self._wait(delay)
             except BaseException as exc:  # handed to the consume() thread, which raises it
                 self._lose(connection)
                 self.error = exc
@@ -252,25 +252,17 @@ class _Pump(threading.Thread):
         channel = bytes_channel(connection)
         declare_topology(channel, self.bus.settings, self.queues)
         channel.basic_qos(0, self.prefetch, False)
-        if self.bus.memory:
-            self.consumers = [
-                Consumer(channel, [run_queue(name, self.bus.settings)], on_message=self._receiver(name),
-                         auto_declare=False)
-                for name in self.queues
-            ]
-        else:
-            # Presence first: whoever sees this worker consuming a run queue must also see it serving it.
-            Consumer(channel, [presence_queue(name) for name in self.queues], no_ack=True).consume()
         self.channel, self.connection = channel, connection
+        self.bus.transport.start_consuming(self, channel)
         self._paused = True
         self._pause(False, confirmed=True)
-        if not self.bus.memory:
+        if self.bus.transport.shares_consumer_connection:
             self.publish_channel = self._open_publishing_channel()
             self._perform_waiting()
-        if self._delay > RECONNECT_FIRST_DELAY:
+        if self._backoff.failures:
             log.warning("Reconnected to the broker; consuming %s again", ", ".join(self.queues))
-        self._delay = RECONNECT_FIRST_DELAY
-        with memory_broker.counted(self.queues if self.bus.memory else []):
+        self._backoff.reset()
+        with self.bus.transport.serving(self.queues):
             while not self._halt:
                 self._settle_requests()
                 self._drain(connection)
@@ -311,25 +303,12 @@ class _Pump(threading.Thread):
         """
         if paused == self._paused or self.channel is None:
             return
-        if self.bus.memory:
-            for consumer in self.consumers:
-                if paused:
-                    consumer.cancel()
-                else:
-                    consumer.consume()
-        else:
-            for name in self.queues:
-                tag = self._consumer_tags[name]
-                if paused:
-                    self.channel.basic_cancel(tag, nowait=True)
-                else:
-                    self.channel.basic_consume(name, consumer_tag=tag, callback=self._raw_receiver(name),
-                                               nowait=not confirmed)
+        self.bus.transport.pause(self, paused, confirmed)
         self._paused = paused
 
-    def _raw_receiver(self, queue: str) -> Callable[[Any], None]:
+    def raw_receiver(self, queue: str) -> Callable[[Any], None]:
         """A py-amqp consumer callback that hands deliveries on as kombu messages."""
-        receive, channel = self._receiver(queue), self.channel
+        receive, channel = self.receiver(queue), self.channel
         return lambda raw: receive(channel.message_to_python(raw))
 
     def _lose(self, connection: Connection | None) -> None:
@@ -348,7 +327,7 @@ class _Pump(threading.Thread):
             self._settle_requests(block_for=BUSY_TICK)
         self._settle_requests()
 
-    def _receiver(self, queue: str) -> Callable[[Message], None]:
+    def receiver(self, queue: str) -> Callable[[Message], None]:
         def receive(message: Message) -> None:
             self.unsettled[message.delivery_tag] = message
             self.deliveries.put((self.generation, self._delivery(queue, message)))
@@ -461,7 +440,5 @@ class _Pump(threading.Thread):
     def _settle(self, request: _SettleRequest) -> None:
         if request.requeue is None:
             request.message.ack()
-        elif self.bus.memory:
-            memory_broker.reject(self.channel, self.bus.settings, request.message, request.queue, request.requeue)
         else:
-            request.message.reject(requeue=request.requeue)
+            self.bus.transport.reject(self.channel, self.bus.settings, request.message, request.queue, request.requeue)

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from jobruntime.core.clock import utcnow
 from jobruntime.core.errors import RefusalError
 from jobruntime.authoring.discovery import InvalidClassPath, split_class_path
 from jobruntime.core.limits import REASON_LIMIT, oversized_request, quote, truncate
@@ -58,10 +59,6 @@ class MalformedMessage(RefusalError, ValueError):
         self.reason = reason
         self.job_result_id = job_result_id
         self.job = job
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _dumps(value: Any) -> bytes:
@@ -137,7 +134,7 @@ class RunRequest(BaseModel):
     schedule: dict[str, Any] | None = Field(default=None, description="Reserved; must be null in version 1.")
     profile: bool = Field(default=False, strict=True)
     client_address: str | None = None
-    requested_at: AwareDatetime = Field(default_factory=_utcnow)
+    requested_at: AwareDatetime = Field(default_factory=utcnow)
 
     @field_validator("job")
     @classmethod
@@ -325,7 +322,7 @@ class Event(BaseModel):
 
     version: Literal[1] = MESSAGE_VERSION
     event: str
-    emitted_at: AwareDatetime = Field(default_factory=_utcnow)
+    emitted_at: AwareDatetime = Field(default_factory=utcnow)
 
     @property
     def routing_key(self) -> str:

@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.backoff import Backoff
+from jobruntime.core.clock import utcnow
 from jobruntime.models import OutboxEvent
 from jobruntime.store.prebuilt import DriverConnection, prebuilt_insert
 
@@ -41,7 +44,7 @@ RETRY_MAX_DELAY = 10.0
 def event_row(exchange: str, routing_key: str, body: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": uuid.uuid4(),
-        "created": datetime.now(timezone.utc),
+        "created": utcnow(),
         "exchange": exchange,
         "routing_key": routing_key,
         "body": dict(body),
@@ -62,7 +65,7 @@ def add_events(db: DriverConnection, rows: Iterable[dict[str, Any]]) -> list[dic
 
 def _mark_published(connection: Connection, ids: Sequence[uuid.UUID]) -> None:
     if ids:
-        connection.execute(update(TABLE).where(TABLE.c.id.in_(ids)).values(published=datetime.now(timezone.utc)))
+        connection.execute(update(TABLE).where(TABLE.c.id.in_(ids)).values(published=utcnow()))
 
 
 class OutboxRelay:
@@ -72,7 +75,7 @@ class OutboxRelay:
         self.engine = engine
         self.bus = bus
         self.batch = batch
-        self._skip_locked = engine.dialect.name == "postgresql"
+        self._capabilities = Capabilities.of(engine)
         self._queue: SimpleQueue[list[Mapping[str, Any]] | None] = SimpleQueue()
         self._unstamped: list[uuid.UUID] = []
         self._thread: threading.Thread | None = None
@@ -82,10 +85,9 @@ class OutboxRelay:
         """Publish up to one batch of unpublished events (those at least ``older_than`` seconds old)."""
         query = select(TABLE).where(TABLE.c.published.is_(None)).order_by(TABLE.c.created).limit(self.batch)
         if older_than > 0:
-            cutoff = datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() - older_than, timezone.utc)
+            cutoff = datetime.fromtimestamp(utcnow().timestamp() - older_than, timezone.utc)
             query = query.where(TABLE.c.created <= cutoff)
-        if self._skip_locked:
-            query = query.with_for_update(skip_locked=True)
+        query = self._capabilities.skipping_locked(query)
         with self.engine.begin() as connection:
             rows = connection.execute(query).all()
             published = [row.id for row in rows if self._publish(row)]
@@ -125,6 +127,7 @@ class OutboxRelay:
         """
         backlog: deque[Mapping[str, Any]] = deque()
         last_stamp = time.monotonic()
+        backoff = Backoff(RETRY_FIRST_DELAY, RETRY_MAX_DELAY)
         retry_in = 0.0
         while True:
             try:
@@ -139,9 +142,10 @@ class OutboxRelay:
                     self._publish_locked(backlog)
                 else:
                     self._publish_in_order(backlog, self._unstamped)
+                backoff.reset()
                 retry_in = 0.0
             except Exception:  # noqa: BLE001 - the broker stays away; retried, or swept if this process dies
-                retry_in = min(max(retry_in * 2, RETRY_FIRST_DELAY), RETRY_MAX_DELAY)
+                retry_in = backoff.next()
                 logger.warning("Could not publish %d outbox events; retrying in %.1f s", len(backlog), retry_in,
                                exc_info=True)
             if time.monotonic() - last_stamp >= STAMP_INTERVAL:
@@ -173,8 +177,7 @@ class OutboxRelay:
         """
         query = select(TABLE.c.id).where(TABLE.c.id.in_([row["id"] for row in backlog]),
                                          TABLE.c.published.is_(None))
-        if self._skip_locked:
-            query = query.with_for_update(skip_locked=True)
+        query = self._capabilities.skipping_locked(query)
         published: list[uuid.UUID] = []
         failure: Exception | None = None
         with self.engine.begin() as connection:

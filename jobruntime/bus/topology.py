@@ -54,26 +54,11 @@ class TopologyMismatch(SetupError, RuntimeError):
         )
 
 
-def is_memory_url(broker_url: str) -> bool:
-    """True for kombu's in-process transport, which ignores queue arguments entirely."""
-    return broker_url.split("://", 1)[0] == "memory"
-
-
 def run_queue_arguments(settings: Settings) -> dict[str, Any]:
-    """Queue arguments of a task queue.
+    """Queue arguments of a task queue, as its broker's transport declares them."""
+    from jobruntime.bus.transport import Transport  # the transports build queues from this module
 
-    Quorum queues replicate across a cluster and stop a poison message after
-    ``max_attempts`` re-deliveries (RabbitMQ delivers it at most
-    ``max_attempts + 1`` times, then dead-letters it with reason
-    ``delivery_limit``). Classic queues have no delivery limit; the run handler's
-    own attempt counter must stop poison messages there.
-    """
-    if is_memory_url(settings.broker_url):
-        return {}
-    arguments: dict[str, Any] = {"x-dead-letter-exchange": DEAD_EXCHANGE}
-    if settings.queue_type == "quorum":
-        arguments |= {"x-queue-type": "quorum", "x-delivery-limit": settings.max_attempts}
-    return arguments
+    return Transport.for_url(settings.broker_url).queue_arguments(settings)
 
 
 def run_queue(name: str, settings: Settings) -> Queue:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from jobruntime.changes.snapshot import snapshots
 from jobruntime.models import ObjectChange
-from jobruntime.models.types import utcnow
+from jobruntime.core.clock import utcnow
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.changes.recorder import JOB_HOOK, Change, write_changes
 from jobruntime.changes.snapshot import change_logged_labels, change_logged_model
 from jobruntime.models import Job as JobRecord
@@ -35,7 +36,7 @@ _ENABLED_HOOKS = Prebuilt(
 )
 
 
-class InvalidJobHook(ValueError):
+class InvalidJobHook(RefusalError, ValueError):
     """A hook that breaks one of the rules below; the message says which and how to fix it, ``field`` where."""
 
     def __init__(self, message: str, field: str) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.changes.snapshot import Field, change_logged_labels, change_logged_model, fields, json_value
 from jobruntime.models import Base, ObjectDoesNotExist, model_for_label
 from jobruntime.models.base import _unique_column_sets
@@ -29,7 +30,7 @@ from jobruntime.models.types import UTCDateTime
 BOOKKEEPING = frozenset({"created", "last_updated"})  # set by the database, never by a document
 
 
-class InventoryError(ValueError):
+class InventoryError(RefusalError, ValueError):
     """A document that cannot be applied; the message names the object (``dcim.device[2]``) and the problem."""
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from jobruntime.changes.snapshot import is_change_logged, related_object, snapshot, snapshots
 from jobruntime.models import Base, ObjectChange
 from jobruntime.models.base import table_of
-from jobruntime.models.types import utcnow
+from jobruntime.core.clock import utcnow
 from jobruntime.bus.outbox import EVENTS_EXCHANGE, add_events, event_row
 from jobruntime.store.prebuilt import DriverConnection, prebuilt_insert
 

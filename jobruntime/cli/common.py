@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from jobruntime.core.errors import RefusalError
+
 if TYPE_CHECKING:
     from jobruntime.run.runtime import Runtime
 
@@ -17,7 +19,7 @@ DATABASE_URL_KEY = "jobruntime.database_url"
 RUNTIME_KEY = "jobruntime.run.runtime"
 
 
-class CommandError(click.ClickException):
+class CommandError(RefusalError, click.ClickException):
     """A command that could not do what was asked; exits 4 so scripts can tell it from a job's status."""
 
     exit_code = EXIT_REFUSED

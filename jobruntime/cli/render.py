@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import click
+
+from jobruntime.core.clock import utcnow
 
 _COLOURS = {"success": "green", "info": "cyan", "warning": "yellow", "failure": "red"}
 _VERDICT = {"completed": "SUCCESS", "failed": "FAILED", "errored": "ERRORED"}
@@ -14,7 +16,7 @@ _VERDICT = {"completed": "SUCCESS", "failed": "FAILED", "errored": "ERRORED"}
 
 def stamp(at: datetime | None = None) -> str:
     """``[HH:MM:SS]`` UTC of ``at``, or of now for a run being followed."""
-    return (at or datetime.now(timezone.utc)).strftime("[%H:%M:%S]")
+    return (at or utcnow()).strftime("[%H:%M:%S]")
 
 
 def _level(level: str) -> str:

@@ -132,12 +132,12 @@ def _run_on_bus(
     from jobruntime.client import Client, FollowTimeout, RunRejected
     from jobruntime.bus.messages import MalformedMessage
     from jobruntime.storage import StoreError
-    from jobruntime.bus.topology import is_memory_url
+    from jobruntime.bus.transport import Transport
 
     runtime = get_runtime()
     loaded()
     settings = runtime.settings
-    embedded_broker = is_memory_url(settings.broker_url)
+    embedded_broker = Transport.for_url(settings.broker_url).in_process
     if embedded_broker and not settings.signing_secret:
         # Only this process can publish to its in-memory broker, so it may vouch for the user itself.
         settings = settings.replace(signing_secret=secrets.token_hex(16))

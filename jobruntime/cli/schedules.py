@@ -42,7 +42,7 @@ def schedule_run(
     time_zone: str | None, data: dict, commit: bool, task_queue: str | None, as_json: bool,
 ) -> int:
     """Store the schedule ``runjob --schedule`` asks for and print its id and first run; returns the exit code."""
-    from jobruntime.run.auth import InvalidQueue
+    from jobruntime.run.auth import InvalidQueue, PermissionDenied
     from jobruntime.cli.jobs import _record
     from jobruntime.cli.users import _user
     from jobruntime.authoring.discovery import JobNotFound, load_job_class
@@ -63,7 +63,7 @@ def schedule_run(
                 time_zone=time_zone or settings.time_zone, default_queue=settings.default_queue, data=data,
                 commit=commit, task_queue=task_queue, job_class=load_job_class(record.class_path, settings.jobs_root),
             )
-        except (InvalidSchedule, InvalidQueue, PermissionError, JobNotFound) as exc:
+        except (InvalidSchedule, InvalidQueue, PermissionDenied, JobNotFound) as exc:
             raise CommandError(str(exc)) from exc
         body = describe(schedule)
         session.commit()
@@ -277,7 +277,7 @@ def dry_run_schedule(schedule_id: str, username: str, as_json: bool) -> None:
     from jobruntime.client import Client, FollowTimeout, RunRejected
     from jobruntime.bus.outbox import OutboxRelay
     from jobruntime.scheduling.approvals import ApprovalRefused, dry_run
-    from jobruntime.bus.topology import is_memory_url
+    from jobruntime.bus.transport import Transport
 
     runtime = get_runtime()
     loaded()
@@ -288,7 +288,7 @@ def dry_run_schedule(schedule_id: str, username: str, as_json: bool) -> None:
         job, queue = schedule.job_class, schedule.task_queue or settings.default_queue
         user = _user(session, username)
     with Client(settings, username=username) as client:
-        embedded = _start_embedded_worker(settings, queue) if is_memory_url(settings.broker_url) else None
+        embedded = _start_embedded_worker(settings, queue) if Transport.for_url(settings.broker_url).in_process else None
         try:
             with client.follow(run_id, job=job) as follower:
                 with runtime.session() as session:
@@ -323,12 +323,12 @@ def scheduler(queues: str | None) -> None:
     take the runs, so it runs them too, on a worker inside this process.
     """
     from jobruntime.scheduling.loop import run_scheduler
-    from jobruntime.bus.topology import is_memory_url
+    from jobruntime.bus.transport import Transport
     from jobruntime.worker.supervisor import WorkerProcess, load_handler
 
     settings = get_runtime().settings
     embedded = None
-    if is_memory_url(settings.broker_url):
+    if Transport.for_url(settings.broker_url).in_process:
         names = [name.strip() for name in (queues or settings.default_queue).split(",") if name.strip()]
         embedded = WorkerProcess(settings, names, load_handler())
         embedded.start_in_thread()

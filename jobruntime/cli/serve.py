@@ -22,11 +22,11 @@ def serve(bind: str, workers: int, log_level: str) -> None:
     """Serve the REST API for jobs and results until interrupted (stateless: run as many as you like)."""
     import uvicorn
 
-    from jobruntime.bus.topology import is_memory_url
+    from jobruntime.bus.transport import Transport
     from jobruntime.core.settings import Settings
 
     host, port = _address(bind)
-    if is_memory_url(Settings().broker_url):
+    if Transport.for_url(Settings().broker_url).in_process:
         raise CommandError(
             "The gateway publishes to workers through a shared broker: set JOBRUNTIME_BROKER_URL=amqp://... "
             "(the embedded memory:// broker lives inside one process)"

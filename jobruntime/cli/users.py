@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from jobruntime.cli.common import CommandError, get_runtime
+from jobruntime.core.clock import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -82,7 +83,7 @@ def token(username: str, description: str, expires_days: int | None) -> None:
 
     from jobruntime.run.auth import create_token
 
-    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=expires_days) if expires_days else None
+    expires = utcnow() + dt.timedelta(days=expires_days) if expires_days else None
     runtime = get_runtime()
     with runtime.session() as session:
         key = create_token(session, _user(session, username), description=description, expires=expires)

@@ -17,12 +17,12 @@ from jobruntime.cli.common import CommandError, echo_json, loaded
 def worker(queues: str, concurrency: int, log_level: str) -> None:
     """Consume run requests from RabbitMQ (JOBRUNTIME_BROKER_URL) until SIGTERM."""
     from jobruntime.core.settings import Settings
-    from jobruntime.bus.topology import is_memory_url
+    from jobruntime.bus.transport import Transport
     from jobruntime.worker.supervisor import Supervisor
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(processName)s %(levelname)s %(message)s")
     settings = Settings()
-    if is_memory_url(settings.broker_url):
+    if Transport.for_url(settings.broker_url).in_process:
         raise CommandError(
             "A standalone worker needs a shared broker: set JOBRUNTIME_BROKER_URL=amqp://... "
             "(with the embedded memory:// broker, `jobruntime runjob` starts its own worker)"

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jobruntime.core.errors import SetupError
+from jobruntime.core.parsing import parse_flag, parse_number
 
 ENV_PREFIX = "JOBRUNTIME_"
 # The reference's two patterns: URL userinfo (anything before an "@") and "username/password [is|:] x".
@@ -57,8 +59,13 @@ CREDENTIAL_SANITIZER_PATTERNS: tuple[tuple[str, str], ...] = (
 DEFAULT_SANITIZER_PATTERNS = CREDENTIAL_SANITIZER_PATTERNS + REFERENCE_SANITIZER_PATTERNS
 MAX_TIME_LIMIT = 7 * 24 * 60 * 60  # seconds: the longest soft or hard time limit a run may have
 QUEUE_TYPES = ("quorum", "classic")
-_TRUE = {"1", "true", "t", "yes", "y", "on"}
-_FALSE = {"0", "false", "f", "no", "n", "off"}
+# What wraps every run a worker makes, in order (see jobruntime.worker.middleware).
+DEFAULT_MIDDLEWARE = (
+    "jobruntime.worker.leases.KeepLease",
+    "jobruntime.worker.middleware.FlushLog",
+    "jobruntime.worker.timelimits.HardLimit",
+)
+_DOTTED_CLASS = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 
 
 class InvalidSetting(SetupError, ValueError):
@@ -111,6 +118,14 @@ def _module_names(value: Any) -> list[str]:
     return [_text(item) for item in _json_list(value)]
 
 
+def _class_names(value: Any) -> list[str]:
+    names = _module_names(value)
+    for name in names:
+        if not _DOTTED_CLASS.match(name):
+            raise ValueError(f"expected dotted class names such as jobruntime.worker.leases.KeepLease, got {name!r}")
+    return names
+
+
 def _patterns(value: Any) -> list[tuple[str, str]]:
     pairs = []
     for item in _json_list(value):
@@ -120,31 +135,11 @@ def _patterns(value: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def _number(value: Any, kind: type | None) -> int | float:
-    """``value`` (a number, or its text) as ``kind`` (int or float), or as written when ``kind`` is None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise TypeError(f"expected a number, got {value!r}")
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = int(text)
-        except ValueError:
-            try:
-                value = float(text)
-            except ValueError:
-                raise ValueError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"expected a finite number, got {value}")
-    if kind is int and value != int(value):
-        raise ValueError(f"expected a whole number, got {value}")
-    return kind(value) if kind else value
-
-
 def _bounded(minimum: float, maximum: float = math.inf, *, above: bool = False, kind: type | None = None):
     """A check for a number in [minimum, maximum], or above ``minimum`` when ``above``."""
 
     def check(value: Any) -> int | float:
-        number = _number(value, kind)
+        number = parse_number(value, kind)
         if number < minimum or (above and number == minimum):
             raise ValueError(f"must be {'greater than' if above else 'at least'} {minimum}, got {number}")
         if number > maximum:
@@ -152,17 +147,6 @@ def _bounded(minimum: float, maximum: float = math.inf, *, above: bool = False, 
         return number
 
     return check
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
 
 
 def _queue_type(value: Any) -> str:
@@ -231,7 +215,7 @@ class Settings:
     broker_url: str = _setting("broker_url", "memory://", _text)
     queue_type: str = _setting("queue_type", "quorum", _queue_type)
     # Refuse to publish to a queue no worker consumes (off for scale-from-zero).
-    check_consumers: bool = _setting("check_consumers", True, _flag)
+    check_consumers: bool = _setting("check_consumers", True, parse_flag)
     # How long a claimed run stays leased without renewal; deliveries/re-queues before a run is given up.
     lease_seconds: float = _setting("lease_seconds", 30.0, _bounded(0, above=True, kind=float))
     max_attempts: int = _setting("max_attempts", 3, _bounded(1, kind=int))
@@ -253,11 +237,13 @@ class Settings:
     time_zone: str = _setting("time_zone", "UTC", _time_zone)
     schedule_interval: float = _setting("schedule_interval", 1.0, _bounded(0, above=True, kind=float))
     # Record ObjectChanges of committed runs; switched off only to measure what recording costs (benchmarks).
-    change_logging: bool = _setting("change_logging", True, _flag)
+    change_logging: bool = _setting("change_logging", True, parse_flag)
     # Where uploaded and output files live: file:///dir or s3://bucket/prefix (default: file://$HOME/files).
     storage_url: str | None = _setting("storage_url", None, _storage_url)
     # Bytes one uploaded file may have.
     max_upload_bytes: int = _setting("max_upload_bytes", 100 * 1024 * 1024, _bounded(1, kind=int))
+    # Middleware of worker processes: a JSON list of dotted class names, entered in order around each run.
+    middleware: list[str] = _setting("middleware", DEFAULT_MIDDLEWARE, _class_names)
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jobruntime.models.base import Base, model_for_label
 from jobruntime.models.extras import Job
-from jobruntime.models.types import UTCDateTime, utcnow
+from jobruntime.core.clock import utcnow
+from jobruntime.models.types import UTCDateTime
 
 ACTIONS = ("create", "update", "delete")
 ACTION_LABELS = {"create": "created", "update": "updated", "delete": "deleted"}

@@ -19,14 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship
 
+from jobruntime.core.parsing import parse_flag
 from jobruntime.models.base import Base, Manager, session_for
 from jobruntime.models.content_type_set import ContentTypeSet, ForModelQuerySet
 from jobruntime.models.errors import ValidationError
 from jobruntime.models.related import RelatedObjects
 
 TYPES = ("text", "integer", "boolean", "date", "url", "select", "multi-select", "json")
-_TRUE = {"y", "yes", "t", "true", "on", "1"}
-_FALSE = {"n", "no", "f", "false", "off", "0"}
 _DATA_COLUMN = "_custom_field_data"
 
 
@@ -112,10 +111,10 @@ class CustomField(Base):
             if self.validation_maximum is not None and value > self.validation_maximum:
                 raise ValidationError(f"Value must not exceed {self.validation_maximum}")
         elif self.type == "boolean":
-            text = str(value).lower()
-            if not isinstance(value, bool) and text not in _TRUE | _FALSE:
-                raise ValidationError("Value must be true or false.")
-            value = value if isinstance(value, bool) else text in _TRUE
+            try:
+                value = parse_flag(value)
+            except ValueError:
+                raise ValidationError("Value must be true or false.") from None
         elif self.type == "date":
             if isinstance(value, dt.date):
                 value = value.isoformat()

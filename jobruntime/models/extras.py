@@ -17,7 +17,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from jobruntime.models.base import Base
 from jobruntime.models.errors import ValidationError
 from jobruntime.models.related import RelatedObjects
-from jobruntime.models.types import UTCDateTime, utcnow
+from jobruntime.core.clock import utcnow
+from jobruntime.models.types import UTCDateTime
 from jobruntime.models.users import User
 
 JOB_OVERRIDABLE_FIELDS: tuple[str, ...] = (

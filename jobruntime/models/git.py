@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jobruntime.models.base import Base
-from jobruntime.models.types import UTCDateTime, utcnow
+from jobruntime.core.clock import utcnow
+from jobruntime.models.types import UTCDateTime
 
 
 class GitRepository(Base):

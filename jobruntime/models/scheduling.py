@@ -16,7 +16,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jobruntime.models.base import Base
 from jobruntime.models.extras import Job
-from jobruntime.models.types import UTCDateTime, utcnow
+from jobruntime.core.clock import utcnow
+from jobruntime.models.types import UTCDateTime
 from jobruntime.models.users import User
 
 

@@ -16,11 +16,6 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 
-def utcnow() -> dt.datetime:
-    """The current time as an aware UTC datetime (the only kind the models store)."""
-    return dt.datetime.now(dt.timezone.utc)
-
-
 def as_utc(value: dt.datetime) -> dt.datetime:
     """Convert ``value`` to aware UTC; naive values are taken to already be UTC."""
     if value.tzinfo is None:

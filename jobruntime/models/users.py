@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jobruntime.models.base import Base
-from jobruntime.models.types import UTCDateTime, utcnow
+from jobruntime.core.clock import utcnow
+from jobruntime.models.types import UTCDateTime
 
 RUN_JOB = "run_job"
 CHANGE_JOB = "change_job"  # edit a Job record (enabled, overrides) through the HTTP API

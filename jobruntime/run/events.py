@@ -7,9 +7,10 @@ run records none, and `runjob --local` should not pay for loading them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
+from jobruntime.core.clock import utcnow
 from jobruntime.bus import outbox
 from jobruntime.authoring.job import LOG_LEVELS
 
@@ -51,7 +52,7 @@ def log_event_rows(entries: Sequence[Any]) -> Iterable[dict[str, Any]]:
     by_level: dict[str, list[Any]] = {}
     for entry in entries:
         by_level.setdefault(entry.log_level, []).append(entry)
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     for level, batch in by_level.items():
         event = LogEvent(
             emitted_at=now,

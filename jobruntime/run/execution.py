@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.changes.hooks import write_with_hook_runs
 from jobruntime.changes.recorder import JOB, JOB_HOOK, ChangeContext, ChangeRecorder, recording
-from jobruntime.authoring.discovery import JobNotFound, load_job_class
+from jobruntime.authoring.discovery import InvalidClassPath, JobNotFound, load_job_class
 from jobruntime.run.interrupts import Interrupter, RunCancelled
 from jobruntime.authoring.job import LOG_LEVELS, Job, JobRequest, SoftTimeLimitExceeded
 from jobruntime.authoring.records import lookup_record
@@ -27,7 +28,8 @@ from jobruntime.store.prebuilt import (
     ConnectionLost, DriverConnection, as_model, connection_lost, in_session, prebuilt_insert, transaction,
 )
 from jobruntime.run.profiling import profiled
-from jobruntime.run.result import LeaseLost, ResultWriter, utcnow
+from jobruntime.core.clock import utcnow
+from jobruntime.run.result import LeaseLost, ResultWriter
 from jobruntime.run.log import LogEntry, RunLog, last_seq
 from jobruntime.run.runtime import Runtime
 from jobruntime.core.statuses import COMPLETED, ERRORED, FAILED, PENDING, RUNNING, TERMINAL_STATUSES
@@ -101,7 +103,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class _SetupError(Exception):
+class _InitializationFailed(RefusalError):
     """A run that ends in ``initialization`` before the job's code runs.
 
     ``message`` is logged; ``reason``, one line, is the JobResult's (its message's first line by default).
@@ -195,7 +197,7 @@ class JobExecution:
             with self.interrupter.armed(self._soft_limit(record)):
                 status = self._run_phase(job, record, commit)
                 status = self._post_run_phase(job, record, commit, status)
-        except _SetupError as error:
+        except _InitializationFailed as error:
             self.log.add("failure", "initialization", error.message, error.obj)
             self.log.flush()
             return self.writer.finish(ERRORED, error.reason, None)
@@ -231,26 +233,26 @@ class JobExecution:
             with transaction(self.runtime.autocommit_engine) as db:
                 record = lookup_record(db, result.name)
         if record is None:
-            raise _SetupError(f'Unable to locate Job database record for "{result.name}" to run it!')
+            raise _InitializationFailed(f'Unable to locate Job database record for "{result.name}" to run it!')
         if not record.enabled:
-            raise _SetupError(f"Job {record.name} is not enabled to be run!", record)
+            raise _InitializationFailed(f"Job {record.name} is not enabled to be run!", record)
         return record, result
 
     def _prepare(self, record: JobRecord, result: JobResult) -> Job:
         job_class = self.options.job_class
         if not record.installed:
-            raise _SetupError(f'Unable to locate job "{record.class_path}" to run it!', record)
+            raise _InitializationFailed(f'Unable to locate job "{record.class_path}" to run it!', record)
         if job_class is None and record.source.startswith("git."):
             job_class = self._load_pinned(record, result)
         elif job_class is None:
             try:
                 job_class = load_job_class(record.class_path, self.runtime.settings.jobs_root)
-            except (JobNotFound, ValueError, FileNotFoundError) as exc:
-                raise _SetupError(f'Unable to locate job "{record.class_path}" to run it!', record) from exc
+            except (JobNotFound, InvalidClassPath) as exc:
+                raise _InitializationFailed(f'Unable to locate job "{record.class_path}" to run it!', record) from exc
         try:
             job = job_class()
         except Exception as exc:  # noqa: BLE001 - any constructor failure is a set-up error
-            raise _SetupError(_traceback_block("Error initializing job:", exc), record,
+            raise _InitializationFailed(_traceback_block("Error initializing job:", exc), record,
                               reason=f"Error initializing job: {type(exc).__name__}: {exc}") from exc
         job.active_test = "initialization"
         job._run_log = self.log
@@ -273,15 +275,15 @@ class JobExecution:
             with self.runtime.session(autocommit=True) as session:
                 pinned = pin(session, record.source, result.id)
         except SourceUnavailable as exc:
-            raise _SetupError(f'Unable to locate job "{record.class_path}" to run it! {exc}', record,
+            raise _InitializationFailed(f'Unable to locate job "{record.class_path}" to run it! {exc}', record,
                               reason=str(exc)) from exc
         self.writer.source = pinned.source
         try:
             return load_pinned_class(self.runtime.settings, pinned, record.class_path)
         except GitError as exc:
-            raise _SetupError(f"Unable to fetch commit {pinned.commit} of {record.class_path}: {exc}", record) from exc
+            raise _InitializationFailed(f"Unable to fetch commit {pinned.commit} of {record.class_path}: {exc}", record) from exc
         except JobNotFound as exc:
-            raise _SetupError(f'Unable to locate job "{record.class_path}" to run it! {exc}', record) from exc
+            raise _InitializationFailed(f'Unable to locate job "{record.class_path}" to run it! {exc}', record) from exc
 
     def _output_files(self) -> OutputFiles:
         """Where the job's ``create_file()`` stores; the store is opened on the first file."""
@@ -316,7 +318,7 @@ class JobExecution:
             return validate_data(variables, {} if data is None else data, requester=self.result.user)
         except InputValidationError as exc:
             session.rollback()
-            raise _SetupError(f"Error initializing job:\n```\n{exc}\n```", record,
+            raise _InitializationFailed(f"Error initializing job:\n```\n{exc}\n```", record,
                               reason=f"Error initializing job: {'; '.join(str(exc).splitlines())}") from exc
 
     def _change_context(self, record: JobRecord, commit: bool) -> ChangeContext | None:

@@ -18,11 +18,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 
+from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.clock import utcnow
 from jobruntime.bus import outbox
 from jobruntime.run.events import log_event_rows
 from jobruntime.core.limits import truncate
@@ -76,13 +78,13 @@ class LogWriter:
         self.autocommit_engine = autocommit_engine
         self.events = events
         self.on_commit = on_commit
-        self._use_copy = engine.dialect.name == "postgresql"
+        self._use_copy = Capabilities.of(engine).copy
         self._insert = insert(JobLogEntry.__table__)
 
     @property
     def concurrent(self) -> bool:
         """Whether writing while a job's transaction is open is safe (not on SQLite)."""
-        return self.engine.dialect.name != "sqlite"
+        return Capabilities.of(self.engine).concurrent_writes
 
     def write(self, entries: Sequence[LogEntry]) -> None:
         if not entries:
@@ -190,8 +192,8 @@ class RunLog:
         self.counts = dict.fromkeys(LOG_LEVELS, 0)
         self.listeners: list[Callable[[LogEntry], None]] = []
         self.live = writer.concurrent
-        self.deferred: RunClaim | None = None  # an unclaimed run: entries wait for its claim or its settling write
-        self._in_flight: list[LogEntry] = []  # taken by a settling write that has not committed yet
+        self.deferred: RunClaim | None = None  # an unclaimed run: entries wait for its claim or its deciding write
+        self._in_flight: list[LogEntry] = []  # taken by a deciding write that has not committed yet
         self._buffer: list[LogEntry] = []
         self._spill: IO[bytes] | None = None
         self._seq = 0
@@ -216,7 +218,7 @@ class RunLog:
             self._seq += 1
             entry = LogEntry(
                 self.job_result_id, self._seq, level, grouping[:100], message,
-                datetime.now(timezone.utc), display, label, pk, url,
+                utcnow(), display, label, pk, url,
             )
             self.counts[level] += 1
             self._buffer.append(entry)
@@ -244,7 +246,7 @@ class RunLog:
     def flush(self) -> None:
         """Write what is buffered (parked batches first, in order). The engine calls this at its safe points.
 
-        An unclaimed run keeps its entries for its settling write (or its claim).
+        An unclaimed run keeps its entries for its deciding write (or its claim).
         """
         self._flush(claim=False)
 
@@ -289,24 +291,24 @@ class RunLog:
         return bool(self._buffer or self._in_flight or self._spill)
 
     def take(self) -> tuple[list[LogEntry], list[dict[str, Any]]]:
-        """The buffered entries and their events, for a settling write; ``written()`` or ``unwritten()`` follows."""
+        """The buffered entries and their events, for a deciding write; ``written()`` or ``unwritten()`` follows."""
         with self._lock:
             self._in_flight, self._buffer = self._in_flight + self._buffer, []
             entries = list(self._in_flight)
         return entries, self.writer.event_rows(entries)
 
     def write_within(self, db: DriverConnection, entries: Sequence[LogEntry], events: Sequence[dict[str, Any]]) -> None:
-        """Write entries from ``take()`` in a settling write's transaction, after its row."""
+        """Write entries from ``take()`` in a deciding write's transaction, after its row."""
         self.writer.write_within(db, entries, events)
 
     def written(self) -> None:
-        """The settling write committed its entries."""
+        """The deciding write committed its entries."""
         with self._lock:
             self._in_flight = []
         self._last_flush = time.monotonic()
 
     def unwritten(self) -> None:
-        """The settling write rolled back: its entries go back ahead of the buffer, for the next write."""
+        """The deciding write rolled back: its entries go back ahead of the buffer, for the next write."""
         with self._lock:
             self._buffer[:0], self._in_flight = self._in_flight, []
 

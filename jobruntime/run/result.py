@@ -8,12 +8,14 @@ carries its ``job.result.<status>`` outbox row when the runtime records events.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, joinedload
 
+from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.clock import utcnow
 from jobruntime.core.errors import RunInterrupted
 from jobruntime.run.events import result_event_row
 from jobruntime.core.limits import REASON_LIMIT, truncate
@@ -44,10 +46,6 @@ def _prebuilt_update(columns: tuple[str, ...], *guards: Any) -> Prebuilt:
 _MARK_RUNNING = _prebuilt_update(("status", "started"))
 _FINAL = _prebuilt_update(_FINAL_COLUMNS, _TABLE.c.attempt == bindparam("_attempt"))
 _VERDICT = _prebuilt_update(_VERDICT_COLUMNS, _TABLE.c.status == RUNNING, _TABLE.c.attempt == bindparam("_attempt"))
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class LeaseLost(RunInterrupted, RuntimeError):
@@ -110,17 +108,17 @@ class ResultWriter:
             written = {**values, "verdict": None}
         else:
             written = {**values, "status": RUNNING, "reason": None, "completed": None, "verdict": status}
-        if self.claim is not None and self.claim.settle():
+        if self.claim is not None and self.claim.start_deciding():
             if session.in_transaction() or self.run_log.buffered:
-                self.verdict_events = self._settle(in_session(session), written, running=not final)
+                self.verdict_events = self._decide_unclaimed(in_session(session), written, running=not final)
             else:  # the job never used the database and logged nothing: one autocommitted statement
                 with one_statement(self.runtime.engine) as db:
-                    self.verdict_events = self._settle(db, written, running=not final)
+                    self.verdict_events = self._decide_unclaimed(db, written, running=not final)
             self._committed = values if final else None
             return
         events = self._events(values) if final else []
         parameters = {**written, "_id": self.job_result_id, "_attempt": self._attempt()}
-        if events or session.in_transaction() or self.runtime.engine.dialect.name != "postgresql":
+        if events or session.in_transaction() or not Capabilities.of(self.runtime.engine).autocommit_statements:
             db = in_session(session)
             updated = _VERDICT.execute(db, parameters)
         else:  # the job never used the database: the verdict is the whole transaction
@@ -135,14 +133,14 @@ class ResultWriter:
         """The job's transaction, verdict included, committed: announce it."""
         self.run_log.written()
         if self.claim is not None:
-            self.claim.settled()
+            self.claim.decision_ended()
         self.runtime.committed(self.verdict_events)
 
     def verdict_rolled_back(self) -> None:
         """The job's transaction rolled back: log entries it carried are buffered again for the next write."""
         self.run_log.unwritten()
         if self.claim is not None:
-            self.claim.settled(committed=False)
+            self.claim.decision_ended(committed=False)
         self.verdict_events = []
         self._committed = None
 
@@ -188,10 +186,10 @@ class ResultWriter:
 
     def _write(self, statement: Prebuilt, values: dict[str, Any]) -> None:
         """Update the row (and announce it) durably on its own connection, outside the job's transaction."""
-        if self.claim is not None and self.claim.settle():
+        if self.claim is not None and self.claim.start_deciding():
             try:
                 with (transaction if self.run_log.buffered else one_statement)(self.runtime.engine) as db:
-                    events = self._settle(db, values, running=False)
+                    events = self._decide_unclaimed(db, values, running=False)
             except BaseException:
                 self.run_log.unwritten()
                 raise
@@ -206,7 +204,7 @@ class ResultWriter:
             add_events(db, events)
         self.runtime.committed(events)
 
-    def _settle(self, db: DriverConnection, values: dict[str, Any], *, running: bool) -> list[dict[str, Any]]:
+    def _decide_unclaimed(self, db: DriverConnection, values: dict[str, Any], *, running: bool) -> list[dict[str, Any]]:
         """Claim and decide the row in ``db``'s transaction with the buffered log entries; returns the outbox rows.
 
         The entries' events are made first, so they are announced (and swept) before the result.
@@ -214,6 +212,6 @@ class ResultWriter:
         entries, log_events = self.run_log.take()
         row = {**self.claim.snapshot(), "verdict": None, **values}
         events = self._events(row)
-        self.result.attempt = self.claim.settled_row(db, row, running=running, event=events[0] if events else None)
+        self.result.attempt = self.claim.write_decision(db, row, running=running, event=events[0] if events else None)
         self.run_log.write_within(db, entries, log_events)
         return log_events + events

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session
 
+from jobruntime.store.capabilities import Capabilities
 from jobruntime.authoring.compat.django_settings import bind as bind_nautobot_settings
 from jobruntime.store.database import make_engine
 from jobruntime.run.log import LogWriter
@@ -42,10 +43,9 @@ class Runtime:
         bind_nautobot_settings(self.settings)
         self.autocommit_engine = make_engine(self.engine.url, autocommit=True)
         # COPY is one statement and needs no transaction; SQLite's executemany does.
-        postgres = self.engine.dialect.name == "postgresql"
         self.log_writer = LogWriter(
             self.engine,
-            autocommit_engine=self.autocommit_engine if postgres else None,
+            autocommit_engine=self.autocommit_engine if Capabilities.of(self.engine).copy else None,
             events=self.events,
             on_commit=self.committed,
         )

@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.run.auth import APPROVE_JOB, RUN_JOB, has_permission
 from jobruntime.models import ScheduledJob, User
-from jobruntime.models.types import utcnow
+from jobruntime.core.clock import utcnow
 from jobruntime.store.prebuilt import in_session
 from jobruntime.scheduling.firing import pending_run, queue_runs, run_request
 from jobruntime.scheduling.schedules import check_schedulable
@@ -29,7 +30,7 @@ NOT_RUNNABLE = "This job cannot be dry-run at this time."
 PAST_ONE_OFF = "The job's start time is in the past. If you want to force a run anyway, add the `--force` option."
 
 
-class ApprovalRefused(PermissionError):
+class ApprovalRefused(RefusalError, PermissionError):
     """The user may not approve, deny or dry-run this schedule; the message says why."""
 
 
@@ -41,7 +42,7 @@ class NotRunnable(ApprovalRefused):
     """The schedule's job is gone, disabled or not installed, so it cannot be dry-run."""
 
 
-class NotAwaitingApproval(ValueError):
+class NotAwaitingApproval(RefusalError, ValueError):
     """The schedule has no pending approval request."""
 
 

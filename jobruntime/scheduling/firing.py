@@ -23,10 +23,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine, bindparam, insert, select, update
 
+from jobruntime.store.capabilities import Capabilities
 from jobruntime.bus import outbox
 from jobruntime.bus.messages import RunRequest
 from jobruntime.models import Job, JobResult, ScheduledJob, User
-from jobruntime.models.types import utcnow
+from jobruntime.core.clock import utcnow
 from jobruntime.store.prebuilt import as_model, on_connection
 from jobruntime.scheduling.recurrence import occurrences, zone
 
@@ -117,8 +118,7 @@ def fire_due(engine: Engine, *, default_queue: str, now: dt.datetime | None = No
         .order_by(SCHEDULES.c.next_run_at)
         .limit(batch)
     )
-    if engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = Capabilities.of(engine).skipping_locked(query)
     firing = Firing()
     with engine.begin() as connection:
         due = connection.execute(query).all()

@@ -13,7 +13,7 @@ import sqlalchemy.exc
 from sqlalchemy import Engine
 
 from jobruntime.bus.outbox import SWEEP_AGE, OutboxRelay
-from jobruntime.models.types import utcnow
+from jobruntime.core.clock import utcnow
 from jobruntime.scheduling.firing import fire_due, next_due
 from jobruntime.core.settings import Settings
 

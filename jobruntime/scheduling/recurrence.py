@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from jobruntime.core.errors import RefusalError
+
 IMMEDIATELY = "immediately"
 FUTURE = "future"
 HOURLY = "hourly"
@@ -29,7 +31,7 @@ _CRON_FIELD = re.compile(r"^[0-9*,/-]+$")
 _GAP_SEARCH_LIMIT = 24 * 60  # minutes searched forward for a wall-clock time that exists
 
 
-class InvalidSchedule(ValueError):
+class InvalidSchedule(RefusalError, ValueError):
     """A schedule that cannot be made as given; the message says which part is wrong."""
 
 

@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from jobruntime.run.auth import RUN_JOB, check_queue, has_permission
+from jobruntime.core.errors import RefusalError
+from jobruntime.run.auth import RUN_JOB, PermissionDenied, check_queue, has_permission
 from jobruntime.authoring.job import Job as JobClass
 from jobruntime.models import Job, ScheduledJob, User, bind_session
-from jobruntime.models.types import utcnow
+from jobruntime.core.clock import utcnow
 from jobruntime.store.prebuilt import in_session
 from jobruntime.scheduling.recurrence import (
     CUSTOM, FUTURE, IMMEDIATELY, INTERVALS, RECURRING, InvalidSchedule, check_crontab, first_run, occurrences,
@@ -36,7 +37,7 @@ PAST_START = "Please enter a valid date and time greater than or equal to the cu
 NEXT_RUNS = 5  # run times ``describe`` lists
 
 
-class ScheduleNotFound(LookupError):
+class ScheduleNotFound(RefusalError, LookupError):
     """No schedule has that id."""
 
 
@@ -63,7 +64,7 @@ def create_schedule(
     data: dict[str, Any] | None = None, commit: bool | None = None, task_queue: str | None = None,
     job_class: type[JobClass] | None = None, now: dt.datetime | None = None,
 ) -> ScheduledJob:
-    """Store a schedule for ``user`` to run ``record``; raises InvalidSchedule, PermissionError or InvalidQueue.
+    """Store a schedule for ``user`` to run ``record``; raises InvalidSchedule, PermissionDenied or InvalidQueue.
 
     ``immediately`` is only a schedule for a job that needs approval (otherwise it is a plain run).
     With ``job_class``, ``data`` is validated now (each run validates it again). Flushed, not committed.
@@ -75,9 +76,9 @@ def create_schedule(
     if interval == IMMEDIATELY and not record.approval_required:
         raise InvalidSchedule(f"{record.class_path} does not need approval: run it at once without a schedule")
     if not user.is_active:
-        raise PermissionError(f"User {user.username} is inactive")
+        raise PermissionDenied(f"User {user.username} is inactive")
     if not has_permission(in_session(session), user, RUN_JOB, record):
-        raise PermissionError(f"User {user.username} does not have permission to run job {record.class_path}")
+        raise PermissionDenied(f"User {user.username} does not have permission to run job {record.class_path}")
     queue = check_queue(record, task_queue, default_queue)
     if job_class is not None:
         check_input(session, job_class, data or {})

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from jobruntime.authoring.discovery import JobNotFound, split_class_path
 from jobruntime.authoring.discovery import load_job_class as load_local_or_plugin_class
 from jobruntime.authoring.job import Job
-from jobruntime.core.errors import JobRuntimeError
+from jobruntime.core.errors import StorageError
 from jobruntime.core.settings import Settings
 from jobruntime.models import GitRepository, JobResult
 from jobruntime.sources.cache import CommitCache
@@ -30,7 +30,7 @@ from jobruntime.sources.repositories import recorded_commit, remote_of
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
-class SourceUnavailable(JobRuntimeError):
+class SourceUnavailable(StorageError):
     """The code of a Git job cannot be had at the run's commit; the run ends ``errored`` with this reason."""
 
 

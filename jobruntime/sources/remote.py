@@ -19,12 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobruntime.core.errors import JobRuntimeError
+from jobruntime.core.errors import StorageError
 
 GIT_TIMEOUT = 300.0  # seconds for one git command; a fetch that hangs must not hold a worker for ever
 
 
-class GitError(JobRuntimeError):
+class GitError(StorageError):
     """A git command failed: the remote is unreachable, a commit or branch is missing, a credential is absent."""
 
 

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from jobruntime.core.errors import StorageError
+
 CHUNK_SIZE = 1024 * 1024  # bytes per read or write when streaming; a file never sits whole in memory
 
 
-class StoreError(RuntimeError):
+class StoreError(StorageError, RuntimeError):
     """A store operation failed; ``str()`` says what to do about it."""
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
+from jobruntime.store.capabilities import Capabilities
 from jobruntime.core.errors import SetupError
 import jobruntime
 
@@ -149,23 +150,23 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    sqlite = engine.dialect.name == "sqlite"
+    capabilities = Capabilities.of(engine)
     with engine.connect() as connection:
-        if sqlite:
+        if capabilities.alters_by_rebuilding:
             connection.exec_driver_sql("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction
             connection.commit()
         try:
             with connection.begin():
-                if sqlite:
-                    connection.exec_driver_sql("BEGIN IMMEDIATE")
-                else:
+                if capabilities.advisory_locks:
                     connection.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('jobruntime.migrate'))")
+                else:
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
                 config.attributes["connection"] = connection
                 command.upgrade(config, revision)
-                if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all()):
+                if capabilities.alters_by_rebuilding and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all()):
                     raise MigrationError(f"The migration would leave rows with dangling references: {broken[:5]}")
         finally:
-            if sqlite:
+            if capabilities.alters_by_rebuilding:
                 connection.exec_driver_sql("PRAGMA foreign_keys = ON")
                 connection.commit()
 

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detache
 from sqlalchemy.orm.attributes import instance_dict, manager_of_class
 from sqlalchemy.sql.expression import Executable
 
+from jobruntime.core.errors import JobRuntimeError
+
 Processor = Callable[[Any], Any] | None
 T = TypeVar("T")
 
@@ -210,7 +212,7 @@ def _discard_if_lost(engine: Engine, connection: Any) -> bool:
     return True
 
 
-class ConnectionLost(RuntimeError):
+class ConnectionLost(JobRuntimeError, RuntimeError):
     """The database connection went away before a run's outcome committed: the infrastructure's fault, not the job's.
 
     Its transaction is rolled back with the connection, so the run may be tried again.

@@ -25,7 +25,7 @@ from jobruntime.authoring.records import lookup_record
 from jobruntime.bus.broker import NoWorkers, PublishRefused
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, ScheduledJob, User
-from jobruntime.models.types import utcnow
+from jobruntime.core.clock import utcnow
 from jobruntime.run.auth import RUN_JOB, InvalidQueue, valid_queues
 from jobruntime.store.prebuilt import transaction
 from jobruntime.scheduling.recurrence import CUSTOM, IMMEDIATELY, INTERVALS, InvalidSchedule, check_crontab, zone

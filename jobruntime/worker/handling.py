@@ -8,19 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from jobruntime.models import Job as JobRecord
 from jobruntime.run.runtime import Runtime
-
-if TYPE_CHECKING:
-    from jobruntime.run.execution import JobExecution
-    from jobruntime.worker.leases import RunClaim
-
-Middleware = Callable[["JobExecution", "RunClaim", JobRecord], AbstractContextManager[Any]]
-"""Wraps one run (lease renewal, hard time limit...): called with the execution, its claim and Job record."""
+from jobruntime.worker.middleware import RunMiddleware
 
 
 @dataclass(frozen=True)
@@ -59,6 +51,6 @@ class HandlerContext:
     acknowledge: Callable[[], None]
     dead_letter: Callable[[str], None]
     publish: Callable[[str, dict[str, Any]], None]
-    middleware: Sequence[Middleware] = field(default_factory=tuple)
+    middleware: Sequence[RunMiddleware] = field(default_factory=tuple)
     delivery_count: int = 0  # earlier deliveries of this message (see ``consumer.Delivery``)
 

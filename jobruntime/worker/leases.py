@@ -16,28 +16,30 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.clock import utcnow
 from jobruntime.bus import outbox
 from jobruntime.models import JobResult
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, on_connection, transaction
 from jobruntime.run.result import LeaseLost
+
+if TYPE_CHECKING:
+    from jobruntime.models import Job as JobRecord
+    from jobruntime.run.execution import JobExecution
+    from jobruntime.worker.middleware import WorkerResources
 
 logger = logging.getLogger(__name__)
 _TABLE = JobResult.__table__
 
 WORKER_LOST = "worker lost"
 DATABASE_LOST = "database connection lost"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 EventBuilder = Callable[[dict[str, Any]], dict[str, Any]]
@@ -59,11 +61,6 @@ _LEASE_COLUMNS = ("status", "worker", "lease_expires", "heartbeat", "started")
 _NEW_ROW_COLUMNS = ("created",)  # a new row's only: taking over a pending row keeps its creation time
 
 
-def _dialect(name: str) -> Any:
-    """The dialect module whose INSERT knows ON CONFLICT (PostgreSQL, else SQLite)."""
-    return postgresql if name == "postgresql" else sqlite
-
-
 def _takes_over(statement: Any) -> Any:
     """Which existing row a claim may take: a pending run of the same job and the same user (its publisher's,
     or the reaper's), so a request can never take over another user's run whatever checks ran before it."""
@@ -72,14 +69,14 @@ def _takes_over(statement: Any) -> Any:
 
 
 @functools.cache
-def _claim_statement(dialect_name: str) -> Prebuilt:
+def _claim_statement(capabilities: Capabilities) -> Prebuilt:
     """INSERT ... ON CONFLICT taking over a pending row (ON CONFLICT is spelled per dialect).
 
     A pending row was written by a publisher or by the reaper; the worker's values,
     taken from the request it authenticated, replace its description of the run. Only a
     request for the same job may take it over.
     """
-    statement = _dialect(dialect_name).insert(_TABLE).values(
+    statement = capabilities.insert(_TABLE).values(
         {**{column: bindparam(column) for column in _CLAIM_COLUMNS + _LEASE_COLUMNS + _NEW_ROW_COLUMNS}, "attempt": 1}
     )
     taken_over = [column for column in _CLAIM_COLUMNS + _LEASE_COLUMNS if column != "id"]
@@ -109,40 +106,40 @@ def claim_run(
     parameters.update(status="running", worker=worker, lease_expires=now + timedelta(seconds=lease_seconds),
                       heartbeat=now, started=now, created=now)
     with transaction(engine) as db:
-        row = _claim_statement(engine.dialect.name).first(db, parameters)
+        row = _claim_statement(Capabilities.of(engine)).first(db, parameters)
         if row is None:
             return None
         added = outbox.add_events(db, [build(row) for build in events])
     return Claim(values["id"], row["attempt"], requeued=row["attempt"] > 1, row=row, events=added)
 
 
-_NOT_SETTLED = ("attempt", "request")  # the attempt is counted; a settled run is never re-queued from its request
+_NOT_DECIDED = ("attempt", "request")  # the attempt is counted; a decided run is never re-queued from its request
 
 
 @functools.cache
-def _settle_statement(dialect_name: str, columns: tuple[str, ...], announce: bool) -> Prebuilt:
+def _decision_statement(capabilities: Capabilities, columns: tuple[str, ...], announce: bool) -> Prebuilt:
     """The claim statement writing ``columns`` as well: a short run's row, claimed and decided in one write.
 
     Columns without a value are left out (and keep a pending row's), and so is the
-    stored request: the settled run ends (or, in post_run, has its verdict), and is
-    never re-queued. With ``announce`` (PostgreSQL) the same statement adds the run's
+    stored request: the decided run ends (or, in post_run, has its verdict), and is
+    never re-queued. With ``announce`` (writable CTEs) the same statement adds the run's
     outbox row (parameters ``event_*``), only if the row was written: one round trip.
     """
-    statement = _dialect(dialect_name).insert(_TABLE).values(
+    statement = capabilities.insert(_TABLE).values(
         {**{column: bindparam(column) for column in columns}, "attempt": 1}
     )
-    settle = statement.on_conflict_do_update(
+    decide = statement.on_conflict_do_update(
         index_elements=[_TABLE.c.id],
         set_={**{column: statement.excluded[column] for column in columns if column not in _NEW_ROW_COLUMNS + ("id",)},
               "attempt": _TABLE.c.attempt + 1},
         where=_takes_over(statement),
     ).returning(_TABLE.c.attempt)
     if not announce:
-        return Prebuilt(settle)
-    settled = settle.cte("settled")
+        return Prebuilt(decide)
+    decided = decide.cte("decided")
     event = select(*(bindparam(f"event_{column}", type_=outbox.TABLE.c[column].type) for column in outbox.COLUMNS))
-    announced = insert(outbox.TABLE).from_select(list(outbox.COLUMNS), event.select_from(settled)).cte("announced")
-    return Prebuilt(select(settled.c.attempt).add_cte(announced))
+    announced = insert(outbox.TABLE).from_select(list(outbox.COLUMNS), event.select_from(decided)).cte("announced")
+    return Prebuilt(select(decided.c.attempt).add_cte(announced))
 
 
 class RunClaim:
@@ -151,12 +148,12 @@ class RunClaim:
     Claim, then ack is what keeps a long job from holding its delivery open, and it costs
     a commit and an event of its own. A run that ends within its claim window (the log
     flush interval) needs neither: its one transaction writes the row as claimed and
-    decided at once (``settle``), with its data changes and log entries, and the delivery
+    decided at once (``start_deciding``), with its data changes and log entries, and the delivery
     is acked after that commit. A run still going when the window closes, or with a full
     batch of log lines to write, is claimed then (``ensure``), from whichever thread gets
     there first; from then on it is an ordinary claimed run.
 
-    Until then a duplicate delivery is stopped at the settling write, whose ON CONFLICT
+    Until then a duplicate delivery is stopped at the deciding write, whose ON CONFLICT
     guard lets only a pending row be taken: the job's changes roll back with it.
     """
 
@@ -180,10 +177,10 @@ class RunClaim:
         self.listeners: list[Callable[[Claim], None]] = [on_claimed]  # told once the run is claimed
         self.on_lost: Callable[[str], None] | None = None  # told when a late claim finds the run taken
         self.claim: Claim | None = None
-        self.settling = False
+        self.deciding = False
         self.lost = False
         self.started = utcnow()
-        self._settled_claim: Claim | None = None
+        self._decided_claim: Claim | None = None
         self._lock = threading.Lock()
 
     @property
@@ -203,12 +200,12 @@ class RunClaim:
                 "attempt": 1, **{key: 0 for key in row if key.startswith("log_")}}  # a deferred run is a first one
 
     def ensure(self) -> Claim | None:
-        """Claim the run now unless it is claimed or settling; None when it settles by itself.
+        """Claim the run now unless it is claimed or being decided unclaimed; None in the latter case.
 
         Raises ``LeaseLost`` when another delivery of the run took it meanwhile.
         """
         with self._lock:
-            if self.claim is not None or self.settling:
+            if self.claim is not None or self.deciding:
                 return self.claim
             claim = None if self.lost else claim_run(
                 self.engine, self.values, worker=self.worker, lease_seconds=self.lease_seconds, events=self.events)
@@ -220,14 +217,18 @@ class RunClaim:
         self._claimed(claim)
         return claim
 
-    def settle(self) -> bool:
-        """Whether the caller writes the row itself (``settled_row``), the run being unclaimed; no claim follows."""
+    def start_deciding(self) -> bool:
+        """Switch an unclaimed run to being decided by its caller's one write (``write_decision``); no claim follows.
+
+        Returns whether the run is now being decided that way: False once it is claimed (or lost), and the
+        caller then writes its decision as an ordinary claimed run's.
+        """
         with self._lock:
             if self.claim is None and not self.lost:
-                self.settling = True
-            return self.settling
+                self.deciding = True
+            return self.deciding
 
-    def settled_row(
+    def write_decision(
         self, db: DriverConnection, row: Mapping[str, Any], *, running: bool, event: Mapping[str, Any] | None
     ) -> int:
         """Write ``row`` (a ``snapshot()`` with the outcome) claimed and decided, with its outbox ``event``, in ``db``'s
@@ -235,11 +236,12 @@ class RunClaim:
 
         Raises ``LeaseLost`` when the run is not this delivery's to write.
         """
-        parameters = {key: value for key, value in row.items() if value is not None and key not in _NOT_SETTLED}
-        announce = event is not None and db.dialect.name == "postgresql"
+        parameters = {key: value for key, value in row.items() if value is not None and key not in _NOT_DECIDED}
+        capabilities = Capabilities.of(db.dialect)
+        announce = event is not None and capabilities.writable_ctes
         if announce:
             parameters.update({f"event_{column}": event[column] for column in outbox.COLUMNS})
-        statement = _settle_statement(db.dialect.name, tuple(key for key in parameters if not key.startswith("event_")),
+        statement = _decision_statement(capabilities, tuple(key for key in parameters if not key.startswith("event_")),
                                       announce)
         written = statement.first(db, parameters)
         if written is None:
@@ -248,20 +250,20 @@ class RunClaim:
         if event is not None and not announce:
             outbox.add_events(db, [event])
         if running:
-            self._settled_claim = Claim(self.job_result_id, written["attempt"], requeued=False,
+            self._decided_claim = Claim(self.job_result_id, written["attempt"], requeued=False,
                                         row={**row, "request": None, **written}, events=[])
         return written["attempt"]
 
-    def settled(self, committed: bool = True) -> None:
-        """The settling write committed (or rolled back): a row it left running (post_run) is now claimed.
+    def decision_ended(self, committed: bool = True) -> None:
+        """The deciding write committed (or rolled back): a row it left running (post_run) is now claimed.
 
         From then on the run is an ordinary claimed run: its final write updates the
-        row it owns, as a settling write could not (that write takes only a pending row).
+        row it owns, as a deciding write could not (that write takes only a pending row).
         """
-        claim, self._settled_claim = self._settled_claim, None
+        claim, self._decided_claim = self._decided_claim, None
         if claim is not None and committed:
             with self._lock:
-                self.claim, self.settling = claim, False
+                self.claim, self.deciding = claim, False
             self._claimed(claim)
 
     def _claimed(self, claim: Claim) -> None:
@@ -284,7 +286,7 @@ def refuse_run(
     the committed outbox rows, or None when the id belongs to another run (a duplicate).
     """
     now = utcnow()
-    insert = _dialect(engine.dialect.name).insert(_TABLE).values(
+    insert = Capabilities.of(engine).insert(_TABLE).values(
         **values, status="errored", reason=reason, created=now, completed=now
     )
     refused = [column for column in (*values, "status", "reason", "completed") if column != "id"]
@@ -439,8 +441,7 @@ def reap_expired(
     """
     now = now or utcnow()
     query = select(_TABLE).where(_TABLE.c.status == "running", _TABLE.c.lease_expires < now)
-    if engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = Capabilities.of(engine).skipping_locked(query)
     with engine.begin() as connection:
         return [
             _hand_back(connection, row, WORKER_LOST, max_attempts=max_attempts, result_event=result_event,
@@ -503,11 +504,15 @@ def _hand_back(
     return Reaped(row.id, False, reason, events)
 
 
-def keep_lease(engine: Engine, lease_seconds: float) -> Callable[..., Any]:
+@dataclass(frozen=True)
+class KeepLease:
     """Middleware: renew the claimed run's lease while it runs; a cancel request stops the job."""
-    renewer = LeaseRenewer(engine, lease_seconds)
 
-    def middleware(execution: Any, claim: RunClaim, _record: Any) -> Any:
-        return renewer.holding(claim, execution.cancel)
+    renewer: LeaseRenewer
 
-    return middleware
+    @classmethod
+    def for_worker(cls, worker: WorkerResources) -> KeepLease:
+        return cls(LeaseRenewer(worker.runtime.autocommit_engine, worker.settings.lease_seconds))
+
+    def around_run(self, execution: JobExecution, claim: RunClaim, record: JobRecord) -> AbstractContextManager[Any]:
+        return self.renewer.holding(claim, execution.cancel)

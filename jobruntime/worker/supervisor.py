@@ -26,21 +26,23 @@ import psycopg
 import sqlalchemy.exc
 from sqlalchemy import update
 
+from jobruntime.core.backoff import Backoff
 from jobruntime.bus.broker import Bus, Delivery
 from jobruntime.run.events import result_event_row
 from jobruntime.worker.handling import HandlerContext, Outcome
-from jobruntime.worker.leases import keep_lease, reap_expired, renew_lease, utcnow
+from jobruntime.core.clock import utcnow
+from jobruntime.worker.leases import reap_expired, renew_lease
 from jobruntime.models import JobResult
 from jobruntime.bus.outbox import SWEEP_AGE, OutboxRelay, add_events
 from jobruntime.store.prebuilt import ConnectionLost, on_connection
 from jobruntime.worker.dead_letters import end_dead_lettered_run
-from jobruntime.run.log import LogFlusher
 from jobruntime.run.runtime import Runtime
 from jobruntime.scheduling.loop import ScheduleFirer
 from jobruntime.core.settings import Settings
 from jobruntime.bus.topology import CHANGES_QUEUE
 from jobruntime.storage.uploads import UPLOAD_LIFETIME, UPLOADS, discard_request_uploads
-from jobruntime.worker.timelimits import HardLimit, RunSlot, hard_limit_message
+from jobruntime.worker.middleware import RunMiddleware, WorkerResources, build_middleware, middleware_classes
+from jobruntime.worker.timelimits import RunSlot, hard_limit_message
 
 logger = logging.getLogger(__name__)
 DATABASE_RETRY_FIRST_DELAY = 0.5  # seconds before handling a delivery again while the database is away
@@ -70,6 +72,8 @@ class WorkerProcess:
         # Object changes from other systems arrive on their own queue and have their own handler.
         self.handlers = {CHANGES_QUEUE: load_handler("job_hook")} if CHANGES_QUEUE in self.queues else {}
         self.slot = slot
+        self._middleware = middleware_classes(settings.middleware)  # a bad name stops the caller, not each run
+        self.middleware: list[RunMiddleware] = []
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.ready = threading.Event()
         self.bus: Bus | None = None
@@ -84,13 +88,7 @@ class WorkerProcess:
         self.bus.declare_run_queues(self.queues)
         relay = OutboxRelay(self.runtime.engine, self.bus)
         self.runtime.on_commit = relay.publish_rows
-        flusher = LogFlusher(self.settings.log_flush_interval)
-        self.middleware = [
-            keep_lease(self.runtime.autocommit_engine, self.settings.lease_seconds),
-            lambda execution, _claim, _record: flusher.holding(execution.log),
-        ]
-        if self.slot is not None:
-            self.middleware.append(HardLimit(self.slot, self.settings.time_limit))
+        self.middleware = build_middleware(self._middleware, WorkerResources(self.settings, self.runtime, self.slot))
         self.ready.set()
         try:
             self.bus.consume(self.queues, self._on_delivery, prefetch=self.settings.prefetch)
@@ -136,7 +134,7 @@ class WorkerProcess:
             middleware=self.middleware,
             delivery_count=delivery.delivery_count,
         )
-        delay = DATABASE_RETRY_FIRST_DELAY
+        backoff = Backoff(DATABASE_RETRY_FIRST_DELAY, DATABASE_RETRY_MAX_DELAY)
         while True:
             try:
                 outcome = self.handlers.get(delivery.queue, self.handler)(delivery.body, ctx)
@@ -145,9 +143,9 @@ class WorkerProcess:
                 if not acked and _database_unreachable(exc) and not self.bus.stopping:
                     # Not the message's fault: handing it back would spend its delivery limit in
                     # milliseconds and dead-letter a good request. Hold it and try again.
+                    delay = backoff.next()
                     logger.warning("Database unreachable (%s); handling the delivery again in %.1f s", exc, delay)
                     time.sleep(delay)
-                    delay = min(delay * 2, DATABASE_RETRY_MAX_DELAY)
                     continue
                 if not acked:
                     raise  # the bus puts the message back: nothing was claimed
@@ -208,6 +206,7 @@ class Supervisor:
     def run(self) -> int:
         runtime = Runtime.from_settings(self.settings, events=True)
         bus = Bus(self.settings)  # a bad setting stops the command before any process starts
+        middleware_classes(self.settings.middleware)
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         self.children = [self._spawn() for _ in range(self.concurrency)]

@@ -15,7 +15,7 @@ import multiprocessing
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from jobruntime.run.execution import JobExecution
     from jobruntime.worker.leases import RunClaim
     from jobruntime.models import Job as JobRecord
+    from jobruntime.worker.middleware import WorkerResources
 
 
 def hard_limit_message(seconds: float) -> str:
@@ -76,7 +77,12 @@ class HardLimit:
     slot: RunSlot
     default_limit: float
 
-    def __call__(self, execution: JobExecution, claim: RunClaim, record: JobRecord) -> Any:
+    @classmethod
+    def for_worker(cls, worker: WorkerResources) -> HardLimit | None:
+        """None for a worker with no supervisor to watch its slot (one running inside another command)."""
+        return None if worker.slot is None else cls(worker.slot, worker.settings.time_limit)
+
+    def around_run(self, execution: JobExecution, claim: RunClaim, record: JobRecord) -> AbstractContextManager[Any]:
         return self._running(claim, record.time_limit or self.default_limit)
 
     @contextmanager

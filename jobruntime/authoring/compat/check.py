@@ -14,6 +14,7 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobruntime.core.errors import RefusalError
 from jobruntime.authoring.compat.django_settings import NautobotSettings
 from jobruntime.authoring.compat.finder import PACKAGES, PROVIDERS, TOP_LEVEL
 
@@ -28,7 +29,7 @@ class MissingName:
     name: str
 
 
-class UncheckableFile(ValueError):
+class UncheckableFile(RefusalError, ValueError):
     """The file cannot be read or parsed as Python; the message says which and where."""
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from jobruntime.core.errors import SetupError
 from jobruntime.core.settings import Settings
 
 
-class SettingsNotBound(RuntimeError):
+class SettingsNotBound(SetupError, RuntimeError):
     """Job code read ``django.conf.settings`` in a process that built no Runtime yet."""
 
 

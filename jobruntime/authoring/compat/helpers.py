@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from jobruntime.core.parsing import as_uuid, parse_flag
 from jobruntime.core.text import slugify
 
 
@@ -14,25 +14,15 @@ def is_truthy(value: Any) -> bool:
 
     Raises ValueError for a string that is neither a true nor a false spelling.
     """
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("y", "yes", "t", "true", "on", "1"):
-        return True
-    if text in ("n", "no", "f", "false", "off", "0"):
-        return False
-    raise ValueError(f"invalid truth value {value!r}")
+    try:
+        return parse_flag(value)
+    except ValueError:
+        raise ValueError(f"invalid truth value {value!r}") from None
 
 
 def is_uuid(value: Any) -> bool:
     """Whether ``value`` is a UUID or a string that parses as one."""
-    if isinstance(value, uuid.UUID):
-        return True
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
+    return as_uuid(value) is not None
 
 
 def deepmerge(original: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,12 +8,12 @@ test suite written for Nautobot passes here.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import netaddr
 
+from jobruntime.core.parsing import as_uuid
 from jobruntime.authoring.inputs import NOT_A_DICT_MESSAGE, NULL_REQUIRED_MESSAGE, UNKNOWN_MESSAGE, InputValidationError
 from jobruntime.authoring.inputs import validate_data as validate_input
 from jobruntime.models import Base, QuerySet, ValidationError
@@ -80,20 +80,12 @@ def deserialize_data(variables: Mapping[str, ScriptVariable], data: Any) -> dict
 
 def _objects(variable: MultiObjectVar, name: str, pks: Any) -> QuerySet[Any]:
     """The objects as a QuerySet; any pk not found is named in the model's ``DoesNotExist``."""
-    queryset = variable.model.objects.filter(pk__in=[_as_uuid(pk) for pk in pks])
+    queryset = variable.model.objects.filter(pk__in=[as_uuid(pk) for pk in pks])
     found = {str(pk) for pk in queryset.values_list("pk", flat=True)}
-    missing = [str(pk) for pk in pks if str(_as_uuid(pk)) not in found]
+    missing = [str(pk) for pk in pks if str(as_uuid(pk)) not in found]
     if missing:
         raise variable.model.DoesNotExist(f"Failed to find requested objects for var {name}: [{', '.join(missing)}]")
     return queryset
-
-
-def _as_uuid(pk: Any) -> Any:
-    """A pk as a UUID when it reads as one; anything else as given (it then matches nothing)."""
-    try:
-        return pk if isinstance(pk, uuid.UUID) else uuid.UUID(str(pk))
-    except ValueError:
-        return None
 
 
 def serialize_data(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,10 @@
+"""The one clock jobruntime reads: aware UTC, the only kind of time it stores or compares."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def utcnow() -> dt.datetime:
+    """The current time as an aware UTC datetime; naive local times never enter the database or a message."""
+    return dt.datetime.now(dt.timezone.utc)
