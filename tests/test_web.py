@@ -7,11 +7,6 @@ clients work unchanged; pynautobot, a client written for Nautobot, drives it too
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,20 +21,15 @@ from jobruntime.authoring.records import sync
 from jobruntime.core.sanitize import Sanitizer
 from jobruntime.models import DeviceRole, Site, User
 from jobruntime.models import Job as JobRecord
-from jobruntime.run.auth import CHANGE_JOB, RUN_JOB, create_token, grant
+from jobruntime.run.auth import RUN_JOB, create_token, grant
 from jobruntime.run.runtime import Runtime
-from tests.bus_support import JOBRUNTIME, bus_environment, running_worker, settings_from, wait_for_result
+from tests.bus_support import bus_environment, running_worker, settings_from, wait_for_result
+from tests.web_support import serving
 
 pytestmark = [pytest.mark.bus, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
 
 WEB_JOBS = Path(__file__).parent / "web_jobs"
 MAKE_SITE = "local/branch/MakeSite"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -60,27 +50,8 @@ def stack(engine, db_url, tmp_path) -> Iterator[SimpleNamespace]:
         tokens = {user.username: create_token(session, user) for user in (admin, bob, carol)}
         session.commit()
         ids = {name: str(record.id) for name, record in records.items()}
-    port = free_port()
-    output = tempfile.TemporaryFile()
-    server = subprocess.Popen([JOBRUNTIME, "serve", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
-                              env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/api/", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    output.seek(0)
-                    raise RuntimeError(f"jobruntime serve did not start: {output.read().decode()}") from None
-                time.sleep(0.1)
+    with serving(env) as base:
         yield SimpleNamespace(env=env, runtime=runtime, base=base, tokens=tokens, ids=ids)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        output.close()
 
 
 def api(stack, method: str, path: str, user: str | None = "admin", **kwargs) -> httpx.Response:

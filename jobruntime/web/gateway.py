@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from jobruntime.bus.broker import Bus, Subscription
 from jobruntime.bus.messages import RunRequest
+from jobruntime.storage import discard
 from jobruntime.bus.outbox import OutboxRelay
 from jobruntime.client import Client
 from jobruntime.core.settings import Settings
@@ -109,8 +110,20 @@ class Gateway:
         log.warning("refused %s: %s", username or "anonymous", reason)
 
     def request(self, caller: Caller, job: str, **fields: Any) -> RunRequest:
+        """The caller's run request; ``files`` (file objects by variable) are streamed to the store first.
+
+        Outside the publisher's lock: building a request and uploading use no broker connection.
+        """
         with self._lock:
-            return self._publisher().request(job, on_behalf_of=(caller.user.username, caller.token), **fields)
+            publisher = self._publisher()
+        return publisher.request(job, on_behalf_of=(caller.user.username, caller.token), **fields)
+
+    def discard_uploads(self, request: RunRequest) -> None:
+        """Remove the uploads of a request that was never published."""
+        if request.files:
+            with self._lock:
+                publisher = self._publisher()
+            discard(publisher.store, request.files, request.job_result_id)
 
     def publish(self, request: RunRequest, queue: str) -> JobResult | None:
         """Record the run pending and publish it to ``queue``; returns the pending row (None when the job is

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from jobruntime.authoring.inputs import InputValidationError, serialize_value, validate_data
-from jobruntime.authoring.variables import ObjectVar
+from jobruntime.authoring.variables import FileVar, ObjectVar
 from jobruntime.authoring.job import Job, declared_test_methods
 from jobruntime.authoring.records import lookup_record
 from jobruntime.bus.broker import NoWorkers, PublishRefused
@@ -27,6 +27,7 @@ from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, ScheduledJob, User
 from jobruntime.core.clock import utcnow
 from jobruntime.run.auth import RUN_JOB, InvalidQueue, valid_queues
+from jobruntime.storage import FileTooLarge, StoreError
 from jobruntime.store.prebuilt import transaction
 from jobruntime.scheduling.recurrence import CUSTOM, IMMEDIATELY, INTERVALS, InvalidSchedule, check_crontab, zone
 from jobruntime.scheduling.schedules import PAST_START, create_schedule, parse_start
@@ -50,7 +51,7 @@ NO_SCHEDULE_NAME = "Please provide a name for the job schedule."
 NO_CRONTAB = "Please enter a valid crontab."
 BAD_DATETIME = "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
 EARLIEST_START = dt.timedelta(seconds=15)  # a start time must be at least this far ahead, as Nautobot requires
-FILES_MISSING = "File uploads are not available through this gateway yet; the file store is not installed"
+SCHEDULED_FILES = "A scheduled run cannot take files: uploads are kept only for one run"
 _TRUE = (True, 1, "true", "True", "TRUE", "1", "yes", "on")
 _FALSE = (False, 0, "false", "False", "FALSE", "0", "no", "off")
 _CONTROL = ("_commit", "_task_queue", "_schedule_name", "_schedule_start_time", "_schedule_interval",
@@ -165,18 +166,39 @@ def _validate(gw: Gateway, job_class: type[Job], record: JobRecord, run: RunInpu
     queues = valid_queues(record, gw.settings.default_queue)
     if run.task_queue is not None and run.task_queue not in queues:
         raise ApiError(400, {"task_queue": [f'"{run.task_queue}" is not a valid choice.']})
-    if run.files:
-        raise detail(501, FILES_MISSING)
     variables = job_class.variables()
+    _check_files(run, variables)
     try:
         with gw.session():
-            cleaned = validate_data(variables, run.data)
+            cleaned = validate_data(variables, {**run.data, **{name: upload.file for name, upload in run.files.items()}})
             run.data = {**run.data, **{  # an object as its pk, as Nautobot stores it: a lookup may match another later
                 name: serialize_value(variable, cleaned[name]) for name, variable in variables.items()
                 if isinstance(variable, ObjectVar) and name in run.data}}
     except InputValidationError as exc:
         raise ApiError(400, {"errors": exc.as_dict()}) from None
     return commit, run.task_queue
+
+
+class FilePart:
+    """A multipart file part as the store reads an upload: streamed from its spooled copy, under the name it came with."""
+
+    def __init__(self, part: UploadFile) -> None:
+        self.name = part.filename or ""
+        self._file = part.file
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+
+def _check_files(run: RunInput, variables: dict[str, Any]) -> None:
+    """Every file part names a FileVar of the job and comes alone (a variable is a file or a value, not both)."""
+    errors = {name: ["This field is not a file input of this job."] for name in run.files
+              if not isinstance(variables.get(name), FileVar)}
+    errors.update({name: ["Give this file as a file part only."] for name in run.files if name in run.data})
+    if errors:
+        raise ApiError(400, {"errors": errors})
+    if run.files and run.schedule is not None and run.schedule.get("interval", IMMEDIATELY) != IMMEDIATELY:
+        raise ApiError(400, {run.schedule_key("interval"): [SCHEDULED_FILES]})
 
 
 def _check_schedule(run: RunInput, time_zone: str) -> None:
@@ -300,12 +322,19 @@ def _checked_run(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> J
     schedule = _schedule_wanted(record, run)
     if schedule is not None:
         return _store_schedule(gw, caller, record, run, schedule, commit)
-    published = gw.request(caller, record.class_path, data=run.data, commit=commit, task_queue=task_queue)
+    try:
+        published = gw.request(caller, record.class_path, data=run.data, commit=commit, task_queue=task_queue,
+                               files={name: FilePart(upload) for name, upload in run.files.items()} or None)
+    except FileTooLarge as exc:
+        raise detail(413, str(exc)) from None
+    except StoreError as exc:
+        raise detail(503, f"The file store cannot take the upload: {exc}") from None
     try:
         result = gw.publish(published, task_queue or valid_queues(record, gw.settings.default_queue)[0])
-    except NoWorkers as exc:
-        raise detail(503, f"Unable to process request: No celery workers running on queue {exc.queue}.") from None
     except PublishRefused as exc:
+        gw.discard_uploads(published)
+        if isinstance(exc, NoWorkers):
+            raise detail(503, f"Unable to process request: No celery workers running on queue {exc.queue}.") from None
         raise detail(503, str(exc)) from None
     if result is None:  # the job's record went between the checks and the publish
         raise detail(404, "Not found.")

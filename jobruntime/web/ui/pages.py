@@ -24,12 +24,15 @@ from jobruntime.web.gateway import Caller, Gateway
 from jobruntime.web.jobs_api import apply_change, find_job, job_class_of
 from jobruntime.web.listing import base_url
 from jobruntime.web.results_api import find_result, visible
-from jobruntime.web.run_api import FILES_MISSING, submit
+from jobruntime.web.run_api import submit
 from jobruntime.web.schedules_api import PAST_START_API, approve_as, deny_as, dry_run_as, visible_schedules
 from jobruntime.web.ui.forms import (COMMIT_FIELD, QUEUE_FIELD, Field, build_fields, offered_objects, place_errors,
                                     read_form, read_schedule, refill, schedule_fields)
 from jobruntime.web.ui.render import page
 from jobruntime.web.ui.session import CSRF_FIELD, SignInRequired, check_csrf, safe_next, sign_in, signed_in
+
+FORM_FILES = ("This page does not take files yet: send them with the REST API (multipart/form-data, "
+              "one file part per FileVar) or `jobruntime runjob --file VAR=@PATH`")
 
 LOG_LEVELS = ("default", "success", "info", "warning", "failure")
 RESULTS_PAGE = 50
@@ -152,7 +155,7 @@ async def job(request: Request) -> Response:
     values = {**data, COMMIT_FIELD: body["commit"], QUEUE_FIELD: body["task_queue"], **schedule_values}
     try:
         if has_file:
-            raise detail(501, FILES_MISSING)
+            raise detail(501, FORM_FILES)
         result = await anyio.to_thread.run_sync(submit, gw, caller, record, body)
     except ApiError as refusal:
         fields = await anyio.to_thread.run_sync(_run_form, gw, record, job_class, values)
