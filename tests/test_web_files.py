@@ -17,6 +17,7 @@ from jobruntime.models import JobLogEntry, JobResult, User
 from jobruntime.run.auth import create_token
 from tests.bus_support import bus_environment, bus_runtime, running_worker, seed_jobs_and_users, wait_for_result
 from tests.test_files import FILE_JOBS, INVENTORY, _storage
+from tests.test_web_ui import csrf_of, web_session
 from tests.web_support import serving
 
 pytestmark = [pytest.mark.bus, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
@@ -34,7 +35,8 @@ def gateway(request, engine, db_url, tmp_path, monkeypatch):
         token = create_token(session, session.scalars(select(User).where(User.username == "alice")).one())
         session.commit()
     with serving(env) as base:
-        yield SimpleNamespace(env=env, runtime=runtime, store=runtime.store, base=base, token=token, ids=ids)
+        yield SimpleNamespace(env=env, runtime=runtime, store=runtime.store, base=base, token=token, ids=ids,
+                              tokens={"alice": token})
 
 
 def post_run(gateway, files, **form: str) -> httpx.Response:
@@ -77,3 +79,19 @@ def test_a_file_over_the_limit_is_a_413_and_nothing_is_kept(gateway):
     assert gateway.store.keys("uploads/") == []
     with gateway.runtime.session() as session:
         assert session.scalars(select(JobResult)).first() is None
+
+
+def test_the_job_page_form_runs_a_job_with_a_file(gateway):
+    """A person's path: the generated form's file input goes to the store like a REST file part."""
+    browser = web_session(gateway, "alice")
+    page = f"/jobs/{gateway.ids[READ]}/"
+    csrf = csrf_of(browser.get(page).text)
+    with running_worker(gateway.env):
+        answer = browser.post(page, data={"csrf_token": csrf, "outcome": "complete"},
+                              files={"inventory": ("site-a.csv", INVENTORY, "text/csv")})
+        assert answer.status_code == 303, answer.text
+        result_id = uuid.UUID(answer.headers["location"].strip("/").split("/")[-1])
+        result = wait_for_result(gateway.runtime, result_id)
+    assert result.status == "completed", result.reason
+    assert result.data["output"].strip() == "site-a.csv"
+    assert gateway.store.keys("uploads/") == []

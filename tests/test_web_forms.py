@@ -58,10 +58,10 @@ def test_each_variable_gets_the_input_its_schema_calls_for_named_after_it():
 def test_a_submitted_form_becomes_run_data_with_blank_inputs_left_to_their_defaults():
     form = FormData([("hostname", "edge1"), ("count", ""), ("speed", "10g"), ("features", "ssh"),
                      ("features", "snmp"), ("notes", "  "), ("device_type", "abc")])
-    data, has_file = read_form(build_fields(Provision.form_schema()), form)
+    data, files = read_form(build_fields(Provision.form_schema()), form)
     assert data == {"hostname": "edge1", "speed": "10g", "features": ["ssh", "snmp"], "dry": False,
                     "device_type": "abc"}
-    assert has_file is False
+    assert files == {}
 
 
 def test_field_errors_go_next_to_their_field_and_the_rest_to_the_page():

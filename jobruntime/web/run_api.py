@@ -301,23 +301,29 @@ def _caller_and_record(gw: Gateway, authorization: str | None, job: str) -> tupl
     return caller, record
 
 
-def submit(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> JobResult | ScheduledJob:
+def submit(
+    gw: Gateway, caller: Caller, record: JobRecord, body: Any, files: dict[str, UploadFile] | None = None
+) -> JobResult | ScheduledJob:
     """Check, record and publish one run as §4.4 orders it; every refusal is an ApiError with Nautobot's answer.
 
     The REST endpoints and the web form both come through here, so a person sees
-    exactly the refusals a script gets. Returns the pending run, or the schedule
-    when the request is scheduled or the job needs approval.
+    exactly the refusals a script gets. ``files`` are the web form's file inputs (a
+    multipart body brings its own). Returns the pending run, or the schedule when the
+    request is scheduled or the job needs approval.
     """
     _authorize(gw, caller, record)
-    return _checked_run(gw, caller, record, body)
+    return _checked_run(gw, caller, record, body, files)
 
 
-def _checked_run(gw: Gateway, caller: Caller, record: JobRecord, body: Any) -> JobResult | ScheduledJob:
+def _checked_run(
+    gw: Gateway, caller: Caller, record: JobRecord, body: Any, files: dict[str, UploadFile] | None = None
+) -> JobResult | ScheduledJob:
     _check_job(record, requested_interval(body))
     job_class = job_class_of(gw, record)
     if job_class is None:
         raise detail(405, NO_SOURCE)
     run = parse_input(body)
+    run.files.update(files or {})
     commit, task_queue = _validate(gw, job_class, record, run)
     schedule = _schedule_wanted(record, run)
     if schedule is not None:

@@ -101,14 +101,14 @@ def offered_objects(variable: ScriptVariable, variables: dict[str, ScriptVariabl
     return [(str(obj.pk), str(getattr(obj, variable.display_field, obj))) for obj in queryset[:PICKER_LIMIT]]
 
 
-def read_form(fields: list[Field], form: FormData) -> tuple[dict[str, Any], bool]:
-    """The submitted data keyed by variable (blank inputs left out, so defaults apply), and whether a file came.
+def read_form(fields: list[Field], form: FormData) -> tuple[dict[str, Any], dict[str, UploadFile]]:
+    """The submitted data keyed by variable (blank inputs left out, so defaults apply), and the files chosen.
 
     Values stay text, as a multipart request sends them; the run endpoint's
     validation turns them into numbers, choices and objects.
     """
     data: dict[str, Any] = {}
-    has_file = False
+    files: dict[str, UploadFile] = {}
     for spec in fields:
         if spec.widget == "checkbox":
             data[spec.name] = spec.name in form
@@ -118,12 +118,13 @@ def read_form(fields: list[Field], form: FormData) -> tuple[dict[str, Any], bool
                 data[spec.name] = values
         elif spec.widget == "file":
             upload = form.get(spec.name)
-            has_file = has_file or (isinstance(upload, UploadFile) and bool(upload.filename))
+            if isinstance(upload, UploadFile) and upload.filename:
+                files[spec.name] = upload
         else:
             value = form.get(spec.name)
             if isinstance(value, str) and value.strip():
                 data[spec.name] = value
-    return data, has_file
+    return data, files
 
 
 def schedule_fields(time_zone: str) -> list[Field]:

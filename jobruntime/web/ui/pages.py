@@ -31,9 +31,6 @@ from jobruntime.web.ui.forms import (COMMIT_FIELD, QUEUE_FIELD, Field, build_fie
 from jobruntime.web.ui.render import page
 from jobruntime.web.ui.session import CSRF_FIELD, SignInRequired, check_csrf, safe_next, sign_in, signed_in
 
-FORM_FILES = ("This page does not take files yet: send them with the REST API (multipart/form-data, "
-              "one file part per FileVar) or `jobruntime runjob --file VAR=@PATH`")
-
 LOG_LEVELS = ("default", "success", "info", "warning", "failure")
 RESULTS_PAGE = 50
 TEXT_FIELDS = ("grouping", "name", "description")
@@ -148,15 +145,13 @@ async def job(request: Request) -> Response:
         return page(request, "job.html", fields=fields, **context)
     form = await checked_form(request)
     probe = build_fields(job_class.form_schema())
-    data, has_file = read_form(probe, form)
+    data, files = read_form(probe, form)
     schedule, schedule_values = read_schedule(form)
     body: dict[str, Any] = {"data": data, "commit": COMMIT_FIELD in form, "task_queue": form.get(QUEUE_FIELD),
                             "schedule": schedule}
     values = {**data, COMMIT_FIELD: body["commit"], QUEUE_FIELD: body["task_queue"], **schedule_values}
     try:
-        if has_file:
-            raise detail(501, FORM_FILES)
-        result = await anyio.to_thread.run_sync(submit, gw, caller, record, body)
+        result = await anyio.to_thread.run_sync(submit, gw, caller, record, body, files)
     except ApiError as refusal:
         fields = await anyio.to_thread.run_sync(_run_form, gw, record, job_class, values)
         general = place_errors(fields, refusal)
