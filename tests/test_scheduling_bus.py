@@ -125,9 +125,11 @@ def test_a_supervisor_killed_while_firing_loses_and_repeats_nothing(stack):
 
 def test_a_recurring_schedule_catches_up_once_after_downtime(stack):
     [schedule_id] = _schedules(stack, 1, interval="hourly", due_in=1)
-    with stack.runtime.session() as session:  # as if no supervisor had run for the last three hours
+    with stack.runtime.session() as session:  # as if no supervisor had run for three and a half hours
         schedule = session.get(ScheduledJob, schedule_id)
-        schedule.start_time = schedule.next_run_at = schedule.start_time - dt.timedelta(hours=3)
+        # four missed hourly slots, the next one half an hour ahead (not seconds ahead, where a slow
+        # worker start would see it fall due too and fire it as a second, legitimate run)
+        schedule.start_time = schedule.next_run_at = schedule.start_time - dt.timedelta(hours=3, minutes=30)
         session.commit()
     with running_worker(stack.env):
         _wait_for_runs(stack, 1)
