@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 from collections.abc import Iterator
@@ -19,8 +18,10 @@ from jobruntime.bus.messages import RunRequest
 from jobruntime.storage import discard
 from jobruntime.bus.outbox import OutboxRelay
 from jobruntime.client import Client
+from jobruntime.core.clock import utcnow
 from jobruntime.core.settings import Settings
 from jobruntime.models import JobResult, ObjectPermission, User, bind_session
+from jobruntime.models.types import as_utc
 from jobruntime.run.auth import has_permission, token_holder
 from jobruntime.run.runtime import Runtime
 from jobruntime.store.prebuilt import transaction
@@ -74,7 +75,7 @@ class Gateway:
         if user is None:
             self.refused(None, INVALID_TOKEN)
             raise detail(403, INVALID_TOKEN)
-        if expires is not None and expires.replace(tzinfo=expires.tzinfo or dt.timezone.utc) <= dt.datetime.now(dt.timezone.utc):
+        if expires is not None and as_utc(expires) <= utcnow():  # as run.auth.check_credentials judges it
             self.refused(user.username, "Token expired")
             raise detail(403, "Token expired")
         if not user.is_active:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +13,7 @@ from jobruntime.authoring.discovery import JobNotFound
 from jobruntime.authoring.job import Job
 from jobruntime.authoring.records import JobRecordError, set_override
 from jobruntime.authoring.variables import ChoiceVar, ObjectVar, ScriptVariable
+from jobruntime.core.parsing import as_uuid
 from jobruntime.models import JOB_OVERRIDABLE_FIELDS
 from jobruntime.models import Job as JobRecord
 from jobruntime.run.auth import CHANGE_JOB
@@ -53,11 +53,8 @@ def list_jobs(request: Request) -> JSONResponse:
 
 def find_job(session: Any, key: str) -> JobRecord:
     """The Job record a URL names by UUID; 404 as Nautobot answers for anything else."""
-    try:
-        job_id = uuid.UUID(key)
-    except ValueError:
-        raise detail(404, NOT_FOUND) from None
-    record = session.get(JobRecord, job_id)
+    job_id = as_uuid(key)
+    record = session.get(JobRecord, job_id) if job_id is not None else None
     if record is None:
         raise detail(404, NOT_FOUND)
     return record

@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from jobruntime.core.parsing import as_uuid
 from jobruntime.core.statuses import TERMINAL_STATUSES
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobLogEntry, JobResult, User
@@ -32,17 +33,16 @@ def visible(query: Any, caller: Caller) -> Any:
 
 
 def _uuid(value: str, name: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ApiError(400, {name: [f"“{value}” is not a valid UUID."]}) from None
+    found = as_uuid(value)
+    if found is None:
+        raise ApiError(400, {name: [f"“{value}” is not a valid UUID."]})
+    return found
 
 
 def find_result(session: Any, caller: Caller, key: str) -> JobResult:
-    try:
-        result_id = uuid.UUID(key)
-    except ValueError:
-        raise detail(404, NOT_FOUND) from None
+    result_id = as_uuid(key)
+    if result_id is None:
+        raise detail(404, NOT_FOUND)
     query = visible(sa.select(JobResult).where(JobResult.id == result_id), caller)
     result = session.scalars(query.options(selectinload(JobResult.user), selectinload(JobResult.job_model))).first()
     if result is None:
@@ -60,14 +60,14 @@ def list_results(request: Request) -> JSONResponse:
         query = query.where(JobResult.status.in_(params.getlist("status")))
     if "job_model" in params:
         job_models = params.getlist("job_model")
-        ids = [uuid.UUID(value) for value in job_models if _is_uuid(value)]
+        ids = [found for found in map(as_uuid, job_models) if found is not None]
         query = query.where(JobResult.job_model_id.in_(
             sa.select(JobRecord.id).where(sa.or_(JobRecord.id.in_(ids), JobRecord.slug.in_(job_models)))))
     if "job_model_id" in params:
         query = query.where(JobResult.job_model_id == _uuid(params["job_model_id"], "job_model_id"))
     if "user" in params:
         users = params.getlist("user")
-        ids = [uuid.UUID(value) for value in users if _is_uuid(value)]
+        ids = [found for found in map(as_uuid, users) if found is not None]
         query = query.where(JobResult.user_id.in_(
             sa.select(User.id).where(sa.or_(User.id.in_(ids), User.username.in_(users)))))
     ordering = params.get("ordering", "-created")
@@ -82,14 +82,6 @@ def list_results(request: Request) -> JSONResponse:
                                .limit(limit).offset(offset))
         results = [job_result_body(result, base_url(request)) for result in rows]
     return JSONResponse(page(results, count or 0, str(request.url), limit, offset))
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def get_result(request: Request) -> JSONResponse:
