@@ -280,15 +280,19 @@ class Bus:
         """How many consumers ``queue`` has, or None when it does not exist."""
         return self._retrying(lambda channel: self._consumer_count(channel, queue))
 
-    def consume(self, queues: Sequence[str], handler: Callable[[Delivery], None], *, prefetch: int) -> None:
+    def consume(
+        self, queues: Sequence[str], handler: Callable[[Delivery], None], *, prefetch: int,
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
         """Run ``handler`` on each message of ``queues`` in this thread until ``stop()`` is called.
 
         Declares the queues first and survives broker restarts (reconnecting
         with backoff from 0.5 s to 10 s). At most ``prefetch`` messages are
         held unacknowledged; see ``Delivery`` for how a handler settles one.
+        ``on_idle()`` runs whenever no message waits, and before ``consume()`` returns.
         """
         try:
-            consumer.consume(self, queues, handler, prefetch)
+            consumer.consume(self, queues, handler, prefetch, on_idle)
         finally:
             self._stopping = False
 

@@ -33,6 +33,8 @@ REASON_HEADER = "x-jobruntime-reason"
 REASON_HEADER_LIMIT = 1000  # characters; the reason in full goes to the error event
 #: Header RabbitMQ quorum queues set to the number of earlier deliveries.
 DELIVERY_COUNT_HEADER = "x-delivery-count"
+#: Header of a copy a worker handed back to its queue unrun: the deliveries the original had had.
+HANDED_BACK_COUNT_HEADER = "x-jobruntime-delivery-count"
 #: Header RabbitMQ sets on the first dead-lettering (``rejected``, ``delivery_limit``, ...).
 FIRST_DEATH_REASON_HEADER = "x-first-death-reason"
 
@@ -198,8 +200,26 @@ def death_reason(headers: Mapping[str, Any]) -> str | None:
 
 
 def delivery_count(headers: Mapping[str, Any], redelivered: bool) -> int:
-    """Earlier deliveries: the broker's count, else 1 if redelivered; a publisher's own bogus value is ignored."""
-    count = headers.get(DELIVERY_COUNT_HEADER)
-    if not isinstance(count, int) or isinstance(count, bool):
-        return int(redelivered)
-    return count
+    """Earlier deliveries: the broker's count, else 1 if redelivered; a publisher's own bogus value is ignored.
+
+    A copy handed back unrun (``handed_back_headers``) adds the deliveries its original had had.
+    """
+    count = _count(headers.get(DELIVERY_COUNT_HEADER))
+    return (int(redelivered) if count is None else count) + (_count(headers.get(HANDED_BACK_COUNT_HEADER)) or 0)
+
+
+def handed_back_headers(headers: Mapping[str, Any], redelivered: bool) -> dict[str, Any]:
+    """The headers of the copy of a delivery that goes back to its queue unrun.
+
+    The copy is a new message, so the broker counts its deliveries from zero: the
+    original's count travels in ``HANDED_BACK_COUNT_HEADER`` instead, so handing a
+    message back spends none of its queue's delivery limit (which counts crashes).
+    """
+    kept = {key: value for key, value in headers.items()
+            if key not in (DELIVERY_COUNT_HEADER, HANDED_BACK_COUNT_HEADER)}
+    count = delivery_count(headers, redelivered)
+    return {**kept, HANDED_BACK_COUNT_HEADER: count} if count else kept
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
