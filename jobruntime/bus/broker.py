@@ -62,6 +62,7 @@ from jobruntime.bus.topology import (
     bytes_channel,
     declare_topology,
     publish_message,
+    publish_messages,
     subscription_queue,
     presence_queue,
 )
@@ -230,6 +231,15 @@ class Bus:
         self._retrying(
             lambda channel: publish_message(channel, payload, EVENTS_EXCHANGE, routing_key, message_id=message_id)
         )
+
+    def publish_events(self, events: Sequence[tuple[str, dict[str, Any], str | None]]) -> None:
+        """Publish several events (routing key, body, message id) with one wait for the broker's confirms.
+
+        At-least-once as ``publish_event``: after a lost connection the whole batch is published again.
+        """
+        messages = [(json.dumps(body).encode(), EVENTS_EXCHANGE, key, message_id) for key, body, message_id in events]
+        if messages:
+            self._retrying(lambda channel: publish_messages(channel, messages))
 
     def dead_letter(self, body: bytes, reason: str, *, headers: dict[str, Any] | None = None) -> None:
         """Park a message that can never be processed in ``jobruntime.dead-letter``, saying why.

@@ -9,9 +9,11 @@ in step.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from weakref import WeakKeyDictionary
 
+from amqp.exceptions import MessageNacked
 from kombu import Exchange, Producer, Queue, binding
 
 from jobruntime.core.errors import SetupError
@@ -187,6 +189,54 @@ def publish_message(
         headers=dict(headers or {}),
         retry=False,
     )
+    if getattr(channel, "_confirm_selected", False):  # numbered by the broker: publish_messages counts on it
+        _PUBLISHED[channel] = _PUBLISHED.get(channel, 0) + 1
+
+
+_PUBLISHED: WeakKeyDictionary[Any, int] = WeakKeyDictionary()  # confirmed-mode publishes per channel
+
+
+def publish_messages(channel: Any, messages: Sequence[tuple[bytes, str, str, str | None]]) -> None:
+    """Put several jobruntime messages (body, exchange, routing key, message id) on the wire, then wait once.
+
+    On a connection with publisher confirms this returns once the broker has confirmed
+    every one of them: one round trip for the batch instead of one per message. Raises
+    ``MessageNacked`` when the broker refuses one (the caller publishes them all again).
+    """
+    if not getattr(channel.connection, "confirm_publish", False):
+        for body, exchange, routing_key, message_id in messages:
+            publish_message(channel, body, exchange, routing_key, message_id=message_id)
+        return
+    if not channel._confirm_selected:  # as py-amqp's own confirmed publish does on first use
+        channel._confirm_selected = True
+        channel.confirm_select()
+    first = _PUBLISHED.get(channel, 0) + 1
+    for body, exchange, routing_key, message_id in messages:
+        channel._basic_publish(channel.prepare_message(
+            body, content_type=CONTENT_TYPE, content_encoding="utf-8", headers={},
+            properties={"delivery_mode": 2, **({"message_id": message_id} if message_id else {})},
+        ), exchange=exchange, routing_key=routing_key)
+    last = _PUBLISHED[channel] = first + len(messages) - 1
+    waiting = set(range(first, last + 1))
+
+    refused: list[int] = []
+
+    def acked(delivery_tag: int, multiple: bool) -> None:
+        waiting.difference_update([tag for tag in waiting if tag <= delivery_tag] if multiple else [delivery_tag])
+
+    def nacked(delivery_tag: int, multiple: bool, *_: Any) -> None:
+        refused.append(delivery_tag)
+
+    channel.events["basic_ack"].add(acked)
+    channel.events["basic_nack"].add(nacked)
+    try:
+        while waiting and not refused:
+            channel.connection.drain_events()
+    finally:
+        channel.events["basic_ack"].discard(acked)
+        channel.events["basic_nack"].discard(nacked)
+    if refused:
+        raise MessageNacked(f"the broker refused message {refused[0]} of a batch")
 
 
 def death_reason(headers: Mapping[str, Any]) -> str | None:
