@@ -194,6 +194,7 @@ def publish_message(
 
 
 _PUBLISHED: WeakKeyDictionary[Any, int] = WeakKeyDictionary()  # confirmed-mode publishes per channel
+CONFIRM_TIMEOUT = 30.0  # seconds a batch of publishes waits for the broker's confirms
 
 
 def publish_messages(channel: Any, messages: Sequence[tuple[bytes, str, str, str | None]]) -> None:
@@ -211,15 +212,8 @@ def publish_messages(channel: Any, messages: Sequence[tuple[bytes, str, str, str
         channel._confirm_selected = True
         channel.confirm_select()
     first = _PUBLISHED.get(channel, 0) + 1
-    for body, exchange, routing_key, message_id in messages:
-        channel._basic_publish(channel.prepare_message(
-            body, content_type=CONTENT_TYPE, content_encoding="utf-8", headers={},
-            properties={"delivery_mode": 2, **({"message_id": message_id} if message_id else {})},
-        ), exchange=exchange, routing_key=routing_key)
     last = _PUBLISHED[channel] = first + len(messages) - 1
-    waiting = set(range(first, last + 1))
-
-    refused: list[int] = []
+    waiting, refused = set(range(first, last + 1)), []
 
     def acked(delivery_tag: int, multiple: bool) -> None:
         waiting.difference_update([tag for tag in waiting if tag <= delivery_tag] if multiple else [delivery_tag])
@@ -227,11 +221,18 @@ def publish_messages(channel: Any, messages: Sequence[tuple[bytes, str, str, str
     def nacked(delivery_tag: int, multiple: bool, *_: Any) -> None:
         refused.append(delivery_tag)
 
+    # Listening before publishing: py-amqp may read the broker's confirms of the first messages while it
+    # publishes the next ones.
     channel.events["basic_ack"].add(acked)
     channel.events["basic_nack"].add(nacked)
     try:
-        while waiting and not refused:
-            channel.connection.drain_events()
+        for body, exchange, routing_key, message_id in messages:
+            channel._basic_publish(channel.prepare_message(
+                body, content_type=CONTENT_TYPE, content_encoding="utf-8", headers={},
+                properties={"delivery_mode": 2, **({"message_id": message_id} if message_id else {})},
+            ), exchange=exchange, routing_key=routing_key)
+        while waiting and not refused:  # a broker that stays silent fails the connection, which is then replaced
+            channel.connection.drain_events(timeout=CONFIRM_TIMEOUT)
     finally:
         channel.events["basic_ack"].discard(acked)
         channel.events["basic_nack"].discard(nacked)
