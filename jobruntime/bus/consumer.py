@@ -12,8 +12,15 @@ costs no polling delay), and on a lost connection reconnects with backoff
 A handler that acks while it goes on working (a run claimed because it lasts)
 makes the pump stop consuming before that ack: a busy worker must not hold the
 next message unacked (RabbitMQ's consumer timeout would close the channel under
-a long job, and another worker may be idle). It consumes again when the handler
-returns. A delivery the handler leaves unsettled is acked after it returns, with
+a long job, and another worker may be idle). With a prefetch above 1, the run
+requests already received behind it are handed back then: each is published
+again (confirmed) and the original acked, since a reject would count as a
+delivery toward a quorum queue's limit. It consumes again when the handler
+returns, under a new consumer tag (RabbitMQ 3.10 fails a quorum queue's channel
+that consumes again under the tag of a cancelled consumer whose deliveries are
+still unacked). A handler may also keep deliveries unsettled past its return and
+settle them later with one ``ack(multiple=True)`` (a batch of runs); such an ack
+does not stop the consumer. A delivery the handler leaves unsettled is acked after it returns, with
 no pause: the broker's next delivery then follows the ack at once. Cancel and
 consume are sent without waiting for the broker's reply:
 the broker handles a channel's methods in order, so nothing arrives after the
