@@ -68,7 +68,7 @@ class _Run:
 
 def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     try:
-        request = RunRequest.parse(body, max_bytes=ctx.runtime.settings.max_request_bytes)
+        request = RunRequest.parse(body, max_bytes=ctx.runtime.settings.max_request_bytes)  # step 1
     except MalformedMessage as exc:  # it proves nothing, so it changes no run, even one it names
         return _reject(ctx, ErrorEvent.for_malformed(exc, ctx.queue, body=body))
     outcome = _handle(request, ctx, body_sha256(body))
@@ -86,7 +86,7 @@ def _done_with_uploads(request: RunRequest, outcome: Outcome) -> bool:
 
 def _handle(request: RunRequest, ctx: HandlerContext, digest: str) -> Outcome:
     """Everything after parsing; an exception (a store or database fault) hands the delivery back, uploads kept."""
-    run = _authorize(ctx, request, digest)  # 2.
+    run = _authorize(ctx, request, digest)  # step 2: who asked, for what, where
     if isinstance(run, Outcome):
         return run
     try:
@@ -99,7 +99,7 @@ def _handle(request: RunRequest, ctx: HandlerContext, digest: str) -> Outcome:
             raise
         return _refuse(ctx, run, f"The uploaded files could not be fetched: {exc}")
     try:
-        return _execute(ctx, run, files)  # 3. to 5.
+        return _execute(ctx, run, files)  # steps 3 to 5
     finally:
         for uploaded in files.values():
             uploaded.close()
@@ -203,7 +203,7 @@ def _fetch_files(ctx: HandlerContext, run: _Run) -> dict[str, UploadedFile]:
 
 def _execute(ctx: HandlerContext, run: _Run, files: dict[str, UploadedFile]) -> Outcome:
     """Run the job; its claim is made once it lasts (or before it starts, when it may not wait)."""
-    claim = _claim(ctx, run)
+    claim = _claim(ctx, run)  # step 3: claimed, then acked, once the run lasts
     if not _may_defer_claim(ctx, run):
         try:
             claim.ensure()
@@ -214,13 +214,13 @@ def _execute(ctx: HandlerContext, run: _Run, files: dict[str, UploadedFile]) -> 
         with ExitStack() as stack:
             for middleware in ctx.middleware:
                 stack.enter_context(middleware.around_run(execution, claim, run.record))
-            final = execution.execute()
+            final = execution.execute()  # step 4
     except LeaseLost as exc:
         return Outcome("lease_lost", run.request.job_result_id, str(exc))
     except ConnectionLost as exc:
         if claim.claimed is None:
             raise  # nothing was claimed or acked: the worker handles the delivery again once the database answers
-        return _hand_back(ctx, claim, str(exc))
+        return _hand_back(ctx, claim, str(exc))  # step 5: at once, as the reaper would later
     return Outcome(final.status, final.id, final.reason)
 
 

@@ -85,7 +85,6 @@ class ResultWriter:
                 raise LookupError(f"JobResult {self.job_result_id} does not exist")
         return self.result
 
-
     def mark_running(self) -> None:
         """A pending row (a local run's) is now running; a worker's run was claimed or starts unclaimed instead."""
         self.started = utcnow()
