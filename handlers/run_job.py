@@ -29,7 +29,8 @@ from jobruntime.core.limits import quote
 from jobruntime.worker.handling import HandlerContext, Outcome
 from jobruntime.authoring.job import JobRequest
 from jobruntime.run.claim import Claim, RunClaim
-from jobruntime.worker.leases import Reaped, refuse_run, release_run, rerun_request, run_name
+from jobruntime.worker.leases import refuse_run, rerun_request, run_name
+from jobruntime.worker.reaper import Reaped, release_run
 from jobruntime.bus.messages import ErrorEvent, MalformedMessage, RunRequest, body_sha256
 from jobruntime.models import JobResult, User
 from jobruntime.store.prebuilt import as_model, connection_lost, transaction

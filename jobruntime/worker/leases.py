@@ -2,8 +2,9 @@
 
 The claim (``jobruntime.run.claim``) commits the row as ``running`` with a lease
 before the message is acked, so a long job never holds a delivery open. The owner
-renews the lease while the job runs; the reaper re-queues runs whose lease ran out
-(their worker died) or, when that is not possible, ends them ``errored`` with the reason.
+renews the lease while the job runs, and learns there of a cancel request; a run
+whose lease ran out is the reaper's (``worker.reaper``). A request that may not
+start its run is recorded here too, on the run's own row (``refuse_run``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
@@ -27,6 +28,7 @@ from jobruntime.models import JobResult
 from jobruntime.run.claim import RunClaim
 from jobruntime.run.claim_statements import Claim, EventBuilder, claim_run
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, on_connection
+from jobruntime.worker.reaper import Reaped, reap_expired, release_run
 
 if TYPE_CHECKING:
     from jobruntime.models import Job as JobRecord
@@ -35,10 +37,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 _TABLE = JobResult.__table__
-
-WORKER_LOST = "worker lost"
-DATABASE_LOST = "database connection lost"
-
 
 def refuse_run(
     engine: Engine, values: dict[str, Any], reason: str, *, events: Sequence[EventBuilder] = ()
@@ -182,93 +180,6 @@ def _end_pending(
 
 
 @dataclass(frozen=True)
-class Reaped:
-    """A run the reaper dealt with, and the outbox rows (re-queue or result event) it committed for it."""
-
-    job_result_id: uuid.UUID
-    requeued: bool
-    reason: str | None
-    events: list[dict[str, Any]]
-
-
-def reap_expired(
-    engine: Engine,
-    *,
-    max_attempts: int,
-    result_event: EventBuilder,
-    default_queue: str,
-    now: datetime | None = None,
-) -> list[Reaped]:
-    """Re-queue (through the outbox) or end every run whose lease has expired.
-
-    ``result_event(row_values)`` builds the outbox row announcing a final status.
-    """
-    now = now or utcnow()
-    query = select(_TABLE).where(_TABLE.c.status == "running", _TABLE.c.lease_expires < now)
-    query = Capabilities.of(engine).skipping_locked(query)
-    with engine.begin() as connection:
-        return [
-            _hand_back(connection, row, WORKER_LOST, max_attempts=max_attempts, result_event=result_event,
-                       default_queue=default_queue, now=now)
-            for row in connection.execute(query).all()
-        ]
-
-
-def release_run(
-    engine: Engine,
-    job_result_id: uuid.UUID,
-    attempt: int,
-    *,
-    max_attempts: int,
-    result_event: EventBuilder,
-    default_queue: str,
-) -> Reaped | None:
-    """Hand back a claimed run whose worker lost its database connection before the outcome committed.
-
-    As the reaper does for a dead worker, at once rather than when the lease runs out:
-    re-queued while attempts remain and its request is stored, else ``errored`` saying
-    why. None when the row is no longer this attempt's running one (its outcome did
-    commit before the connection went, or it was taken over).
-    """
-    query = select(_TABLE).where(_TABLE.c.id == job_result_id, _TABLE.c.attempt == attempt,
-                                 _TABLE.c.status == "running")
-    with engine.begin() as connection:
-        row = connection.execute(query.with_for_update()).first()
-        if row is None:
-            return None
-        return _hand_back(connection, row, DATABASE_LOST, max_attempts=max_attempts, result_event=result_event,
-                          default_queue=default_queue, now=utcnow())
-
-
-def _hand_back(
-    connection: Connection, row: Any, lost: str, *, max_attempts: int, result_event: EventBuilder,
-    default_queue: str, now: datetime,
-) -> Reaped:
-    """Re-queue a run its attempt could not finish (``lost``: what was lost), or end it ``errored`` if it cannot be."""
-    rerunnable = row.request is not None and row.verdict is None and row.cancel_requested_by is None
-    if rerunnable and row.attempt < max_attempts:
-        requeued = {"status": "pending", "worker": None, "lease_expires": None}
-        connection.execute(update(_TABLE).where(_TABLE.c.id == row.id).values(**requeued))
-        events = outbox.add_events(on_connection(connection), [
-            result_event({**row._asdict(), **requeued}),  # a status change like any other
-            outbox.event_row(outbox.RUN_EXCHANGE, row.task_queue or default_queue, row.request),
-        ])
-        return Reaped(row.id, True, None, events)
-    if row.cancel_requested_by is not None:  # its worker died before it could stop it
-        reason = f"cancelled by {row.cancel_requested_by}"
-    elif row.verdict is not None:  # its changes are committed: running it again would repeat them
-        reason = f"{lost} during post_run(); run() and the tests had ended {row.verdict}"
-    elif row.request is None:
-        reason = f"{lost}: its input was not stored (sensitive variables), so it cannot be re-run"
-    else:
-        reason = f"{lost} after {row.attempt} attempts"
-    values = {"status": "errored", "reason": reason, "completed": now, "lease_expires": None}
-    connection.execute(update(_TABLE).where(_TABLE.c.id == row.id).values(**values))
-    events = outbox.add_events(on_connection(connection), [result_event({**row._asdict(), **values})])
-    return Reaped(row.id, False, reason, events)
-
-
-@dataclass(frozen=True)
 class KeepLease:
     """Middleware: renew the claimed run's lease while it runs; a cancel request stops the job."""
 
@@ -282,8 +193,7 @@ class KeepLease:
         return self.renewer.holding(claim, execution.cancel)
 
 
-__all__ = [  # claim_run and Claim live with the claim (jobruntime.run); imported from here too
-    "DATABASE_LOST", "WORKER_LOST", "Claim", "EventBuilder", "KeepLease", "LeaseRenewer", "Reaped", "claim_run",
-    "reap_expired", "release_run", "renew_lease", "refuse_run", "request_cancel", "rerun_request", "run_name",
-    "utcnow",
+__all__ = [  # claim_run and Claim live with the claim (run.claim_statements), the reaper in worker.reaper
+    "Claim", "EventBuilder", "KeepLease", "LeaseRenewer", "Reaped", "claim_run", "reap_expired", "release_run",
+    "renew_lease", "refuse_run", "request_cancel", "rerun_request", "run_name", "utcnow",
 ]
