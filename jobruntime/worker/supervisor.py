@@ -31,7 +31,8 @@ from jobruntime.bus.broker import Bus, Delivery
 from jobruntime.run.events import result_event_row
 from jobruntime.worker.handling import HandlerContext, Outcome
 from jobruntime.core.clock import utcnow
-from jobruntime.worker.leases import reap_expired, renew_lease
+from jobruntime.worker.leases import renew_lease
+from jobruntime.worker.reaper import reap_expired
 from jobruntime.models import JobResult
 from jobruntime.bus.outbox import SWEEP_AGE, OutboxRelay, add_events
 from jobruntime.store.prebuilt import ConnectionLost, on_connection

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jobruntime.run.execution import JobExecution
-    from jobruntime.worker.leases import RunClaim
+    from jobruntime.run.claim import RunClaim
     from jobruntime.models import Job as JobRecord
     from jobruntime.worker.middleware import WorkerResources
 
@@ -45,7 +45,7 @@ class RunSlot:
             self._numbers[2] = attempt
 
     def claimed(self, attempt: int) -> None:
-        """The run in hand was claimed after it started (see ``leases.RunClaim``): its lease is now renewable."""
+        """The run in hand was claimed after it started (see ``jobruntime.run.claim``): its lease is now renewable."""
         with self._numbers.get_lock():
             self._numbers[2] = attempt
 
