@@ -26,9 +26,8 @@ from jobruntime.core.clock import utcnow
 from jobruntime.bus import outbox
 from jobruntime.models import JobResult
 from jobruntime.run.claim import RunClaim
-from jobruntime.run.claim_statements import Claim, EventBuilder, claim_run
+from jobruntime.run.claim_statements import EventBuilder
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, on_connection
-from jobruntime.worker.reaper import Reaped, reap_expired, release_run
 
 if TYPE_CHECKING:
     from jobruntime.models import Job as JobRecord
@@ -94,12 +93,12 @@ class LeaseRenewer:
     def __init__(self, engine: Engine, lease_seconds: float) -> None:
         self.engine = engine
         self.lease_seconds = lease_seconds
-        self._current: tuple[Claim | RunClaim, Callable[[str], None]] | None = None
+        self._current: tuple[RunClaim, Callable[[str], None]] | None = None
         self._cancelled: uuid.UUID | None = None
         self._thread: threading.Thread | None = None
 
     @contextmanager
-    def holding(self, claim: Claim | RunClaim, on_cancel: Callable[[str], None]) -> Iterator[None]:
+    def holding(self, claim: RunClaim, on_cancel: Callable[[str], None]) -> Iterator[None]:
         """Keep ``claim`` leased while the body runs."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="lease-renewer", daemon=True)
@@ -110,9 +109,9 @@ class LeaseRenewer:
         finally:
             self._current = None
 
-    def renew(self, claim: Claim | RunClaim) -> str | None:
+    def renew(self, claim: RunClaim) -> str | None:
         """Extend the lease; returns who asked to cancel the run, if anyone."""
-        return renew_lease(self.engine, claim.job_result_id, claim.attempt, self.lease_seconds)
+        return renew_lease(self.engine, claim.job_result_id, claim.worker, self.lease_seconds)
 
     def _loop(self) -> None:
         interval = max(self.lease_seconds / 3, 0.05)
@@ -134,13 +133,19 @@ class LeaseRenewer:
                 on_cancel(requested_by)
 
 
-def renew_lease(engine: Engine, job_result_id: uuid.UUID, attempt: int, lease_seconds: float) -> str | None:
-    """Extend a running attempt's lease; returns who asked to cancel the run, if anyone."""
+def renew_lease(engine: Engine, job_result_id: uuid.UUID, worker: str, lease_seconds: float) -> str | None:
+    """Extend the lease of a run that ``worker`` (a claim's ``worker`` column) holds; returns who asked to cancel
+    the run, if anyone.
+
+    A run is renewed by its holder rather than by its attempt: the holder is known before the claim commits, the
+    attempt only after, and a supervisor renewing for a process stuck holding the GIL may have to act in between.
+    A run the reaper re-queued has no holder, and a later attempt has its own.
+    """
     now = utcnow()
     with engine.begin() as connection:
         row = connection.execute(
             update(_TABLE)
-            .where(_TABLE.c.id == job_result_id, _TABLE.c.attempt == attempt, _TABLE.c.status == "running")
+            .where(_TABLE.c.id == job_result_id, _TABLE.c.worker == worker, _TABLE.c.status == "running")
             .values(lease_expires=now + timedelta(seconds=lease_seconds), heartbeat=now)
             .returning(_TABLE.c.cancel_requested_by)
         ).first()
@@ -191,9 +196,3 @@ class KeepLease:
 
     def around_run(self, execution: JobExecution, claim: RunClaim, record: JobRecord) -> AbstractContextManager[Any]:
         return self.renewer.holding(claim, execution.cancel)
-
-
-__all__ = [  # claim_run and Claim live with the claim (run.claim_statements), the reaper in worker.reaper
-    "Claim", "EventBuilder", "KeepLease", "LeaseRenewer", "Reaped", "claim_run", "reap_expired", "release_run",
-    "renew_lease", "refuse_run", "request_cancel", "rerun_request", "run_name", "utcnow",
-]
