@@ -21,7 +21,7 @@ from sqlalchemy import Engine, bindparam, insert, select
 from jobruntime.bus import outbox
 from jobruntime.core.clock import utcnow
 from jobruntime.models import JobResult
-from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, transaction
 
 _TABLE = JobResult.__table__

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, joinedload
 
-from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
 from jobruntime.run.events import result_event_row
 from jobruntime.core.limits import REASON_LIMIT, truncate

@@ -21,7 +21,7 @@ from jobruntime.bus import outbox
 from jobruntime.core.clock import utcnow
 from jobruntime.models import JobResult
 from jobruntime.run.claim_statements import EventBuilder
-from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.store.prebuilt import on_connection
 
 _TABLE = JobResult.__table__
