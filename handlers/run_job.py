@@ -1,4 +1,10 @@
-"""Handler for run requests: parse → authorize → execute, claimed (then acked) if it lasts → outcome.
+"""Handler for run requests, in the order of the README's "What a run request goes through":
+
+1. parsed and validated (``handle``);
+2. authenticated, identified, then authorized (``_authorize``); its uploads fetched (``_fetch_files``);
+3. claimed, then acked, once the run lasts (``_claim``; see ``jobruntime.run.claim``);
+4. executed inside the worker's middleware (lease renewal, log flushing, the hard limit);
+5. handed back at once if the database connection is lost after the claim (``_hand_back``).
 
 Everything it needs arrives in ``ctx``; it keeps nothing between calls.
 """
@@ -22,7 +28,9 @@ from jobruntime.run.execution import ConnectionLost, JobExecution, LeaseLost, Ru
 from jobruntime.core.limits import quote
 from jobruntime.worker.handling import HandlerContext, Outcome
 from jobruntime.authoring.job import JobRequest
-from jobruntime.worker.leases import Claim, Reaped, RunClaim, refuse_run, release_run, rerun_request, run_name
+from jobruntime.run.claim import Claim, RunClaim
+from jobruntime.worker.leases import refuse_run, rerun_request, run_name
+from jobruntime.worker.reaper import Reaped, release_run
 from jobruntime.bus.messages import ErrorEvent, MalformedMessage, RunRequest, body_sha256
 from jobruntime.models import JobResult, User
 from jobruntime.store.prebuilt import as_model, connection_lost, transaction
@@ -61,7 +69,7 @@ class _Run:
 
 def handle(body: bytes, ctx: HandlerContext) -> Outcome:
     try:
-        request = RunRequest.parse(body, max_bytes=ctx.runtime.settings.max_request_bytes)
+        request = RunRequest.parse(body, max_bytes=ctx.runtime.settings.max_request_bytes)  # step 1
     except MalformedMessage as exc:  # it proves nothing, so it changes no run, even one it names
         return _reject(ctx, ErrorEvent.for_malformed(exc, ctx.queue, body=body))
     outcome = _handle(request, ctx, body_sha256(body))
@@ -79,7 +87,7 @@ def _done_with_uploads(request: RunRequest, outcome: Outcome) -> bool:
 
 def _handle(request: RunRequest, ctx: HandlerContext, digest: str) -> Outcome:
     """Everything after parsing; an exception (a store or database fault) hands the delivery back, uploads kept."""
-    run = _authorize(ctx, request, digest)
+    run = _authorize(ctx, request, digest)  # step 2: who asked, for what, where
     if isinstance(run, Outcome):
         return run
     try:
@@ -92,106 +100,10 @@ def _handle(request: RunRequest, ctx: HandlerContext, digest: str) -> Outcome:
             raise
         return _refuse(ctx, run, f"The uploaded files could not be fetched: {exc}")
     try:
-        return _execute(ctx, run, files)
+        return _execute(ctx, run, files)  # steps 3 to 5
     finally:
         for uploaded in files.values():
             uploaded.close()
-
-
-def _fetch_files(ctx: HandlerContext, run: _Run) -> dict[str, UploadedFile]:
-    """The run's uploaded files, verified, before the job starts; UploadUnusable names the variable at fault."""
-    request, settings = run.request, ctx.runtime.settings
-    fetched: dict[str, UploadedFile] = {}
-    try:
-        for variable, ref in request.files.items():
-            if variable in request.data:
-                raise UploadUnusable(f"{variable}: given both in data and in files; send a file in files only")
-            fetched[variable] = fetch(ctx.runtime.store, ref, variable, job_result_id=request.job_result_id,
-                                      max_bytes=settings.max_upload_bytes)
-    except BaseException:
-        for uploaded in fetched.values():
-            uploaded.close()
-        raise
-    return fetched
-
-
-def _execute(ctx: HandlerContext, run: _Run, files: dict[str, UploadedFile]) -> Outcome:
-    request = run.request
-    claim = _claim(ctx, run)
-    if not _may_defer_claim(ctx, run):
-        try:
-            claim.ensure()
-        except LeaseLost:
-            return _duplicate(ctx, run)
-    result = as_model(JobResult, claim.snapshot(), job_model=run.record, user=run.user)
-    execution = JobExecution(ctx.runtime, result, RunOptions(
-        data={**run.request.data, **files}, commit=run.request.commit, profile=run.request.profile, claim=claim,
-        request=JobRequest(user=run.user, id=str(request.job_result_id),
-                           client_address=run.request.client_address, server_name="jobruntime_worker"),
-    ))
-    try:
-        with ExitStack() as stack:
-            for middleware in ctx.middleware:
-                stack.enter_context(middleware.around_run(execution, claim, run.record))
-            final = execution.execute()
-    except LeaseLost as exc:
-        return Outcome("lease_lost", request.job_result_id, str(exc))
-    except ConnectionLost as exc:
-        if claim.claim is None:
-            raise  # nothing was claimed or acked: the worker handles the delivery again once the database answers
-        return _hand_back(ctx, claim, str(exc))
-    return Outcome(final.status, final.id, final.reason)
-
-
-def _hand_back(ctx: HandlerContext, claim: RunClaim, reason: str) -> Outcome:
-    """A claimed run lost its database connection: re-queue or end it now, as the reaper would for a dead worker.
-
-    If the database stays away, this raises, and the run's lease runs out: the reaper does it later.
-    """
-    settings = ctx.runtime.settings
-    for attempt in range(1, RELEASE_TRIES + 1):
-        try:
-            released: Reaped | None = release_run(
-                ctx.runtime.engine, claim.job_result_id, claim.attempt, max_attempts=settings.max_attempts,
-                result_event=result_event_row, default_queue=settings.default_queue,
-            )
-            break
-        except Exception as exc:
-            if attempt == RELEASE_TRIES or not connection_lost(exc):
-                raise
-            time.sleep(RELEASE_RETRY_DELAY)
-    if released is None:  # the outcome did commit before the connection went, or another delivery took the run
-        return Outcome("lease_lost", claim.job_result_id, reason)
-    ctx.runtime.committed(released.events)
-    if released.requeued:
-        return Outcome("requeued", claim.job_result_id, reason)
-    return Outcome(ERRORED, claim.job_result_id, released.reason)
-
-
-def _claim(ctx: HandlerContext, run: _Run) -> RunClaim:
-    """The run's claim, made when the run lasts (see ``RunClaim``); a claim commits, then the delivery is acked."""
-
-    def claimed(claim: Claim) -> None:
-        ctx.runtime.committed(claim.events)
-        ctx.acknowledge()
-
-    username = run.user.username if run.user else None
-    return RunClaim(
-        ctx.runtime.engine, run.values, worker=ctx.worker_id, lease_seconds=ctx.runtime.settings.lease_seconds,
-        events=[lambda row: result_event_row(row, username=username)], on_claimed=claimed,
-    )
-
-
-def _may_defer_claim(ctx: HandlerContext, run: _Run) -> bool:
-    """Whether the run may start unclaimed, to be decided in one transaction if it is short.
-
-    Not on SQLite (one writer: a claim cannot commit beside the job's open
-    transaction), not for a re-run (it continues its earlier attempts' log), and not
-    when the hard limit could kill the process before the claim window ends.
-    """
-    settings = ctx.runtime.settings
-    hard_limit = run.record.time_limit or settings.time_limit
-    return ctx.runtime.log_writer.concurrent and not run.requeued and hard_limit > 2 * settings.log_flush_interval
 
 
 def _authorize(ctx: HandlerContext, request: RunRequest, digest: str) -> _Run | Outcome:
@@ -271,6 +183,109 @@ def _user(ctx: HandlerContext, run: _Run) -> User | None:
     """The requester a re-queued run stored (the message naming someone else changes nothing)."""
     with transaction(ctx.runtime.autocommit_engine) as db:
         return find_user(db, run.request.requested_by)
+
+
+def _fetch_files(ctx: HandlerContext, run: _Run) -> dict[str, UploadedFile]:
+    """The run's uploaded files, verified, before the job starts; UploadUnusable names the variable at fault."""
+    request, settings = run.request, ctx.runtime.settings
+    fetched: dict[str, UploadedFile] = {}
+    try:
+        for variable, ref in request.files.items():
+            if variable in request.data:
+                raise UploadUnusable(f"{variable}: given both in data and in files; send a file in files only")
+            fetched[variable] = fetch(ctx.runtime.store, ref, variable, job_result_id=request.job_result_id,
+                                      max_bytes=settings.max_upload_bytes)
+    except BaseException:
+        for uploaded in fetched.values():
+            uploaded.close()
+        raise
+    return fetched
+
+
+def _execute(ctx: HandlerContext, run: _Run, files: dict[str, UploadedFile]) -> Outcome:
+    """Run the job; its claim is made once it lasts (or before it starts, when it may not wait)."""
+    claim = _claim(ctx, run)  # step 3: claimed, then acked, once the run lasts
+    if not _may_defer_claim(ctx, run):
+        try:
+            claim.ensure()
+        except LeaseLost:
+            return _duplicate(ctx, run)
+    execution = _execution(ctx, run, claim, files)
+    try:
+        with ExitStack() as stack:
+            for middleware in ctx.middleware:
+                stack.enter_context(middleware.around_run(execution, claim, run.record))
+            final = execution.execute()  # step 4
+    except LeaseLost as exc:
+        return Outcome("lease_lost", run.request.job_result_id, str(exc))
+    except ConnectionLost as exc:
+        if claim.claimed is None:
+            raise  # nothing was claimed or acked: the worker handles the delivery again once the database answers
+        return _hand_back(ctx, claim, str(exc))  # step 5: at once, as the reaper would later
+    return Outcome(final.status, final.id, final.reason)
+
+
+def _execution(ctx: HandlerContext, run: _Run, claim: RunClaim, files: dict[str, UploadedFile]) -> JobExecution:
+    """The run's execution, on its row as claimed (or as it will be), with the uploads among its data."""
+    request = run.request
+    result = as_model(JobResult, claim.snapshot(), job_model=run.record, user=run.user)
+    return JobExecution(ctx.runtime, result, RunOptions(
+        data={**request.data, **files}, commit=request.commit, profile=request.profile, claim=claim,
+        request=JobRequest(user=run.user, id=str(request.job_result_id),
+                           client_address=request.client_address, server_name="jobruntime_worker"),
+    ))
+
+
+def _claim(ctx: HandlerContext, run: _Run) -> RunClaim:
+    """The run's claim, made when the run lasts (see ``jobruntime.run.claim``); a claim commits, then the delivery
+    is acked."""
+
+    def claimed(claim: Claim) -> None:
+        ctx.runtime.committed(claim.events)
+        ctx.acknowledge()
+
+    username = run.user.username if run.user else None
+    return RunClaim(
+        ctx.runtime.engine, run.values, worker=ctx.worker_id, lease_seconds=ctx.runtime.settings.lease_seconds,
+        events=[lambda row: result_event_row(row, username=username)], on_claimed=claimed,
+    )
+
+
+def _may_defer_claim(ctx: HandlerContext, run: _Run) -> bool:
+    """Whether the run may start unclaimed, to be decided in one transaction if it is short.
+
+    Not on SQLite (one writer: a claim cannot commit beside the job's open
+    transaction), not for a re-run (it continues its earlier attempts' log), and not
+    when the hard limit could kill the process before the claim window ends.
+    """
+    settings = ctx.runtime.settings
+    hard_limit = run.record.time_limit or settings.time_limit
+    return ctx.runtime.log_writer.concurrent and not run.requeued and hard_limit > 2 * settings.log_flush_interval
+
+
+def _hand_back(ctx: HandlerContext, claim: RunClaim, reason: str) -> Outcome:
+    """A claimed run lost its database connection: re-queue or end it now, as the reaper would for a dead worker.
+
+    If the database stays away, this raises, and the run's lease runs out: the reaper does it later.
+    """
+    settings = ctx.runtime.settings
+    for attempt in range(1, RELEASE_TRIES + 1):
+        try:
+            released: Reaped | None = release_run(
+                ctx.runtime.engine, claim.job_result_id, claim.attempt, max_attempts=settings.max_attempts,
+                result_event=result_event_row, default_queue=settings.default_queue,
+            )
+            break
+        except Exception as exc:
+            if attempt == RELEASE_TRIES or not connection_lost(exc):
+                raise
+            time.sleep(RELEASE_RETRY_DELAY)
+    if released is None:  # the outcome did commit before the connection went, or another delivery took the run
+        return Outcome("lease_lost", claim.job_result_id, reason)
+    ctx.runtime.committed(released.events)
+    if released.requeued:
+        return Outcome("requeued", claim.job_result_id, reason)
+    return Outcome(ERRORED, claim.job_result_id, released.reason)
 
 
 def _refuse(ctx: HandlerContext, run: _Run, reason: str) -> Outcome:

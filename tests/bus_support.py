@@ -25,8 +25,9 @@ from jobruntime.models import JobResult, User
 from jobruntime.run.runtime import Runtime
 from jobruntime.core.sanitize import Sanitizer
 from jobruntime.core.settings import Settings
+from tests.rabbit import AMQP_URL
 
-RABBIT_URL = os.environ.get("JOBRUNTIME_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+RABBIT_URL = os.environ.get("JOBRUNTIME_TEST_BROKER_URL", AMQP_URL)
 JOB_MODULES = Path(__file__).parent / "job_modules"
 JOBRUNTIME = str(Path(sys.executable).parent / "jobruntime")
 TERMINAL = ("completed", "failed", "errored")

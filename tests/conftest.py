@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from jobruntime.store.database import make_engine, migrate, seed_statuses
 from jobruntime.models import bind_session, declare_all
+from tests.rabbit import AMQP_URL, close_session_vhost, open_session_vhost
 
 PG_URL_BASE = os.environ.get("JOBRUNTIME_TEST_PG_URL_BASE", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PG_MAINTENANCE_DB = "test"
-AMQP_URL = os.environ.get("JOBRUNTIME_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -69,6 +69,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = f"{what} is not reachable; start it with `{start}`"
         for item in needing:
             item.add_marker(pytest.mark.server_missing(reason) if in_ci else pytest.mark.skip(reason=reason))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The session's own broker vhost (``tests.rabbit``), when the broker is there to hold it."""
+    if SERVERS["bus"][1]():
+        open_session_vhost()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if SERVERS["bus"][1]():
+        close_session_vhost()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

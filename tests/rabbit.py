@@ -1,7 +1,11 @@
 """Helpers for tests that talk to the real RabbitMQ: the broker CLI, raw connections, a dead-letter tap.
 
-Test queues get unique names and are deleted afterwards, so the suite can run
-next to other suites (and a live worker) on the same broker.
+Each test session works in a virtual host of its own (``VHOST``), which conftest
+creates at the start and deletes at the end with everything in it: queues a test
+leaves behind do not pile up (each holds broker file handles, and a broker out of
+them stops accepting connections), and sessions sharing a broker never see each
+other's dead letters or events. Test queues also get unique names and are deleted
+afterwards.
 """
 
 from __future__ import annotations
@@ -23,7 +27,12 @@ from kombu.message import Message
 from jobruntime.bus.broker import Bus, Delivery
 from jobruntime.bus.topology import DEAD_QUEUE, dead_exchange
 
-AMQP_URL = os.environ.get("JOBRUNTIME_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+BROKER_ADDRESS = "127.0.0.1:5672"
+# Set in the environment, so the processes a test starts (which import these helpers too) share it.
+VHOST = os.environ.setdefault("JOBRUNTIME_TEST_VHOST", f"jobruntime-test-{uuid.uuid4().hex[:10]}")
+# JOBRUNTIME_TEST_AMQP_URL points the suite at a broker (and vhost) of one's own; it is then left as it is.
+OWN_VHOST = "JOBRUNTIME_TEST_AMQP_URL" not in os.environ
+AMQP_URL = os.environ.get("JOBRUNTIME_TEST_AMQP_URL", f"amqp://guest:guest@{BROKER_ADDRESS}/{VHOST}")
 
 
 def unique(prefix: str) -> str:
@@ -36,16 +45,29 @@ def rabbitmqctl(*args: str) -> str:
     return result.stdout
 
 
+def open_session_vhost() -> None:
+    """Create this session's vhost, guest allowed everything in it (a no-op for a broker of one's own)."""
+    if OWN_VHOST:
+        rabbitmqctl("add_vhost", VHOST)
+        rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
+
+
+def close_session_vhost() -> None:
+    """Delete this session's vhost and every queue and exchange in it."""
+    if OWN_VHOST:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True, timeout=120)
+
+
 def listed_queue(name: str) -> dict[str, Any]:
     """The broker's own description of a queue: type, arguments (as a dict), consumers, messages."""
-    rows = json.loads(rabbitmqctl("list_queues", "name", "type", "arguments", "--formatter", "json"))
+    rows = json.loads(rabbitmqctl("list_queues", "-p", VHOST, "name", "type", "arguments", "--formatter", "json"))
     row = next(row for row in rows if row["name"] == name)
     return {**row, "arguments": {key: value for key, _kind, value in row["arguments"]}}
 
 
 def bindings_of(exchange: str) -> list[str]:
     """Names of the queues bound to ``exchange``."""
-    rows = json.loads(rabbitmqctl("list_bindings", "source_name", "destination_name", "--formatter", "json"))
+    rows = json.loads(rabbitmqctl("list_bindings", "-p", VHOST, "source_name", "destination_name", "--formatter", "json"))
     return [row["destination_name"] for row in rows if row["source_name"] == exchange]
 
 

@@ -4,7 +4,6 @@ that proves it is the run's own, directly against both databases."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from sqlalchemy import select

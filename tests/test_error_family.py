@@ -84,6 +84,7 @@ def test_direct_children_of_the_root_are_only_the_subtrees_and_named_exceptions(
         "jobruntime.models.errors.ObjectDoesNotExist",
         "jobruntime.models.errors.MultipleObjectsReturned",
         "jobruntime.models.errors.NoSessionBound",
+        "jobruntime.run.claim.ImpossibleTransition",
         "jobruntime.store.prebuilt.ConnectionLost",
         "jobruntime.web.errors.ApiError",
         "jobruntime.web.ui.session.SignInRequired",

@@ -20,7 +20,9 @@ from jobruntime.models import JobResult
 from jobruntime.core.settings import Settings
 from jobruntime.bus.topology import DEAD_QUEUE, DEAD_RUNS_QUEUE, REASON_HEADER, run_exchange
 from tests.bus_support import child_pids, running_worker, wait_for_result
-from tests.rabbit import AMQP_URL, DeadLetterTap, delete_queues, rabbitmqctl, raw_get, unique
+from tests.rabbit import (
+    AMQP_URL, BROKER_ADDRESS, VHOST, DeadLetterTap, delete_queues, rabbitmqctl, raw_get, unique,
+)
 from tests.test_worker import _dead_letter_with, publish, stack  # noqa: F401 - the worker stack fixture
 
 
@@ -123,9 +125,9 @@ def _broker_user(role: str) -> Iterator[str]:
     permission = PERMISSIONS[role]
     rabbitmqctl("add_user", name, password)
     try:
-        rabbitmqctl("set_permissions", "-p", "/", name, permission["configure"], permission["write"],
+        rabbitmqctl("set_permissions", "-p", VHOST, name, permission["configure"], permission["write"],
                     permission["read"])
-        yield f"amqp://{name}:{password}@127.0.0.1:5672//"
+        yield f"amqp://{name}:{password}@{BROKER_ADDRESS}/{VHOST}"
     finally:
         rabbitmqctl("delete_user", name)
 

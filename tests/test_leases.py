@@ -15,9 +15,11 @@ from jobruntime.authoring.discovery import discover
 from jobruntime.run.events import result_event_row
 from jobruntime.run.execution import LeaseLost, RunOptions, execute
 from jobruntime.authoring.records import find_record, lookup_record, sync
-from jobruntime.worker.leases import (
-    claim_run, reap_expired, refuse_run, request_cancel, rerun_request, utcnow,
-)
+from jobruntime.core.clock import utcnow
+from jobruntime.run.claim_statements import claim_run
+from jobruntime.worker.leases import refuse_run, renew_lease, request_cancel, rerun_request
+from jobruntime.worker.reaper import reap_expired
+from jobruntime.worker.timelimits import RunSlot
 from jobruntime.models import JobLogEntry, JobResult, OutboxEvent, Site, Status, User
 from jobruntime.store.prebuilt import as_model, transaction
 
@@ -122,6 +124,28 @@ def test_live_leases_are_left_alone(engine):
     claim_run(engine, values, worker="w1", lease_seconds=30)
     assert _reap(engine) == []
     assert _row(engine, values["id"]).status == "running"
+
+
+def test_a_lease_is_renewed_by_its_holder_only(engine):
+    values = _values()
+    claim_run(engine, values, worker="host:1:2", lease_seconds=1)
+    before = _row(engine, values["id"]).lease_expires
+    renew_lease(engine, values["id"], "host:9:9", 60)
+    assert _row(engine, values["id"]).lease_expires == before
+    renew_lease(engine, values["id"], "host:1:2", 60)
+    assert _row(engine, values["id"]).lease_expires > utcnow() + timedelta(seconds=30)
+
+
+def test_a_supervisor_keeps_a_run_its_process_claimed_before_it_could_say_so(engine):
+    """The slot names the holder before the claim commits: a process that then holds the GIL (and so cannot
+    record the claim's attempt) still has its lease renewed by the supervisor."""
+    values = _values()
+    slot = RunSlot()
+    slot.start(values["id"], 60, "host:1:2")
+    claim_run(engine, values, worker="host:1:2", lease_seconds=1)
+    renew_lease(engine, *slot.running(), 60)
+    assert _row(engine, values["id"]).lease_expires > utcnow() + timedelta(seconds=30)
+    assert _reap(engine) == []  # the lease it renewed is live
 
 
 def test_cancelling_a_pending_run_ends_it_at_once(engine):

@@ -7,7 +7,8 @@ import uuid
 from sqlalchemy import select
 
 from jobruntime.run.events import result_event_row
-from jobruntime.worker.leases import claim_run, release_run
+from jobruntime.run.claim_statements import claim_run
+from jobruntime.worker.reaper import release_run
 from jobruntime.models import JobResult, OutboxEvent
 
 

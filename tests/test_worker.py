@@ -252,18 +252,18 @@ def test_worker_killed_mid_job_is_rerun_once_after_the_lease_expires(stack):
 
 
 def _result_statuses(subscription, job_result_id, quiet=2.0):
-    """The job.result.<status> events of one run, until none came for ``quiet`` seconds after a terminal one."""
+    """The job.result.<status> events of one run, until it announced none for ``quiet`` seconds after a terminal one
+    (events of other runs do not count)."""
     statuses: list[str] = []
     deadline = time.monotonic() + 30
+    last_seen = time.monotonic()
     while time.monotonic() < deadline:
-        message = subscription.get(timeout=quiet)
-        if message is None:
-            if statuses and statuses[-1] in ("completed", "failed", "errored"):
-                return statuses
-            continue
-        body = json.loads(message[1])
-        if body.get("job_result_id") == str(job_result_id):
-            statuses.append(body["status"])
+        if statuses and statuses[-1] in ("completed", "failed", "errored") and time.monotonic() - last_seen >= quiet:
+            return statuses
+        message = subscription.get(timeout=0.2)
+        if message is not None and json.loads(message[1]).get("job_result_id") == str(job_result_id):
+            statuses.append(json.loads(message[1])["status"])
+            last_seen = time.monotonic()
     raise TimeoutError(f"run {job_result_id} announced {statuses} and no final status")
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select, update
 
-from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.backoff import Backoff
 from jobruntime.core.clock import utcnow
 from jobruntime.models import OutboxEvent

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import MANYTOONE
 
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.models.errors import FieldError
 from jobruntime.models.lookups import (
     PathJoiner,
@@ -312,10 +313,11 @@ class QuerySet(Generic[M]):
     def get_or_create(self, defaults: dict[str, Any] | None = None, **lookups: Any) -> tuple[M, bool]:
         """Fetch the object matching ``lookups`` or create it from them plus ``defaults``.
 
-        On PostgreSQL the insert runs in a savepoint so a concurrent creator
-        winning the race leaves the caller's transaction usable and the winner's
-        row is returned. SQLite has a single writer, and a savepoint there could
-        commit early (see ``jobruntime.store.database``), so it inserts directly.
+        Where writers run concurrently (PostgreSQL) the insert runs in a savepoint,
+        so a concurrent creator winning the race leaves the caller's transaction
+        usable and the winner's row is returned. SQLite has a single writer, so no
+        such race, and a savepoint there could commit early (see
+        ``jobruntime.store.database``): it inserts directly.
         """
         try:
             return self.get(**lookups), False
@@ -324,7 +326,7 @@ class QuerySet(Generic[M]):
         fields = {key: value for key, value in lookups.items() if "__" not in key}
         fields.update(defaults or {})
         session = current_session()
-        if session.get_bind().dialect.name == "sqlite":
+        if not Capabilities.of(session.get_bind()).concurrent_writes:
             return self.create(**fields), True
         try:
             with session.begin_nested():

@@ -15,12 +15,8 @@ from sqlalchemy import DateTime, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-
-def as_utc(value: dt.datetime) -> dt.datetime:
-    """Convert ``value`` to aware UTC; naive values are taken to already be UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+from jobruntime.core.capabilities import Capabilities
+from jobruntime.core.clock import as_utc
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -37,9 +33,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         value = as_utc(value)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
+        return value if Capabilities.of(dialect).zoned_datetimes else value.replace(tzinfo=None)
 
     def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:

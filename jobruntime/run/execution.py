@@ -29,7 +29,8 @@ from jobruntime.store.prebuilt import (
 )
 from jobruntime.run.profiling import profiled
 from jobruntime.core.clock import utcnow
-from jobruntime.run.result import LeaseLost, ResultWriter
+from jobruntime.run.claim import ClaimState, LeaseLost, RunClaim
+from jobruntime.run.result import ResultWriter
 from jobruntime.run.log import LogEntry, RunLog, last_seq
 from jobruntime.run.runtime import Runtime
 from jobruntime.core.statuses import COMPLETED, ERRORED, FAILED, PENDING, RUNNING, TERMINAL_STATUSES
@@ -37,7 +38,6 @@ from jobruntime.core.statuses import COMPLETED, ERRORED, FAILED, PENDING, RUNNIN
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from jobruntime.worker.leases import RunClaim
     from jobruntime.storage.outputs import OutputFiles
 
 
@@ -151,7 +151,7 @@ class JobExecution:
         self.reason: str | None = None
         self.interrupter = Interrupter()
         self.writer = ResultWriter(runtime, job_result_id, self.log, self.result, options.claim)
-        if options.claim is not None and options.claim.claim is None:
+        if options.claim is not None and options.claim.state is ClaimState.UNCLAIMED:
             self.log.deferred = options.claim
             options.claim.on_lost = self._lost
 

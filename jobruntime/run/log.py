@@ -23,9 +23,10 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 
-from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
 from jobruntime.bus import outbox
+from jobruntime.run.claim import ClaimState
 from jobruntime.run.events import log_event_rows
 from jobruntime.core.limits import truncate
 from jobruntime.authoring.job import LOG_LEVELS
@@ -34,7 +35,7 @@ from jobruntime.store.prebuilt import DriverConnection, Prebuilt, on_connection
 from jobruntime.core.sanitize import Sanitizer
 
 if TYPE_CHECKING:
-    from jobruntime.worker.leases import RunClaim
+    from jobruntime.run.claim import RunClaim
 
 _PYTHON_LEVELS = {"failure": logging.ERROR, "warning": logging.WARNING}
 logger = logging.getLogger(__name__)
@@ -252,8 +253,8 @@ class RunLog:
 
     def _flush(self, *, claim: bool) -> None:
         deferred = self.deferred
-        if deferred is not None and deferred.claim is None:
-            if not claim or deferred.lost or deferred.ensure() is None:
+        if deferred is not None and deferred.claimed is None:  # entries wait, unless the run is claimed now
+            if not claim or deferred.state is not ClaimState.UNCLAIMED or deferred.ensure() is None:
                 return
         with self._write_lock:
             if self._spill is not None:
@@ -281,7 +282,7 @@ class RunLog:
 
         An unclaimed run is claimed once it has run that long, entries or not.
         """
-        waiting = self._buffer or (self.deferred is not None and self.deferred.claim is None)
+        waiting = self._buffer or (self.deferred is not None and self.deferred.claimed is None)
         if self.live and waiting and time.monotonic() - self._last_flush >= self.flush_interval:
             self._flush(claim=True)
 

@@ -8,26 +8,27 @@ carries its ``job.result.<status>`` outbox row when the runtime records events.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, joinedload
 
-from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
-from jobruntime.core.errors import RunInterrupted
 from jobruntime.run.events import result_event_row
 from jobruntime.core.limits import REASON_LIMIT, truncate
 from jobruntime.authoring.job import LOG_LEVELS
 from jobruntime.models import JobResult
 from jobruntime.bus.outbox import add_events
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, in_session, one_statement, transaction
+from jobruntime.run.claim import ClaimState, LeaseLost, RunClaim
 from jobruntime.run.runtime import Runtime
 from jobruntime.core.statuses import ERRORED, RUNNING
 
 if TYPE_CHECKING:
-    from jobruntime.worker.leases import RunClaim
     from jobruntime.run.log import RunLog
 
 _TABLE = JobResult.__table__
@@ -48,16 +49,13 @@ _FINAL = _prebuilt_update(_FINAL_COLUMNS, _TABLE.c.attempt == bindparam("_attemp
 _VERDICT = _prebuilt_update(_VERDICT_COLUMNS, _TABLE.c.status == RUNNING, _TABLE.c.attempt == bindparam("_attempt"))
 
 
-class LeaseLost(RunInterrupted, RuntimeError):
-    """Another worker took the run over (the lease expired); this attempt must not commit."""
-
-
 class ResultWriter:
     """Owns the JobResult row of one run, whose log ``run_log`` counts the entries per level.
 
-    With an unclaimed ``claim`` (a worker's run that may end within its claim window)
-    the first write of the outcome also claims the row, and carries the log entries
-    still buffered, so a short run commits once.
+    Every outcome (the verdict, the final state) goes through ``_write``. With an
+    unclaimed ``claim`` (a worker's run that may end within its claim window) that
+    write is the deciding write: it claims and decides the row at once and carries
+    the log entries still buffered, so a short run commits once.
     """
 
     def __init__(
@@ -71,7 +69,7 @@ class ResultWriter:
         self.result = result
         self.claim = claim
         self.started: datetime | None = None
-        self.verdict_events: list[dict[str, Any]] = []
+        self._uncommitted: list[dict[str, Any]] = []  # the outbox rows of a write in the job's open transaction
         self._committed: dict[str, Any] | None = None
         self.source: str | None = None  # git.<slug>@<commit> once a Git job's run is pinned
 
@@ -88,13 +86,19 @@ class ResultWriter:
         return self.result
 
     def mark_running(self) -> None:
+        """A pending row (a local run's) is now running; a worker's run was claimed or starts unclaimed instead."""
         self.started = utcnow()
-        self._write(_MARK_RUNNING, {"status": RUNNING, "started": self.started})
+        values = {"status": RUNNING, "started": self.started}
+        events = self._events(values)
+        with self._connection(None, alone=not events) as db:
+            self._update(db, _MARK_RUNNING, values, events)
+        self.runtime.committed(events)
 
     def record_verdict(
         self, session: Session, status: str, reason: str | None, data: dict[str, Any], *, final: bool = True
     ) -> None:
-        """Write the verdict in the job's own transaction, so data changes and status commit together.
+        """Write the verdict in the job's own transaction, so data changes and status commit together;
+        ``verdict_committed`` or ``verdict_rolled_back`` follows.
 
         The row must still be this attempt's: if the lease was lost to the reaper (this worker
         stalled past it), the job's changes are rolled back rather than applied twice.
@@ -108,41 +112,19 @@ class ResultWriter:
             written = {**values, "verdict": None}
         else:
             written = {**values, "status": RUNNING, "reason": None, "completed": None, "verdict": status}
-        if self.claim is not None and self.claim.start_deciding():
-            if session.in_transaction() or self.run_log.buffered:
-                self.verdict_events = self._decide_unclaimed(in_session(session), written, running=not final)
-            else:  # the job never used the database and logged nothing: one autocommitted statement
-                with one_statement(self.runtime.engine) as db:
-                    self.verdict_events = self._decide_unclaimed(db, written, running=not final)
-            self._committed = values if final else None
-            return
-        events = self._events(values) if final else []
-        parameters = {**written, "_id": self.job_result_id, "_attempt": self._attempt()}
-        if events or session.in_transaction() or not Capabilities.of(self.runtime.engine).autocommit_statements:
-            db = in_session(session)
-            updated = _VERDICT.execute(db, parameters)
-        else:  # the job never used the database: the verdict is the whole transaction
-            with one_statement(self.runtime.engine) as db:
-                updated = _VERDICT.execute(db, parameters)
-        if updated.rowcount != 1:
-            raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's changes are discarded")
-        self.verdict_events = add_events(db, events) if events else []
+        self._write(_VERDICT, written, session=session, running=not final)
         self._committed = values if final else None
 
     def verdict_committed(self) -> None:
         """The job's transaction, verdict included, committed: announce it."""
-        self.run_log.written()
-        if self.claim is not None:
-            self.claim.decision_ended()
-        self.runtime.committed(self.verdict_events)
+        events, self._uncommitted = self._uncommitted, []
+        self._ended(events, committed=True)
 
     def verdict_rolled_back(self) -> None:
-        """The job's transaction rolled back: log entries it carried are buffered again for the next write."""
-        self.run_log.unwritten()
-        if self.claim is not None:
-            self.claim.decision_ended(committed=False)
-        self.verdict_events = []
-        self._committed = None
+        """The job's transaction rolled back (with the verdict, if it was written): log entries it carried are
+        buffered again for the next write."""
+        self._uncommitted, self._committed = [], None
+        self._ended([], committed=False)
 
     def finish(self, status: str, reason: str | None, data: dict[str, Any] | None) -> JobResult:
         """Write the final state unless the verdict already said it all; returns the JobResult as stored."""
@@ -157,6 +139,77 @@ class ResultWriter:
         for key, value in {**values, "started": self.started or result.started}.items():
             setattr(result, key, value)
         return result
+
+    def _write(
+        self, statement: Prebuilt, values: dict[str, Any], *, session: Session | None = None, running: bool = False
+    ) -> None:
+        """Write an outcome: ``values`` (columns of ``statement``) and its event; ``running`` keeps the run going
+        (post_run), unannounced.
+
+        The claim chooses the statement: a worker's run not claimed yet is claimed and decided by this
+        one write, with the log entries still buffered; any other run's row is updated, guarded by its
+        attempt. What goes with it chooses the connection: the job's ``session`` when its transaction is
+        open (its changes commit with the outcome) or when there is more than one statement to run, one
+        autocommitted statement when the write stands alone, else a transaction of its own. Written
+        outside the job's session, it is announced once committed.
+        """
+        try:
+            deciding = self.claim is not None and self.claim.start_deciding()
+            entries, log_events = self.run_log.take() if deciding else ([], [])
+            row = {**self.claim.snapshot(), "verdict": None, **values} if deciding else values
+            events = [] if running and not deciding else self._events(row)  # a deciding write announces ``running``
+            with self._connection(session, alone=not (entries if deciding else events)) as db:
+                if deciding:
+                    self.result.attempt = self.claim.write_decision(db, row, running=running,
+                                                                    event=events[0] if events else None)
+                    self.run_log.write_within(db, entries, log_events)
+                else:
+                    self._update(db, statement, values, events)
+        except BaseException:
+            if session is None:
+                self._ended([], committed=False)
+            raise
+        events = log_events + events  # the entries' events first: they are announced (and swept) before the result
+        if session is None:
+            self._ended(events, committed=True)
+        else:
+            self._uncommitted = events
+
+    def _update(self, db: DriverConnection, statement: Prebuilt, values: dict[str, Any],
+                events: list[dict[str, Any]]) -> None:
+        """Update the row this attempt owns, with its outbox rows; ``LeaseLost`` when a later attempt owns it."""
+        written = statement.execute(db, {**values, "_id": self.job_result_id, "_attempt": self._attempt()})
+        if written.rowcount != 1:
+            if self.claim is not None:
+                self.claim.lose()
+            raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's outcome "
+                            f"(and its changes, if any) are discarded")
+        if events:
+            add_events(db, events)
+
+    @contextmanager
+    def _connection(self, session: Session | None, *, alone: bool) -> Iterator[DriverConnection]:
+        """Where a write goes (see ``_write``); ``alone``: one statement with nothing else to write."""
+        alone = alone and Capabilities.of(self.runtime.engine).autocommit_statements
+        if session is not None and (session.in_transaction() or not alone):
+            yield in_session(session)
+            return
+        with (one_statement if alone else transaction)(self.runtime.engine) as db:
+            yield db
+
+    def _ended(self, events: list[dict[str, Any]], *, committed: bool) -> None:
+        """The transaction carrying a write ended: the log entries and the claim follow it; ``events`` are
+        announced once committed."""
+        deciding = self.claim is not None and self.claim.state is ClaimState.DECIDING
+        if committed:
+            self.run_log.written()
+            if deciding:
+                self.claim.decision_committed()
+            self.runtime.committed(events)
+        else:
+            self.run_log.unwritten()
+            if deciding:
+                self.claim.decision_rolled_back()
 
     def _values(self, status: str, reason: str | None, data: dict[str, Any] | None) -> dict[str, Any]:
         sanitize, output_limit = self.runtime.sanitizer, self.runtime.settings.max_stored_text
@@ -183,35 +236,3 @@ class ResultWriter:
         if self.claim is not None:
             return self.claim.attempt
         return self.load().attempt
-
-    def _write(self, statement: Prebuilt, values: dict[str, Any]) -> None:
-        """Update the row (and announce it) durably on its own connection, outside the job's transaction."""
-        if self.claim is not None and self.claim.start_deciding():
-            try:
-                with (transaction if self.run_log.buffered else one_statement)(self.runtime.engine) as db:
-                    events = self._decide_unclaimed(db, values, running=False)
-            except BaseException:
-                self.run_log.unwritten()
-                raise
-            self.run_log.written()
-            self.runtime.committed(events)
-            return
-        events = self._events(values)
-        with transaction(self.runtime.engine) as db:
-            written = statement.execute(db, {**values, "_id": self.job_result_id, "_attempt": self._attempt()})
-            if written.rowcount != 1:
-                raise LeaseLost(f"JobResult {self.job_result_id} was taken over; this attempt's outcome is discarded")
-            add_events(db, events)
-        self.runtime.committed(events)
-
-    def _decide_unclaimed(self, db: DriverConnection, values: dict[str, Any], *, running: bool) -> list[dict[str, Any]]:
-        """Claim and decide the row in ``db``'s transaction with the buffered log entries; returns the outbox rows.
-
-        The entries' events are made first, so they are announced (and swept) before the result.
-        """
-        entries, log_events = self.run_log.take()
-        row = {**self.claim.snapshot(), "verdict": None, **values}
-        events = self._events(row)
-        self.result.attempt = self.claim.write_decision(db, row, running=running, event=events[0] if events else None)
-        self.run_log.write_within(db, entries, log_events)
-        return log_events + events

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session
 
-from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.authoring.compat.django_settings import bind as bind_nautobot_settings
 from jobruntime.store.database import make_engine
 from jobruntime.run.log import LogWriter

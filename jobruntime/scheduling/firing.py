@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine, bindparam, insert, select, update
 
-from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.bus import outbox
 from jobruntime.bus.messages import RunRequest
 from jobruntime.models import Job, JobResult, ScheduledJob, User

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.errors import SetupError
 import jobruntime
 

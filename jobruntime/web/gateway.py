@@ -18,10 +18,9 @@ from jobruntime.bus.messages import RunRequest
 from jobruntime.storage import discard
 from jobruntime.bus.outbox import OutboxRelay
 from jobruntime.client import Client
-from jobruntime.core.clock import utcnow
+from jobruntime.core.clock import as_utc, utcnow
 from jobruntime.core.settings import Settings
 from jobruntime.models import JobResult, ObjectPermission, User, bind_session
-from jobruntime.models.types import as_utc
 from jobruntime.run.auth import has_permission, token_holder
 from jobruntime.run.runtime import Runtime
 from jobruntime.store.prebuilt import transaction

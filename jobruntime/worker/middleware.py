@@ -23,7 +23,7 @@ from jobruntime.run.runtime import Runtime
 if TYPE_CHECKING:
     from jobruntime.models import Job as JobRecord
     from jobruntime.run.execution import JobExecution
-    from jobruntime.worker.leases import RunClaim
+    from jobruntime.run.claim import RunClaim
     from jobruntime.worker.timelimits import RunSlot
 
 

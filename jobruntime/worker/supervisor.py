@@ -31,7 +31,8 @@ from jobruntime.bus.broker import Bus, Delivery
 from jobruntime.run.events import result_event_row
 from jobruntime.worker.handling import HandlerContext, Outcome
 from jobruntime.core.clock import utcnow
-from jobruntime.worker.leases import reap_expired, renew_lease
+from jobruntime.worker.leases import renew_lease
+from jobruntime.worker.reaper import reap_expired
 from jobruntime.models import JobResult
 from jobruntime.bus.outbox import SWEEP_AGE, OutboxRelay, add_events
 from jobruntime.store.prebuilt import ConnectionLost, on_connection
@@ -44,7 +45,7 @@ from jobruntime.storage.uploads import UPLOAD_LIFETIME, UPLOADS, discard_request
 from jobruntime.worker.middleware import RunMiddleware, WorkerResources, build_middleware, middleware_classes
 from jobruntime.worker.timelimits import RunSlot, hard_limit_message
 from jobruntime.worker.batching import RunBatch
-from jobruntime.store.capabilities import Capabilities
+from jobruntime.core.capabilities import Capabilities
 
 logger = logging.getLogger(__name__)
 DATABASE_RETRY_FIRST_DELAY = 0.5  # seconds before handling a delivery again while the database is away

@@ -1,7 +1,7 @@
 """The hard time limit: a worker process tells its supervisor when its run must be over.
 
 Each child process owns a :class:`RunSlot` in shared memory. While a run is in
-hand the slot holds its JobResult id, attempt and deadline; the supervisor kills a
+hand the slot holds its JobResult id, its holder (the claim's ``worker``) and deadline; the supervisor kills a
 child whose deadline has passed (the job cannot be trusted to stop by itself) and
 records the run as ``errored`` with "hard time limit (N s) exceeded". Until then
 it also renews the run's lease: a job stuck in C code that holds the GIL stops its
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jobruntime.run.execution import JobExecution
-    from jobruntime.worker.leases import RunClaim
+    from jobruntime.run.claim import RunClaim
     from jobruntime.models import Job as JobRecord
     from jobruntime.worker.middleware import WorkerResources
 
@@ -31,34 +31,33 @@ def hard_limit_message(seconds: float) -> str:
 
 
 class RunSlot:
-    """Shared memory between one worker process and its supervisor: the run in hand and its deadline."""
+    """Shared memory between one worker process and its supervisor: the run in hand, its holder and deadline."""
+
+    HOLDER_BYTES = 256  # a claim's worker column: host:pid:thread
 
     def __init__(self) -> None:
-        self._numbers = multiprocessing.Array("d", 3)  # deadline (epoch s), limit (s), attempt
+        self._numbers = multiprocessing.Array("d", 2)  # deadline (epoch s), limit (s)
         self._job_result = multiprocessing.Array("c", 36)
+        self._holder = multiprocessing.Array("c", self.HOLDER_BYTES)
 
-    def start(self, job_result_id: uuid.UUID, limit: float, attempt: int) -> None:
+    def start(self, job_result_id: uuid.UUID, limit: float, holder: str) -> None:
+        """A run is in hand from now on, claimed or about to be by ``holder``."""
         with self._numbers.get_lock():
             self._job_result.value = str(job_result_id).encode()
+            self._holder.value = holder.encode()[:self.HOLDER_BYTES]
             self._numbers[0] = time.time() + limit
             self._numbers[1] = limit
-            self._numbers[2] = attempt
-
-    def claimed(self, attempt: int) -> None:
-        """The run in hand was claimed after it started (see ``leases.RunClaim``): its lease is now renewable."""
-        with self._numbers.get_lock():
-            self._numbers[2] = attempt
 
     def clear(self) -> None:
         with self._numbers.get_lock():
             self._job_result.value = b""
             self._numbers[0] = 0.0
 
-    def running(self) -> tuple[uuid.UUID, int] | None:
-        """The run in hand and its attempt, or None."""
+    def running(self) -> tuple[uuid.UUID, str] | None:
+        """The run in hand and its holder, or None."""
         with self._numbers.get_lock():
-            job_result, attempt = self._job_result.value.decode(), int(self._numbers[2])
-        return (uuid.UUID(job_result), attempt) if job_result else None
+            job_result, holder = self._job_result.value.decode(), self._holder.value.decode()
+        return (uuid.UUID(job_result), holder) if job_result else None
 
     def overdue(self, now: float | None = None) -> tuple[uuid.UUID, float] | None:
         """The run and its limit if its deadline has passed, else None."""
@@ -87,8 +86,7 @@ class HardLimit:
 
     @contextmanager
     def _running(self, claim: RunClaim, limit: float) -> Iterator[None]:
-        self.slot.start(claim.job_result_id, limit, claim.attempt)
-        claim.listeners.append(lambda claimed: self.slot.claimed(claimed.attempt))
+        self.slot.start(claim.job_result_id, limit, claim.worker)
         try:
             yield
         finally:
