@@ -36,6 +36,7 @@ from benchmarks.bench_celery import (
 )
 from benchmarks.common import drop_postgres, fresh_postgres_url
 from jobruntime.client import Client
+from jobruntime.core.settings import Settings
 from jobruntime.core.statuses import TERMINAL_STATUSES
 from jobruntime.models import JobResult
 
@@ -186,9 +187,10 @@ def _row(label: str, mine: float, theirs: float | None, floor: float | None, low
 
 
 def main(runs: int = RUNS, latency_runs: int = LATENCY_RUNS, *, celery: bool = True, floor: bool = True) -> dict:
-    settings = {key: value for key, value in os.environ.items() if key.startswith("JOBRUNTIME_")}
-    print(f"Drain of {runs} queued runs per case, workers started after the backlog was published; "
-          f"jobruntime worker settings from the environment: {settings or 'defaults'}")
+    settings = Settings()  # the workers' own, from the environment
+    print(f"Drain of {runs} queued runs per case, workers started after the backlog was published; jobruntime "
+          f"workers: prefetch {settings.prefetch}, batches of {settings.batch_size} runs or "
+          f"{settings.batch_time * 1000:g} ms; Celery 5: prefork, acks_late, prefetch multiplier 1, database backend")
     with tempfile.TemporaryDirectory() as home:
         ours = measure(JobruntimeDrain, Path(home), runs, latency_runs)
         theirs = measure(CeleryDrain, Path(home), runs, latency_runs) if celery else None

@@ -99,6 +99,7 @@ def test_runs_decided_before_a_crash_and_not_yet_acked_are_delivered_again_and_c
     """The batch never closed (it waits for the run in hand, unclaimed for its whole claim window): every delivery
     of it comes back after the crash, and the runs whose commits were made are duplicates, applied once."""
     env = {**stack.env, "JOBRUNTIME_LOG_FLUSH_INTERVAL": "10"}  # a claim window longer than the sleeping job
+    publish(stack, "local/bus_jobs/Quick")  # a fresh worker may start on it before the rest has arrived: alone
     quick = [publish(stack, "local/bus_jobs/SlowSite", data={"seconds": 0, "number": 300 + n}, commit=True)
              for n in range(4)]
     sleeping = publish(stack, "local/bus_jobs/SlowSite", data={"seconds": 4, "number": 310}, commit=True)

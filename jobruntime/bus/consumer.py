@@ -13,9 +13,10 @@ A handler that acks while it goes on working (a run claimed because it lasts)
 makes the pump stop consuming before that ack: a busy worker must not hold the
 next message unacked (RabbitMQ's consumer timeout would close the channel under
 a long job, and another worker may be idle). With a prefetch above 1, the run
-requests already received behind it are handed back then: each is published
-again (confirmed) and the original acked, since a reject would count as a
-delivery toward a quorum queue's limit. It consumes again when the handler
+requests received behind it are handed back once the run has lasted its claim
+window (a run claimed at its start may be short): each is published again
+(confirmed) and the original acked, since a reject would count as a delivery
+toward a quorum queue's limit. It consumes again when the handler
 returns, under a new consumer tag (RabbitMQ 3.10 fails a quorum queue's channel
 that consumes again under the tag of a cancelled consumer whose deliveries are
 still unacked). A handler may also keep deliveries unsettled past its return and
@@ -224,6 +225,7 @@ class _Pump(threading.Thread):
         self._halt = False
         self._backoff = Backoff(RECONNECT_FIRST_DELAY, RECONNECT_MAX_DELAY)
         self._busy = False
+        self._busy_since = 0.0  # when the handler started the delivery in hand (monotonic)
         self._paused = False
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
@@ -311,6 +313,8 @@ class _Pump(threading.Thread):
         with self.bus.transport.serving(self.queues):
             while not self._halt:
                 self._settle_requests()
+                if self._holding_behind_a_long_run():
+                    self._hand_back_waiting()
                 self._drain(connection)
                 connection.heartbeat_check()
             self._pause(True)
@@ -327,7 +331,7 @@ class _Pump(threading.Thread):
             except socket.timeout:
                 pass
             return
-        readable, _, _ = select.select([sock, self._wake_read], [], [], IDLE_TICK)
+        readable, _, _ = select.select([sock, self._wake_read], [], [], self._tick())
         if self._wake_read in readable:
             try:
                 os.read(self._wake_read, 4096)
@@ -375,9 +379,6 @@ class _Pump(threading.Thread):
 
     def receiver(self, queue: str) -> Callable[[Message], None]:
         def receive(message: Message) -> None:
-            if self._paused and self._busy and self._hands_back(message):
-                self._hand_back(message)  # sent before the broker had our cancel: not for a busy process
-                return
             self.unsettled[message.delivery_tag] = message
             self.deliveries.put((self.generation, self._delivery(queue, message)))
 
@@ -422,6 +423,7 @@ class _Pump(threading.Thread):
         try:
             if request.busy is not None:
                 self._busy = request.busy
+                self._busy_since = time.monotonic()
                 if not request.busy:
                     self._pause(False)
             elif request.generation != self.generation:
@@ -434,14 +436,27 @@ class _Pump(threading.Thread):
                 for settled in [tag, *(earlier for earlier in self.unsettled if earlier < tag)] \
                         if request.multiple else [tag]:
                     self.unsettled.pop(settled, None)
-                claimed = self._busy and request.requeue is None and not request.multiple
-                if claimed:
+                if self._busy and request.requeue is None and not request.multiple:
                     self._pause(True)  # a claim's ack: the handler goes on with a long run
                 self._settle(request)
-                if claimed:
-                    self._hand_back_waiting()
         finally:
             request.done.set()
+
+    def _holding_behind_a_long_run(self) -> bool:
+        """Whether deliveries wait behind a claimed run (the consumer paused for it) that has lasted its claim window.
+
+        A run claimed at its start (a re-queued or scheduled one) may still be short: the
+        deliveries behind it stay until it has run that long.
+        """
+        return (self._busy and self._paused and self.prefetch > 1 and not self.deliveries.empty()
+                and time.monotonic() - self._busy_since >= self.bus.settings.log_flush_interval)
+
+    def _tick(self) -> float:
+        """How long the pump may wait for the broker: less when deliveries are to be handed back before then."""
+        if self._busy and self._paused and self.prefetch > 1 and not self.deliveries.empty():
+            due = self._busy_since + self.bus.settings.log_flush_interval - time.monotonic()
+            return min(IDLE_TICK, max(due, 0.0))
+        return IDLE_TICK
 
     def _hands_back(self, message: Message) -> bool:
         """Whether a delivery this process cannot start soon can go back to its queue as a copy: with more than one
