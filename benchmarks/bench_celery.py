@@ -394,7 +394,9 @@ def print_configuration(runs: int, latency_runs: int, row_runs: int) -> None:
     import celery
 
     print("Configuration (same machine, same RabbitMQ 127.0.0.1:5672, same PostgreSQL 127.0.0.1:5432):")
-    print("  jobruntime: `jobruntime worker --concurrency N` (supervisor + N worker processes), prefetch 1,")
+    settings = Settings()  # the workers' own, from the environment
+    print("  jobruntime: `jobruntime worker --concurrency N` (supervisor + N worker processes), "
+          f"prefetch {settings.prefetch}, batches of {settings.batch_size} runs or {settings.batch_time * 1000:g} ms,")
     print(f"              claim-then-ack, quorum run queue, confirmed publishes, log level {WORKER_LOG_LEVEL}")
     print(f"  Celery {celery.__version__}: --pool prefork --concurrency N (also for N=1), task_acks_late=True,")
     print(f"              worker_prefetch_multiplier=1, quorum queue, confirm_publish=True, log level {WORKER_LOG_LEVEL},")

@@ -104,6 +104,14 @@ def noop() -> None:
 
 
 @app.task(bind=True)
+def one_row(self, n: int) -> None:
+    """One row in one transaction: the Celery twin of jobruntime's ``OneRow`` job (benchmarks.bench_drain)."""
+    task_id = self.request.id
+    with _task_engine().begin() as connection:
+        connection.execute(row_table.insert().values(task_id=task_id, name=f"bench-{n}-{task_id}", created=_now()))
+
+
+@app.task(bind=True)
 def row_and_logs(self, n: int) -> None:
     """One row and ten log rows in one transaction, one INSERT per line, as Nautobot 1.x writes JobLogEntry."""
     task_id = self.request.id

@@ -1,7 +1,7 @@
 """Run every benchmark of this directory, one after the other: ``python -m benchmarks.run_all``."""
 
 from benchmarks import (
-    bench_celery, bench_changes, bench_cli, bench_files, bench_floor, bench_gateway, bench_job_hooks,
+    bench_celery, bench_changes, bench_cli, bench_drain, bench_files, bench_floor, bench_gateway, bench_job_hooks,
     bench_latency_split, bench_logging, bench_runs, bench_schedules,
 )
 
@@ -14,6 +14,8 @@ if __name__ == "__main__":
     bench_cli.main()
     print("== (d) jobruntime vs. Celery 5 on RabbitMQ + PostgreSQL ==")
     bench_celery.main()
+    print("== (d) draining a backlog: 2,000 queued runs, jobruntime vs. Celery 5 ==")
+    bench_drain.main()
     print("== (d) where jobruntime's latency goes ==")
     bench_latency_split.main()
     print("== (d) the floor: what a bare consumer costs on this machine ==")

@@ -63,17 +63,23 @@ def settings_from(env: dict[str, str]) -> Settings:
 
 
 @contextmanager
-def running_worker(env: dict[str, str], queues: str | None = None, concurrency: int = 1) -> Iterator[subprocess.Popen]:
-    """A `jobruntime worker` process; waits until it consumes, stops it with SIGTERM afterwards."""
+def running_worker(
+    env: dict[str, str], queues: str | None = None, concurrency: int = 1, *, log: Path | None = None,
+    wait: bool = True,
+) -> Iterator[subprocess.Popen]:
+    """A `jobruntime worker` process; waits until it consumes (unless ``wait`` is false), stops it with SIGTERM
+    afterwards. ``log`` keeps its output (one line per delivery's outcome, among others)."""
     queues = queues or env["JOBRUNTIME_DEFAULT_QUEUE"]
-    output = tempfile.TemporaryFile()  # not a pipe: nobody reads it, and a full pipe would stall the worker
+    # Not a pipe: nobody reads it, and a full pipe would stall the worker.
+    output = log.open("a") if log is not None else tempfile.TemporaryFile()
     process = subprocess.Popen(
         [JOBRUNTIME, "worker", "-Q", queues, "--concurrency", str(concurrency)],
         env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT, text=True,
     )
     output.close()
     try:
-        wait_for_consumers(env, queues.split(",")[0], concurrency)
+        if wait:
+            wait_for_consumers(env, queues.split(",")[0], concurrency)
         yield process
     finally:
         if process.poll() is None:

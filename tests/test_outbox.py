@@ -29,10 +29,17 @@ class RefusingBus:
         self.refused = threading.Event()
 
     def publish_event(self, routing_key: str, body: dict, *, message_id: str | None = None) -> None:
+        self._refuse()
+        self.bus.publish_event(routing_key, body, message_id=message_id)
+
+    def publish_events(self, events: list[tuple[str, dict, str | None]]) -> None:
+        self._refuse()
+        self.bus.publish_events(events)
+
+    def _refuse(self) -> None:
         if self.refusing:
             self.refused.set()
             raise ConnectionError("the broker is away")
-        self.bus.publish_event(routing_key, body, message_id=message_id)
 
 
 @pytest.fixture

@@ -20,6 +20,18 @@ class RowAndLogs(Job):
             self.log_info(f"Checked interface {number} on {name}: all good")
 
 
+class OneRow(Job):
+    """One inventory row and nothing else: the smallest job that changes data (benchmarks.bench_drain)."""
+
+    class Meta:
+        name = "One row"
+        has_sensitive_variables = False
+
+    def run(self, data, commit):
+        name = f"bench-{self.job_result.id}"
+        Site(name=name, slug=name, status=Status.objects.get(slug="active")).validated_save()
+
+
 class CreateDevices(Job):
     """``count`` devices in one site: the change log's cost per object (benchmarks.bench_changes)."""
 

@@ -62,6 +62,7 @@ from jobruntime.bus.topology import (
     bytes_channel,
     declare_topology,
     publish_message,
+    publish_messages,
     subscription_queue,
     presence_queue,
 )
@@ -231,6 +232,15 @@ class Bus:
             lambda channel: publish_message(channel, payload, EVENTS_EXCHANGE, routing_key, message_id=message_id)
         )
 
+    def publish_events(self, events: Sequence[tuple[str, dict[str, Any], str | None]]) -> None:
+        """Publish several events (routing key, body, message id) with one wait for the broker's confirms.
+
+        At-least-once as ``publish_event``: after a lost connection the whole batch is published again.
+        """
+        messages = [(json.dumps(body).encode(), EVENTS_EXCHANGE, key, message_id) for key, body, message_id in events]
+        if messages:
+            self._retrying(lambda channel: publish_messages(channel, messages))
+
     def dead_letter(self, body: bytes, reason: str, *, headers: dict[str, Any] | None = None) -> None:
         """Park a message that can never be processed in ``jobruntime.dead-letter``, saying why.
 
@@ -280,15 +290,19 @@ class Bus:
         """How many consumers ``queue`` has, or None when it does not exist."""
         return self._retrying(lambda channel: self._consumer_count(channel, queue))
 
-    def consume(self, queues: Sequence[str], handler: Callable[[Delivery], None], *, prefetch: int) -> None:
+    def consume(
+        self, queues: Sequence[str], handler: Callable[[Delivery], None], *, prefetch: int,
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
         """Run ``handler`` on each message of ``queues`` in this thread until ``stop()`` is called.
 
         Declares the queues first and survives broker restarts (reconnecting
         with backoff from 0.5 s to 10 s). At most ``prefetch`` messages are
         held unacknowledged; see ``Delivery`` for how a handler settles one.
+        ``on_idle()`` runs whenever no message waits, and before ``consume()`` returns.
         """
         try:
-            consumer.consume(self, queues, handler, prefetch)
+            consumer.consume(self, queues, handler, prefetch, on_idle)
         finally:
             self._stopping = False
 

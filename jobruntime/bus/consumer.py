@@ -12,8 +12,16 @@ costs no polling delay), and on a lost connection reconnects with backoff
 A handler that acks while it goes on working (a run claimed because it lasts)
 makes the pump stop consuming before that ack: a busy worker must not hold the
 next message unacked (RabbitMQ's consumer timeout would close the channel under
-a long job, and another worker may be idle). It consumes again when the handler
-returns. A delivery the handler leaves unsettled is acked after it returns, with
+a long job, and another worker may be idle). With a prefetch above 1, the run
+requests received behind it are handed back once the run has lasted its claim
+window (a run claimed at its start may be short): each is published again
+(confirmed) and the original acked, since a reject would count as a delivery
+toward a quorum queue's limit. It consumes again when the handler
+returns, under a new consumer tag (RabbitMQ 3.10 fails a quorum queue's channel
+that consumes again under the tag of a cancelled consumer whose deliveries are
+still unacked). A handler may also keep deliveries unsettled past its return and
+settle them later with one ``ack(multiple=True)`` (a batch of runs); such an ack
+does not stop the consumer. A delivery the handler leaves unsettled is acked after it returns, with
 no pause: the broker's next delivery then follows the ack at once. Cancel and
 consume are sent without waiting for the broker's reply:
 the broker handles a channel's methods in order, so nothing arrives after the
@@ -51,7 +59,9 @@ from kombu.message import Message
 
 from jobruntime.core.backoff import Backoff
 from jobruntime.core.errors import BrokerError
-from jobruntime.bus.topology import bytes_channel, declare_topology, delivery_count
+from jobruntime.bus.topology import (
+    RUN_EXCHANGE, bytes_channel, declare_topology, delivery_count, handed_back_headers, publish_message,
+)
 
 if TYPE_CHECKING:
     from jobruntime.bus.broker import Bus
@@ -79,6 +89,8 @@ class Delivery:
     ``x-delivery-count`` on quorum queues, otherwise 1 if redelivered else 0.
     Settle it once with ``ack()`` or ``reject()``; a handler that returns
     without settling has its delivery acked, one that raises has it requeued.
+    A handler that ``keep()``s it settles it later, with its own ``ack()`` or
+    with ``ack(multiple=True)`` of a later delivery of the same loop.
     """
 
     body: bytes
@@ -86,26 +98,48 @@ class Delivery:
     queue: str
     redelivered: bool
     delivery_count: int
-    _settle: Callable[[bool | None], None] = field(repr=False)
+    _settle: Callable[[bool | None, bool], None] = field(repr=False)
+    _waiting: Callable[[], int] = field(repr=False, default=lambda: 0)
+    _message: Message | None = field(repr=False, default=None)
     settled: bool = field(default=False, init=False)
+    kept: bool = field(default=False, init=False)
 
-    def ack(self) -> None:
-        """Remove the message from its queue for good."""
-        self._finish(None)
+    def ack(self, *, multiple: bool = False) -> None:
+        """Remove the message from its queue for good; ``multiple`` also every earlier delivery still kept.
+
+        One ``multiple`` ack settles a whole batch of deliveries in one frame; it does not
+        count as a claim's ack (the consume loop goes on receiving).
+        """
+        self._finish(None, multiple)
 
     def reject(self, requeue: bool) -> None:
         """Return the message to its queue (``requeue=True``) or dead-letter it through the queue's DLX."""
-        self._finish(requeue)
+        self._finish(requeue, False)
 
-    def _finish(self, requeue: bool | None) -> None:
+    def keep(self) -> None:
+        """Leave the delivery unsettled when the handler returns; the handler's owner settles it later."""
+        self.kept = True
+
+    def waiting(self) -> int:
+        """How many deliveries this process has received and not yet handed to the handler."""
+        return self._waiting()
+
+    def _finish(self, requeue: bool | None, multiple: bool) -> None:
         if self.settled:
             raise AlreadySettled(self.queue)
         self.settled = True
-        self._settle(requeue)
+        self._settle(requeue, multiple)
 
 
-def consume(bus: Bus, queues: Sequence[str], handler: Callable[[Delivery], None], prefetch: int) -> None:
-    """Run ``handler`` on each delivery until ``bus.stop()``, letting the one in progress finish."""
+def consume(
+    bus: Bus, queues: Sequence[str], handler: Callable[[Delivery], None], prefetch: int,
+    on_idle: Callable[[], None] | None = None,
+) -> None:
+    """Run ``handler`` on each delivery until ``bus.stop()``, letting the one in progress finish.
+
+    ``on_idle()`` runs whenever no delivery is waiting, before the loop waits for one, and
+    once more before it stops: the moment to settle deliveries the handler kept.
+    """
     pump = _Pump(bus, list(queues), prefetch)
     pump.start()
     if bus.transport.shares_consumer_connection:
@@ -115,17 +149,24 @@ def consume(bus: Bus, queues: Sequence[str], handler: Callable[[Delivery], None]
             if pump.error is not None:
                 raise pump.error
             try:
-                generation, delivery = pump.deliveries.get(timeout=IDLE_TICK)
+                generation, delivery = pump.deliveries.get_nowait()
             except Empty:
-                continue
+                if on_idle is not None:
+                    on_idle()
+                try:
+                    generation, delivery = pump.deliveries.get(timeout=IDLE_TICK)
+                except Empty:
+                    continue
             if generation == pump.generation:
                 pump.handling(True)
                 try:
                     _handle(handler, delivery)
                 finally:
                     pump.handling(False)
-                if not delivery.settled:  # acked once idle: the pump need not stop receiving for it
+                if not (delivery.settled or delivery.kept):  # acked once idle: the pump need not stop receiving
                     delivery.ack()
+        if on_idle is not None:
+            on_idle()
     finally:
         bus.route_through(None)
         pump.stop()
@@ -159,6 +200,7 @@ class _SettleRequest:
     requeue: bool | None
     done: threading.Event = field(default_factory=threading.Event)
     busy: bool | None = None
+    multiple: bool = False
 
 
 class _Pump(threading.Thread):
@@ -178,16 +220,22 @@ class _Pump(threading.Thread):
         self.connection: Connection | None = None
         self.publish_channel: Any = None
         self._waiting: list[_Action] = []  # actions not made yet, in the order asked (made after settles)
-        self.consumer_tags = {name: f"jobruntime.{os.getpid()}.{uuid4().hex[:8]}.{name}" for name in queues}
+        self.consumer_tags = {name: self.consumer_tag(name) for name in queues}
         self.consumers: list[Consumer] = []
         self._halt = False
         self._backoff = Backoff(RECONNECT_FIRST_DELAY, RECONNECT_MAX_DELAY)
         self._busy = False
+        self._busy_since = 0.0  # when the handler started the delivery in hand (monotonic)
         self._paused = False
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         self._stopped = False
         self._stop_lock = threading.Lock()  # no request slips in while stop() closes the wake-up pipe
+
+    @staticmethod
+    def consumer_tag(queue: str) -> str:
+        """A new consumer tag for ``queue``, naming this process."""
+        return f"jobruntime.{os.getpid()}.{uuid4().hex[:8]}.{queue}"
 
     def request(self, request: _SettleRequest | _Action) -> None:
         """Queue work for the pump and wake it; raises ConnectionError once the pump has stopped."""
@@ -265,6 +313,8 @@ class _Pump(threading.Thread):
         with self.bus.transport.serving(self.queues):
             while not self._halt:
                 self._settle_requests()
+                if self._holding_behind_a_long_run():
+                    self._hand_back_waiting()
                 self._drain(connection)
                 connection.heartbeat_check()
             self._pause(True)
@@ -281,7 +331,7 @@ class _Pump(threading.Thread):
             except socket.timeout:
                 pass
             return
-        readable, _, _ = select.select([sock, self._wake_read], [], [], IDLE_TICK)
+        readable, _, _ = select.select([sock, self._wake_read], [], [], self._tick())
         if self._wake_read in readable:
             try:
                 os.read(self._wake_read, 4096)
@@ -340,14 +390,15 @@ class _Pump(threading.Thread):
         count = delivery_count(headers, redelivered)
         generation = self.generation
 
-        def settle(requeue: bool | None) -> None:
+        def settle(requeue: bool | None, multiple: bool) -> None:
             """Acks return at once (the run is already claimed); rejects wait until the broker has them."""
-            request = _SettleRequest(message, queue, generation, requeue)
+            request = _SettleRequest(message, queue, generation, requeue, multiple=multiple)
             self.request(request)
             if requeue is not None:
                 request.done.wait()
 
-        return Delivery(message.body, headers, queue, redelivered or count > 0, count, settle)
+        return Delivery(message.body, headers, queue, redelivered or count > 0, count, settle, self.deliveries.qsize,
+                        message)
 
     def _requeue_unsettled(self) -> None:
         """Hand back deliveries never handled (prefetched, or the handler was interrupted) right away."""
@@ -372,6 +423,7 @@ class _Pump(threading.Thread):
         try:
             if request.busy is not None:
                 self._busy = request.busy
+                self._busy_since = time.monotonic()
                 if not request.busy:
                     self._pause(False)
             elif request.generation != self.generation:
@@ -380,12 +432,69 @@ class _Pump(threading.Thread):
                     "the broker delivers it again", request.queue,
                 )
             else:
-                self.unsettled.pop(request.message.delivery_tag, None)
-                if self._busy and request.requeue is None:
-                    self._pause(True)
+                tag = request.message.delivery_tag
+                for settled in [tag, *(earlier for earlier in self.unsettled if earlier < tag)] \
+                        if request.multiple else [tag]:
+                    self.unsettled.pop(settled, None)
+                if self._busy and request.requeue is None and not request.multiple:
+                    self._pause(True)  # a claim's ack: the handler goes on with a long run
                 self._settle(request)
         finally:
             request.done.set()
+
+    def _holding_behind_a_long_run(self) -> bool:
+        """Whether deliveries wait behind a claimed run (the consumer paused for it) that has lasted its claim window.
+
+        A run claimed at its start (a re-queued or scheduled one) may still be short: the
+        deliveries behind it stay until it has run that long.
+        """
+        return (self._busy and self._paused and self.prefetch > 1 and not self.deliveries.empty()
+                and time.monotonic() - self._busy_since >= self.bus.settings.log_flush_interval)
+
+    def _tick(self) -> float:
+        """How long the pump may wait for the broker: less when deliveries are to be handed back before then."""
+        if self._busy and self._paused and self.prefetch > 1 and not self.deliveries.empty():
+            due = self._busy_since + self.bus.settings.log_flush_interval - time.monotonic()
+            return min(IDLE_TICK, max(due, 0.0))
+        return IDLE_TICK
+
+    def _hands_back(self, message: Message) -> bool:
+        """Whether a delivery this process cannot start soon can go back to its queue as a copy: with more than one
+        delivery prefetched, on a connection that publishes, for a run request (whose exchange routes the copy
+        back to the same queue alone)."""
+        return (self.prefetch > 1 and self.publish_channel is not None
+                and message.delivery_info.get("exchange") == RUN_EXCHANGE)
+
+    def _hand_back_waiting(self) -> None:
+        """Return the deliveries waiting behind a run that outlasted its claim window, so other workers take them.
+
+        Each goes back as a copy (confirmed), then the original is acked: a reject would count
+        as a delivery on a quorum queue, toward its delivery limit, though the run never started.
+        Deliveries the handler thread took meanwhile are its own; others stay for it.
+        """
+        kept = []
+        while True:
+            try:
+                generation, delivery = self.deliveries.get_nowait()
+            except Empty:
+                break
+            if generation != self.generation:
+                continue  # its connection is gone: the broker delivers it again
+            message = delivery._message
+            if message is not None and self._hands_back(message):
+                self.unsettled.pop(message.delivery_tag, None)
+                self._hand_back(message)
+            else:
+                kept.append((generation, delivery))
+        for item in kept:
+            self.deliveries.put(item)
+
+    def _hand_back(self, message: Message) -> None:
+        info = message.delivery_info
+        publish_message(self._publishing_channel(), message.body, RUN_EXCHANGE, info["routing_key"],
+                        message_id=message.properties.get("message_id"),
+                        headers=handed_back_headers(message.headers or {}, bool(info.get("redelivered"))))
+        message.ack()
 
     def _perform_waiting(self) -> None:
         """Make the calls asked for, in order, while there is a connection.
@@ -439,6 +548,6 @@ class _Pump(threading.Thread):
 
     def _settle(self, request: _SettleRequest) -> None:
         if request.requeue is None:
-            request.message.ack()
+            request.message.ack(multiple=request.multiple)
         else:
             self.bus.transport.reject(self.channel, self.bus.settings, request.message, request.queue, request.requeue)

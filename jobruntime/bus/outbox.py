@@ -8,6 +8,7 @@ republishes, with the same ``message_id`` (the row's id), the key consumers dedu
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -160,9 +161,19 @@ class OutboxRelay:
     ) -> None:
         """Publish from the head of ``backlog`` (skipping rows not in ``only``), noting what went out in ``sent``.
 
-        A failure leaves the row that failed, and all after it, in the backlog.
+        Consecutive events go out together, with one wait for the broker's confirms (a batch
+        of runs hands its events over at once); a re-queued run's request goes alone. A
+        failure leaves the rows that failed, and all after them, in the backlog.
         """
         while backlog:
+            events = list(itertools.takewhile(lambda row: row["exchange"] != RUN_EXCHANGE, backlog))
+            if events:
+                wanted = [row for row in events if only is None or row["id"] in only]
+                self.bus.publish_events([(row["routing_key"], row["body"], str(row["id"])) for row in wanted])
+                sent.extend(row["id"] for row in wanted)
+                for _ in events:
+                    backlog.popleft()
+                continue
             row = backlog[0]
             if (only is None or row["id"] in only) and self._publish(SimpleNamespace(**row)):
                 sent.append(row["id"])

@@ -9,9 +9,11 @@ in step.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from weakref import WeakKeyDictionary
 
+from amqp.exceptions import MessageNacked
 from kombu import Exchange, Producer, Queue, binding
 
 from jobruntime.core.errors import SetupError
@@ -33,6 +35,8 @@ REASON_HEADER = "x-jobruntime-reason"
 REASON_HEADER_LIMIT = 1000  # characters; the reason in full goes to the error event
 #: Header RabbitMQ quorum queues set to the number of earlier deliveries.
 DELIVERY_COUNT_HEADER = "x-delivery-count"
+#: Header of a copy a worker handed back to its queue unrun: the deliveries the original had had.
+HANDED_BACK_COUNT_HEADER = "x-jobruntime-delivery-count"
 #: Header RabbitMQ sets on the first dead-lettering (``rejected``, ``delivery_limit``, ...).
 FIRST_DEATH_REASON_HEADER = "x-first-death-reason"
 
@@ -185,6 +189,55 @@ def publish_message(
         headers=dict(headers or {}),
         retry=False,
     )
+    if getattr(channel, "_confirm_selected", False):  # numbered by the broker: publish_messages counts on it
+        _PUBLISHED[channel] = _PUBLISHED.get(channel, 0) + 1
+
+
+_PUBLISHED: WeakKeyDictionary[Any, int] = WeakKeyDictionary()  # confirmed-mode publishes per channel
+CONFIRM_TIMEOUT = 30.0  # seconds a batch of publishes waits for the broker's confirms
+
+
+def publish_messages(channel: Any, messages: Sequence[tuple[bytes, str, str, str | None]]) -> None:
+    """Put several jobruntime messages (body, exchange, routing key, message id) on the wire, then wait once.
+
+    On a connection with publisher confirms this returns once the broker has confirmed
+    every one of them: one round trip for the batch instead of one per message. Raises
+    ``MessageNacked`` when the broker refuses one (the caller publishes them all again).
+    """
+    if not getattr(channel.connection, "confirm_publish", False):
+        for body, exchange, routing_key, message_id in messages:
+            publish_message(channel, body, exchange, routing_key, message_id=message_id)
+        return
+    if not channel._confirm_selected:  # as py-amqp's own confirmed publish does on first use
+        channel._confirm_selected = True
+        channel.confirm_select()
+    first = _PUBLISHED.get(channel, 0) + 1
+    last = _PUBLISHED[channel] = first + len(messages) - 1
+    waiting, refused = set(range(first, last + 1)), []
+
+    def acked(delivery_tag: int, multiple: bool) -> None:
+        waiting.difference_update([tag for tag in waiting if tag <= delivery_tag] if multiple else [delivery_tag])
+
+    def nacked(delivery_tag: int, multiple: bool, *_: Any) -> None:
+        refused.append(delivery_tag)
+
+    # Listening before publishing: py-amqp may read the broker's confirms of the first messages while it
+    # publishes the next ones.
+    channel.events["basic_ack"].add(acked)
+    channel.events["basic_nack"].add(nacked)
+    try:
+        for body, exchange, routing_key, message_id in messages:
+            channel._basic_publish(channel.prepare_message(
+                body, content_type=CONTENT_TYPE, content_encoding="utf-8", headers={},
+                properties={"delivery_mode": 2, **({"message_id": message_id} if message_id else {})},
+            ), exchange=exchange, routing_key=routing_key)
+        while waiting and not refused:  # a broker that stays silent fails the connection, which is then replaced
+            channel.connection.drain_events(timeout=CONFIRM_TIMEOUT)
+    finally:
+        channel.events["basic_ack"].discard(acked)
+        channel.events["basic_nack"].discard(nacked)
+    if refused:
+        raise MessageNacked(f"the broker refused message {refused[0]} of a batch")
 
 
 def death_reason(headers: Mapping[str, Any]) -> str | None:
@@ -198,8 +251,26 @@ def death_reason(headers: Mapping[str, Any]) -> str | None:
 
 
 def delivery_count(headers: Mapping[str, Any], redelivered: bool) -> int:
-    """Earlier deliveries: the broker's count, else 1 if redelivered; a publisher's own bogus value is ignored."""
-    count = headers.get(DELIVERY_COUNT_HEADER)
-    if not isinstance(count, int) or isinstance(count, bool):
-        return int(redelivered)
-    return count
+    """Earlier deliveries: the broker's count, else 1 if redelivered; a publisher's own bogus value is ignored.
+
+    A copy handed back unrun (``handed_back_headers``) adds the deliveries its original had had.
+    """
+    count = _count(headers.get(DELIVERY_COUNT_HEADER))
+    return (int(redelivered) if count is None else count) + (_count(headers.get(HANDED_BACK_COUNT_HEADER)) or 0)
+
+
+def handed_back_headers(headers: Mapping[str, Any], redelivered: bool) -> dict[str, Any]:
+    """The headers of the copy of a delivery that goes back to its queue unrun.
+
+    The copy is a new message, so the broker counts its deliveries from zero: the
+    original's count travels in ``HANDED_BACK_COUNT_HEADER`` instead, so handing a
+    message back spends none of its queue's delivery limit (which counts crashes).
+    """
+    kept = {key: value for key, value in headers.items()
+            if key not in (DELIVERY_COUNT_HEADER, HANDED_BACK_COUNT_HEADER)}
+    count = delivery_count(headers, redelivered)
+    return {**kept, HANDED_BACK_COUNT_HEADER: count} if count else kept
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

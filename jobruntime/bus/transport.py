@@ -121,10 +121,11 @@ class AmqpTransport(Transport):
         delivered after the cancel), except the first consume of a connection (``confirmed``), which
         reports a missing queue at once."""
         for name in pump.queues:
-            tag = pump.consumer_tags[name]
             if paused:
-                pump.channel.basic_cancel(tag, nowait=True)
-            else:
+                pump.channel.basic_cancel(pump.consumer_tags[name], nowait=True)
+            else:  # a new tag each time: RabbitMQ 3.10 fails a quorum queue's channel that consumes again under the
+                # tag of a cancelled consumer whose deliveries are still unacked
+                tag = pump.consumer_tags[name] = pump.consumer_tag(name)
                 pump.channel.basic_consume(name, consumer_tag=tag, callback=pump.raw_receiver(name),
                                            nowait=not confirmed)
 

@@ -41,6 +41,8 @@ class Capabilities:
     autocommit_statements: bool
     # An INSERT inside a WITH clause: a run's decision and its outbox event written by one statement.
     writable_ctes: bool
+    # Commits may skip waiting for the WAL flush (``synchronous_commit=off``) and be made durable later, together.
+    relaxed_commits: bool
     # Concurrent migrations are serialised by an advisory lock (else by taking SQLite's write lock at BEGIN).
     advisory_locks: bool
     # ALTER TABLE rebuilds the table (SQLite): dropping the old copy would fire its dependants' ON DELETE actions,
@@ -78,12 +80,12 @@ class Capabilities:
 
 POSTGRESQL = Capabilities(
     "postgresql", skip_locked=True, copy=True, concurrent_writes=True, autocommit_statements=True,
-    writable_ctes=True, advisory_locks=True, alters_by_rebuilding=False, zoned_datetimes=True,
+    writable_ctes=True, relaxed_commits=True, advisory_locks=True, alters_by_rebuilding=False, zoned_datetimes=True,
     dialect=postgresql,
 )
 SQLITE = Capabilities(
     "sqlite", skip_locked=False, copy=False, concurrent_writes=False, autocommit_statements=False,
-    writable_ctes=False, advisory_locks=False, alters_by_rebuilding=True, zoned_datetimes=False,
+    writable_ctes=False, relaxed_commits=False, advisory_locks=False, alters_by_rebuilding=True, zoned_datetimes=False,
     dialect=sqlite,
 )
 _KNOWN = {caps.name: caps for caps in (POSTGRESQL, SQLITE)}

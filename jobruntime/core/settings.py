@@ -224,8 +224,13 @@ class Settings:
     # Signs the web interface's session cookies; every gateway process behind one address needs the same one
     # (unset: each process makes its own, and a sign-in lasts only as long as that process).
     web_secret: str | None = _setting("web_secret", None, _optional_text, secret=True)
-    # Unacknowledged messages per worker process.
-    prefetch: int = _setting("prefetch", 1, _bounded(1, kind=int))
+    # Unacknowledged messages per worker process (those behind a run that outlasts its claim window are handed back).
+    prefetch: int = _setting("prefetch", 32, _bounded(1, kind=int))
+    # Short runs a worker process decides together (one durable commit, one multiple ack, one confirm wait for
+    # their events; 1: each run alone), and the longest a batch stays open for more runs, in seconds. The
+    # defaults drained a backlog fastest in benchmarks.bench_drain (16 runs or 5 ms drained a third slower).
+    batch_size: int = _setting("batch_size", 32, _bounded(1, kind=int))
+    batch_time: float = _setting("batch_time", 0.02, _bounded(0, kind=float))
     # Log entries written per database round trip; seconds between log flushes while a job runs.
     log_batch_size: int = _setting("log_batch_size", 500, _bounded(1, kind=int))
     log_flush_interval: float = _setting("log_flush_interval", 0.5, _bounded(0, kind=float))

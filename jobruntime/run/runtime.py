@@ -63,11 +63,13 @@ class Runtime:
         return open_store(self.settings.effective_storage_url)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, *, events: bool = False) -> Runtime:
+    def from_settings(cls, settings: Settings | None = None, *, events: bool = False, relaxed: bool = False) -> Runtime:
+        """``relaxed`` (PostgreSQL): commits do not wait for the WAL flush; the owner makes them durable
+        (``database.flush_commits``) before anything depends on them, as a worker deciding a batch does."""
         settings = settings or Settings()
         return cls(
             settings=settings,
-            engine=_engine_for(settings),
+            engine=_engine_for(settings, relaxed),
             sanitizer=Sanitizer(settings.sanitizer_patterns),
             events=events,
         )
@@ -81,10 +83,10 @@ class Runtime:
         return Session(self.autocommit_engine if autocommit else self.engine, expire_on_commit=False)
 
 
-def _engine_for(settings: Settings) -> Engine:
+def _engine_for(settings: Settings, relaxed: bool = False) -> Engine:
     """The settings' database engine; a URL that names no usable database is a bad setting, said so."""
     try:
-        return make_engine(settings.effective_database_url)
+        return make_engine(settings.effective_database_url, relaxed=relaxed)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise InvalidSetting("database_url", f"not a database URL SQLAlchemy can use ({exc})") from None
     except OSError as exc:  # the embedded SQLite file's directory cannot be created

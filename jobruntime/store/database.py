@@ -66,7 +66,7 @@ DEFAULT_STATUSES: tuple[StatusSeed, ...] = tuple(
     )
 )
 
-_engines: dict[tuple[str, bool], Engine] = {}
+_engines: dict[tuple[str, bool, bool], Engine] = {}
 _engines_lock = threading.Lock()
 
 
@@ -78,7 +78,7 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(url: str | URL, *, autocommit: bool = False) -> Engine:
+def make_engine(url: str | URL, *, autocommit: bool = False, relaxed: bool = False) -> Engine:
     """The process-wide engine for ``url``, created on first use.
 
     ``autocommit=True`` gives a separate pool whose connections stay in autocommit
@@ -87,21 +87,26 @@ def make_engine(url: str | URL, *, autocommit: bool = False) -> Engine:
     relaxed (``synchronous_commit=off``: no wait for the WAL flush), so the pool is
     for reads and for writes that a later synchronous commit makes durable (the WAL is
     flushed in order): a local run's first JobResult row, log batches, lease renewals.
+
+    ``relaxed=True`` (PostgreSQL) gives a pool of ordinary transactions whose commits are
+    relaxed the same way: a worker deciding a batch of runs commits each run there and makes
+    them all durable at once with ``flush_commits`` before anything depends on them.
     """
     parsed = normalize_url(url)
-    key = (parsed.render_as_string(hide_password=False), autocommit)
+    relaxed = relaxed and not autocommit and parsed.get_backend_name() != "sqlite"
+    key = (parsed.render_as_string(hide_password=False), autocommit, relaxed)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _create(parsed, autocommit)
+            engine = _create(parsed, autocommit, relaxed)
             _engines[key] = engine
         return engine
 
 
-def _create(url: URL, autocommit: bool) -> Engine:
+def _create(url: URL, autocommit: bool, relaxed: bool) -> Engine:
     options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.get_backend_name() != "sqlite":
-        if autocommit:
+        if autocommit or relaxed:
             options["connect_args"] = {"options": "-c synchronous_commit=off"}
         return create_engine(url, **options)
     if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
@@ -109,6 +114,22 @@ def _create(url: URL, autocommit: bool) -> Engine:
     engine = create_engine(url, **options)
     event.listen(engine, "connect", _configure_sqlite_connection)
     return engine
+
+
+# One statement that commits synchronously and writes WAL (a transaction that wrote none would not wait for the
+# flush): PostgreSQL flushes its WAL in order, so every relaxed commit made before it is durable once it returns.
+_FLUSH_COMMITS = "SELECT set_config('synchronous_commit', 'on', true), pg_logical_emit_message(true, 'jobruntime', '')"
+
+
+def flush_commits(engine: Engine) -> None:
+    """Make every commit this database has taken so far durable, in one round trip (PostgreSQL).
+
+    Relaxed commits (``synchronous_commit=off``) are visible at once but reach disk within
+    a fraction of a second; a caller about to acknowledge or announce them calls this first.
+    """
+    with engine.connect() as connection:
+        connection.exec_driver_sql(_FLUSH_COMMITS)
+        connection.commit()
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

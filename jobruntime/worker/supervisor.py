@@ -44,6 +44,8 @@ from jobruntime.bus.topology import CHANGES_QUEUE
 from jobruntime.storage.uploads import UPLOAD_LIFETIME, UPLOADS, discard_request_uploads
 from jobruntime.worker.middleware import RunMiddleware, WorkerResources, build_middleware, middleware_classes
 from jobruntime.worker.timelimits import RunSlot, hard_limit_message
+from jobruntime.worker.batching import RunBatch
+from jobruntime.core.capabilities import Capabilities
 
 logger = logging.getLogger(__name__)
 DATABASE_RETRY_FIRST_DELAY = 0.5  # seconds before handling a delivery again while the database is away
@@ -79,6 +81,7 @@ class WorkerProcess:
         self.ready = threading.Event()
         self.bus: Bus | None = None
         self.runtime: Runtime | None = None
+        self.batch: RunBatch | None = None
         self._thread: threading.Thread | None = None
 
     def run(self) -> None:
@@ -89,13 +92,24 @@ class WorkerProcess:
         self.bus.declare_run_queues(self.queues)
         relay = OutboxRelay(self.runtime.engine, self.bus)
         self.runtime.on_commit = relay.publish_rows
+        if self._batches():
+            self.batch = RunBatch(self.runtime, Runtime.from_settings(self.settings, events=True, relaxed=True),
+                                  relay.publish_rows, size=self.settings.batch_size, max_age=self.settings.batch_time)
         self.middleware = build_middleware(self._middleware, WorkerResources(self.settings, self.runtime, self.slot))
         self.ready.set()
         try:
-            self.bus.consume(self.queues, self._on_delivery, prefetch=self.settings.prefetch)
+            self.bus.consume(self.queues, self._on_delivery, prefetch=self.settings.prefetch,
+                             on_idle=self.batch.close if self.batch is not None else None)
         finally:
             relay.close()
             self.bus.close()
+
+    def _batches(self) -> bool:
+        """Whether runs are decided in batches: asked for, with deliveries to batch (prefetch), and on a broker
+        that acks many at once and a database whose commits can be made durable together."""
+        settings = self.settings
+        return (settings.batch_size > 1 and settings.prefetch > 1 and not self.bus.transport.in_process
+                and Capabilities.of(self.runtime.engine).relaxed_commits)
 
     def start_in_thread(self) -> None:
         """Run on a background thread of this process (the embedded memory:// broker); returns once consuming."""
@@ -117,16 +131,20 @@ class WorkerProcess:
     def _on_delivery(self, delivery: Delivery) -> None:
         acked = False
         ack_lock = threading.Lock()  # a run claimed late is acked from the thread that claimed it
+        runtime = self.batch.runtime_for(delivery) if self.batch is not None else self.runtime
 
         def acknowledge() -> None:
             nonlocal acked
             with ack_lock:
                 if not acked:
-                    delivery.ack()
+                    if self.batch is None or self.batch.close():  # the claim durable (with the batch) before its ack
+                        delivery.ack()
+                    else:  # it may be lost: a redelivery finds the run claimed if it is not
+                        delivery.reject(requeue=True)
                     acked = True
 
         ctx = HandlerContext(
-            runtime=self.runtime,
+            runtime=runtime,
             worker_id=self.worker_id,
             queue=delivery.queue,
             acknowledge=acknowledge,
@@ -153,6 +171,8 @@ class WorkerProcess:
                 logger.exception("Run failed after it was claimed; its lease will expire and the reaper takes over")
                 return
             return
+        if self.batch is not None:
+            self.batch.handled(delivery, runtime)
         reason = f": {outcome.reason[:LOGGED_REASON_LENGTH]}" if outcome.reason else ""  # it may echo a huge request
         logger.info("%s %s%s", outcome.status, outcome.job_result_id, reason)
 
