@@ -15,16 +15,17 @@ from types import SimpleNamespace
 
 import pytest
 from kombu import Connection
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from jobruntime.bus.broker import Bus
 from jobruntime.bus.topology import DELIVERY_COUNT_HEADER, HANDED_BACK_COUNT_HEADER
 from jobruntime.client import Client
-from jobruntime.models import JobLogEntry, JobResult, OutboxEvent, Site
+from jobruntime.models import JobResult, OutboxEvent
 from tests.bus_support import (
     JOB_MODULES, RABBIT_URL, bus_environment, bus_runtime, child_pids, running_worker, seed_jobs_and_users,
     wait_for_result,
 )
+from tests.test_worker import log_messages, sites
 
 pytestmark = [pytest.mark.bus, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
 
@@ -58,17 +59,6 @@ def result_events(stack, job_result_id):
         bodies = session.scalars(select(OutboxEvent.body).order_by(OutboxEvent.created))
         return [body["status"] for body in bodies
                 if isinstance(body, dict) and body.get("job_result_id") == str(job_result_id) and "status" in body]
-
-
-def sites(stack, name):
-    with stack.runtime.session() as session:
-        return session.scalar(select(func.count()).select_from(Site).where(Site.name == name))
-
-
-def log_messages(stack, job_result_id):
-    with stack.runtime.session() as session:
-        return list(session.scalars(
-            select(JobLogEntry.message).where(JobLogEntry.job_result_id == job_result_id).order_by(JobLogEntry.seq)))
 
 
 def test_a_backlog_of_short_runs_is_decided_once_each_with_its_changes(stack):
