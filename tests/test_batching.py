@@ -25,7 +25,7 @@ from tests.bus_support import (
     JOB_MODULES, RABBIT_URL, bus_environment, bus_runtime, child_pids, running_worker, seed_jobs_and_users,
     wait_for_result,
 )
-from tests.test_worker import log_messages, sites
+from tests.test_worker import log_messages, result_events, sites
 
 pytestmark = [pytest.mark.bus, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
 
@@ -52,13 +52,6 @@ def publish(stack, job, **fields):
     request = stack.client.request(job, **fields)
     stack.client.publish(request)
     return request
-
-
-def result_events(stack, job_result_id):
-    with stack.runtime.session() as session:
-        bodies = session.scalars(select(OutboxEvent.body).order_by(OutboxEvent.created))
-        return [body["status"] for body in bodies
-                if isinstance(body, dict) and body.get("job_result_id") == str(job_result_id) and "status" in body]
 
 
 def test_a_backlog_of_short_runs_is_decided_once_each_with_its_changes(stack):

@@ -531,7 +531,7 @@ def test_a_line_logged_before_a_long_wait_is_written_while_the_job_waits(stack):
     assert (seen_while_waiting, still_running) == (["first", "second"], "running")
 
 
-def _result_events(stack, job_result_id):
+def result_events(stack, job_result_id):
     """The outbox's result events for one run, oldest first: what the run announced, in order."""
     from jobruntime.models import OutboxEvent
 
@@ -548,7 +548,7 @@ def test_a_short_run_is_claimed_and_decided_in_one_write(stack):
         result = wait_for_result(stack.runtime, request.job_result_id)
     assert (result.status, result.attempt, result.worker is not None) == ("completed", 1, True)
     assert result.started <= result.completed
-    assert _result_events(stack, request.job_result_id) == ["completed"]
+    assert result_events(stack, request.job_result_id) == ["completed"]
     assert (sites(stack, "Slow 7"), log_messages(stack, request.job_result_id)) == (1, ["attempt 1"])
 
 
@@ -559,7 +559,7 @@ def test_a_run_that_outlasts_its_claim_window_is_claimed_while_it_runs(stack):
         result = wait_for_result(stack.runtime, request.job_result_id)
     assert (running.attempt, running.lease_expires is not None) == (1, True)
     assert (result.status, result.attempt) == ("completed", 1)
-    assert _result_events(stack, request.job_result_id) == ["running", "completed"]
+    assert result_events(stack, request.job_result_id) == ["running", "completed"]
     assert sites(stack, "Slow 8") == 1
 
 
@@ -626,7 +626,7 @@ def test_a_full_batch_of_log_lines_claims_the_run_within_its_window(stack):
         result = wait_for_result(stack.runtime, request.job_result_id)
     assert (running.status, seen_while_waiting) == ("running", ["first", "second"])
     assert (result.status, result.attempt) == ("completed", 1)
-    assert _result_events(stack, request.job_result_id) == ["running", "completed"]
+    assert result_events(stack, request.job_result_id) == ["running", "completed"]
 
 
 def test_a_run_cancelled_before_its_claim_is_stopped_when_the_claim_finds_it_taken(stack):
