@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobruntime.core.errors import RefusalError
-from jobruntime.worker.admission import Admission, read_admission
+from jobruntime.worker.admission import Admission
 from jobruntime.run.auth import (
     RUN_JOB, AuthenticationFailed, PermissionDenied, check_credentials, check_permission, check_queue, find_user,
     requester,
@@ -110,7 +110,7 @@ def _authorize(ctx: HandlerContext, request: RunRequest, digest: str) -> _Run | 
     """Check who asked, for what and where; a refusal is recorded only on the proven requester's own run."""
     runtime = ctx.runtime
     with transaction(runtime.autocommit_engine) as db:
-        facts = read_admission(db, request, RUN_JOB)
+        facts = ctx.read_admission(db, request, RUN_JOB)
         credentials = (facts.user, facts.token_expires) if facts.record is not None else requester(db, request)
     run = _identify(ctx, request, digest, facts, credentials)
     if isinstance(run, Outcome):

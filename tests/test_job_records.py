@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from jobruntime.authoring import discovery
 from jobruntime.authoring.discovery import InvalidClassPath, JobNotFound, discover, load_job_class, split_class_path
 from jobruntime.authoring.records import JobRecordError, set_override, sync
 from jobruntime.models import Job as JobRecord
@@ -106,6 +110,34 @@ def test_class_path_errors_are_specific():
         split_class_path("NoSlashes")
     with pytest.raises(JobNotFound, match='Job "local/basic/Missing" not found'):
         load_job_class("local/basic/Missing", JOB_MODULES)
+
+
+def test_a_settled_job_file_is_not_read_again_until_its_stamp_changes(tmp_path, monkeypatch):
+    (tmp_path / "__init__.py").write_text("")
+    module = tmp_path / "stamped.py"
+    module.write_text("from jobruntime import Job\n\nclass Stamped(Job):\n    version = 1\n")
+    old = time.time_ns() - 10 * discovery.SETTLED_NS
+    os.utime(module, ns=(old, old))
+    first = load_job_class("local/stamped/Stamped", tmp_path)
+    reads = []
+    monkeypatch.setattr(discovery, "open", lambda *args: reads.append(args) or io.BytesIO(b""), raising=False)
+    assert load_job_class("local/stamped/Stamped", tmp_path) is first and reads == []  # one stat, no read
+    monkeypatch.undo()
+
+    os.utime(module, ns=(old + 1, old + 1))  # touched, same bytes: read again, same module
+    assert load_job_class("local/stamped/Stamped", tmp_path) is first
+
+
+def test_a_fresh_same_size_edit_within_one_clock_tick_is_still_picked_up(tmp_path):
+    (tmp_path / "__init__.py").write_text("")
+    module = tmp_path / "quick.py"
+    module.write_text("from jobruntime import Job\n\nclass Quick(Job):\n    version = 1\n")
+    first = load_job_class("local/quick/Quick", tmp_path)
+    stamp = module.stat().st_mtime_ns
+    module.write_text("from jobruntime import Job\n\nclass Quick(Job):\n    version = 2\n")
+    os.utime(module, ns=(stamp, stamp))  # as if both writes fell in the same tick
+    edited = load_job_class("local/quick/Quick", tmp_path)
+    assert edited is not first and edited.version == 2
 
 
 def test_plugin_modules_provide_jobs_under_the_plugins_source(session):

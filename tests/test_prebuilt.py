@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from jobruntime.store.database import make_engine, migrate
 from jobruntime.models import JobResult, User
-from jobruntime.store.prebuilt import Prebuilt, as_model, one_statement, prebuilt_insert, transaction
+from jobruntime.store.prebuilt import Prebuilt, as_model, one_statement, prebuilt_insert, rows_each, transaction
 
 RESULTS = JobResult.__table__
 INSERT = prebuilt_insert(RESULTS, ("id", "name", "started", "data", "request"))
@@ -35,6 +35,20 @@ def test_values_round_trip_as_the_orm_reads_them(engine):
     assert row == expected
     assert row["id"] == job_result_id and row["data"] == data
     assert row["started"] == started and row["started"].tzinfo == dt.timezone.utc
+
+
+def test_statements_sent_together_answer_each_in_its_order(engine):
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    with transaction(engine) as db:
+        for number, job_result_id in enumerate(ids):
+            INSERT.execute(db, {"id": job_result_id, "name": f"local/x/Y{number}", "started": None, "data": None,
+                                "request": None})
+    calls = [(BY_ID, {"id": ids[1]}), (BY_ID, {"id": uuid.uuid4()}), (BY_ID, {"id": ids[0]})]
+    with transaction(engine) as db:
+        together = rows_each(db, calls)
+        one_by_one = [statement.rows(db, parameters) for statement, parameters in calls]
+    assert together == one_by_one
+    assert [[row["name"] for row in rows] for rows in together] == [["local/x/Y1"], [], ["local/x/Y0"]]
 
 
 def test_column_defaults_and_literal_values_are_applied(engine):

@@ -17,8 +17,10 @@ import importlib.metadata
 import importlib.util
 import inspect
 import logging
+import os
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -31,8 +33,9 @@ logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "jobruntime.jobs"
 _LOCAL_PACKAGE = "jobruntime_local_jobs"
+SETTLED_NS = 2_000_000_000  # a job file's modification time is trusted once this old (see load_local_module)
 _GIT_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
-_local_modules: dict[Path, tuple[bytes, ModuleType]] = {}  # by file: (content digest, module)
+_local_modules: dict[str, _Loaded] = {}  # by file path
 
 
 class JobNotFound(RefusalError, LookupError):
@@ -84,16 +87,31 @@ def load_local_module(jobs_root: Path, module_name: str) -> ModuleType:
     A worker runs the same few modules thousands of times, and compiling one costs
     more than the run itself, so an unchanged file (same bytes) keeps its module
     object, module-level state included. An edited file is picked up at the next run.
+    The file is read only when its size, modification time or inode changed: a run
+    then costs one ``stat``, and a file touched but not changed keeps its module. A
+    modification time is trusted only once it is ``SETTLED_NS`` old, since the kernel
+    stamps files at its clock tick and two quick same-size writes could share one.
     """
-    path = jobs_root / f"{module_name}.py"
+    path = os.path.join(jobs_root, f"{module_name}.py")  # a str: making a Path costs more than the stat
     try:
-        digest = hashlib.blake2b(path.read_bytes(), digest_size=16).digest()
-    except (FileNotFoundError, IsADirectoryError):
+        stamp = _stamp(os.stat(path))
+    except (FileNotFoundError, NotADirectoryError):
+        _check_jobs_root(jobs_root)
         raise JobNotFound(f"No job module {module_name!r} in {jobs_root}") from None
     qualified = f"{_LOCAL_PACKAGE}.{module_name}"
     cached = _local_modules.get(path)
-    if cached is not None and cached[0] == digest and sys.modules.get(qualified) is cached[1]:
-        return cached[1]
+    current = cached is not None and sys.modules.get(qualified) is cached.module
+    if current and cached.settled and cached.stamp == stamp:
+        return cached.module
+    _check_jobs_root(jobs_root)
+    try:
+        with open(path, "rb") as source:
+            digest = hashlib.blake2b(source.read(), digest_size=16).digest()
+    except (FileNotFoundError, IsADirectoryError):
+        raise JobNotFound(f"No job module {module_name!r} in {jobs_root}") from None
+    if current and cached.digest == digest:
+        _local_modules[path] = _Loaded.of(stamp, digest, cached.module)
+        return cached.module
     spec = importlib.util.spec_from_file_location(qualified, path)
     if spec is None or spec.loader is None:
         raise JobNotFound(f"Cannot load job module {path}")
@@ -106,8 +124,26 @@ def load_local_module(jobs_root: Path, module_name: str) -> ModuleType:
         sys.modules.pop(qualified, None)
         _local_modules.pop(path, None)
         raise
-    _local_modules[path] = (digest, module)
+    _local_modules[path] = _Loaded.of(stamp, digest, module)
     return module
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A job module as imported, with what its file looked like then."""
+
+    stamp: tuple[int, int, int]  # size, modification time (ns), inode
+    digest: bytes  # of its content
+    module: ModuleType
+    settled: bool  # the modification time was old enough to trust when the stamp was taken
+
+    @classmethod
+    def of(cls, stamp: tuple[int, int, int], digest: bytes, module: ModuleType) -> _Loaded:
+        return cls(stamp, digest, module, time.time_ns() - stamp[1] >= SETTLED_NS)
+
+
+def _stamp(status: os.stat_result) -> tuple[int, int, int]:
+    return status.st_size, status.st_mtime_ns, status.st_ino
 
 
 def import_plugin_module(dotted: str) -> ModuleType:
@@ -161,7 +197,6 @@ def load_job_class(class_path: str, jobs_root: Path) -> type[Job]:
         raise JobNotFound(f'Job "{class_path}" comes from a Git repository; it is loaded at the commit its run is pinned to')
     try:
         if source == "local":
-            _check_jobs_root(jobs_root)
             module = load_local_module(jobs_root, module_name)
         else:
             module = import_plugin_module(module_name)

@@ -50,7 +50,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from queue import Empty, SimpleQueue
+from queue import Empty, Queue, SimpleQueue
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import uuid4
 
@@ -100,6 +100,7 @@ class Delivery:
     delivery_count: int
     _settle: Callable[[bool | None, bool], None] = field(repr=False)
     _waiting: Callable[[], int] = field(repr=False, default=lambda: 0)
+    _behind: Callable[[], list[bytes]] = field(repr=False, default=list)
     _message: Message | None = field(repr=False, default=None)
     settled: bool = field(default=False, init=False)
     kept: bool = field(default=False, init=False)
@@ -123,6 +124,10 @@ class Delivery:
     def waiting(self) -> int:
         """How many deliveries this process has received and not yet handed to the handler."""
         return self._waiting()
+
+    def behind(self) -> list[bytes]:
+        """The bodies of those waiting deliveries, in order (a handler may read ahead for them)."""
+        return self._behind()
 
     def _finish(self, requeue: bool | None, multiple: bool) -> None:
         if self.settled:
@@ -194,12 +199,12 @@ class _Action:
 
 @dataclass
 class _SettleRequest:
-    message: Message | None  # None: a change of the handler's state, see ``busy``
+    message: Message | None  # None: the handler ended a run the pump paused for, see ``resume``
     queue: str
     generation: int
     requeue: bool | None
     done: threading.Event = field(default_factory=threading.Event)
-    busy: bool | None = None
+    resume: bool = False  # resume receiving unless the handler is busy again
     multiple: bool = False
 
 
@@ -211,7 +216,7 @@ class _Pump(threading.Thread):
         self.bus = bus
         self.queues = queues
         self.prefetch = prefetch
-        self.deliveries: SimpleQueue[tuple[int, Delivery]] = SimpleQueue()
+        self.deliveries: Queue[tuple[int, Delivery]] = Queue()  # a Queue, not a SimpleQueue: one may look behind
         self.requests: SimpleQueue[_SettleRequest | _Action] = SimpleQueue()
         self.unsettled: dict[Any, Message] = {}  # by delivery tag
         self.generation = 0
@@ -263,8 +268,20 @@ class _Pump(threading.Thread):
         return request.result
 
     def handling(self, busy: bool) -> None:
-        """The handler thread started (True) or finished (False) a delivery."""
-        self.request(_SettleRequest(None, "", self.generation, None, busy=busy))
+        """The handler thread started (True) or finished (False) a delivery.
+
+        Told through two fields the pump reads when a claim's ack comes, not by a request:
+        a run costs the pump no wake-up. Only the end of a run it paused for wakes it, to
+        resume; the pump checks ``_busy`` again after pausing, so one of them always sees
+        the other's change.
+        """
+        if busy:
+            self._busy_since = time.monotonic()
+            self._busy = True
+        else:
+            self._busy = False
+            if self._paused:
+                self.request(_SettleRequest(None, "", self.generation, None, resume=True))
 
     def stop(self) -> None:
         """Return undispatched messages to the broker, close the connection and wait for this thread."""
@@ -398,7 +415,11 @@ class _Pump(threading.Thread):
                 request.done.wait()
 
         return Delivery(message.body, headers, queue, redelivered or count > 0, count, settle, self.deliveries.qsize,
-                        message)
+                        self._bodies_waiting, message)
+
+    def _bodies_waiting(self) -> list[bytes]:
+        with self.deliveries.mutex:
+            return [delivery.body for generation, delivery in self.deliveries.queue if generation == self.generation]
 
     def _requeue_unsettled(self) -> None:
         """Hand back deliveries never handled (prefetched, or the handler was interrupted) right away."""
@@ -421,10 +442,8 @@ class _Pump(threading.Thread):
 
     def _settle_one(self, request: _SettleRequest) -> None:
         try:
-            if request.busy is not None:
-                self._busy = request.busy
-                self._busy_since = time.monotonic()
-                if not request.busy:
+            if request.resume:
+                if not self._busy:
                     self._pause(False)
             elif request.generation != self.generation:
                 log.warning(
@@ -438,6 +457,8 @@ class _Pump(threading.Thread):
                     self.unsettled.pop(settled, None)
                 if self._busy and request.requeue is None and not request.multiple:
                     self._pause(True)  # a claim's ack: the handler goes on with a long run
+                    if not self._busy:  # it ended meanwhile, and saw the pump not yet paused
+                        self._pause(False)
                 self._settle(request)
         finally:
             request.done.set()

@@ -77,7 +77,14 @@ class Prebuilt:
             db.connection.cursor().executemany(compiled.sql, [self._arguments(compiled, row) for row in rows])
 
     def rows(self, db: DriverConnection, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        cursor = self.execute(db, parameters)
+        return self.fetched(db, self.execute(db, parameters))
+
+    def first(self, db: DriverConnection, parameters: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        found = self.rows(db, parameters)
+        return found[0] if found else None
+
+    def fetched(self, db: DriverConnection, cursor: Any) -> list[dict[str, Any]]:
+        """The rows of a cursor this statement was executed on, converted as SQLAlchemy would."""
         rows = cursor.fetchall()
         names, processors = self._result_processing(self._compile(db.dialect), db.dialect, cursor)
         converters = tuple(zip(names, processors, strict=True))
@@ -85,10 +92,6 @@ class Prebuilt:
             {name: value if process is None else process(value) for (name, process), value in zip(converters, row)}
             for row in rows
         ]
-
-    def first(self, db: DriverConnection, parameters: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-        found = self.rows(db, parameters)
-        return found[0] if found else None
 
     def _arguments(self, compiled: _Compiled, parameters: Mapping[str, Any]) -> Any:
         values = {**compiled.defaults, **parameters}
@@ -122,6 +125,21 @@ class Prebuilt:
         if compiled is None:
             compiled = self._compiled[dialect.name] = _compile(self.statement, dialect)
         return compiled
+
+
+def rows_each(db: DriverConnection, calls: Sequence[tuple[Prebuilt, Mapping[str, Any]]]) -> list[list[dict[str, Any]]]:
+    """``statement.rows(db, parameters)`` for every call, in order, sent before any answer is read.
+
+    On psycopg that is its pipeline mode: the statements travel together and their answers
+    come back together, so a worker reading ahead for the deliveries waiting behind the one
+    in hand pays one round trip for all of them. Other drivers run them one by one.
+    """
+    pipeline = getattr(db.connection, "pipeline", None)
+    if pipeline is None or len(calls) < 2:
+        return [statement.rows(db, parameters) for statement, parameters in calls]
+    with pipeline():
+        cursors = [(statement, statement.execute(db, parameters)) for statement, parameters in calls]
+        return [statement.fetched(db, cursor) for statement, cursor in cursors]
 
 
 def prebuilt_insert(table: Table, columns: Iterable[str]) -> Prebuilt:

@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, bindparam, exists, literal, or_, select
 
@@ -21,16 +26,14 @@ from jobruntime.run.auth import token_hash
 from jobruntime.authoring.records import BY_CLASS_PATH, record_parameters
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, ObjectPermission, Token, User
-from jobruntime.store.prebuilt import DriverConnection, Prebuilt, as_model
-
-if TYPE_CHECKING:
-    from jobruntime.bus.messages import RunRequest
+from jobruntime.store.prebuilt import DriverConnection, Prebuilt, as_model, rows_each
 
 _JOBS = JobRecord.__table__
 _RUNS = JobResult.__table__.alias("run")
 _USERS = User.__table__.alias("requester")
 _TOKENS = Token.__table__
 _GRANTS = ObjectPermission.__table__
+READ_AHEAD_MAX_AGE = 0.5  # seconds an admission fact read ahead may wait for its delivery
 # Of the run's row (see ``leases.rerun_request``).
 RUN_COLUMNS = ("name", "user_id", "request", "attempt", "status", "created", "schedule_id")
 
@@ -46,15 +49,107 @@ class Admission:
     granted: bool = False  # the user holds the action on this job or on every job
 
 
-def read_admission(db: DriverConnection, request: RunRequest, action: str) -> Admission:
+def read_admission(db: DriverConnection, request: Asking, action: str) -> Admission:
     """The facts about ``request`` for ``action``, in one round trip."""
+    query = _query(request, action)
+    if query is None:
+        return Admission(None)
+    statement, parameters = query
+    return _admission(statement.first(db, parameters))
+
+
+class Asking(Protocol):
+    """What of a run request the facts depend on (a ``RunRequest``, or a peek at a waiting body)."""
+
+    job: str
+    job_result_id: uuid.UUID
+    token: str | None
+    signature: str | None
+    requested_by: str | None
+
+
+class AdmissionReadAhead:
+    """Admission facts of the requests waiting behind the one in hand, read with it in one round trip.
+
+    In a backlog the deliveries prefetched behind a run are runs too, each needing its own
+    read before it may start. On a miss this reads the facts of the request in hand and of
+    every waiting one together (``rows_each``), and keeps the others' for when their turn
+    comes. Each kept answer is the one ``read_admission`` would have given when it was read,
+    with exactly the same statement and parameters; it is used once, and not at all once
+    ``max_age`` old, so a revoked grant or a disabled job stops runs as soon as without
+    reading ahead, give or take ``max_age``. A run whose row changed in between is safe
+    either way: the claim and the deciding write take over only a new or pending row of the
+    same job and user, whatever was read before.
+    """
+
+    def __init__(self, max_age: float = READ_AHEAD_MAX_AGE) -> None:
+        self.max_age = max_age
+        self._facts: dict[Hashable, tuple[float, Admission]] = {}  # by query: (when read, answer)
+        self._lock = threading.Lock()
+
+    def read(
+        self, db: DriverConnection, request: Asking, action: str, waiting: Callable[[], Sequence[bytes]]
+    ) -> Admission:
+        """The facts about ``request``, read ahead earlier or now with those of the ``waiting`` bodies."""
+        query = _query(request, action)
+        if query is None:
+            return Admission(None)
+        key = _key(query)
+        now = time.monotonic()
+        with self._lock:
+            found = self._facts.pop(key, None)
+            if found is not None and now - found[0] <= self.max_age:
+                return found[1]
+            self._facts = {kept: fact for kept, fact in self._facts.items() if now - fact[0] <= self.max_age}
+            queries = {key: query}
+            for body in waiting():
+                peeked = _peek(body)
+                ahead = _query(peeked, action) if peeked is not None else None
+                if ahead is not None and _key(ahead) not in self._facts:
+                    queries.setdefault(_key(ahead), ahead)
+        answers = [_admission(rows[0] if rows else None) for rows in rows_each(db, list(queries.values()))]
+        with self._lock:
+            self._facts.update((kept, (now, answer)) for kept, answer in zip(queries, answers, strict=True))
+            return self._facts.pop(key)[1]
+
+
+@dataclass(frozen=True)
+class _Peek:
+    job: str
+    job_result_id: uuid.UUID
+    token: str | None
+    signature: str | None
+    requested_by: str | None
+
+
+def _peek(body: bytes) -> _Peek | None:
+    """The fields of a waiting body the facts depend on; None if they do not parse (its handler will say why)."""
+    try:
+        fields = json.loads(body)
+        peeked = _Peek(fields["job"], uuid.UUID(fields["job_result_id"]), fields.get("token"),
+                       fields.get("signature"), fields.get("requested_by"))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
+    text = (peeked.job, peeked.token, peeked.signature, peeked.requested_by)
+    return peeked if all(value is None or isinstance(value, str) for value in text) else None
+
+
+def _query(request: Asking, action: str) -> tuple[Prebuilt, dict[str, Any]] | None:
     record_key = record_parameters(request.job)
     if record_key is None:
-        return Admission(None)
+        return None
     by_token = request.signature is None and request.token is not None
     parameters: dict[str, Any] = {**record_key, "job_result_id": request.job_result_id, "action": action}
     parameters |= {"key_hash": token_hash(request.token)} if by_token else {"username": request.requested_by}
-    row = _statement("id" in record_key, by_token).first(db, parameters)
+    return _statement("id" in record_key, by_token), parameters
+
+
+def _key(query: tuple[Prebuilt, dict[str, Any]]) -> Hashable:
+    statement, parameters = query
+    return id(statement), tuple(sorted(parameters.items()))
+
+
+def _admission(row: dict[str, Any] | None) -> Admission:
     if row is None:
         return Admission(None)
     record = as_model(JobRecord, {column.key: row[column.key] for column in _JOBS.c})

@@ -34,6 +34,7 @@ from typing import Any
 from jobruntime.bus.consumer import Delivery
 from jobruntime.run.runtime import Runtime
 from jobruntime.store.database import flush_commits
+from jobruntime.worker.admission import AdmissionReadAhead
 
 logger = logging.getLogger(__name__)
 Publish = Callable[[Sequence[dict[str, Any]]], None]
@@ -54,6 +55,7 @@ class RunBatch:
         self.size = size
         self.max_age = max_age
         relaxed.on_commit = self._hold
+        self.read_ahead = AdmissionReadAhead()
         self._deliveries: list[Delivery] = []
         self._events: list[dict[str, Any]] = []
         self._opened: float | None = None

@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobruntime.run.runtime import Runtime
+from jobruntime.store.prebuilt import DriverConnection
+from jobruntime.worker.admission import Admission, Asking, read_admission
 from jobruntime.worker.middleware import RunMiddleware
+
+ReadAdmission = Callable[[DriverConnection, Asking, str], Admission]
 
 
 @dataclass(frozen=True)
@@ -53,4 +57,5 @@ class HandlerContext:
     publish: Callable[[str, dict[str, Any]], None]
     middleware: Sequence[RunMiddleware] = field(default_factory=tuple)
     delivery_count: int = 0  # earlier deliveries of this message (see ``consumer.Delivery``)
+    read_admission: ReadAdmission = read_admission  # or a batch's, reading ahead for the deliveries behind
 

@@ -11,6 +11,7 @@ behind, and fires due schedules (``jobruntime.scheduling``). SIGTERM: every proc
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import multiprocessing
 import os
@@ -153,6 +154,8 @@ class WorkerProcess:
             middleware=self.middleware,
             delivery_count=delivery.delivery_count,
         )
+        if self.batch is not None and runtime is self.batch.relaxed:
+            ctx.read_admission = functools.partial(self.batch.read_ahead.read, waiting=delivery.behind)
         backoff = Backoff(DATABASE_RETRY_FIRST_DELAY, DATABASE_RETRY_MAX_DELAY)
         while True:
             try:
