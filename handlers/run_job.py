@@ -255,12 +255,17 @@ def _may_defer_claim(ctx: HandlerContext, run: _Run) -> bool:
     """Whether the run may start unclaimed, to be decided in one transaction if it is short.
 
     Not on SQLite (one writer: a claim cannot commit beside the job's open
-    transaction), not for a re-run (it continues its earlier attempts' log), and not
-    when the hard limit could kill the process before the claim window ends.
+    transaction), not for a re-run (it continues its earlier attempts' log), not
+    when the hard limit could kill the process before the claim window ends, and not
+    for a delivery that came back (the process that had it died before claiming it):
+    claimed first, its attempts count in its row, so the reaper ends a run that keeps
+    killing its worker after ``max_attempts``, on classic queues (which count no
+    deliveries) as on quorum queues.
     """
     settings = ctx.runtime.settings
     hard_limit = run.record.time_limit or settings.time_limit
-    return ctx.runtime.log_writer.concurrent and not run.requeued and hard_limit > 2 * settings.log_flush_interval
+    return (ctx.runtime.log_writer.concurrent and not run.requeued and ctx.delivery_count == 0
+            and hard_limit > 2 * settings.log_flush_interval)
 
 
 def _hand_back(ctx: HandlerContext, claim: RunClaim, reason: str) -> Outcome:

@@ -1,8 +1,10 @@
 """Jobs for the worker tests: slow, interruptible, and countable."""
 
+import os
+import signal
 import time
 
-from jobruntime import IntegerVar, Job, ObjectVar, SoftTimeLimitExceeded
+from jobruntime import IntegerVar, Job, ObjectVar, SoftTimeLimitExceeded, StringVar
 from jobruntime.models import JobResult, Site, Status
 
 name = "Bus Jobs"
@@ -214,3 +216,18 @@ class ResultReader(Job):
 
     def run(self, data, commit):
         return data["result"].data["output"]
+
+
+class KillsItsWorker(Job):
+    """Kills the process running it, at once: a job that crashes its worker every time (test_crash_loops)."""
+
+    class Meta:
+        name = "Kills its worker"
+        has_sensitive_variables = False  # its input is stored, so the reaper may run it again
+
+    marker = StringVar(description="A file each attempt appends its number to")
+
+    def run(self, data, commit):
+        with open(data["marker"], "a") as marker:
+            marker.write(f"{self.job_result.attempt}\n")
+        os.kill(os.getpid(), signal.SIGKILL)
