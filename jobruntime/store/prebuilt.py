@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detache
 from sqlalchemy.orm.attributes import instance_dict, manager_of_class
 from sqlalchemy.sql.expression import Executable
 
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.errors import JobRuntimeError
 
 Processor = Callable[[Any], Any] | None
@@ -77,7 +78,10 @@ class Prebuilt:
             db.connection.cursor().executemany(compiled.sql, [self._arguments(compiled, row) for row in rows])
 
     def rows(self, db: DriverConnection, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        cursor = self.execute(db, parameters)
+        return self.rows_of(db, self.execute(db, parameters))
+
+    def rows_of(self, db: DriverConnection, cursor: Any) -> list[dict[str, Any]]:
+        """The rows of ``cursor``, on which this statement ran: read once a :func:`pipelined` block has ended."""
         rows = cursor.fetchall()
         names, processors = self._result_processing(self._compile(db.dialect), db.dialect, cursor)
         converters = tuple(zip(names, processors, strict=True))
@@ -158,6 +162,21 @@ def _default_maker(default: Any) -> Callable[[], Any]:
     if default.is_callable:
         return lambda: default.arg(None)
     return lambda: default.arg
+
+
+@contextmanager
+def pipelined(db: DriverConnection) -> Iterator[None]:
+    """Send the statements run in the block together: one round trip for all of them, when the block ends.
+
+    Their results (and errors) arrive as the block ends, so a cursor is read after it
+    (:meth:`Prebuilt.rows_of`); reading one inside costs a round trip of its own. Where the
+    database cannot (SQLite), the statements simply run one by one.
+    """
+    if not Capabilities.of(db.dialect).pipelines:
+        yield
+        return
+    with db.connection.pipeline():
+        yield
 
 
 @contextmanager
