@@ -13,7 +13,7 @@ from jobruntime.changes.hooks import hook_run_id, write_with_hook_runs
 from jobruntime.changes.recorder import Change
 from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
-from jobruntime.store.prebuilt import in_session
+from jobruntime.store.prebuilt import in_session, on_connection
 from jobruntime.authoring.discovery import discover
 from jobruntime.authoring.records import find_record, sync
 from jobruntime.bus.messages import RunRequest
@@ -109,3 +109,19 @@ def test_a_change_its_event_and_the_hook_read_make_one_round_trip_and_the_hook_r
     assert request.data == {"object_change": str(change.row["id"])}
     with runtime.session() as session:
         assert session.get(ObjectChange, change.row["id"]).object_repr == "sw0"
+
+
+def test_a_change_recorded_twice_is_refused_as_the_drivers_integrity_error_and_leaves_the_connection_usable(runtime):
+    """What ``record_external`` relies on when another delivery of the same change committed first."""
+    runtime = hooked_runtime(runtime)
+    change = device_created()
+    with runtime.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))  # as record_external's reads do, so commit() ends a transaction
+        write_with_hook_runs(on_connection(connection), [change], runtime.settings, events=True)
+        connection.commit()
+        connection.execute(text("SELECT 1"))
+        with pytest.raises(connection.dialect.loaded_dbapi.IntegrityError):
+            write_with_hook_runs(on_connection(connection), [change], runtime.settings, events=True)
+        connection.rollback()
+        assert connection.execute(select(ObjectChange.id)).scalars().all() == [change.row["id"]]
+    assert len(dispatched(runtime)) == 1
