@@ -626,6 +626,14 @@ def test_validated_save_reports_duplicate_unique_value(inv: Inventory) -> None:
         Site(name="Branch 1", slug="other", status=inv.active).validated_save()
 
 
+def test_validated_save_reports_the_first_missing_or_too_long_field_in_column_order(inv: Inventory) -> None:
+    with pytest.raises(ValidationError, match=r"^Site: facility is longer than 50 characters \(51\)$"):
+        Site(name="Branch 2", status=inv.active, facility="f" * 51, contact_name="c" * 51).validated_save()
+    with pytest.raises(ValidationError, match="^Site: name is required$"):
+        Site(name="", status=inv.active, facility="f" * 51).validated_save()
+    Site(name="Branch 2", status=inv.active, facility="f" * 50).validated_save()
+
+
 def test_validated_save_checks_every_unique_field_in_one_query_and_reports_the_first_taken(
     inv: Inventory, session: Session
 ) -> None:

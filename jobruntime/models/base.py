@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, Session, mapped_column, object_session
@@ -252,13 +252,11 @@ class Base(DeclarativeBase):
 
         Saving would otherwise insert that object too, without validating it.
         """
-        for relation in sa.inspect(type(self)).relationships:
-            if relation.direction is not MANYTOONE:
-                continue
-            related = getattr(self, relation.key)
+        for key in _column_info(type(self)).many_to_one:
+            related = getattr(self, key)
             if related is not None and sa.inspect(related).key is None:
                 raise ValidationError(
-                    f"{type(self).__name__}: save the {type(related).__name__} in {relation.key} first "
+                    f"{type(self).__name__}: save the {type(related).__name__} in {key} first "
                     f"(call its validated_save()); it has no row yet"
                 )
 
@@ -272,19 +270,14 @@ class Base(DeclarativeBase):
 
     def _check_columns(self) -> None:
         cls = type(self)
-        for column in table_of(cls).columns:
-            if column.primary_key:
-                continue
-            value = self._field_value(column)
-            label = self._field_label(column)
-            required = column.info.get("required") or (
-                not column.nullable and column.default is None and column.server_default is None
-            )
-            if required and (value is None or value == ""):
-                raise ValidationError(f"{cls.__name__}: {label} is required")
-            length = getattr(column.type, "length", None)
-            if isinstance(value, str) and isinstance(column.type, sa.String) and length and len(value) > length:
-                raise ValidationError(f"{cls.__name__}: {label} is longer than {length} characters ({len(value)})")
+        for rule in _column_info(cls).rules:
+            value = self._field_value(rule.column)
+            if rule.required and (value is None or value == ""):
+                raise ValidationError(f"{cls.__name__}: {rule.label} is required")
+            if rule.length and isinstance(value, str) and len(value) > rule.length:
+                raise ValidationError(
+                    f"{cls.__name__}: {rule.label} is longer than {rule.length} characters ({len(value)})"
+                )
 
     def _check_unique(self, session: Session, reads: tuple[ValidationRead, ...] = ()) -> None:
         """Every unique constraint checked in one round trip; the first one taken (in declaration order) is reported.
@@ -355,18 +348,42 @@ def _identity(obj: Base) -> Any:
     return obj.__dict__.get("id")
 
 
+class _ColumnRule(NamedTuple):
+    """What ``full_clean()`` checks of one column: presence when ``required``, at most ``length`` characters."""
+
+    column: sa.Column[Any]
+    label: str
+    required: bool
+    length: int | None
+
+
 class _ColumnInfo:
-    """Per-model map of table columns to attribute keys and to the relations they implement."""
+    """Per-model map of table columns to attribute keys and to the relations they implement, and the column rules.
+
+    Worked out once per model: validating an object then only reads its values.
+    """
 
     def __init__(self, model: type[Base]) -> None:
         mapper: Mapper[Any] = sa.inspect(model)
         self.keys = {column: mapper.get_property_by_column(column).key for column in table_of(model).columns}
         self.relation_of: dict[sa.Column[Any], str] = {}
+        self.many_to_one = tuple(rel.key for rel in mapper.relationships if rel.direction is MANYTOONE)
         for rel in mapper.relationships:
             if rel.direction is MANYTOONE:
                 for column in rel.local_columns:
                     if isinstance(column, sa.Column):
                         self.relation_of.setdefault(column, rel.key)
+        self.rules = tuple(rule for rule in map(self._rule, table_of(model).columns)
+                           if rule is not None and (rule.required or rule.length))
+
+    def _rule(self, column: sa.Column[Any]) -> _ColumnRule | None:
+        if column.primary_key:
+            return None
+        required = bool(column.info.get("required")) or (
+            not column.nullable and column.default is None and column.server_default is None
+        )
+        length = getattr(column.type, "length", None) if isinstance(column.type, sa.String) else None
+        return _ColumnRule(column, self.relation_of.get(column, self.keys[column]), required, length)
 
 
 @cache
