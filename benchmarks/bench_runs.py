@@ -2,8 +2,9 @@
 
 Each run goes through ``run_local``, the path ``runjob --local`` and the worker
 share: create the JobResult, validate input, run in a transaction, write logs,
-record the verdict. For scale, Nautobot 1.6 on this machine: ~11 ms per no-op
-run, ~120 ms for a job logging 100 lines.
+record the verdict. The one-row run adds what a job changing data costs: a
+lookup, ``validated_save()`` and the change log. For scale, Nautobot 1.6 on
+this machine: ~11 ms per no-op run, ~120 ms for a job logging 100 lines.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import drop_postgres, fresh_postgres_url, prepared_runtime
+from benchmarks.jobs.bench_inventory import OneRow
 from benchmarks.jobs.bench_jobs import LogLines, NoOp
 from jobruntime.run.local import run_local
 
@@ -36,6 +38,7 @@ def measure(label: str, url: str, home: Path) -> dict[str, float]:
     figures = {
         "no-op run (ms)": per_run_ms(runtime, NoOp, 1000),
         "100-line run (ms)": per_run_ms(runtime, LogLines, 200, data={"lines": 100}),
+        "one-row run (ms)": per_run_ms(runtime, OneRow, 500),
     }
     runtime.engine.dispose()
     print(f"{label:>10}: " + ", ".join(f"{name} {value:.2f}" for name, value in figures.items()), flush=True)

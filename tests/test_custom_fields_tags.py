@@ -243,6 +243,58 @@ def test_custom_fields_are_read_once_per_transaction_and_again_after_a_change(ac
     assert site.cf == {"owner": "netops", "floors": 1}
 
 
+def _custom_field_reads(session: Session, action) -> list[str]:
+    """The statements reading custom fields (alone or with a uniqueness check) that ``action()`` makes."""
+    reads: list[str] = []
+
+    def note(conn, cursor, statement, *args):
+        if "FROM custom_field" in statement and "custom_field_choice" not in statement:
+            reads.append(statement)
+
+    sa.event.listen(session.get_bind(), "before_cursor_execute", note)
+    try:
+        action()
+    finally:
+        sa.event.remove(session.get_bind(), "before_cursor_execute", note)
+    return reads
+
+
+def test_without_custom_fields_validated_save_asks_for_them_with_its_uniqueness_check(active, session):
+    session.commit()  # a new transaction: nothing known about custom fields yet
+    reads = _custom_field_reads(session, lambda: new_site(active).validated_save())
+    assert len(reads) == 1 and "EXISTS" in reads[0] and "site.name" in reads[0]
+    assert Site.objects.get(name="HQ").cf == {}
+
+
+def test_with_custom_fields_validated_save_reads_them_and_applies_their_rules(active, session):
+    site_field("owner", default="netops")
+    site_field("floors", type="integer", required=True)
+    session.commit()
+    reads = _custom_field_reads(session, lambda: new_site(active, floors="3").validated_save())
+    assert len(reads) == 2  # "any field?" with the uniqueness check, then the fields themselves
+    assert Site.objects.get(name="HQ").cf == {"owner": "netops", "floors": 3}
+    assert refusal(new_site(active, "Branch")) == "Missing required custom field 'floors'."
+
+
+def test_a_custom_field_added_but_not_flushed_still_applies_to_the_next_validated_save(active, session):
+    session.commit()
+    session.add(CustomField(name="owner", default="netops", content_type_labels=["dcim.site"]))
+    site = new_site(active)
+    site.validated_save()
+    assert site.cf == {"owner": "netops"}
+
+
+def test_a_custom_field_another_transaction_adds_applies_to_the_next_transaction(active, session, engine):
+    session.commit()
+    new_site(active, "A").validated_save()  # this transaction learns there are no custom fields
+    session.commit()
+    with Session(engine) as other, other.begin():
+        other.add(CustomField(name="owner", default="netops", content_type_labels=["dcim.site"]))
+    site = new_site(active, "B")
+    site.validated_save()
+    assert site.cf == {"owner": "netops"}
+
+
 def test_managers_answer_get_for_model_as_nautobots_do(active):
     owner = site_field("owner")
     device_only = CustomField(name="serial_check", type="boolean")

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
-from jobruntime.changes.hooks import hook_run_id
+from jobruntime.changes.hooks import hook_run_id, write_with_hook_runs
+from jobruntime.changes.recorder import Change
+from jobruntime.core.capabilities import Capabilities
+from jobruntime.core.clock import utcnow
+from jobruntime.store.prebuilt import in_session, on_connection
 from jobruntime.authoring.discovery import discover
 from jobruntime.authoring.records import find_record, sync
 from jobruntime.bus.messages import RunRequest
 from jobruntime.models import JobHook, ObjectChange, OutboxEvent
-from jobruntime.bus.outbox import RUN_EXCHANGE
+from jobruntime.bus.outbox import EVENTS_EXCHANGE, RUN_EXCHANGE
 from jobruntime.testing import run_job_for_testing
 from tests.conftest import JOB_MODULES
 from tests.job_modules import change_jobs
@@ -68,3 +74,54 @@ def test_deleting_the_receivers_job_record_deletes_its_hooks(runtime):
         session.delete(find_record(session, RECEIVER))
         session.commit()
         assert session.scalars(select(JobHook)).all() == []
+
+
+def device_created() -> Change:
+    return Change({
+        "id": uuid.uuid4(), "time": utcnow(), "user_id": None, "user_name": "alice", "request_id": None,
+        "action": "create", "changed_object_type": "dcim.device", "changed_object_id": uuid.uuid4(),
+        "related_object_type": None, "related_object_id": None, "object_repr": "sw0", "object_data": {},
+        "change_context": "job", "change_context_detail": "",
+    }, None)
+
+
+def test_a_change_its_event_and_the_hook_read_make_one_round_trip_and_the_hook_run_another(runtime, tmp_path):
+    if not Capabilities.of(runtime.engine).pipelines:
+        pytest.skip("statements are pipelined on PostgreSQL only")
+    runtime = hooked_runtime(runtime)
+    change = device_created()
+    trace = tmp_path / "protocol.txt"
+    with runtime.session() as session:
+        db = in_session(session)
+        session.execute(text("SELECT 1"))  # the transaction is open: BEGIN is not part of what is counted
+        with trace.open("w") as out:
+            db.connection.pgconn.trace(out.fileno())
+            try:
+                rows = write_with_hook_runs(db, [change], runtime.settings, events=True)
+            finally:
+                db.connection.pgconn.untrace()
+        session.commit()
+    waits = [line for line in trace.read_text().splitlines() if line.split("\t")[1:2] == ["F"]
+             and line.split("\t")[3] in ("Sync", "Query")]
+    assert len(waits) == 2
+    assert [row["exchange"] for row in rows] == [EVENTS_EXCHANGE, RUN_EXCHANGE]
+    [(_row, request)] = dispatched(runtime)
+    assert request.data == {"object_change": str(change.row["id"])}
+    with runtime.session() as session:
+        assert session.get(ObjectChange, change.row["id"]).object_repr == "sw0"
+
+
+def test_a_change_recorded_twice_is_refused_as_the_drivers_integrity_error_and_leaves_the_connection_usable(runtime):
+    """What ``record_external`` relies on when another delivery of the same change committed first."""
+    runtime = hooked_runtime(runtime)
+    change = device_created()
+    with runtime.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))  # as record_external's reads do, so commit() ends a transaction
+        write_with_hook_runs(on_connection(connection), [change], runtime.settings, events=True)
+        connection.commit()
+        connection.execute(text("SELECT 1"))
+        with pytest.raises(connection.dialect.loaded_dbapi.IntegrityError):
+            write_with_hook_runs(on_connection(connection), [change], runtime.settings, events=True)
+        connection.rollback()
+        assert connection.execute(select(ObjectChange.id)).scalars().all() == [change.row["id"]]
+    assert len(dispatched(runtime)) == 1

@@ -626,6 +626,42 @@ def test_validated_save_reports_duplicate_unique_value(inv: Inventory) -> None:
         Site(name="Branch 1", slug="other", status=inv.active).validated_save()
 
 
+def test_validated_save_reports_the_first_missing_or_too_long_field_in_column_order(inv: Inventory) -> None:
+    with pytest.raises(ValidationError, match=r"^Site: facility is longer than 50 characters \(51\)$"):
+        Site(name="Branch 2", status=inv.active, facility="f" * 51, contact_name="c" * 51).validated_save()
+    with pytest.raises(ValidationError, match="^Site: name is required$"):
+        Site(name="", status=inv.active, facility="f" * 51).validated_save()
+    Site(name="Branch 2", status=inv.active, facility="f" * 50).validated_save()
+
+
+def test_validated_save_checks_every_unique_field_in_one_query_and_reports_the_first_taken(
+    inv: Inventory, session: Session
+) -> None:
+    """Name and slug are both checked by one SELECT; with both taken, name (declared first) is the one reported."""
+    selects: list[str] = []
+
+    def note(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    sa.event.listen(session.get_bind(), "before_cursor_execute", note)
+    try:
+        with pytest.raises(ValidationError, match='^Site: name "Branch 1" already exists$'):
+            Site(name="Branch 1", slug="hq", status=inv.active).validated_save()
+        with pytest.raises(ValidationError, match='^Site: slug "hq" already exists$'):
+            Site(name="Branch 2", slug="hq", status=inv.active).validated_save()
+    finally:
+        sa.event.remove(session.get_bind(), "before_cursor_execute", note)
+    assert len(selects) == 2
+    assert all(statement.count("EXISTS") == 2 for statement in selects)
+    assert Site.objects.count() == 2
+
+
+def test_validated_save_checks_a_row_without_pk_against_every_row(inv: Inventory) -> None:
+    with pytest.raises(ValidationError, match='^Site: name "HQ" already exists$'):
+        Site(id=None, name="HQ", slug="head-office", status=inv.active).validated_save()
+
+
 def test_validated_save_reports_duplicate_within_parent(inv: Inventory) -> None:
     with pytest.raises(ValidationError, match='Interface: name "eth0" already exists for device "r1"'):
         Interface(device=inv.r1, name="eth0").validated_save()

@@ -23,7 +23,7 @@ from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobHook, model_for_label
 from jobruntime.models.changes import ACTIONS
 from jobruntime.bus.outbox import RUN_EXCHANGE, add_events, event_row
-from jobruntime.store.prebuilt import DriverConnection, Prebuilt
+from jobruntime.store.prebuilt import DriverConnection, Prebuilt, pipelined
 from jobruntime.core.settings import Settings
 
 _HOOK = JobHook.__table__
@@ -89,16 +89,19 @@ def hook_run_id(hook_id: uuid.UUID, change_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(hook_id, str(change_id))
 
 
-def hook_runs(db: DriverConnection, changes: Sequence[Change], *, signing_secret: str | None,
-              default_queue: str) -> list[dict[str, Any]]:
-    """Write the outbox rows of the runs ``changes`` start and return them; a hook run's own changes start none (no loops)."""
-    starting = [change for change in changes if change.row["change_context"] != JOB_HOOK]
-    if not starting:
-        return []
-    hooks = _ENABLED_HOOKS.rows(db)
+def hook_runs(db: DriverConnection, changes: Sequence[Change], hooks: Sequence[dict[str, Any]], *,
+              signing_secret: str | None, default_queue: str) -> list[dict[str, Any]]:
+    """Write the outbox rows of the runs ``changes`` start (given the enabled ``hooks``) and return them.
+
+    A hook run's own changes start none (no loops).
+    """
     runs = [_run_row(hook, change, signing_secret, default_queue)
-            for change in starting for hook in _matching(hooks, change.row)]
+            for change in _starting(changes) for hook in _matching(hooks, change.row)]
     return add_events(db, runs) if runs else []
+
+
+def _starting(changes: Sequence[Change]) -> list[Change]:
+    return [change for change in changes if change.row["change_context"] != JOB_HOOK]
 
 
 def _matching(hooks: Iterable[dict[str, Any]], row: dict[str, Any]) -> Iterable[dict[str, Any]]:
@@ -136,9 +139,16 @@ def write_with_hook_runs(db: DriverConnection, changes: Sequence[Change], settin
                          events: bool) -> list[dict[str, Any]]:
     """Write ``changes`` (with their events when ``events``) and the hook runs they start, in ``db``'s transaction.
 
+    The changes, their events and the read of the enabled hooks go to the database together
+    (one round trip where it can pipeline); only runs that hooks start cost another.
     Returns the outbox rows, to hand to the relay once the transaction commits.
     """
     if not changes:
         return []
-    return write_changes(db, list(changes), events=events) + hook_runs(
-        db, changes, signing_secret=settings.signing_secret, default_queue=settings.default_queue)
+    changes = list(changes)
+    with pipelined(db):
+        written = write_changes(db, changes, events=events)
+        enabled = _ENABLED_HOOKS.execute(db) if _starting(changes) else None
+    hooks = _ENABLED_HOOKS.rows_of(db, enabled) if enabled is not None else []
+    return written + hook_runs(db, changes, hooks, signing_secret=settings.signing_secret,
+                               default_queue=settings.default_queue)

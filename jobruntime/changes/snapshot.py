@@ -102,11 +102,16 @@ def snapshot(obj: Base, values: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every field of ``obj`` as JSON; ``values`` (attribute key → value) overrides what the object holds."""
     values = values or {}
     state = obj.__dict__
-    return {
-        field.key: json_value(values[field.attribute] if field.attribute in values
-                              else state.get(field.attribute, getattr(obj, field.attribute)))
-        for field in fields(type(obj))
-    }
+    return {field.key: json_value(_value(obj, state, values, field.attribute)) for field in fields(type(obj))}
+
+
+def _value(obj: Base, state: dict[str, Any], values: dict[str, Any], attribute: str) -> Any:
+    """The override, else the loaded value, else the attribute read through the ORM (which loads an expired one)."""
+    if attribute in values:
+        return values[attribute]
+    if attribute in state:
+        return state[attribute]
+    return getattr(obj, attribute)
 
 
 def related_object(obj: Base) -> tuple[str | None, uuid.UUID | None]:

@@ -48,6 +48,9 @@ class Capabilities:
     # ALTER TABLE rebuilds the table (SQLite): dropping the old copy would fire its dependants' ON DELETE actions,
     # so foreign keys are off while it migrates and checked before commit.
     alters_by_rebuilding: bool
+    # Statements may be sent one after another without waiting for each answer (libpq's pipeline mode):
+    # several statements whose results nothing needs in between cost one round trip.
+    pipelines: bool
     # A datetime column keeps its time zone (timestamptz); SQLite keeps naive text, which is then written as UTC.
     zoned_datetimes: bool
     dialect: ModuleType
@@ -80,12 +83,14 @@ class Capabilities:
 
 POSTGRESQL = Capabilities(
     "postgresql", skip_locked=True, copy=True, concurrent_writes=True, autocommit_statements=True,
-    writable_ctes=True, relaxed_commits=True, advisory_locks=True, alters_by_rebuilding=False, zoned_datetimes=True,
+    writable_ctes=True, relaxed_commits=True, advisory_locks=True, alters_by_rebuilding=False, pipelines=True,
+    zoned_datetimes=True,
     dialect=postgresql,
 )
 SQLITE = Capabilities(
     "sqlite", skip_locked=False, copy=False, concurrent_writes=False, autocommit_statements=False,
-    writable_ctes=False, relaxed_commits=False, advisory_locks=False, alters_by_rebuilding=True, zoned_datetimes=False,
+    writable_ctes=False, relaxed_commits=False, advisory_locks=False, alters_by_rebuilding=True, pipelines=False,
+    zoned_datetimes=False,
     dialect=sqlite,
 )
 _KNOWN = {caps.name: caps for caps in (POSTGRESQL, SQLITE)}

@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 import uuid
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, Session, mapped_column, object_session
@@ -78,6 +80,18 @@ class Manager(Generic[B]):
                 f"Manager isn't accessible via {owner.__name__} instances; use {owner.__name__}.objects"
             )
         return self.queryset_class(owner)
+
+
+@dataclass(frozen=True)
+class ValidationRead:
+    """One value a validation step reads, asked in the uniqueness check's SELECT to save a round trip.
+
+    ``column`` is a scalar SQL expression without parameters (a module constant, so the statement
+    carrying it is built once); ``answered`` receives the session and its value.
+    """
+
+    column: sa.ColumnElement[Any]
+    answered: Callable[[Session, Any], None]
 
 
 def session_for(obj: Base) -> Session:
@@ -178,7 +192,11 @@ class Base(DeclarativeBase):
             self.clean()
             self._check_columns()
             self._check_slug()
-            self._check_unique(session)
+            self._check_unique(session, self._validation_reads(session))
+
+    def _validation_reads(self, session: Session) -> tuple[ValidationRead, ...]:
+        """Reads that later validation steps need, answered with the uniqueness check's query. The base needs none."""
+        return ()
 
     def validated_save(self) -> None:
         """Validate, then add to the session and flush so database errors surface here."""
@@ -234,13 +252,11 @@ class Base(DeclarativeBase):
 
         Saving would otherwise insert that object too, without validating it.
         """
-        for relation in sa.inspect(type(self)).relationships:
-            if relation.direction is not MANYTOONE:
-                continue
-            related = getattr(self, relation.key)
+        for key in _column_info(type(self)).many_to_one:
+            related = getattr(self, key)
             if related is not None and sa.inspect(related).key is None:
                 raise ValidationError(
-                    f"{type(self).__name__}: save the {type(related).__name__} in {relation.key} first "
+                    f"{type(self).__name__}: save the {type(related).__name__} in {key} first "
                     f"(call its validated_save()); it has no row yet"
                 )
 
@@ -254,38 +270,42 @@ class Base(DeclarativeBase):
 
     def _check_columns(self) -> None:
         cls = type(self)
-        for column in table_of(cls).columns:
-            if column.primary_key:
-                continue
-            value = self._field_value(column)
-            label = self._field_label(column)
-            required = column.info.get("required") or (
-                not column.nullable and column.default is None and column.server_default is None
-            )
-            if required and (value is None or value == ""):
-                raise ValidationError(f"{cls.__name__}: {label} is required")
-            length = getattr(column.type, "length", None)
-            if isinstance(value, str) and isinstance(column.type, sa.String) and length and len(value) > length:
-                raise ValidationError(f"{cls.__name__}: {label} is longer than {length} characters ({len(value)})")
+        for rule in _column_info(cls).rules:
+            value = self._field_value(rule.column)
+            if rule.required and (value is None or value == ""):
+                raise ValidationError(f"{cls.__name__}: {rule.label} is required")
+            if rule.length and isinstance(value, str) and len(value) > rule.length:
+                raise ValidationError(
+                    f"{cls.__name__}: {rule.label} is longer than {rule.length} characters ({len(value)})"
+                )
 
-    def _check_unique(self, session: Session) -> None:
-        """Every unique constraint checked in one round trip; the first one taken (in declaration order) is reported."""
+    def _check_unique(self, session: Session, reads: tuple[ValidationRead, ...] = ()) -> None:
+        """Every unique constraint checked in one round trip; the first one taken (in declaration order) is reported.
+
+        The statement is built once per model and set of applicable constraints, with the values as
+        parameters, and runs as Core on the session's connection: an object's save pays for neither
+        building the SQL nor the ORM's execution. ``reads`` ride along in the same SELECT and are
+        answered before any violation is reported.
+        """
         cls = type(self)
-        checks: list[tuple[tuple[sa.Column[Any], ...], sa.Exists]] = []
-        for columns, null in _unique_column_sets(cls):
+        checked: list[int] = []
+        parameters: dict[str, Any] = {"self_id": self.id}
+        for position, (columns, null) in enumerate(_unique_column_sets(cls)):
             values = [self._field_value(column) for column in columns]
             if any(value is None for value in values) or (null is not None and self._field_value(null) is not None):
                 continue
-            stmt = sa.select(cls.id).where(*(column == value for column, value in zip(columns, values, strict=True)))
-            if null is not None:
-                stmt = stmt.where(null.is_(None))
-            checks.append((columns, stmt.where(cls.id != self.id).exists()))
-        if not checks:
+            checked.append(position)
+            parameters.update((_unique_parameter(position, index), value) for index, value in enumerate(values))
+        if not checked and not reads:
             return
-        taken = session.execute(sa.select(*(check for _columns, check in checks))).one()
-        for (columns, _check), is_taken in zip(checks, taken, strict=True):
+        statement = _validation_statement(cls, tuple(checked), tuple(read.column for read in reads))
+        answers = session.connection().execute(statement, parameters).one()
+        for read, answer in zip(reads, answers[len(checked):], strict=True):
+            read.answered(session, answer)
+        sets = _unique_column_sets(cls)
+        for position, is_taken in zip(checked, answers[:len(checked)], strict=True):
             if is_taken:
-                raise ValidationError(self._duplicate_message(columns))
+                raise ValidationError(self._duplicate_message(sets[position][0]))
 
     def _duplicate_message(self, columns: tuple[sa.Column[Any], ...]) -> str:
         *scope, field = columns
@@ -328,18 +348,42 @@ def _identity(obj: Base) -> Any:
     return obj.__dict__.get("id")
 
 
+class _ColumnRule(NamedTuple):
+    """What ``full_clean()`` checks of one column: presence when ``required``, at most ``length`` characters."""
+
+    column: sa.Column[Any]
+    label: str
+    required: bool
+    length: int | None
+
+
 class _ColumnInfo:
-    """Per-model map of table columns to attribute keys and to the relations they implement."""
+    """Per-model map of table columns to attribute keys and to the relations they implement, and the column rules.
+
+    Worked out once per model: validating an object then only reads its values.
+    """
 
     def __init__(self, model: type[Base]) -> None:
         mapper: Mapper[Any] = sa.inspect(model)
         self.keys = {column: mapper.get_property_by_column(column).key for column in table_of(model).columns}
         self.relation_of: dict[sa.Column[Any], str] = {}
+        self.many_to_one = tuple(rel.key for rel in mapper.relationships if rel.direction is MANYTOONE)
         for rel in mapper.relationships:
             if rel.direction is MANYTOONE:
                 for column in rel.local_columns:
                     if isinstance(column, sa.Column):
                         self.relation_of.setdefault(column, rel.key)
+        self.rules = tuple(rule for rule in map(self._rule, table_of(model).columns)
+                           if rule is not None and (rule.required or rule.length))
+
+    def _rule(self, column: sa.Column[Any]) -> _ColumnRule | None:
+        if column.primary_key:
+            return None
+        required = bool(column.info.get("required")) or (
+            not column.nullable and column.default is None and column.server_default is None
+        )
+        length = getattr(column.type, "length", None) if isinstance(column.type, sa.String) else None
+        return _ColumnRule(column, self.relation_of.get(column, self.keys[column]), required, length)
 
 
 @cache
@@ -406,6 +450,35 @@ def _unique_column_sets(model: type[Base]) -> tuple[_UniqueSet, ...]:
         for i in table.indexes if i.unique
     ]
     return tuple(dict.fromkeys(sets))  # a unique column is also listed as a constraint: check it once
+
+
+def _unique_parameter(position: int, index: int) -> str:
+    return f"unique_{position}_{index}"
+
+
+@cache
+def _validation_statement(
+    model: type[Base], checked: tuple[int, ...], reads: tuple[sa.ColumnElement[Any], ...]
+) -> sa.Select[Any]:
+    """``SELECT EXISTS(...), ..., <reads>``: whether each checked unique set is taken by another row, then the reads.
+
+    ``checked`` are positions in ``_unique_column_sets(model)``; the values are bound by ``_unique_parameter``
+    names and the object's own pk as ``self_id``. Cached: there are few combinations per model.
+    """
+    table = table_of(model)
+    sets = _unique_column_sets(model)
+    taken = []
+    for position in checked:
+        columns, null = sets[position]
+        conditions = [
+            column == sa.bindparam(_unique_parameter(position, index), type_=column.type)
+            for index, column in enumerate(columns)
+        ]
+        if null is not None:
+            conditions.append(null.is_(None))
+        conditions.append(table.c.id.is_distinct_from(sa.bindparam("self_id", type_=table.c.id.type)))
+        taken.append(sa.select(table.c.id).where(*conditions).exists())
+    return sa.select(*taken, *reads)
 
 
 @cache

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship
 
 from jobruntime.core.parsing import parse_flag
-from jobruntime.models.base import Base, Manager, session_for
+from jobruntime.models.base import Base, Manager, ValidationRead, session_for
 from jobruntime.models.content_type_set import ContentTypeSet, ForModelQuerySet
 from jobruntime.models.errors import ValidationError
 from jobruntime.models.related import RelatedObjects
@@ -166,6 +167,9 @@ class CustomFieldChoice(Base):
 
 
 _CACHE_KEY = "jobruntime.custom_fields"
+_FIELD_MODELS = (CustomField, CustomFieldChoice)
+# Whether any custom field exists: asked along with a new object's uniqueness check (see ``fields_read``).
+_ANY_FIELD = sa.exists().select_from(CustomField.__table__)
 
 
 def custom_fields_for(session: Session, label: str) -> dict[str, CustomField]:
@@ -175,12 +179,43 @@ def custom_fields_for(session: Session, label: str) -> dict[str, CustomField]:
     and kept in ``session.info``; writing a custom field or a choice, or changing
     its content types, forgets them (:func:`forget_custom_fields`).
     """
-    transaction = session.get_transaction()
+    cached = _cached_fields(session)
+    if cached is None:
+        cached = session.scalars(sa.select(CustomField)).all()
+        _keep_fields(session, cached)
+    return {field.name: field for field in cached if label in (field.content_type_labels or [])}
+
+
+def _cached_fields(session: Session) -> Sequence[CustomField] | None:
+    """The fields read earlier in the session's current transaction, or None."""
     cached = session.info.get(_CACHE_KEY)
-    if cached is None or cached[0] is not transaction:
-        cached = (transaction, session.scalars(sa.select(CustomField)).all())
-        session.info[_CACHE_KEY] = cached
-    return {field.name: field for field in cached[1] if label in (field.content_type_labels or [])}
+    if cached is None or cached[0] is not session.get_transaction():
+        return None
+    return cached[1]
+
+
+def _keep_fields(session: Session, fields: Sequence[CustomField]) -> None:
+    session.info[_CACHE_KEY] = (session.get_transaction(), fields)
+
+
+def fields_read(session: Session) -> ValidationRead | None:
+    """The question "is there any custom field?", for ``validated_save()`` to ask with its uniqueness check.
+
+    Most databases define none: then the answer (no) is kept as this transaction's fields and
+    :func:`custom_fields_for` makes no query of its own. None when there is nothing to ask:
+    the fields are already known, or the session holds a custom field or choice not flushed
+    yet (validation reads without flushing, so the answer could be stale).
+    """
+    if _cached_fields(session) is not None:
+        return None
+    if any(isinstance(obj, _FIELD_MODELS) for pending in (session.new, session.dirty, session.deleted) for obj in pending):
+        return None
+    return ValidationRead(_ANY_FIELD, _answered)
+
+
+def _answered(session: Session, any_field: bool) -> None:
+    if not any_field:
+        _keep_fields(session, ())
 
 
 def forget_custom_fields(obj: Any) -> None:

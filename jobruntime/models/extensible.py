@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from jobruntime.models.base import session_for
-from jobruntime.models.custom_fields import CustomFieldModel, custom_field_column, typed
+from jobruntime.models.base import ValidationRead, session_for
+from jobruntime.models.custom_fields import CustomFieldModel, custom_field_column, fields_read, typed
 from jobruntime.models.errors import FieldError
 from jobruntime.models.tags import Tag, TaggedModel, tagged_ids
 
@@ -18,6 +19,11 @@ class Extensible(CustomFieldModel, TaggedModel):
     def full_clean(self) -> None:
         super().full_clean()  # type: ignore[misc]
         self.clean_custom_fields(session_for(self))  # type: ignore[arg-type]
+
+    def _validation_reads(self, session: Session) -> tuple[ValidationRead, ...]:
+        """Whether any custom field exists, asked with the uniqueness check (``clean_custom_fields`` needs them)."""
+        read = fields_read(session)
+        return () if read is None else (read,)
 
     def save(self) -> None:
         """A new object gets its custom fields' defaults, even unvalidated (``objects.create()``)."""

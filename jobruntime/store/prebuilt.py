@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, configure_mappers, make_transient_to_detache
 from sqlalchemy.orm.attributes import instance_dict, manager_of_class
 from sqlalchemy.sql.expression import Executable
 
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.errors import JobRuntimeError
 
 Processor = Callable[[Any], Any] | None
@@ -77,14 +78,14 @@ class Prebuilt:
             db.connection.cursor().executemany(compiled.sql, [self._arguments(compiled, row) for row in rows])
 
     def rows(self, db: DriverConnection, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        return self.fetched(db, self.execute(db, parameters))
+        return self.rows_of(db, self.execute(db, parameters))
 
     def first(self, db: DriverConnection, parameters: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         found = self.rows(db, parameters)
         return found[0] if found else None
 
-    def fetched(self, db: DriverConnection, cursor: Any) -> list[dict[str, Any]]:
-        """The rows of a cursor this statement was executed on, converted as SQLAlchemy would."""
+    def rows_of(self, db: DriverConnection, cursor: Any) -> list[dict[str, Any]]:
+        """The rows of ``cursor``, on which this statement ran: read once a :func:`pipelined` block has ended."""
         rows = cursor.fetchall()
         names, processors = self._result_processing(self._compile(db.dialect), db.dialect, cursor)
         converters = tuple(zip(names, processors, strict=True))
@@ -128,18 +129,14 @@ class Prebuilt:
 
 
 def rows_each(db: DriverConnection, calls: Sequence[tuple[Prebuilt, Mapping[str, Any]]]) -> list[list[dict[str, Any]]]:
-    """``statement.rows(db, parameters)`` for every call, in order, sent before any answer is read.
+    """``statement.rows(db, parameters)`` for every call, in order, sent together (:func:`pipelined`).
 
-    On psycopg that is its pipeline mode: the statements travel together and their answers
-    come back together, so a worker reading ahead for the deliveries waiting behind the one
-    in hand pays one round trip for all of them. Other drivers run them one by one.
+    A worker reading ahead for the deliveries waiting behind the one in hand pays one
+    round trip for all of them.
     """
-    pipeline = getattr(db.connection, "pipeline", None)
-    if pipeline is None or len(calls) < 2:
-        return [statement.rows(db, parameters) for statement, parameters in calls]
-    with pipeline():
+    with pipelined(db):
         cursors = [(statement, statement.execute(db, parameters)) for statement, parameters in calls]
-        return [statement.fetched(db, cursor) for statement, cursor in cursors]
+    return [statement.rows_of(db, cursor) for statement, cursor in cursors]
 
 
 def prebuilt_insert(table: Table, columns: Iterable[str]) -> Prebuilt:
@@ -176,6 +173,21 @@ def _default_maker(default: Any) -> Callable[[], Any]:
     if default.is_callable:
         return lambda: default.arg(None)
     return lambda: default.arg
+
+
+@contextmanager
+def pipelined(db: DriverConnection) -> Iterator[None]:
+    """Send the statements run in the block together: one round trip for all of them, when the block ends.
+
+    Their results (and errors) arrive as the block ends, so a cursor is read after it
+    (:meth:`Prebuilt.rows_of`); reading one inside costs a round trip of its own. Where the
+    database cannot (SQLite), the statements simply run one by one.
+    """
+    if not Capabilities.of(db.dialect).pipelines:
+        yield
+        return
+    with db.connection.pipeline():
+        yield
 
 
 @contextmanager
