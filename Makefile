@@ -37,6 +37,7 @@ browser:
 
 test: install services browser
 	$(VENV)/bin/lint-imports  # the layer contracts in pyproject.toml
+	$(VENV)/bin/ruff check .  # imports sorted
 	$(VENV)/bin/python -m pytest
 
 bench: install services

@@ -7,10 +7,10 @@ dead-lettered with the reason and reported as a ``job.error`` event.
 
 from __future__ import annotations
 
+from jobruntime.bus.messages import ErrorEvent
 from jobruntime.changes.external import ObjectChangeMessage, record_external
 from jobruntime.core.errors import RefusalError
 from jobruntime.worker.handling import HandlerContext, Outcome
-from jobruntime.bus.messages import ErrorEvent
 
 
 def handle(body: bytes, ctx: HandlerContext) -> Outcome:

@@ -17,26 +17,32 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobruntime.authoring.job import JobRequest
+from jobruntime.bus.messages import ErrorEvent, MalformedMessage, RunRequest, body_sha256
 from jobruntime.core.errors import RefusalError
-from jobruntime.worker.admission import Admission
+from jobruntime.core.limits import quote
+from jobruntime.core.statuses import COMPLETED, ERRORED, FAILED, PENDING
+from jobruntime.models import JobResult, User
 from jobruntime.run.auth import (
-    RUN_JOB, AuthenticationFailed, PermissionDenied, check_credentials, check_permission, check_queue, find_user,
+    RUN_JOB,
+    AuthenticationFailed,
+    PermissionDenied,
+    check_credentials,
+    check_permission,
+    check_queue,
+    find_user,
     requester,
 )
+from jobruntime.run.claim import Claim, RunClaim
 from jobruntime.run.events import result_event_row
 from jobruntime.run.execution import ConnectionLost, JobExecution, LeaseLost, RunOptions
-from jobruntime.core.limits import quote
+from jobruntime.storage import StoreUnavailable, UploadedFile, UploadUnusable, discard, fetch
+from jobruntime.store.prebuilt import as_model, connection_lost, transaction
+from jobruntime.worker.admission import Admission
 from jobruntime.worker.handling import HandlerContext, Outcome
-from jobruntime.authoring.job import JobRequest
-from jobruntime.run.claim import Claim, RunClaim
 from jobruntime.worker.leases import refuse_run, rerun_request, run_name
 from jobruntime.worker.reaper import Reaped, release_run
-from jobruntime.bus.messages import ErrorEvent, MalformedMessage, RunRequest, body_sha256
-from jobruntime.models import JobResult, User
-from jobruntime.store.prebuilt import as_model, connection_lost, transaction
 from jobruntime.worker.standing import another_jobs, conflict
-from jobruntime.core.statuses import COMPLETED, ERRORED, FAILED, PENDING
-from jobruntime.storage import StoreUnavailable, UploadedFile, UploadUnusable, discard, fetch
 
 RELEASE_TRIES = 3  # a lost connection takes its pool's others with it: the next one is fresh
 RELEASE_RETRY_DELAY = 0.5  # seconds

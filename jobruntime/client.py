@@ -23,20 +23,26 @@ from typing import IO, TYPE_CHECKING, Any, Union
 
 from sqlalchemy import delete
 
-from jobruntime.core.errors import JobRuntimeError, RefusalError
-from jobruntime.run.auth import AuthenticationFailed, check_credentials, requester, signed, valid_queues
-from jobruntime.bus.broker import Bus, RequestTooLarge
-from jobruntime.run.execution import create_job_result
 from jobruntime.authoring.records import lookup_record
-from jobruntime.worker.leases import run_name
+from jobruntime.bus.broker import Bus, RequestTooLarge
 from jobruntime.bus.messages import (
-    ERROR_ROUTING_KEY, FileRef, LogEvent, LogEventEntry, ResultEvent, RunRequest, body_sha256,
+    ERROR_ROUTING_KEY,
+    FileRef,
+    LogEvent,
+    LogEventEntry,
+    ResultEvent,
+    RunRequest,
+    body_sha256,
 )
-from jobruntime.models import JobResult
-from jobruntime.store.prebuilt import transaction
-from jobruntime.run.runtime import Runtime
+from jobruntime.core.errors import JobRuntimeError, RefusalError
 from jobruntime.core.settings import Settings
 from jobruntime.core.statuses import TERMINAL_STATUSES
+from jobruntime.models import JobResult
+from jobruntime.run.auth import AuthenticationFailed, check_credentials, requester, signed, valid_queues
+from jobruntime.run.execution import create_job_result
+from jobruntime.run.runtime import Runtime
+from jobruntime.store.prebuilt import transaction
+from jobruntime.worker.leases import run_name
 
 if TYPE_CHECKING:
     from jobruntime.storage import Store

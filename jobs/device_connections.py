@@ -1,6 +1,5 @@
-from jobruntime.models import ConsolePort, Device, PowerPort
-from jobruntime.models import Status
 from jobruntime import Job
+from jobruntime.models import ConsolePort, Device, PowerPort, Status
 
 
 class DeviceConnectionsReport(Job):

@@ -1,8 +1,6 @@
-from jobruntime.core.text import slugify
-
-from jobruntime.models import Device, DeviceRole, DeviceType, Manufacturer, Site
-from jobruntime.models import Status
 from jobruntime import *
+from jobruntime.core.text import slugify
+from jobruntime.models import Device, DeviceRole, DeviceType, Manufacturer, Site, Status
 
 
 class NewBranch(Job):

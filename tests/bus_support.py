@@ -16,15 +16,15 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from jobruntime.run.auth import create_token
-from jobruntime.bus.broker import Bus
 from jobruntime.authoring.discovery import discover
 from jobruntime.authoring.records import sync
-from jobruntime.models import Job as JobRecord
-from jobruntime.models import JobResult, User
-from jobruntime.run.runtime import Runtime
+from jobruntime.bus.broker import Bus
 from jobruntime.core.sanitize import Sanitizer
 from jobruntime.core.settings import Settings
+from jobruntime.models import Job as JobRecord
+from jobruntime.models import JobResult, User
+from jobruntime.run.auth import create_token
+from jobruntime.run.runtime import Runtime
 from tests.rabbit import AMQP_URL
 
 RABBIT_URL = os.environ.get("JOBRUNTIME_TEST_BROKER_URL", AMQP_URL)

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from jobruntime.store.database import make_engine, migrate, seed_statuses
 from jobruntime.models import bind_session, declare_all
+from jobruntime.store.database import make_engine, migrate, seed_statuses
 from tests.rabbit import AMQP_URL, close_session_vhost, open_session_vhost
 
 PG_URL_BASE = os.environ.get("JOBRUNTIME_TEST_PG_URL_BASE", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -195,9 +195,9 @@ JOB_MODULES = Path(__file__).parent / "job_modules"
 @pytest.fixture
 def runtime(engine: sa.Engine, tmp_path: Path):
     """A Runtime on the test database, with ``tests/job_modules`` as JOBS_ROOT."""
-    from jobruntime.run.runtime import Runtime
     from jobruntime.core.sanitize import Sanitizer
     from jobruntime.core.settings import Settings
+    from jobruntime.run.runtime import Runtime
 
     settings = Settings(database_url=engine.url.render_as_string(hide_password=False), jobs_root=JOB_MODULES,
                         home=tmp_path)

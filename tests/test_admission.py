@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from jobruntime.worker import admission
-from jobruntime.worker.admission import AdmissionReadAhead, read_admission
-from jobruntime.run.auth import RUN_JOB, create_token, grant
 from jobruntime.bus.messages import RunRequest
 from jobruntime.models import JobResult
+from jobruntime.run.auth import RUN_JOB, create_token, grant
 from jobruntime.store.prebuilt import in_session
+from jobruntime.worker import admission
+from jobruntime.worker.admission import AdmissionReadAhead, read_admission
 
 JOB_MODULES = Path(__file__).parent / "job_modules"
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from jobruntime.bus.messages import RunRequest
+from jobruntime.models import ObjectPermission, Token, User
 from jobruntime.run.auth import (
     AuthenticationFailed,
     InvalidQueue,
@@ -24,8 +26,6 @@ from jobruntime.run.auth import (
     signed,
     valid_queues,
 )
-from jobruntime.bus.messages import RunRequest
-from jobruntime.models import ObjectPermission, Token, User
 from jobruntime.store.prebuilt import in_session
 
 JOB_MODULES = Path(__file__).parent / "job_modules"

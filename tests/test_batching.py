@@ -22,7 +22,13 @@ from jobruntime.bus.topology import DELIVERY_COUNT_HEADER, HANDED_BACK_COUNT_HEA
 from jobruntime.client import Client
 from jobruntime.models import JobResult, OutboxEvent
 from tests.bus_support import (
-    JOB_MODULES, RABBIT_URL, bus_environment, bus_runtime, child_pids, running_worker, seed_jobs_and_users,
+    JOB_MODULES,
+    RABBIT_URL,
+    bus_environment,
+    bus_runtime,
+    child_pids,
+    running_worker,
+    seed_jobs_and_users,
     wait_for_result,
 )
 from tests.test_worker import log_messages, result_events, sites

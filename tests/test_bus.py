@@ -13,7 +13,6 @@ import pytest
 from kombu import Connection, Queue
 
 from jobruntime.bus.broker import AlreadySettled, BrokerUnavailable, Bus, Delivery, NoWorkers, QueueNotFound
-from jobruntime.core.settings import Settings
 from jobruntime.bus.topology import (
     DEAD_EXCHANGE,
     DEAD_QUEUE,
@@ -28,6 +27,7 @@ from jobruntime.bus.topology import (
     run_exchange,
     run_queue_arguments,
 )
+from jobruntime.core.settings import Settings
 from tests.bus_support import broker_connections
 from tests.rabbit import (
     AMQP_URL,

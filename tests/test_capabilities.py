@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.dialects.mysql.base import MySQLDialect
 
+from jobruntime.bus.transport import AmqpTransport, MemoryTransport, Transport
+from jobruntime.core.capabilities import POSTGRESQL, SQLITE, Capabilities, UnsupportedDatabase
 from jobruntime.core.errors import SetupError
 from jobruntime.core.settings import Settings
-from jobruntime.bus.transport import AmqpTransport, MemoryTransport, Transport
 from jobruntime.models import JobResult
-from jobruntime.core.capabilities import POSTGRESQL, SQLITE, Capabilities, UnsupportedDatabase
 
 
 def test_the_capabilities_follow_the_engine(engine):

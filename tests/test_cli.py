@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
-from tests.cli_support import database_env, invoker
 
 from jobruntime.models import JobLogEntry, JobResult
+from tests.cli_support import database_env, invoker
 
 BRANCH = {"site_name": "Branch 7", "switch_count": 2, "switch_model": {"model": "Catalyst 9300-48P"}}
 

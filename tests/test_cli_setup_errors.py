@@ -6,9 +6,9 @@ import sqlite3
 
 import click
 from click.testing import CliRunner
-from tests.cli_support import database_env, invoker
 
 from jobruntime.cli.setup_errors import SetupErrorGroup
+from tests.cli_support import database_env, invoker
 
 JOB = "local/new_branch/NewBranch"
 

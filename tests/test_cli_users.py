@@ -11,12 +11,12 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobruntime.run.auth import authenticate
-from jobruntime.cli import main
-from tests.cli_support import database_env, invoker
 from jobruntime.bus.messages import RunRequest
+from jobruntime.cli import main
 from jobruntime.models import ObjectPermission, Token
+from jobruntime.run.auth import authenticate
 from jobruntime.store.prebuilt import in_session
+from tests.cli_support import database_env, invoker
 
 JOB = "local/new_branch/NewBranch"
 

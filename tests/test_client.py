@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from jobruntime.bus.broker import Bus, ReceivedEvent
-from jobruntime.client import Client, Follower, RunRejected
-from jobruntime.store.database import migrate
 from jobruntime.authoring.discovery import discover
-from jobruntime.run.events import result_event_row
 from jobruntime.authoring.records import sync
+from jobruntime.bus.broker import Bus, ReceivedEvent
 from jobruntime.bus.messages import body_sha256
-from jobruntime.models import JobResult
+from jobruntime.client import Client, Follower, RunRejected
 from jobruntime.core.settings import Settings
+from jobruntime.models import JobResult
+from jobruntime.run.events import result_event_row
+from jobruntime.store.database import migrate
 from jobruntime.testing import ensure_user
 from tests.rabbit import AMQP_URL
 

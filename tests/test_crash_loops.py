@@ -14,9 +14,9 @@ from kombu import Connection
 from jobruntime.authoring.discovery import discover
 from jobruntime.authoring.records import find_record, sync
 from jobruntime.client import Client
+from jobruntime.core.sanitize import Sanitizer
 from jobruntime.models import User
 from jobruntime.run.runtime import Runtime
-from jobruntime.core.sanitize import Sanitizer
 from tests.bus_support import JOB_MODULES, RABBIT_URL, bus_environment, running_worker, settings_from, wait_for_result
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

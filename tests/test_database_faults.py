@@ -16,14 +16,14 @@ from kombu import Connection
 from sqlalchemy import func, make_url, select
 from sqlalchemy.exc import OperationalError
 
-from jobruntime.client import Client
 from jobruntime.authoring.discovery import discover
 from jobruntime.authoring.records import sync
+from jobruntime.client import Client
+from jobruntime.core.sanitize import Sanitizer
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, Site, User
-from jobruntime.store.prebuilt import connection_lost, transaction
 from jobruntime.run.runtime import Runtime
-from jobruntime.core.sanitize import Sanitizer
+from jobruntime.store.prebuilt import connection_lost, transaction
 from tests.bus_support import JOB_MODULES, RABBIT_URL, bus_environment, running_worker, settings_from, wait_for_result
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

@@ -8,12 +8,12 @@ import json
 import pytest
 from sqlalchemy import select
 
+from jobruntime.bus.messages import RunRequest
+from jobruntime.bus.topology import FIRST_DEATH_REASON_HEADER, REASON_HEADER
+from jobruntime.models import JobResult, User
 from jobruntime.run.auth import create_token, signed
 from jobruntime.run.events import result_event_row
-from jobruntime.bus.messages import RunRequest
-from jobruntime.models import JobResult, User
 from jobruntime.worker.dead_letters import end_dead_lettered_run
-from jobruntime.bus.topology import FIRST_DEATH_REASON_HEADER, REASON_HEADER
 
 SECRET = "sweep-secret"
 JOB = "local/basic/PassingJob"

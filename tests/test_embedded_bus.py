@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from tests.cli_support import REPO, invoker
 from tests.test_cli import BRANCH
 

@@ -11,7 +11,12 @@ import pytest
 import jobruntime
 import jobruntime_handlers
 from jobruntime.core.errors import (
-    BrokerError, JobRuntimeError, RefusalError, RunInterrupted, SetupError, StorageError,
+    BrokerError,
+    JobRuntimeError,
+    RefusalError,
+    RunInterrupted,
+    SetupError,
+    StorageError,
 )
 
 SUBTREES = (RefusalError, SetupError, BrokerError, StorageError, RunInterrupted)

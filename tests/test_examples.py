@@ -8,9 +8,9 @@ import netaddr
 import pytest
 from sqlalchemy import select
 
-from jobruntime.store.demo import load_demo_data
 from jobruntime.authoring.discovery import load_job_class
 from jobruntime.models import Device, IPAddress, Prefix, Site, bind_session
+from jobruntime.store.demo import load_demo_data
 from jobruntime.testing import run_job_for_testing
 
 JOBS = Path(__file__).parent.parent / "jobs"

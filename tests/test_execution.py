@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from jobruntime.run.execution import REVERTED_AUTOMATICALLY, REVERTED_DUE_TO_ERROR
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, Site
+from jobruntime.run.execution import REVERTED_AUTOMATICALLY, REVERTED_DUE_TO_ERROR
 from jobruntime.testing import run_job_for_testing
 from tests.job_modules import basic
 from tests.job_modules.variables_job import EveryVariable
@@ -305,8 +305,8 @@ def test_a_cancel_reaches_a_job_that_caught_its_soft_limit_and_carried_on():
     import threading
     import time
 
-    from jobruntime.run.interrupts import Interrupter, RunCancelled
     from jobruntime.authoring.job import SoftTimeLimitExceeded
+    from jobruntime.run.interrupts import Interrupter, RunCancelled
 
     interrupter, seen = Interrupter(), []
     with interrupter.armed(0.2):

@@ -13,15 +13,22 @@ import pytest
 from kombu import Connection, Queue
 
 from jobruntime.bus.broker import Bus, RequestTooLarge
-from jobruntime.client import Client
 from jobruntime.bus.credentials import strip_credentials, token_fingerprint
 from jobruntime.bus.messages import ERROR_ROUTING_KEY
-from jobruntime.models import JobResult
-from jobruntime.core.settings import Settings
 from jobruntime.bus.topology import DEAD_QUEUE, DEAD_RUNS_QUEUE, REASON_HEADER, run_exchange
+from jobruntime.client import Client
+from jobruntime.core.settings import Settings
+from jobruntime.models import JobResult
 from tests.bus_support import child_pids, running_worker, wait_for_result
 from tests.rabbit import (
-    AMQP_URL, BROKER_ADDRESS, VHOST, DeadLetterTap, delete_queues, rabbitmqctl, raw_get, unique,
+    AMQP_URL,
+    BROKER_ADDRESS,
+    VHOST,
+    DeadLetterTap,
+    delete_queues,
+    rabbitmqctl,
+    raw_get,
+    unique,
 )
 from tests.test_worker import _dead_letter_with, publish, stack  # noqa: F401 - the worker stack fixture
 

@@ -15,10 +15,10 @@ import pytest
 from kombu import Connection, Exchange, Producer
 from sqlalchemy import select
 
+from jobruntime.bus.topology import CHANGES_EXCHANGE, CHANGES_QUEUE, REASON_HEADER
 from jobruntime.changes.external import ObjectChangeMessage
 from jobruntime.changes.hooks import hook_run_id
 from jobruntime.models import ObjectChange
-from jobruntime.bus.topology import CHANGES_EXCHANGE, CHANGES_QUEUE, REASON_HEADER
 from tests.bus_support import RABBIT_URL, running_worker, wait_for_result
 from tests.rabbit import DeadLetterTap
 from tests.test_job_hooks import LOG_RECEIVER, add_hook

@@ -23,7 +23,13 @@ from jobruntime.client import Client
 from jobruntime.models import JobLogEntry, JobResult
 from jobruntime.storage import open_store
 from tests.bus_support import (
-    JOBRUNTIME, RABBIT_URL, bus_environment, bus_runtime, child_pids, running_worker, seed_jobs_and_users,
+    JOBRUNTIME,
+    RABBIT_URL,
+    bus_environment,
+    bus_runtime,
+    child_pids,
+    running_worker,
+    seed_jobs_and_users,
     wait_for_result,
 )
 from tests.rabbit import poisoned_queue

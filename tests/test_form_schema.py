@@ -11,7 +11,6 @@ import pytest
 
 from jobruntime.authoring.discovery import discover
 from jobruntime.authoring.form_schema import form_schema
-from jobruntime.models import DeviceRole, DeviceType, Manufacturer
 from jobruntime.authoring.variables import (
     BooleanVar,
     ChoiceVar,
@@ -28,6 +27,7 @@ from jobruntime.authoring.variables import (
     TextVar,
     ordered_variables,
 )
+from jobruntime.models import DeviceRole, DeviceType, Manufacturer
 
 COLORS = (("ff0000", "Red"), ("00ff00", "Green"))
 

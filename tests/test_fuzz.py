@@ -10,9 +10,9 @@ import uuid
 import pytest
 
 from jobruntime.bus.broker import Bus
-from jobruntime.core.limits import REASON_LIMIT
 from jobruntime.bus.messages import MalformedMessage, RunRequest
 from jobruntime.bus.topology import REASON_HEADER
+from jobruntime.core.limits import REASON_LIMIT
 from tests.bus_support import child_pids, running_worker, wait_for_result
 from tests.rabbit import DeadLetterTap
 from tests.test_worker import _dead_letter_with, publish, stack  # noqa: F401 - the worker stack fixture

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from jobruntime.models import JobResult
 from jobruntime.sources.pinning import pin
-
 from tests.cli_support import database_env, invoker
 from tests.git_support import git, hello_repository, http_git_server
 

@@ -9,16 +9,16 @@ import uuid
 import pytest
 from sqlalchemy import select, text
 
+from jobruntime.authoring.discovery import discover
+from jobruntime.authoring.records import find_record, sync
+from jobruntime.bus.messages import RunRequest
+from jobruntime.bus.outbox import EVENTS_EXCHANGE, RUN_EXCHANGE
 from jobruntime.changes.hooks import hook_run_id, write_with_hook_runs
 from jobruntime.changes.recorder import Change
 from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
-from jobruntime.store.prebuilt import in_session, on_connection
-from jobruntime.authoring.discovery import discover
-from jobruntime.authoring.records import find_record, sync
-from jobruntime.bus.messages import RunRequest
 from jobruntime.models import JobHook, ObjectChange, OutboxEvent
-from jobruntime.bus.outbox import EVENTS_EXCHANGE, RUN_EXCHANGE
+from jobruntime.store.prebuilt import in_session, on_connection
 from jobruntime.testing import run_job_for_testing
 from tests.conftest import JOB_MODULES
 from tests.job_modules import change_jobs

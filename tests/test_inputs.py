@@ -16,8 +16,13 @@ import netaddr
 import pytest
 from sqlalchemy.orm import Session
 
-from jobruntime.authoring.inputs import InputValidationError, NamedBytesIO, VariableError, serialize_value, validate_data
-from jobruntime.models import DeviceRole, DeviceType, Manufacturer, QuerySet
+from jobruntime.authoring.inputs import (
+    InputValidationError,
+    NamedBytesIO,
+    VariableError,
+    serialize_value,
+    validate_data,
+)
 from jobruntime.authoring.variables import (
     BooleanVar,
     ChoiceVar,
@@ -33,6 +38,7 @@ from jobruntime.authoring.variables import (
     StringVar,
     TextVar,
 )
+from jobruntime.models import DeviceRole, DeviceType, Manufacturer, QuerySet
 
 COLORS = (("ff0000", "Red"), ("00ff00", "Green"), ("0000ff", "Blue"))
 

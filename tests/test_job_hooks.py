@@ -13,11 +13,11 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from jobruntime.bus.broker import Bus
-from jobruntime.changes.hooks import hook_run_id
 from jobruntime.authoring.records import find_record
-from jobruntime.models import JobHook, JobResult, ObjectChange, OutboxEvent
+from jobruntime.bus.broker import Bus
 from jobruntime.bus.outbox import RUN_EXCHANGE, OutboxRelay
+from jobruntime.changes.hooks import hook_run_id
+from jobruntime.models import JobHook, JobResult, ObjectChange, OutboxEvent
 from tests.bus_support import child_pids, running_worker, wait_for_result
 from tests.rabbit import delete_queues
 from tests.test_worker import log_messages, publish, stack  # noqa: F401 - stack is a fixture

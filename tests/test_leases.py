@@ -12,16 +12,16 @@ from sqlalchemy.orm import Session
 
 from jobruntime import Job
 from jobruntime.authoring.discovery import discover
-from jobruntime.run.events import result_event_row
-from jobruntime.run.execution import LeaseLost, RunOptions, execute
 from jobruntime.authoring.records import find_record, lookup_record, sync
 from jobruntime.core.clock import utcnow
+from jobruntime.models import JobLogEntry, JobResult, OutboxEvent, Site, Status, User
 from jobruntime.run.claim_statements import claim_run
+from jobruntime.run.events import result_event_row
+from jobruntime.run.execution import LeaseLost, RunOptions, execute
+from jobruntime.store.prebuilt import as_model, transaction
 from jobruntime.worker.leases import refuse_run, renew_lease, request_cancel, rerun_request
 from jobruntime.worker.reaper import reap_expired
 from jobruntime.worker.timelimits import RunSlot
-from jobruntime.models import JobLogEntry, JobResult, OutboxEvent, Site, Status, User
-from jobruntime.store.prebuilt import as_model, transaction
 
 JOB_MODULES = Path(__file__).parent / "job_modules"
 

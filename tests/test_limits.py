@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jobruntime.run.events import log_event_rows
-from jobruntime.core.limits import REASON_LIMIT, truncate
 from jobruntime.bus.messages import OUTPUT_LIMIT, MalformedMessage, RunRequest
+from jobruntime.core.limits import REASON_LIMIT, truncate
+from jobruntime.run.events import log_event_rows
 from jobruntime.run.log import LogEntry
 from jobruntime.testing import run_job_for_testing
 from tests.job_modules import basic

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.cli_support import invoker
-from tests.middleware_support import SEEN
-from tests.test_cli import BRANCH
-from tests.test_embedded_bus import embedded  # noqa: F401 - the fixture
 
-from jobruntime.run.runtime import Runtime
 from jobruntime.core.settings import DEFAULT_MIDDLEWARE, InvalidSetting, Settings
+from jobruntime.run.runtime import Runtime
 from jobruntime.worker.leases import KeepLease
 from jobruntime.worker.middleware import FlushLog, RunMiddleware, WorkerResources, build_middleware, middleware_classes
 from jobruntime.worker.supervisor import WorkerProcess, load_handler
 from jobruntime.worker.timelimits import HardLimit, RunSlot
+from tests.cli_support import invoker
+from tests.middleware_support import SEEN
+from tests.test_cli import BRANCH
+from tests.test_embedded_bus import embedded  # noqa: F401 - the fixture
 
 
 def test_the_default_middleware_is_lease_renewal_log_flushing_and_the_hard_limit():

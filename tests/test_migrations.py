@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from jobruntime.store.database import make_engine, migrate
 from jobruntime import models
 from jobruntime.models import declare_all
+from jobruntime.store.database import make_engine, migrate
 
 
 def test_migrated_schema_matches_the_models(fresh_db_url):

@@ -13,8 +13,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from jobruntime.store.database import DEFAULT_STATUSES, make_engine, migrate
-from jobruntime.models.natural import naturalize, naturalize_interface
 from jobruntime.models import (
     VLAN,
     Cable,
@@ -32,8 +30,8 @@ from jobruntime.models import (
     Manufacturer,
     NoSessionBound,
     ObjectDoesNotExist,
-    PowerOutlet,
     Platform,
+    PowerOutlet,
     Prefix,
     ProtectedError,
     Site,
@@ -43,6 +41,8 @@ from jobruntime.models import (
     bind_session,
     current_session,
 )
+from jobruntime.models.natural import naturalize, naturalize_interface
+from jobruntime.store.database import DEFAULT_STATUSES, make_engine, migrate
 
 
 @dataclass

@@ -12,14 +12,14 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
+from jobruntime import Job
 from jobruntime.authoring.compat.django_settings import bind
 from jobruntime.authoring.compat.finder import NautobotNamesFinder, is_alias, nautobot_names
-from jobruntime import Job
 from jobruntime.authoring.discovery import discover, load_job_class, load_local_module
-from jobruntime.models import DeviceRole, Interface, Site, Status, Tenant, ValidationError
-from jobruntime.run.runtime import Runtime
 from jobruntime.core.sanitize import Sanitizer
 from jobruntime.core.settings import Settings
+from jobruntime.models import DeviceRole, Interface, Site, Status, Tenant, ValidationError
+from jobruntime.run.runtime import Runtime
 from jobruntime.testing import run_job_for_testing
 
 NAUTOBOT_JOBS = Path(__file__).parent / "nautobot_jobs"

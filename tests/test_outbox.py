@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from jobruntime.bus.broker import Bus
-from jobruntime.models import OutboxEvent
 from jobruntime.bus.outbox import EVENTS_EXCHANGE, OutboxRelay, add_events, event_row
-from jobruntime.store.prebuilt import transaction
 from jobruntime.core.settings import Settings
+from jobruntime.models import OutboxEvent
+from jobruntime.store.prebuilt import transaction
 
 pytestmark = pytest.mark.bus
 

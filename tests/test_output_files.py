@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select, update
 
 from jobruntime.authoring.discovery import discover
-from jobruntime.run.events import result_event_row
 from jobruntime.authoring.records import sync
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult
+from jobruntime.run.events import result_event_row
 from jobruntime.run.local import run_local
 from jobruntime.run.runtime import Runtime
 from tests.cli_support import invoker

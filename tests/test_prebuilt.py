@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import bindparam, create_engine, inspect, select, text, update
 from sqlalchemy.orm import Session
 
-from jobruntime.store.database import make_engine, migrate
 from jobruntime.models import JobResult, User
+from jobruntime.store.database import make_engine, migrate
 from jobruntime.store.prebuilt import Prebuilt, as_model, one_statement, prebuilt_insert, rows_each, transaction
 
 RESULTS = JobResult.__table__

@@ -15,12 +15,12 @@ import pytest
 from kombu import Connection
 from sqlalchemy import select
 
-from jobruntime.run.auth import RUN_JOB, create_token, grant
-from jobruntime.bus.broker import Bus
-from jobruntime.client import Client, RunRejected
 from jobruntime.authoring.records import find_record
-from jobruntime.models import JobResult, User
+from jobruntime.bus.broker import Bus
 from jobruntime.bus.topology import REASON_HEADER
+from jobruntime.client import Client, RunRejected
+from jobruntime.models import JobResult, User
+from jobruntime.run.auth import RUN_JOB, create_token, grant
 from tests.bus_support import RABBIT_URL, running_worker, wait_for_result
 from tests.rabbit import DeadLetterTap
 from tests.test_worker import stack  # noqa: F401 - the worker test stack: users alice (superuser) and bob

@@ -6,10 +6,10 @@ import uuid
 
 from sqlalchemy import select
 
-from jobruntime.run.events import result_event_row
-from jobruntime.run.claim_statements import claim_run
-from jobruntime.worker.reaper import release_run
 from jobruntime.models import JobResult, OutboxEvent
+from jobruntime.run.claim_statements import claim_run
+from jobruntime.run.events import result_event_row
+from jobruntime.worker.reaper import release_run
 
 
 def _claimed(engine, **extra):

@@ -12,18 +12,24 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from jobruntime.run.auth import APPROVE_JOB, RUN_JOB, PermissionDenied, grant
 from jobruntime.bus.broker import Bus
-from jobruntime.models import JobResult, OutboxEvent, ScheduledJob, User
-from jobruntime.scheduling import approvals
 from jobruntime.bus.outbox import OutboxRelay
+from jobruntime.core.settings import Settings
+from jobruntime.models import JobResult, OutboxEvent, ScheduledJob, User
+from jobruntime.run.auth import APPROVE_JOB, RUN_JOB, PermissionDenied, grant
+from jobruntime.scheduling import approvals
 from jobruntime.scheduling.firing import fire_due
 from jobruntime.scheduling.loop import ScheduleFirer
 from jobruntime.scheduling.recurrence import InvalidSchedule, check_crontab, first_run, occurrences, zone
 from jobruntime.scheduling.schedules import (
-    SENSITIVE_APPROVAL, SENSITIVE_SCHEDULE, create_schedule, describe, next_runs, prune, set_enabled,
+    SENSITIVE_APPROVAL,
+    SENSITIVE_SCHEDULE,
+    create_schedule,
+    describe,
+    next_runs,
+    prune,
+    set_enabled,
 )
-from jobruntime.core.settings import Settings
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = dt.timezone.utc

@@ -13,16 +13,16 @@ import pytest
 from kombu import Connection
 from sqlalchemy import func, select
 
-from jobruntime.run.auth import APPROVE_JOB, RUN_JOB, grant
-from jobruntime.client import Client
 from jobruntime.authoring.discovery import discover
 from jobruntime.authoring.records import find_record, sync
+from jobruntime.bus.outbox import RUN_EXCHANGE
+from jobruntime.client import Client
+from jobruntime.core.clock import utcnow
+from jobruntime.core.sanitize import Sanitizer
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, OutboxEvent, ScheduledJob, Site, Status, User
-from jobruntime.core.clock import utcnow
-from jobruntime.bus.outbox import RUN_EXCHANGE
+from jobruntime.run.auth import APPROVE_JOB, RUN_JOB, grant
 from jobruntime.run.runtime import Runtime
-from jobruntime.core.sanitize import Sanitizer
 from jobruntime.scheduling.schedules import create_schedule
 from tests.bus_support import JOB_MODULES, RABBIT_URL, bus_environment, running_worker, settings_from, wait_for_result
 from tests.cli_support import invoker

@@ -12,7 +12,14 @@ import pytest
 
 from jobruntime.bus.messages import FileRef
 from jobruntime.storage import (
-    FileTooLarge, StoreUnavailable, UploadUnusable, discard, fetch, open_store, safe_name, upload,
+    FileTooLarge,
+    StoreUnavailable,
+    UploadUnusable,
+    discard,
+    fetch,
+    open_store,
+    safe_name,
+    upload,
 )
 from jobruntime.storage.uploaded import MEMORY_LIMIT
 from tests.storage_support import free_port, fresh_bucket

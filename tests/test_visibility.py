@@ -10,18 +10,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobruntime import Job, ObjectVar
-from jobruntime.run.auth import create_token
-from jobruntime.client import Client
 from jobruntime.authoring.discovery import discover
 from jobruntime.authoring.inputs import InputValidationError, validate_data
-from jobruntime.models import Job as JobRecord
-from jobruntime.models import JobLogEntry, JobResult, ObjectPermission, OutboxEvent, Token, User
 from jobruntime.authoring.records import sync
-from jobruntime.models import DeviceType, Manufacturer
-from jobruntime.run.runtime import Runtime
-from jobruntime.core.sanitize import Sanitizer
-from jobruntime.testing import ensure_user, run_job_for_testing
 from jobruntime.authoring.variables import MultiObjectVar
+from jobruntime.client import Client
+from jobruntime.core.sanitize import Sanitizer
+from jobruntime.models import (
+    DeviceType,
+    JobLogEntry,
+    JobResult,
+    Manufacturer,
+    ObjectPermission,
+    OutboxEvent,
+    Token,
+    User,
+)
+from jobruntime.models import Job as JobRecord
+from jobruntime.run.auth import create_token
+from jobruntime.run.runtime import Runtime
+from jobruntime.testing import ensure_user, run_job_for_testing
 from tests.bus_support import JOB_MODULES, RABBIT_URL, bus_environment, running_worker, settings_from, wait_for_result
 
 

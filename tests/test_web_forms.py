@@ -5,8 +5,18 @@ from __future__ import annotations
 import pytest
 from starlette.datastructures import FormData
 
-from jobruntime import BooleanVar, ChoiceVar, FileVar, IntegerVar, IPNetworkVar, Job, MultiChoiceVar, ObjectVar
-from jobruntime import StringVar, TextVar
+from jobruntime import (
+    BooleanVar,
+    ChoiceVar,
+    FileVar,
+    IntegerVar,
+    IPNetworkVar,
+    Job,
+    MultiChoiceVar,
+    ObjectVar,
+    StringVar,
+    TextVar,
+)
 from jobruntime.models import DeviceType, Manufacturer
 from jobruntime.web.errors import ApiError
 from jobruntime.web.ui.forms import build_fields, offered_objects, place_errors, read_form

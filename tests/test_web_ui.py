@@ -16,8 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from jobruntime.models import JobLogEntry, JobResult, User
 from jobruntime.models import Job as JobRecord
+from jobruntime.models import JobLogEntry, JobResult, User
 from tests.bus_support import running_worker
 from tests.test_web import stack  # noqa: F401 - the served gateway these tests use
 
@@ -63,9 +63,8 @@ def screenshots(driver, name: str) -> None:
 
 
 def wait_for(driver, condition, message: str):
-    from selenium.webdriver.support.ui import WebDriverWait
-
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
 
     navigating = (NoSuchElementException, StaleElementReferenceException)  # the page may be changing under us
     try:

@@ -17,19 +17,27 @@ import pytest
 from kombu import Connection
 from sqlalchemy import func, select
 
-from jobruntime.run.auth import signed
 from jobruntime.bus.broker import Bus, NoWorkers, QueueNotFound
-from jobruntime.client import Client
 from jobruntime.bus.messages import RunRequest
+from jobruntime.bus.topology import REASON_HEADER
+from jobruntime.client import Client
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobLogEntry, JobResult, Site
-from jobruntime.bus.topology import REASON_HEADER
-from tests.rabbit import DeadLetterTap, poisoned_queue
+from jobruntime.run.auth import signed
 from tests.bus_support import (
-    JOB_MODULES, JOBRUNTIME, RABBIT_URL, broker_connections, bus_environment, bus_runtime, child_pids,
-    running_worker, seed_jobs_and_users, wait_for_consumers, wait_for_result,
+    JOB_MODULES,
+    JOBRUNTIME,
+    RABBIT_URL,
+    broker_connections,
+    bus_environment,
+    bus_runtime,
+    child_pids,
+    running_worker,
+    seed_jobs_and_users,
+    wait_for_consumers,
+    wait_for_result,
 )
-
+from tests.rabbit import DeadLetterTap, poisoned_queue
 
 pytestmark = [pytest.mark.bus, pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)]
 

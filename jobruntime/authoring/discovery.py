@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from jobruntime.core.errors import RefusalError
 from jobruntime.authoring.compat.finder import nautobot_names
 from jobruntime.authoring.job import Job
+from jobruntime.core.errors import RefusalError
 
 logger = logging.getLogger(__name__)
 

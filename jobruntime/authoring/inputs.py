@@ -26,8 +26,6 @@ import netaddr
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, ValidationInfo, create_model
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from jobruntime.core.errors import RefusalError
-from jobruntime.models import User
 from jobruntime.authoring.object_inputs import ObjectRef, ObjectRefs, resolve_objects
 from jobruntime.authoring.variables import (
     BooleanVar,
@@ -44,6 +42,8 @@ from jobruntime.authoring.variables import (
     StringVar,
     TextVar,
 )
+from jobruntime.core.errors import RefusalError
+from jobruntime.models import User
 
 __all__ = [
     "InputValidationError",

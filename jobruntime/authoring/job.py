@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from jobruntime.core.errors import RunInterrupted
 from jobruntime.authoring.variables import ScriptVariable, ordered_variables
+from jobruntime.core.errors import RunInterrupted
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -19,14 +19,14 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
 
-from jobruntime.core.parsing import as_uuid
+from jobruntime.authoring.variables import MultiObjectVar, ObjectVar, ScriptVariable
+from jobruntime.authoring.visibility import NotSelectable, refused_lookup, visible_objects
 from jobruntime.core.errors import RefusalError
 from jobruntime.core.limits import quote_items, quote_json
+from jobruntime.core.parsing import as_uuid
 from jobruntime.models import FieldError, QuerySet, User, current_session
 from jobruntime.models import ValidationError as ModelValidationError
 from jobruntime.store.prebuilt import connection_lost
-from jobruntime.authoring.variables import MultiObjectVar, ObjectVar, ScriptVariable
-from jobruntime.authoring.visibility import NotSelectable, refused_lookup, visible_objects
 
 __all__ = ["ObjectProblem", "ObjectRef", "ObjectRefs", "offered_filters", "resolve_objects"]
 

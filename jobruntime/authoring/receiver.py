@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from jobruntime.authoring.job import Job
-from jobruntime.models import Base, ObjectChange
 from jobruntime.authoring.variables import ObjectVar
+from jobruntime.models import Base, ObjectChange
 
 
 class JobHookReceiver(Job):

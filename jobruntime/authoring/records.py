@@ -16,15 +16,15 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from jobruntime.core.errors import RefusalError
-from jobruntime.core.parsing import parse_flag
 from jobruntime.authoring.discovery import Discovery, InvalidClassPath, split_class_path
 from jobruntime.authoring.job import Job
+from jobruntime.core.errors import RefusalError
+from jobruntime.core.parsing import parse_flag
+from jobruntime.core.settings import MAX_TIME_LIMIT
+from jobruntime.core.text import slugify
 from jobruntime.models import JOB_OVERRIDABLE_FIELDS
 from jobruntime.models import Job as JobRecord
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, as_model
-from jobruntime.core.settings import MAX_TIME_LIMIT
-from jobruntime.core.text import slugify
 
 
 class JobRecordError(RefusalError, ValueError):

@@ -44,14 +44,9 @@ from uuid import uuid4
 from kombu import Connection, Consumer
 from kombu.message import Message
 
-from jobruntime.core.backoff import Backoff
-from jobruntime.core.errors import BrokerError
-from jobruntime.bus.transport import Transport
 from jobruntime.bus import consumer
 from jobruntime.bus.consumer import AlreadySettled, Delivery
 from jobruntime.bus.credentials import strip_credentials
-from jobruntime.core.limits import oversized_request
-from jobruntime.core.settings import InvalidSetting, Settings
 from jobruntime.bus.topology import (
     DEAD_EXCHANGE,
     DEAD_RUNS_QUEUE,
@@ -61,11 +56,16 @@ from jobruntime.bus.topology import (
     RUN_EXCHANGE,
     bytes_channel,
     declare_topology,
+    presence_queue,
     publish_message,
     publish_messages,
     subscription_queue,
-    presence_queue,
 )
+from jobruntime.bus.transport import Transport
+from jobruntime.core.backoff import Backoff
+from jobruntime.core.errors import BrokerError
+from jobruntime.core.limits import oversized_request
+from jobruntime.core.settings import InvalidSetting, Settings
 
 __all__ = [
     "AlreadySettled",

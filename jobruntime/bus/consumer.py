@@ -57,11 +57,16 @@ from uuid import uuid4
 from kombu import Connection, Consumer
 from kombu.message import Message
 
+from jobruntime.bus.topology import (
+    RUN_EXCHANGE,
+    bytes_channel,
+    declare_topology,
+    delivery_count,
+    handed_back_headers,
+    publish_message,
+)
 from jobruntime.core.backoff import Backoff
 from jobruntime.core.errors import BrokerError
-from jobruntime.bus.topology import (
-    RUN_EXCHANGE, bytes_channel, declare_topology, delivery_count, handed_back_headers, publish_message,
-)
 
 if TYPE_CHECKING:
     from jobruntime.bus.broker import Bus

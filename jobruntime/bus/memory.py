@@ -15,7 +15,6 @@ from typing import Any
 
 from kombu.message import Message
 
-from jobruntime.core.settings import Settings
 from jobruntime.bus.topology import (
     DEAD_EXCHANGE,
     DELIVERY_COUNT_HEADER,
@@ -24,6 +23,7 @@ from jobruntime.bus.topology import (
     delivery_count,
     publish_message,
 )
+from jobruntime.core.settings import Settings
 
 _consumers: Counter[str] = Counter()
 _consumers_lock = threading.Lock()

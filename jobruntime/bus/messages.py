@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from jobruntime.authoring.discovery import InvalidClassPath, split_class_path
+from jobruntime.authoring.job import LOG_LEVELS
 from jobruntime.core.clock import utcnow
 from jobruntime.core.errors import RefusalError
-from jobruntime.authoring.discovery import InvalidClassPath, split_class_path
 from jobruntime.core.limits import REASON_LIMIT, oversized_request, quote, truncate
-from jobruntime.authoring.job import LOG_LEVELS
 from jobruntime.core.statuses import RESULT_STATUSES
 
 MESSAGE_VERSION = 1

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select, update
 
-from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.backoff import Backoff
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
 from jobruntime.models import OutboxEvent
 from jobruntime.store.prebuilt import DriverConnection, prebuilt_insert

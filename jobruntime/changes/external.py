@@ -18,15 +18,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from jobruntime.core.errors import RefusalError
-from jobruntime.run.auth import check_credentials, requester
+from jobruntime.bus.messages import describe_validation_error
 from jobruntime.changes.hooks import write_with_hook_runs
 from jobruntime.changes.recorder import EXTERNAL, Change
-from jobruntime.bus.messages import describe_validation_error
+from jobruntime.core.errors import RefusalError
 from jobruntime.models import ObjectChange
 from jobruntime.models.users import User
-from jobruntime.store.prebuilt import on_connection
+from jobruntime.run.auth import check_credentials, requester
 from jobruntime.run.runtime import Runtime
+from jobruntime.store.prebuilt import on_connection
 
 _LABEL = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
 _CREDENTIALS = ("token", "signature")

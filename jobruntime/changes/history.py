@@ -11,8 +11,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from jobruntime.changes.snapshot import snapshots
-from jobruntime.models import ObjectChange
 from jobruntime.core.clock import utcnow
+from jobruntime.models import ObjectChange
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobruntime.core.errors import RefusalError
+from jobruntime.bus.outbox import RUN_EXCHANGE, add_events, event_row
 from jobruntime.changes.recorder import JOB_HOOK, Change, write_changes
 from jobruntime.changes.snapshot import change_logged_labels, change_logged_model
+from jobruntime.core.errors import RefusalError
+from jobruntime.core.settings import Settings
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobHook, model_for_label
 from jobruntime.models.changes import ACTIONS
-from jobruntime.bus.outbox import RUN_EXCHANGE, add_events, event_row
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, pipelined
-from jobruntime.core.settings import Settings
 
 _HOOK = JobHook.__table__
 _JOB = JobRecord.__table__
@@ -117,8 +117,8 @@ def _run_row(hook: dict[str, Any], change: Change, signing_secret: str | None,
 
     The wire schemas are imported here, when a hook matches: a run that starts none does not load them.
     """
-    from jobruntime.run.auth import signed
     from jobruntime.bus.messages import RunRequest
+    from jobruntime.run.auth import signed
 
     row = change.row
     queue = (hook["task_queues"] or [default_queue])[0]

@@ -20,8 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from jobruntime.core.errors import RefusalError
 from jobruntime.changes.snapshot import Field, change_logged_labels, change_logged_model, fields, json_value
+from jobruntime.core.errors import RefusalError
 from jobruntime.models import Base, ObjectDoesNotExist, model_for_label
 from jobruntime.models.base import _unique_column_sets
 from jobruntime.models.errors import MultipleObjectsReturned, ValidationError

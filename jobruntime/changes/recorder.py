@@ -21,11 +21,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from jobruntime.bus.outbox import EVENTS_EXCHANGE, add_events, event_row
 from jobruntime.changes.snapshot import is_change_logged, related_object, snapshot, snapshots
+from jobruntime.core.clock import utcnow
 from jobruntime.models import Base, ObjectChange
 from jobruntime.models.base import table_of
-from jobruntime.core.clock import utcnow
-from jobruntime.bus.outbox import EVENTS_EXCHANGE, add_events, event_row
 from jobruntime.store.prebuilt import DriverConnection, prebuilt_insert
 
 JOB = "job"

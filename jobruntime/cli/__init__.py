@@ -5,7 +5,20 @@ from __future__ import annotations
 import click
 
 from jobruntime.cli import (
-    admin, changes, git, hooks, infra, inventory, jobs, messages, results, runjob, schedules, serve, users, worker,
+    admin,
+    changes,
+    git,
+    hooks,
+    infra,
+    inventory,
+    jobs,
+    messages,
+    results,
+    runjob,
+    schedules,
+    serve,
+    users,
+    worker,
 )
 from jobruntime.cli.setup_errors import SetupErrorGroup
 

@@ -23,12 +23,12 @@ def apply(document_file: Path, username: str | None, dry_run: bool) -> None:
     """Create or update the objects a document lists, in one transaction (change context "cli")."""
     import yaml
 
-    from jobruntime.run.auth import find_user
     from jobruntime.changes.hooks import write_with_hook_runs
     from jobruntime.changes.inventory import InventoryError
     from jobruntime.changes.inventory import apply as apply_document
     from jobruntime.changes.recorder import CLI, ChangeContext, recording
     from jobruntime.models import bind_session
+    from jobruntime.run.auth import find_user
     from jobruntime.store.prebuilt import in_session
 
     try:

@@ -191,8 +191,8 @@ def prune(older_than: str) -> None:
 
     from sqlalchemy import select
 
-    from jobruntime.models import JobResult
     from jobruntime.core.statuses import TERMINAL_STATUSES
+    from jobruntime.models import JobResult
 
     match = _AGE.fullmatch(older_than.strip())
     if match is None:
@@ -211,8 +211,8 @@ def _delete_results(runtime: Runtime, doomed: list[JobResult]) -> None:
     """Output files first (a file without its result is an orphan no listing shows), then the rows."""
     from sqlalchemy import delete as sql_delete
 
-    from jobruntime.models import JobLogEntry, JobResult
     from jobruntime.core.statuses import TERMINAL_STATUSES
+    from jobruntime.models import JobLogEntry, JobResult
     from jobruntime.storage import StoreError
     from jobruntime.storage.outputs import delete_outputs
 

@@ -128,11 +128,11 @@ def _run_on_bus(
     task_queue: str | None, profile: bool, as_json: bool, no_wait: bool,
 ) -> int:
     from jobruntime.bus.broker import PublishRefused
+    from jobruntime.bus.messages import MalformedMessage
+    from jobruntime.bus.transport import Transport
     from jobruntime.cli import render
     from jobruntime.client import Client, FollowTimeout, RunRejected
-    from jobruntime.bus.messages import MalformedMessage
     from jobruntime.storage import StoreError
-    from jobruntime.bus.transport import Transport
 
     runtime = get_runtime()
     loaded()

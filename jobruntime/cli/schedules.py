@@ -42,10 +42,10 @@ def schedule_run(
     time_zone: str | None, data: dict, commit: bool, task_queue: str | None, as_json: bool,
 ) -> int:
     """Store the schedule ``runjob --schedule`` asks for and print its id and first run; returns the exit code."""
-    from jobruntime.run.auth import InvalidQueue, PermissionDenied
+    from jobruntime.authoring.discovery import JobNotFound, load_job_class
     from jobruntime.cli.jobs import _record
     from jobruntime.cli.users import _user
-    from jobruntime.authoring.discovery import JobNotFound, load_job_class
+    from jobruntime.run.auth import InvalidQueue, PermissionDenied
     from jobruntime.scheduling.recurrence import InvalidSchedule
     from jobruntime.scheduling.schedules import create_schedule, describe
 
@@ -271,13 +271,13 @@ def deny_schedule(schedule_id: str, username: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the JobResult as JSON instead of the log.")
 def dry_run_schedule(schedule_id: str, username: str, as_json: bool) -> None:
     """Run the schedule's input now with commit=False as USERNAME and follow it like runjob."""
+    from jobruntime.bus.outbox import OutboxRelay
+    from jobruntime.bus.transport import Transport
     from jobruntime.cli import render
     from jobruntime.cli.runjob import _report, _start_embedded_worker
     from jobruntime.cli.users import _user
     from jobruntime.client import Client, FollowTimeout, RunRejected
-    from jobruntime.bus.outbox import OutboxRelay
     from jobruntime.scheduling.approvals import ApprovalRefused, dry_run
-    from jobruntime.bus.transport import Transport
 
     runtime = get_runtime()
     loaded()
@@ -322,8 +322,8 @@ def scheduler(queues: str | None) -> None:
     On a real broker it runs no jobs. With the embedded memory:// broker nothing else can
     take the runs, so it runs them too, on a worker inside this process.
     """
-    from jobruntime.scheduling.loop import run_scheduler
     from jobruntime.bus.transport import Transport
+    from jobruntime.scheduling.loop import run_scheduler
     from jobruntime.worker.supervisor import WorkerProcess, load_handler
 
     settings = get_runtime().settings

@@ -99,8 +99,8 @@ def token(username: str, description: str, expires_days: int | None) -> None:
 @click.option("--job", "class_path", help="Class path of the one job to allow (default: every job).")
 def grant_permission(username: str, action: str, class_path: str | None) -> None:
     """Allow a user ACTION (run_job, or approve_job: approve others' schedules) on one job or on every job."""
-    from jobruntime.run.auth import ACTIONS, grant
     from jobruntime.cli.jobs import _record
+    from jobruntime.run.auth import ACTIONS, grant
 
     if action not in ACTIONS:
         raise CommandError(f"Unknown action {action!r}: choose one of {', '.join(ACTIONS)}")

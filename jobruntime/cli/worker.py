@@ -16,8 +16,8 @@ from jobruntime.cli.common import CommandError, echo_json, loaded
 @click.option("--log-level", default="INFO", show_default=True, help="Python logging level of the worker.")
 def worker(queues: str, concurrency: int, log_level: str) -> None:
     """Consume run requests from RabbitMQ (JOBRUNTIME_BROKER_URL) until SIGTERM."""
-    from jobruntime.core.settings import Settings
     from jobruntime.bus.transport import Transport
+    from jobruntime.core.settings import Settings
     from jobruntime.worker.supervisor import Supervisor
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(processName)s %(levelname)s %(message)s")
@@ -39,12 +39,12 @@ def worker(queues: str, concurrency: int, log_level: str) -> None:
               help="Upload a file for the FileVar VAR and add its reference to the request (repeatable).")
 def publish(request_file: Path, task_queue: str | None, file_args: tuple[str, ...]) -> None:
     """Publish a raw run request (JSON, see `jobruntime messages schema`); prints its job_result_id."""
-    from jobruntime.run.auth import signed
     from jobruntime.bus.broker import PublishRefused
+    from jobruntime.bus.messages import MalformedMessage, RunRequest
     from jobruntime.cli.runjob import parse_files
     from jobruntime.client import Client
-    from jobruntime.bus.messages import MalformedMessage, RunRequest
     from jobruntime.core.settings import Settings
+    from jobruntime.run.auth import signed
     from jobruntime.storage import StoreError
 
     try:

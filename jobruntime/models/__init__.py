@@ -11,6 +11,7 @@ from importlib import import_module
 from typing import Any
 
 from jobruntime.models.base import INVENTORY_MODULE, INVENTORY_NAMES, Base, model_for_label
+from jobruntime.models.changes import JobHook, ObjectChange
 from jobruntime.models.contenttypes import ContentType
 from jobruntime.models.errors import (
     FieldError,
@@ -20,7 +21,6 @@ from jobruntime.models.errors import (
     ProtectedError,
     ValidationError,
 )
-from jobruntime.models.changes import JobHook, ObjectChange
 from jobruntime.models.extras import JOB_OVERRIDABLE_FIELDS, Job, JobLogEntry, JobResult, OutboxEvent
 from jobruntime.models.git import GitRepository
 from jobruntime.models.query import QuerySet

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, Session, mapped_column, object_session
 from sqlalchemy.orm.interfaces import MANYTOONE
 
+from jobruntime.core.text import slugify
 from jobruntime.models.errors import (
     MultipleObjectsReturned,
     ObjectDoesNotExist,
@@ -29,7 +30,6 @@ from jobruntime.models.errors import (
 )
 from jobruntime.models.query import QuerySet
 from jobruntime.models.session import current_session, forget_loaded_relations
-from jobruntime.core.text import slugify
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -14,9 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from jobruntime.core.clock import utcnow
 from jobruntime.models.base import Base, model_for_label
 from jobruntime.models.extras import Job
-from jobruntime.core.clock import utcnow
 from jobruntime.models.types import UTCDateTime
 
 ACTIONS = ("create", "update", "delete")

@@ -14,10 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from jobruntime.core.clock import utcnow
 from jobruntime.models.base import Base
 from jobruntime.models.errors import ValidationError
 from jobruntime.models.related import RelatedObjects
-from jobruntime.core.clock import utcnow
 from jobruntime.models.types import UTCDateTime
 from jobruntime.models.users import User
 

@@ -11,8 +11,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jobruntime.models.base import Base
 from jobruntime.core.clock import utcnow
+from jobruntime.models.base import Base
 from jobruntime.models.types import UTCDateTime
 
 

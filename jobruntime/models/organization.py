@@ -11,9 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from jobruntime.models.base import Base, Manager
 from jobruntime.models.errors import ValidationError
 from jobruntime.models.extensible import Extensible
-from jobruntime.models.related import RelatedObjects
 from jobruntime.models.natural import NaturallyOrdered
 from jobruntime.models.query import QuerySet
+from jobruntime.models.related import RelatedObjects
 
 if TYPE_CHECKING:
     from jobruntime.models.dcim import Device

@@ -8,8 +8,8 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jobruntime.models.base import Base
 from jobruntime.core.clock import utcnow
+from jobruntime.models.base import Base
 from jobruntime.models.types import UTCDateTime
 
 RUN_JOB = "run_job"

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from jobruntime.core.clock import as_utc, utcnow
 from jobruntime.core.errors import RefusalError
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import ObjectPermission, Token, User
-from jobruntime.core.clock import as_utc, utcnow
 from jobruntime.models.users import ACTIONS, APPROVE_JOB, CHANGE_JOB, RUN_JOB  # noqa: F401 - the actions callers check here
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, as_model
 

@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, insert, select
 
 from jobruntime.bus import outbox
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
 from jobruntime.models import JobResult
-from jobruntime.core.capabilities import Capabilities
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, transaction
 
 _TABLE = JobResult.__table__

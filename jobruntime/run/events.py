@@ -10,9 +10,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from jobruntime.core.clock import utcnow
-from jobruntime.bus import outbox
 from jobruntime.authoring.job import LOG_LEVELS
+from jobruntime.bus import outbox
+from jobruntime.core.clock import utcnow
 
 
 def _duration(created: datetime | None, completed: datetime | None) -> float | None:

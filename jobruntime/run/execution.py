@@ -15,25 +15,31 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jobruntime.core.errors import RefusalError
-from jobruntime.changes.hooks import write_with_hook_runs
-from jobruntime.changes.recorder import JOB, JOB_HOOK, ChangeContext, ChangeRecorder, recording
 from jobruntime.authoring.discovery import InvalidClassPath, JobNotFound, load_job_class
-from jobruntime.run.interrupts import Interrupter, RunCancelled
 from jobruntime.authoring.job import LOG_LEVELS, Job, JobRequest, SoftTimeLimitExceeded
 from jobruntime.authoring.records import lookup_record
+from jobruntime.changes.hooks import write_with_hook_runs
+from jobruntime.changes.recorder import JOB, JOB_HOOK, ChangeContext, ChangeRecorder, recording
+from jobruntime.core.clock import utcnow
+from jobruntime.core.errors import RefusalError
+from jobruntime.core.statuses import COMPLETED, ERRORED, FAILED, PENDING, RUNNING, TERMINAL_STATUSES
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, User, bind_session
-from jobruntime.store.prebuilt import (
-    ConnectionLost, DriverConnection, as_model, connection_lost, in_session, prebuilt_insert, transaction,
-)
-from jobruntime.run.profiling import profiled
-from jobruntime.core.clock import utcnow
 from jobruntime.run.claim import ClaimState, LeaseLost, RunClaim
-from jobruntime.run.result import ResultWriter
+from jobruntime.run.interrupts import Interrupter, RunCancelled
 from jobruntime.run.log import LogEntry, RunLog, last_seq
+from jobruntime.run.profiling import profiled
+from jobruntime.run.result import ResultWriter
 from jobruntime.run.runtime import Runtime
-from jobruntime.core.statuses import COMPLETED, ERRORED, FAILED, PENDING, RUNNING, TERMINAL_STATUSES
+from jobruntime.store.prebuilt import (
+    ConnectionLost,
+    DriverConnection,
+    as_model,
+    connection_lost,
+    in_session,
+    prebuilt_insert,
+    transaction,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

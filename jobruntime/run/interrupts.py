@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from jobruntime.core.errors import RunInterrupted
 from jobruntime.authoring.job import SoftTimeLimitExceeded
+from jobruntime.core.errors import RunInterrupted
 
 
 class RunCancelled(RunInterrupted):

@@ -10,16 +10,16 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from jobruntime.core.errors import RefusalError
-from jobruntime.run.auth import find_user
 from jobruntime.authoring.discovery import split_class_path
-from jobruntime.run.execution import RunOptions, create_job_result, execute
 from jobruntime.authoring.job import Job, JobRequest
 from jobruntime.authoring.records import lookup_record
+from jobruntime.core.errors import RefusalError
 from jobruntime.models import JobResult
-from jobruntime.store.prebuilt import transaction
+from jobruntime.run.auth import find_user
+from jobruntime.run.execution import RunOptions, create_job_result, execute
 from jobruntime.run.log import LogEntry
 from jobruntime.run.runtime import Runtime
+from jobruntime.store.prebuilt import transaction
 
 
 class RunRefused(RefusalError, ValueError):

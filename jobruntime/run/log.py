@@ -23,16 +23,16 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 
+from jobruntime.authoring.job import LOG_LEVELS
+from jobruntime.bus import outbox
 from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
-from jobruntime.bus import outbox
+from jobruntime.core.limits import truncate
+from jobruntime.core.sanitize import Sanitizer
+from jobruntime.models import JobLogEntry
 from jobruntime.run.claim import ClaimState
 from jobruntime.run.events import log_event_rows
-from jobruntime.core.limits import truncate
-from jobruntime.authoring.job import LOG_LEVELS
-from jobruntime.models import JobLogEntry
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, on_connection
-from jobruntime.core.sanitize import Sanitizer
 
 if TYPE_CHECKING:
     from jobruntime.run.claim import RunClaim

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, joinedload
 
+from jobruntime.authoring.job import LOG_LEVELS
+from jobruntime.bus.outbox import add_events
 from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
-from jobruntime.run.events import result_event_row
 from jobruntime.core.limits import REASON_LIMIT, truncate
-from jobruntime.authoring.job import LOG_LEVELS
-from jobruntime.models import JobResult
-from jobruntime.bus.outbox import add_events
-from jobruntime.store.prebuilt import DriverConnection, Prebuilt, in_session, one_statement, transaction
-from jobruntime.run.claim import ClaimState, LeaseLost, RunClaim
-from jobruntime.run.runtime import Runtime
 from jobruntime.core.statuses import ERRORED, RUNNING
+from jobruntime.models import JobResult
+from jobruntime.run.claim import ClaimState, LeaseLost, RunClaim
+from jobruntime.run.events import result_event_row
+from jobruntime.run.runtime import Runtime
+from jobruntime.store.prebuilt import DriverConnection, Prebuilt, in_session, one_statement, transaction
 
 if TYPE_CHECKING:
     from jobruntime.run.log import RunLog

@@ -15,12 +15,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session
 
-from jobruntime.core.capabilities import Capabilities
 from jobruntime.authoring.compat.django_settings import bind as bind_nautobot_settings
-from jobruntime.store.database import make_engine
-from jobruntime.run.log import LogWriter
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.sanitize import Sanitizer
 from jobruntime.core.settings import InvalidSetting, Settings
+from jobruntime.run.log import LogWriter
+from jobruntime.store.database import make_engine
 
 if TYPE_CHECKING:
     from jobruntime.storage import Store

@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from jobruntime.core.errors import RefusalError
-from jobruntime.run.auth import APPROVE_JOB, RUN_JOB, has_permission
-from jobruntime.models import ScheduledJob, User
 from jobruntime.core.clock import utcnow
-from jobruntime.store.prebuilt import in_session
+from jobruntime.core.errors import RefusalError
+from jobruntime.models import ScheduledJob, User
+from jobruntime.run.auth import APPROVE_JOB, RUN_JOB, has_permission
 from jobruntime.scheduling.firing import pending_run, queue_runs, run_request
 from jobruntime.scheduling.schedules import check_schedulable
+from jobruntime.store.prebuilt import in_session
 
 SELF_APPROVAL = "You cannot approve your own job request!"
 NO_APPROVE_PERMISSION = "You do not have permission to approve this request."

@@ -23,13 +23,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine, bindparam, insert, select, update
 
-from jobruntime.core.capabilities import Capabilities
 from jobruntime.bus import outbox
 from jobruntime.bus.messages import RunRequest
-from jobruntime.models import Job, JobResult, ScheduledJob, User
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
-from jobruntime.store.prebuilt import as_model, on_connection
+from jobruntime.models import Job, JobResult, ScheduledJob, User
 from jobruntime.scheduling.recurrence import occurrences, zone
+from jobruntime.store.prebuilt import as_model, on_connection
 
 logger = logging.getLogger(__name__)
 SCHEDULES = ScheduledJob.__table__

@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 
 from jobruntime.bus.outbox import SWEEP_AGE, OutboxRelay
 from jobruntime.core.clock import utcnow
-from jobruntime.scheduling.firing import fire_due, next_due
 from jobruntime.core.settings import Settings
+from jobruntime.scheduling.firing import fire_due, next_due
 
 logger = logging.getLogger(__name__)
 SWEEP_INTERVAL = 5.0  # seconds between the standalone scheduler's outbox sweeps

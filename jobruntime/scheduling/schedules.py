@@ -17,16 +17,24 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from jobruntime.core.errors import RefusalError
-from jobruntime.run.auth import RUN_JOB, PermissionDenied, check_queue, has_permission
 from jobruntime.authoring.job import Job as JobClass
-from jobruntime.models import Job, ScheduledJob, User, bind_session
 from jobruntime.core.clock import utcnow
-from jobruntime.store.prebuilt import in_session
+from jobruntime.core.errors import RefusalError
+from jobruntime.models import Job, ScheduledJob, User, bind_session
+from jobruntime.run.auth import RUN_JOB, PermissionDenied, check_queue, has_permission
 from jobruntime.scheduling.recurrence import (
-    CUSTOM, FUTURE, IMMEDIATELY, INTERVALS, RECURRING, InvalidSchedule, check_crontab, first_run, occurrences,
+    CUSTOM,
+    FUTURE,
+    IMMEDIATELY,
+    INTERVALS,
+    RECURRING,
+    InvalidSchedule,
+    check_crontab,
+    first_run,
+    occurrences,
     zone,
 )
+from jobruntime.store.prebuilt import in_session
 
 SENSITIVE_SCHEDULE = "Unable to schedule job: Job may have sensitive input variables"
 SENSITIVE_APPROVAL = (

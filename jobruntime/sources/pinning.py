@@ -26,7 +26,6 @@ from jobruntime.sources.loading import load_job_class
 from jobruntime.sources.remote import Remote
 from jobruntime.sources.repositories import recorded_commit, remote_of
 
-
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 

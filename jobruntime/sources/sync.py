@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from jobruntime.authoring.discovery import Discovery
 from jobruntime.authoring.records import sync as sync_records
-from jobruntime.models import GitRepository
 from jobruntime.core.clock import utcnow
+from jobruntime.models import GitRepository
 from jobruntime.sources.cache import CommitCache, NoJobsFolder
 from jobruntime.sources.loading import discover_commit
 from jobruntime.sources.repositories import remote_of

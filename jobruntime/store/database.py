@@ -25,9 +25,9 @@ from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
+import jobruntime
 from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.errors import SetupError
-import jobruntime
 
 MIGRATIONS_DIR = Path(jobruntime.__file__).parent.parent / "infra" / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30000

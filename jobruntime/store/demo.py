@@ -13,6 +13,7 @@ import netaddr
 from sqlalchemy.orm import Session
 
 from jobruntime.models import (
+    VLAN,
     Cable,
     ConsolePort,
     ConsoleServerPort,
@@ -28,7 +29,6 @@ from jobruntime.models import (
     Region,
     Site,
     Status,
-    VLAN,
     bind_session,
 )
 

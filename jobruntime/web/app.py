@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import platform
-from importlib.metadata import version
 from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib.metadata import version
 from typing import Any
 
 from starlette.applications import Starlette
@@ -28,6 +28,7 @@ from jobruntime.web.listing import base_url
 from jobruntime.web.ui import pages
 from jobruntime.web.ui.render import STATIC_DIRECTORY
 from jobruntime.web.ui.session import CsrfRefused, SignInRequired, session_middleware
+
 
 class ApiVersionHeader:
     """Every answer names the REST API version, as Nautobot's do (clients read it on connect)."""

@@ -15,7 +15,6 @@ from starlette.requests import Request
 
 from jobruntime.bus.broker import Bus, Subscription
 from jobruntime.bus.messages import RunRequest
-from jobruntime.storage import discard
 from jobruntime.bus.outbox import OutboxRelay
 from jobruntime.client import Client
 from jobruntime.core.clock import as_utc, utcnow
@@ -23,6 +22,7 @@ from jobruntime.core.settings import Settings
 from jobruntime.models import JobResult, ObjectPermission, User, bind_session
 from jobruntime.run.auth import has_permission, token_holder
 from jobruntime.run.runtime import Runtime
+from jobruntime.storage import discard
 from jobruntime.store.prebuilt import transaction
 from jobruntime.web.errors import INVALID_TOKEN, NOT_AUTHENTICATED, detail
 

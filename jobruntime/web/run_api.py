@@ -19,18 +19,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from jobruntime.authoring.inputs import InputValidationError, serialize_value, validate_data
-from jobruntime.authoring.variables import FileVar, ObjectVar
 from jobruntime.authoring.job import Job, declared_test_methods
 from jobruntime.authoring.records import lookup_record
+from jobruntime.authoring.variables import FileVar, ObjectVar
 from jobruntime.bus.broker import NoWorkers, PublishRefused
+from jobruntime.core.clock import utcnow
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, ScheduledJob, User
-from jobruntime.core.clock import utcnow
 from jobruntime.run.auth import RUN_JOB, InvalidQueue, valid_queues
-from jobruntime.storage import FileTooLarge, StoreError
-from jobruntime.store.prebuilt import transaction
 from jobruntime.scheduling.recurrence import CUSTOM, IMMEDIATELY, INTERVALS, InvalidSchedule, check_crontab, zone
 from jobruntime.scheduling.schedules import PAST_START, create_schedule, parse_start
+from jobruntime.storage import FileTooLarge, StoreError
+from jobruntime.store.prebuilt import transaction
 from jobruntime.web.bodies import job_result_body, nested_job_result_body
 from jobruntime.web.errors import ApiError, detail
 from jobruntime.web.gateway import Caller, Gateway

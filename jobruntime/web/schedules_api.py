@@ -21,7 +21,13 @@ from starlette.responses import JSONResponse
 from jobruntime.models import JobResult, ObjectPermission, ScheduledJob, User
 from jobruntime.run.auth import APPROVE_JOB
 from jobruntime.scheduling.approvals import (
-    ApprovalRefused, NotAwaitingApproval, NotRunnable, StartInPast, approve, deny, dry_run,
+    ApprovalRefused,
+    NotAwaitingApproval,
+    NotRunnable,
+    StartInPast,
+    approve,
+    deny,
+    dry_run,
 )
 from jobruntime.scheduling.recurrence import InvalidSchedule, zone
 from jobruntime.scheduling.schedules import next_runs, state

@@ -22,10 +22,10 @@ from typing import Any, Protocol
 
 from sqlalchemy import and_, bindparam, exists, literal, or_, select
 
-from jobruntime.run.auth import token_hash
 from jobruntime.authoring.records import BY_CLASS_PATH, record_parameters
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, ObjectPermission, Token, User
+from jobruntime.run.auth import token_hash
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, as_model, rows_each
 
 _JOBS = JobRecord.__table__

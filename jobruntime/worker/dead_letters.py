@@ -24,13 +24,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from jobruntime.worker.admission import read_admission
-from jobruntime.run.auth import RUN_JOB, AuthenticationFailed, check_credentials
-from jobruntime.worker.leases import EventBuilder, refuse_run, rerun_request
 from jobruntime.bus.messages import MalformedMessage, RunRequest
-from jobruntime.store.prebuilt import transaction
-from jobruntime.core.statuses import PENDING
 from jobruntime.bus.topology import DEAD_QUEUE, FIRST_DEATH_REASON_HEADER, REASON_HEADER
+from jobruntime.core.statuses import PENDING
+from jobruntime.run.auth import RUN_JOB, AuthenticationFailed, check_credentials
+from jobruntime.store.prebuilt import transaction
+from jobruntime.worker.admission import read_admission
+from jobruntime.worker.leases import EventBuilder, refuse_run, rerun_request
 
 DELIVERY_LIMIT = "delivery_limit"  # the broker's x-first-death-reason for a spent delivery limit
 

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
+from jobruntime.bus import outbox
 from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
-from jobruntime.bus import outbox
 from jobruntime.models import JobResult
 from jobruntime.run.claim import RunClaim
 from jobruntime.run.claim_statements import EventBuilder

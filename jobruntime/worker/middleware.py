@@ -22,8 +22,8 @@ from jobruntime.run.runtime import Runtime
 
 if TYPE_CHECKING:
     from jobruntime.models import Job as JobRecord
-    from jobruntime.run.execution import JobExecution
     from jobruntime.run.claim import RunClaim
+    from jobruntime.run.execution import JobExecution
     from jobruntime.worker.timelimits import RunSlot
 
 

@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 
 from jobruntime.bus import outbox
+from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.clock import utcnow
 from jobruntime.models import JobResult
 from jobruntime.run.claim_statements import EventBuilder
-from jobruntime.core.capabilities import Capabilities
 from jobruntime.store.prebuilt import on_connection
 
 _TABLE = JobResult.__table__

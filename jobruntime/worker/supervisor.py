@@ -27,26 +27,26 @@ import psycopg
 import sqlalchemy.exc
 from sqlalchemy import update
 
-from jobruntime.core.backoff import Backoff
 from jobruntime.bus.broker import Bus, Delivery
-from jobruntime.run.events import result_event_row
-from jobruntime.worker.handling import HandlerContext, Outcome
-from jobruntime.core.clock import utcnow
-from jobruntime.worker.leases import renew_lease
-from jobruntime.worker.reaper import reap_expired
-from jobruntime.models import JobResult
 from jobruntime.bus.outbox import SWEEP_AGE, OutboxRelay, add_events
-from jobruntime.store.prebuilt import ConnectionLost, on_connection
-from jobruntime.worker.dead_letters import end_dead_lettered_run
+from jobruntime.bus.topology import CHANGES_QUEUE
+from jobruntime.core.backoff import Backoff
+from jobruntime.core.capabilities import Capabilities
+from jobruntime.core.clock import utcnow
+from jobruntime.core.settings import Settings
+from jobruntime.models import JobResult
+from jobruntime.run.events import result_event_row
 from jobruntime.run.runtime import Runtime
 from jobruntime.scheduling.loop import ScheduleFirer
-from jobruntime.core.settings import Settings
-from jobruntime.bus.topology import CHANGES_QUEUE
 from jobruntime.storage.uploads import UPLOAD_LIFETIME, UPLOADS, discard_request_uploads
-from jobruntime.worker.middleware import RunMiddleware, WorkerResources, build_middleware, middleware_classes
-from jobruntime.worker.timelimits import RunSlot, hard_limit_message
+from jobruntime.store.prebuilt import ConnectionLost, on_connection
 from jobruntime.worker.batching import RunBatch
-from jobruntime.core.capabilities import Capabilities
+from jobruntime.worker.dead_letters import end_dead_lettered_run
+from jobruntime.worker.handling import HandlerContext, Outcome
+from jobruntime.worker.leases import renew_lease
+from jobruntime.worker.middleware import RunMiddleware, WorkerResources, build_middleware, middleware_classes
+from jobruntime.worker.reaper import reap_expired
+from jobruntime.worker.timelimits import RunSlot, hard_limit_message
 
 logger = logging.getLogger(__name__)
 DATABASE_RETRY_FIRST_DELAY = 0.5  # seconds before handling a delivery again while the database is away

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jobruntime.run.execution import JobExecution
-    from jobruntime.run.claim import RunClaim
     from jobruntime.models import Job as JobRecord
+    from jobruntime.run.claim import RunClaim
+    from jobruntime.run.execution import JobExecution
     from jobruntime.worker.middleware import WorkerResources
 
 

@@ -1,7 +1,15 @@
 """A job with a variable of every kind, to exercise input validation end to end."""
 
 from jobruntime import (
-    BooleanVar, ChoiceVar, IntegerVar, IPAddressVar, IPNetworkVar, Job, MultiObjectVar, ObjectVar, StringVar,
+    BooleanVar,
+    ChoiceVar,
+    IntegerVar,
+    IPAddressVar,
+    IPNetworkVar,
+    Job,
+    MultiObjectVar,
+    ObjectVar,
+    StringVar,
 )
 from jobruntime.models import Site, Status
 

@@ -1,7 +1,6 @@
 """A Nautobot 1.x job that adds a custom field with a default, then creates sites without validating them."""
 
 from django.contrib.contenttypes.models import ContentType
-
 from nautobot.dcim.models import Site
 from nautobot.extras.choices import CustomFieldTypeChoices
 from nautobot.extras.jobs import Job

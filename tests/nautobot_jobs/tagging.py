@@ -2,7 +2,6 @@
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-
 from nautobot.dcim.models import Site
 from nautobot.extras.choices import CustomFieldTypeChoices
 from nautobot.extras.jobs import Job, StringVar

@@ -14,9 +14,9 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobruntime.core.errors import RefusalError
 from jobruntime.authoring.compat.django_settings import NautobotSettings
 from jobruntime.authoring.compat.finder import PACKAGES, PROVIDERS, TOP_LEVEL
+from jobruntime.core.errors import RefusalError
 
 _SETTINGS = "django.conf.settings"
 

@@ -13,10 +13,8 @@ from typing import Any
 
 import netaddr
 
-from jobruntime.core.parsing import as_uuid
 from jobruntime.authoring.inputs import NOT_A_DICT_MESSAGE, NULL_REQUIRED_MESSAGE, UNKNOWN_MESSAGE, InputValidationError
 from jobruntime.authoring.inputs import validate_data as validate_input
-from jobruntime.models import Base, QuerySet, ValidationError
 from jobruntime.authoring.variables import (
     IPAddressVar,
     IPAddressWithMaskVar,
@@ -25,6 +23,8 @@ from jobruntime.authoring.variables import (
     ObjectVar,
     ScriptVariable,
 )
+from jobruntime.core.parsing import as_uuid
+from jobruntime.models import Base, QuerySet, ValidationError
 
 VALIDATE_NOT_A_DICT_MESSAGE = "Job data needs to be a dict"  # Nautobot's validate_data (its REST API) says this
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from urllib.parse import urlencode
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio
 import sqlalchemy as sa
@@ -26,8 +26,18 @@ from jobruntime.web.listing import base_url
 from jobruntime.web.results_api import find_result, visible
 from jobruntime.web.run_api import submit
 from jobruntime.web.schedules_api import PAST_START_API, approve_as, deny_as, dry_run_as, visible_schedules
-from jobruntime.web.ui.forms import (COMMIT_FIELD, QUEUE_FIELD, Field, build_fields, offered_objects, place_errors,
-                                    read_form, read_schedule, refill, schedule_fields)
+from jobruntime.web.ui.forms import (
+    COMMIT_FIELD,
+    QUEUE_FIELD,
+    Field,
+    build_fields,
+    offered_objects,
+    place_errors,
+    read_form,
+    read_schedule,
+    refill,
+    schedule_fields,
+)
 from jobruntime.web.ui.render import page
 from jobruntime.web.ui.session import CSRF_FIELD, SignInRequired, check_csrf, safe_next, sign_in, signed_in
 
