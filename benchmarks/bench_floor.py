@@ -47,6 +47,8 @@ EVENTS = Exchange("bench-floor.events", "topic", durable=True)
 PREFETCH = 32
 BATCH_SIZE = 32
 BATCH_TIME = 0.02
+# A synchronous commit that writes WAL (a read-only one would not wait for the flush): every relaxed commit
+# before it is durable once it returns, as with jobruntime's flush_commits.
 FLUSH_COMMITS = "SELECT set_config('synchronous_commit', 'on', true), pg_logical_emit_message(true, 'floor', '')"
 TABLES = (
     "CREATE TEMPORARY TABLE floor_result (id uuid PRIMARY KEY, status text)",
