@@ -11,8 +11,10 @@ side, on a fresh database and the same RabbitMQ:
    polling the database both sides store their results in;
 2. publish → result latency of a lone run (sequential runs, a worker idle).
 
-The floor (``bench_floor``: a bare consumer doing one commit, one ack and one
-confirmed event per run) is printed beside them. Worker settings come from the
+The floor (``bench_floor``) is printed beside them: for the drain rows its
+batched floor (bare consumers batching as the workers do: relaxed commit per
+run, one flush, one confirm wait and one ack per batch), for the latency rows
+its bare consumer doing one commit, one ack and one confirmed event per run. Worker settings come from the
 environment, so ``JOBRUNTIME_PREFETCH=16 python -m benchmarks.bench_drain``
 measures another configuration.
 """
@@ -165,13 +167,14 @@ def print_table(ours: dict, celery: dict | None, floor: dict | None, runs: int, 
         for concurrency in CONCURRENCIES:
             key = f"{kind}_{concurrency}"
             label = f"{names[kind]} drain runs/s, {concurrency} process{'es' if concurrency > 1 else ''} (n={runs})"
-            _row(label, ours[key], celery and celery[key], floor and floor["backlog_runs_per_s"], False)
+            _row(label, ours[key], celery and celery[key], floor and floor["batched"][key], False)
     _row(f"lone run publish -> result p50, ms (n={latency_runs})", ours["latency"]["p50_ms"],
          celery and celery["latency"]["p50_ms"], floor and floor["p50_ms"], True)
     _row(f"lone run publish -> result p95, ms (n={latency_runs})", ours["latency"]["p95_ms"],
          celery and celery["latency"]["p95_ms"], floor and floor["p95_ms"], True)
     print("ratio: jobruntime/Celery for throughput, Celery/jobruntime for latency (> 1 = jobruntime faster);")
-    print("floor: bench_floor's bare consumer (1 process, prefetch 1; backlog rate with its start-up included)")
+    print("floor: drain rows, bench_floor's batched floor (bare consumers, prefetch 32, batches of 32 runs or 20 ms);")
+    print("       latency rows, its bare consumer (1 process, prefetch 1)")
     for name, figures in (("jobruntime", ours), ("Celery", celery)):
         if figures is None:
             continue
@@ -194,7 +197,7 @@ def main(runs: int = RUNS, latency_runs: int = LATENCY_RUNS, *, celery: bool = T
     with tempfile.TemporaryDirectory() as home:
         ours = measure(JobruntimeDrain, Path(home), runs, latency_runs)
         theirs = measure(CeleryDrain, Path(home), runs, latency_runs) if celery else None
-    floor_figures = bench_floor.main() if floor else None
+    floor_figures = {**bench_floor.main(), "batched": bench_floor.batched_floors(runs)} if floor else None
     print_table(ours, theirs, floor_figures, runs, latency_runs)
     return {"jobruntime": ours, "celery": theirs, "floor": floor_figures}
 
