@@ -31,11 +31,11 @@ from kombu import Connection
 from sqlalchemy import create_engine, func, select, text
 
 from benchmarks.common import JOBS_ROOT, drop_postgres, fresh_postgres_url, prepared_runtime
-from jobruntime.run.auth import RUN_JOB, grant
-from jobruntime.client import Client
 from jobruntime.bus.messages import RunRequest
-from jobruntime.models import JobLogEntry, JobResult, OutboxEvent, Site, User
+from jobruntime.client import Client
 from jobruntime.core.settings import Settings
+from jobruntime.models import JobLogEntry, JobResult, OutboxEvent, Site, User
+from jobruntime.run.auth import RUN_JOB, grant
 
 RUNS = 2000
 LATENCY_RUNS = 200

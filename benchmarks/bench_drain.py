@@ -34,7 +34,15 @@ from sqlalchemy import create_engine, func, select, text
 
 from benchmarks import bench_floor
 from benchmarks.bench_celery import (
-    BIN, BROKER_URL, REPO, WORKER_LOG_LEVEL, CelerySide, JobruntimeSide, _terminate, latency_figures, problems_in,
+    BIN,
+    BROKER_URL,
+    REPO,
+    WORKER_LOG_LEVEL,
+    CelerySide,
+    JobruntimeSide,
+    _terminate,
+    latency_figures,
+    problems_in,
 )
 from benchmarks.common import drop_postgres, fresh_postgres_url
 from jobruntime.client import Client

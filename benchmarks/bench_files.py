@@ -22,8 +22,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from benchmarks.common import JOBS_ROOT, drop_postgres, fresh_postgres_url, prepared_runtime
-from jobruntime.run.auth import grant
 from jobruntime.models import User
+from jobruntime.run.auth import grant
 from jobruntime.storage import open_store
 from tests.bus_support import RABBIT_URL, child_pids, running_worker
 from tests.storage_support import running_seaweedfs

@@ -25,7 +25,14 @@ import httpx
 from kombu import Connection, Consumer
 
 from benchmarks.bench_celery import (
-    BIN, BROKER_URL, REPO, JobruntimeSide, _terminate, _wait_until, latency_figures, problems_in,
+    BIN,
+    BROKER_URL,
+    REPO,
+    JobruntimeSide,
+    _terminate,
+    _wait_until,
+    latency_figures,
+    problems_in,
 )
 from benchmarks.common import drop_postgres, fresh_postgres_url
 from jobruntime.authoring.records import find_record

@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from benchmarks.bench_celery import JobruntimeSide, _drain_results
 from benchmarks.common import drop_postgres, fresh_postgres_url
-from jobruntime.changes.hooks import hook_run_id
 from jobruntime.authoring.records import find_record
+from jobruntime.changes.hooks import hook_run_id
 from jobruntime.models import JobHook, JobResult, ObjectChange
 
 CHANGES = 200

@@ -52,9 +52,9 @@ def child_copy(url: str, home: str) -> dict[str, float]:
     import psycopg
 
     from benchmarks.common import prepared_runtime
-    from jobruntime.run.log import LOG_COLUMNS
     from benchmarks.jobs.bench_jobs import NoOp
     from jobruntime.run.local import run_local
+    from jobruntime.run.log import LOG_COLUMNS
 
     runtime = prepared_runtime(url, Path(home))
     result_id = run_local(runtime, NoOp.class_path(), job_class=NoOp).id

@@ -20,11 +20,11 @@ from sqlalchemy import insert, select
 
 from benchmarks.bench_celery import BIN, worker_process
 from benchmarks.common import drop_postgres, fresh_postgres_url, prepared_runtime
-from jobruntime.bus.broker import Bus
 from jobruntime.authoring.records import find_record
-from jobruntime.models import ScheduledJob, User
+from jobruntime.bus.broker import Bus
 from jobruntime.core.clock import utcnow
 from jobruntime.core.settings import Settings
+from jobruntime.models import ScheduledJob, User
 
 WAITING = 10_000
 DUE = 1_000

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import psycopg
 
-from jobruntime.store.database import migrate
 from jobruntime.authoring.discovery import discover
 from jobruntime.authoring.records import sync
+from jobruntime.core.settings import Settings
 from jobruntime.models import Job as JobRecord
 from jobruntime.run.runtime import Runtime
-from jobruntime.core.settings import Settings
+from jobruntime.store.database import migrate
 from jobruntime.testing import ensure_user
 
 HERE = Path(__file__).parent

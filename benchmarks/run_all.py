@@ -1,8 +1,18 @@
 """Run every benchmark of this directory, one after the other: ``python -m benchmarks.run_all``."""
 
 from benchmarks import (
-    bench_celery, bench_changes, bench_cli, bench_drain, bench_files, bench_floor, bench_gateway, bench_job_hooks,
-    bench_latency_split, bench_logging, bench_runs, bench_schedules,
+    bench_celery,
+    bench_changes,
+    bench_cli,
+    bench_drain,
+    bench_files,
+    bench_floor,
+    bench_gateway,
+    bench_job_hooks,
+    bench_latency_split,
+    bench_logging,
+    bench_runs,
+    bench_schedules,
 )
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from jobruntime.store.database import make_engine
 from jobruntime.models import declare_all
+from jobruntime.store.database import make_engine
 
 config = context.config
 target_metadata = declare_all().metadata
