@@ -105,8 +105,9 @@ class AdmissionReadAhead:
             for body in waiting():
                 peeked = _peek(body)
                 ahead = _query(peeked, action) if peeked is not None else None
-                if ahead is not None and _key(ahead) not in self._facts:
-                    queries.setdefault(_key(ahead), ahead)
+                ahead_key = _key(ahead) if ahead is not None else None
+                if ahead_key is not None and ahead_key not in self._facts:
+                    queries.setdefault(ahead_key, ahead)
         answers = [_admission(rows[0] if rows else None) for rows in rows_each(db, list(queries.values()))]
         with self._lock:
             self._facts.update((kept, (now, answer)) for kept, answer in zip(queries, answers, strict=True))
