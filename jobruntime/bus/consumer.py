@@ -474,15 +474,19 @@ class _Pump(threading.Thread):
         A run claimed at its start (a re-queued or scheduled one) may still be short: the
         deliveries behind it stay until it has run that long.
         """
-        return (self._busy and self._paused and self.prefetch > 1 and not self.deliveries.empty()
-                and time.monotonic() - self._busy_since >= self.bus.settings.log_flush_interval)
+        due = self._hand_back_due()
+        return due is not None and time.monotonic() >= due
 
     def _tick(self) -> float:
         """How long the pump may wait for the broker: less when deliveries are to be handed back before then."""
+        due = self._hand_back_due()
+        return IDLE_TICK if due is None else min(IDLE_TICK, max(due - time.monotonic(), 0.0))
+
+    def _hand_back_due(self) -> float | None:
+        """When the deliveries waiting behind a claimed run go back to the queue (monotonic); None if none wait so."""
         if self._busy and self._paused and self.prefetch > 1 and not self.deliveries.empty():
-            due = self._busy_since + self.bus.settings.log_flush_interval - time.monotonic()
-            return min(IDLE_TICK, max(due, 0.0))
-        return IDLE_TICK
+            return self._busy_since + self.bus.settings.log_flush_interval
+        return None
 
     def _hands_back(self, message: Message) -> bool:
         """Whether a delivery this process cannot start soon can go back to its queue as a copy: with more than one
