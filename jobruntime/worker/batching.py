@@ -59,7 +59,8 @@ class RunBatch:
         self._deliveries: list[Delivery] = []
         self._events: list[dict[str, Any]] = []
         self._opened: float | None = None
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the batch's state; never held across a round trip, so runs go on
+        self._closing = threading.Lock()  # one close at a time: batches are settled in the order they closed
         self._opening = threading.Condition(self._lock)
         self._closer: threading.Thread | None = None
 
@@ -91,10 +92,11 @@ class RunBatch:
         handed back to the queue, since their runs' commits may be lost, and the events are
         left to the outbox sweep (rows whose commit survived are published from there).
         """
-        with self._lock:
-            deliveries, self._deliveries = self._deliveries, []
-            events, self._events = self._events, []
-            self._opened = None
+        with self._closing:
+            with self._lock:
+                deliveries, self._deliveries = self._deliveries, []
+                events, self._events = self._events, []
+                self._opened = None
             if not deliveries and not events:
                 return True
             try:
