@@ -239,6 +239,7 @@ def _execution(ctx: HandlerContext, run: _Run, claim: RunClaim, files: dict[str,
         data={**request.data, **files}, commit=request.commit, profile=request.profile, claim=claim,
         request=JobRequest(user=run.user, id=str(request.job_result_id),
                            client_address=request.client_address, server_name="jobruntime_worker"),
+        defer_decision=None if files else ctx.defer_decision,  # uploads go once the run ends: its end must be durable
     ))
 
 

@@ -84,6 +84,25 @@ def test_a_duplicate_in_the_same_batch_is_not_applied_twice(stack):
     assert f"duplicate {request.job_result_id}" in stack.log.read_text()
 
 
+def test_a_copy_of_a_run_that_wrote_nothing_is_decided_once_in_its_batch(stack):
+    """Both copies may run (the first is decided only when the batch closes); only one decision is written."""
+    publish(stack, "local/bus_jobs/Quick")  # a fresh worker may start on it before the rest has arrived: alone
+    request = publish(stack, "local/bus_jobs/Quick")
+    stack.client.publish(request)  # the same request again, right behind it
+    follow_up = publish(stack, "local/bus_jobs/Quick")
+    copy_handled = (f"duplicate {request.job_result_id}", f"Run {request.job_result_id} was decided by another")
+    with running_worker(stack.env, log=stack.log):
+        result = wait_for_result(stack.runtime, request.job_result_id)
+        wait_for_result(stack.runtime, follow_up.job_result_id)
+        deadline = time.monotonic() + 10
+        while not any(line in stack.log.read_text() for line in copy_handled):
+            assert time.monotonic() < deadline, "the copy was not handled"
+            time.sleep(0.1)
+    assert (result.status, result.attempt) == ("completed", 1)
+    assert (log_messages(stack, request.job_result_id), result_events(stack, request.job_result_id)) == (
+        ["quick and done"], ["completed"])
+
+
 def test_runs_decided_before_a_crash_and_not_yet_acked_are_delivered_again_and_change_nothing(stack):
     """The batch never closed (it waits for the run in hand, unclaimed for its whole claim window): every delivery
     of it comes back after the crash, and the runs whose commits were made are duplicates, applied once."""

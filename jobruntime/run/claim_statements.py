@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select
+from sqlalchemy.engine import Dialect
 
 from jobruntime.bus import outbox
 from jobruntime.core.capabilities import Capabilities
@@ -129,16 +130,33 @@ def decide_run(db: DriverConnection, row: Mapping[str, Any], event: Mapping[str,
 
     None when the row is not a new or pending one (another delivery has the run, or it ended): nothing was written.
     """
-    parameters = {key: value for key, value in row.items() if value is not None and key not in _NOT_DECIDED}
-    capabilities = Capabilities.of(db.dialect)
-    announce = event is not None and capabilities.writable_ctes
-    if announce:
-        parameters.update({f"event_{column}": event[column] for column in outbox.COLUMNS})
-    statement = _decision_statement(capabilities, tuple(key for key in parameters if not key.startswith("event_")),
-                                    announce)
-    written = statement.first(db, parameters)
-    if written is None:
-        return None
-    if event is not None and not announce:
-        outbox.add_events(db, [event])
-    return written["attempt"]
+    decision = Decision.of(db.dialect, row, event)
+    return decision.settle(db, decision.statement.first(db, decision.parameters))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One deciding write, ready to send: alone (``decide_run``) or with others in one pipeline (a batch's)."""
+
+    statement: Prebuilt
+    parameters: dict[str, Any]
+    event: Mapping[str, Any] | None  # added by ``settle`` where the statement cannot carry it (no writable CTEs)
+
+    @classmethod
+    def of(cls, dialect: Dialect, row: Mapping[str, Any], event: Mapping[str, Any] | None) -> Decision:
+        parameters = {key: value for key, value in row.items() if value is not None and key not in _NOT_DECIDED}
+        capabilities = Capabilities.of(dialect)
+        announce = event is not None and capabilities.writable_ctes
+        if announce:
+            parameters.update({f"event_{column}": event[column] for column in outbox.COLUMNS})
+        columns = tuple(key for key in parameters if not key.startswith("event_"))
+        return cls(_decision_statement(capabilities, columns, announce), parameters, None if announce else event)
+
+    def settle(self, db: DriverConnection, written: Mapping[str, Any] | None) -> int | None:
+        """The attempt the statement returned (``written``), its event added if the statement could not; None
+        when it wrote nothing."""
+        if written is None:
+            return None
+        if self.event is not None:
+            outbox.add_events(db, [self.event])
+        return written["attempt"]

@@ -26,6 +26,7 @@ from jobruntime.core.statuses import COMPLETED, ERRORED, FAILED, PENDING, RUNNIN
 from jobruntime.models import Job as JobRecord
 from jobruntime.models import JobResult, User, bind_session
 from jobruntime.run.claim import ClaimState, LeaseLost, RunClaim
+from jobruntime.run.decisions import PendingDecision
 from jobruntime.run.interrupts import Interrupter, RunCancelled
 from jobruntime.run.log import LogEntry, RunLog, last_seq
 from jobruntime.run.profiling import profiled
@@ -133,6 +134,7 @@ class RunOptions:
     job_class: type[Job] | None = None
     listeners: Iterable[Callable[[LogEntry], None]] = field(default_factory=tuple)
     claim: RunClaim | None = None  # a worker's run: not claimed yet when it may end within its claim window
+    defer_decision: Callable[[PendingDecision], None] | None = None  # a batch's: see ``jobruntime.run.decisions``
 
 
 class JobExecution:
@@ -156,7 +158,8 @@ class JobExecution:
         self.data: dict[str, Any] = {"output": ""}
         self.reason: str | None = None
         self.interrupter = Interrupter()
-        self.writer = ResultWriter(runtime, job_result_id, self.log, self.result, options.claim)
+        self.writer = ResultWriter(runtime, job_result_id, self.log, self.result, options.claim,
+                                   options.defer_decision)
         if options.claim is not None and options.claim.state is ClaimState.UNCLAIMED:
             self.log.deferred = options.claim
             options.claim.on_lost = self._lost

@@ -8,7 +8,7 @@ carries its ``job.result.<status>`` outbox row when the runtime records events.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from jobruntime.core.limits import REASON_LIMIT, truncate
 from jobruntime.core.statuses import ERRORED, RUNNING
 from jobruntime.models import JobResult
 from jobruntime.run.claim import ClaimState, LeaseLost, RunClaim
+from jobruntime.run.decisions import PendingDecision
 from jobruntime.run.events import result_event_row
 from jobruntime.run.runtime import Runtime
 from jobruntime.store.prebuilt import DriverConnection, Prebuilt, in_session, one_statement, transaction
@@ -60,14 +61,17 @@ class ResultWriter:
 
     def __init__(
         self, runtime: Runtime, job_result_id: uuid.UUID, run_log: RunLog, result: JobResult | None,
-        claim: RunClaim | None = None,
+        claim: RunClaim | None = None, defer_decision: Callable[[PendingDecision], None] | None = None,
     ) -> None:
+        """``defer_decision`` (a worker's batch) takes a deciding write that carries nothing of the job's, to send
+        it with the batch's others (``jobruntime.run.decisions``)."""
         self.runtime = runtime
         self.job_result_id = job_result_id
         self.run_log = run_log
         self.counts = run_log.counts
         self.result = result
         self.claim = claim
+        self.defer_decision = defer_decision
         self.started: datetime | None = None
         self._uncommitted: list[dict[str, Any]] = []  # the outbox rows of a write in the job's open transaction
         self._committed: dict[str, Any] | None = None
@@ -107,6 +111,8 @@ class ResultWriter:
         lease renewed and no status announced, with the verdict kept in its own column: the
         reaper must not run a job again whose changes are committed.
         """
+        if final and self._decided_later(session):
+            return  # nothing of the job's commits with it: ``finish`` writes the outcome, with its batch
         values = {**self._values(status, reason, data), "completed": utcnow()}
         if final:
             written = {**values, "verdict": None}
@@ -158,6 +164,10 @@ class ResultWriter:
             entries, log_events = self.run_log.take() if deciding else ([], [])
             row = {**self.claim.snapshot(), "verdict": None, **values} if deciding else values
             events = [] if running and not deciding else self._events(row)  # a deciding write announces ``running``
+            if deciding and session is None and not running and self.defer_decision is not None:
+                self.defer_decision(PendingDecision(self.claim, self.run_log, row, events[0] if events else None,
+                                                    entries, log_events))
+                return  # the batch settles the claim, the entries and the events once its write commits
             with self._connection(session, alone=not (entries if deciding else events)) as db:
                 if deciding:
                     self.result.attempt = self.claim.write_decision(db, row, running=running,
@@ -174,6 +184,12 @@ class ResultWriter:
             self._ended(events, committed=True)
         else:
             self._uncommitted = events
+
+    def _decided_later(self, session: Session) -> bool:
+        """Whether the run's outcome is left to a batch's deciding write: it has one, the run is unclaimed, and
+        the job's transaction holds nothing to commit with the outcome."""
+        return (self.defer_decision is not None and self.claim is not None
+                and self.claim.state is ClaimState.UNCLAIMED and not session.in_transaction())
 
     def _update(self, db: DriverConnection, statement: Prebuilt, values: dict[str, Any],
                 events: list[dict[str, Any]]) -> None:

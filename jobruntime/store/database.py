@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 import jobruntime
 from jobruntime.core.capabilities import Capabilities
 from jobruntime.core.errors import SetupError
+from jobruntime.store.prebuilt import DriverConnection
 
 MIGRATIONS_DIR = Path(jobruntime.__file__).parent.parent / "infra" / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30000
@@ -130,6 +131,14 @@ def flush_commits(engine: Engine) -> None:
     with engine.connect() as connection:
         connection.exec_driver_sql(_FLUSH_COMMITS)
         connection.commit()
+
+
+def commit_flushing(db: DriverConnection) -> None:
+    """Make the commit of ``db``'s open transaction synchronous, so it also makes every earlier commit durable
+    (``flush_commits`` without a transaction of its own, for a caller with writes to commit anyway). Commits are
+    never relaxed on a database without the capability: there it does nothing."""
+    if Capabilities.of(db.dialect).relaxed_commits:
+        db.connection.execute(_FLUSH_COMMITS)
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

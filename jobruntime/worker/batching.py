@@ -9,10 +9,12 @@ its own transaction, or its one deciding write claims and decides it), but its c
 not wait for the WAL flush, and its events and its ack are held by the batch. The batch
 closes when it is full, when it has been open ``batch_time``, when nothing more waits (so
 the last run of a burst is not delayed), or when a run outlasts its claim window (its claim
-must be durable before its ack). Closing makes every commit of the batch durable with one
-synchronous statement (PostgreSQL flushes its WAL in order), hands the held events to the
-relay at once (published with one confirm wait), and settles the batch's deliveries with one
-``basic.ack`` with ``multiple=True``.
+must be durable before its ack). A run that leaves nothing in its job's transaction has its
+deciding write held as well (``jobruntime.run.decisions``). Closing writes the held decisions
+in one transaction, makes every commit of the batch durable with one synchronous commit
+(PostgreSQL flushes its WAL in order), hands the held events to the relay at once (published
+with one confirm wait), and settles the batch's deliveries with one ``basic.ack`` with
+``multiple=True``.
 
 What runs guarantee does not change. A run's changes and its verdict still commit together;
 a duplicate delivery still finds its row decided and changes nothing; no event is published
@@ -32,6 +34,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from jobruntime.bus.consumer import Delivery
+from jobruntime.run.decisions import PendingDecision, write_decisions
 from jobruntime.run.runtime import Runtime
 from jobruntime.store.database import flush_commits
 from jobruntime.worker.admission import AdmissionReadAhead
@@ -58,6 +61,7 @@ class RunBatch:
         self.read_ahead = AdmissionReadAhead()
         self._deliveries: list[Delivery] = []
         self._events: list[dict[str, Any]] = []
+        self._decisions: list[PendingDecision] = []
         self._opened: float | None = None
         self._lock = threading.RLock()  # the batch's state; never held across a round trip, so runs go on
         self._closing = threading.Lock()  # one close at a time: batches are settled in the order they closed
@@ -86,21 +90,27 @@ class RunBatch:
             self.close()
 
     def close(self) -> bool:
-        """Make the batch's commits durable, publish their events, ack its deliveries (nothing if it is empty).
+        """Write the held decisions, make the batch's commits durable, publish their events, ack its deliveries
+        (nothing if it is empty).
 
-        Returns False when the flush failed (the database went away): the deliveries are then
-        handed back to the queue, since their runs' commits may be lost, and the events are
-        left to the outbox sweep (rows whose commit survived are published from there).
+        Returns False when that failed (the database went away): the deliveries are then
+        handed back to the queue, since their runs' commits may be lost or their decisions
+        unwritten, and the events are left to the outbox sweep (rows whose commit survived are
+        published from there).
         """
         with self._closing:
             with self._lock:
                 deliveries, self._deliveries = self._deliveries, []
                 events, self._events = self._events, []
+                decisions, self._decisions = self._decisions, []
                 self._opened = None
-            if not deliveries and not events:
+            if not deliveries and not events and not decisions:
                 return True
             try:
-                flush_commits(self.relaxed.engine)
+                if decisions:  # their commit is synchronous: it flushes the batch's other commits as well
+                    events += write_decisions(self.relaxed, decisions)
+                else:
+                    flush_commits(self.relaxed.engine)
             except Exception:  # noqa: BLE001 - the database's fault, not the runs': they are handled again
                 logger.warning("Could not make a batch of %d runs durable; handing their deliveries back",
                                len(deliveries), exc_info=True)
@@ -111,6 +121,12 @@ class RunBatch:
             if deliveries:
                 deliveries[-1].ack(multiple=True)
             return True
+
+    def defer(self, decision: PendingDecision) -> None:
+        """A run that wrote nothing else is decided when the batch closes, with the batch's other such runs."""
+        with self._lock:
+            self._decisions.append(decision)
+            self._open()
 
     def _hold(self, events: Sequence[dict[str, Any]]) -> None:
         """A relaxed commit's events wait for the batch's flush."""

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobruntime.run.decisions import PendingDecision
 from jobruntime.run.runtime import Runtime
 from jobruntime.store.prebuilt import DriverConnection
 from jobruntime.worker.admission import Admission, Asking, read_admission
@@ -58,4 +59,5 @@ class HandlerContext:
     middleware: Sequence[RunMiddleware] = field(default_factory=tuple)
     delivery_count: int = 0  # earlier deliveries of this message (see ``consumer.Delivery``)
     read_admission: ReadAdmission = read_admission  # or a batch's, reading ahead for the deliveries behind
+    defer_decision: Callable[[PendingDecision], None] | None = None  # a batch's: see ``jobruntime.run.decisions``
 

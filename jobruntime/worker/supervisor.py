@@ -156,6 +156,7 @@ class WorkerProcess:
         )
         if self.batch is not None and runtime is self.batch.relaxed:
             ctx.read_admission = functools.partial(self.batch.read_ahead.read, waiting=delivery.behind)
+            ctx.defer_decision = self.batch.defer
         backoff = Backoff(DATABASE_RETRY_FIRST_DELAY, DATABASE_RETRY_MAX_DELAY)
         while True:
             try:
