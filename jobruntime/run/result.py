@@ -56,7 +56,9 @@ class ResultWriter:
     Every outcome (the verdict, the final state) goes through ``_write``. With an
     unclaimed ``claim`` (a worker's run that may end within its claim window) that
     write is the deciding write: it claims and decides the row at once and carries
-    the log entries still buffered, so a short run commits once.
+    the log entries still buffered, so a short run commits once. In a worker's batch
+    (``defer_decision``), a deciding write that carries nothing of the job's is handed to
+    the batch instead, which writes it with its others (``jobruntime.run.decisions``).
     """
 
     def __init__(
