@@ -150,8 +150,8 @@ Message = tuple[bytes, str, str, str | None]  # body, exchange, routing key, mes
 class _BareSQL:
     """Runs of a bare-SQL kind on one connection to ``test``, on TEMPORARY tables, each committed relaxed."""
 
-    def __init__(self, run: Callable[[psycopg.Cursor, str], list[tuple[str, str]]]) -> None:
-        self.statements = run
+    def __init__(self, statements: Callable[[psycopg.Cursor, str], list[tuple[str, str]]]) -> None:
+        self.statements = statements
         # Relaxed commits set on the connection, as jobruntime's relaxed pool does: no SET per run.
         self.database = psycopg.connect(f"{PG_BASE}/test", options="-c synchronous_commit=off")
         for statement in TABLES:
