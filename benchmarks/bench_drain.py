@@ -49,6 +49,7 @@ from benchmarks.bench_celery import (
     problems_in,
 )
 from benchmarks.common import drop_postgres, fresh_postgres_url, prepared_runtime
+from benchmarks.job_code import ONE_ROW
 from jobruntime.client import Client
 from jobruntime.core.settings import Settings
 from jobruntime.core.statuses import TERMINAL_STATUSES
@@ -96,7 +97,6 @@ def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
 class JobruntimeDrain(JobruntimeSide):
     """The jobruntime side of (d), publishing while no worker consumes its queue."""
 
-    ONE_ROW = "local/bench_inventory/OneRow"
     KINDS = KINDS
 
     def __init__(self, database_url: str, home: Path) -> None:
@@ -107,7 +107,7 @@ class JobruntimeDrain(JobruntimeSide):
         self.client.bus.declare_run_queues([self.queue])
 
     def drain(self, kind: str, runs: int, concurrency: int) -> float:
-        job = self.NOOP if kind == "noop" else self.ONE_ROW
+        job = self.NOOP if kind == "noop" else ONE_ROW
         for _ in range(runs):
             self.client.publish(self.request(job))
         command = [str(BIN / "jobruntime"), "worker", "-Q", self.queue, "--concurrency", str(concurrency),
