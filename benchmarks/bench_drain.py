@@ -8,12 +8,16 @@ side, on a fresh database and the same RabbitMQ:
    row) is published while no worker consumes the queue, then the workers
    start (1 process, then 2), and the drain is timed from the 20th stored result
    to the last (so process start-up and first imports are not timed), by
-   polling the database both sides store their results in;
+   polling the database both sides store their results in; Celery's one-row task
+   is one Core INSERT, so Celery also drains 2,000 runs of ``one_row_models``,
+   the one-row job's own code on jobruntime's models layer (``job_code``), to
+   set against jobruntime's one-row drain: the same job code on each runner;
 2. publish → result latency of a lone run (sequential runs, a worker idle).
 
 The floor (``bench_floor``) is printed beside them: for the drain rows its
 batched floor (bare consumers batching as the workers do: relaxed commit per
-run, one flush, one confirm wait and one ack per batch), for the latency rows
+run, one flush, one confirm wait and one ack per batch; for the one-row rows both
+its bare-SQL floor and its models floor, the job's code run by that consumer), for the latency rows
 its bare consumer doing one commit, one ack and one confirmed event per run. Worker settings come from the
 environment, so ``JOBRUNTIME_PREFETCH=16 python -m benchmarks.bench_drain``
 measures another configuration.
@@ -44,11 +48,12 @@ from benchmarks.bench_celery import (
     latency_figures,
     problems_in,
 )
-from benchmarks.common import drop_postgres, fresh_postgres_url
+from benchmarks.common import drop_postgres, fresh_postgres_url, prepared_runtime
+from benchmarks.job_code import ONE_ROW
 from jobruntime.client import Client
 from jobruntime.core.settings import Settings
 from jobruntime.core.statuses import TERMINAL_STATUSES
-from jobruntime.models import JobResult
+from jobruntime.models import JobResult, ObjectChange, Site
 
 RUNS = 2000
 LATENCY_RUNS = 200
@@ -58,6 +63,7 @@ POLL = 0.01  # seconds between counts of stored results
 DRAIN_TIMEOUT = 300
 KINDS = ("noop", "row")
 CONCURRENCIES = (1, 2)
+MODELS_KIND = bench_floor.MODELS_KIND  # the one-row job's code on the models layer: a Celery drain, and a floor
 
 
 def _drain(count_stored: Callable[[], int], start_workers: Callable[[], subprocess.Popen], runs: int) -> float:
@@ -91,7 +97,7 @@ def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
 class JobruntimeDrain(JobruntimeSide):
     """The jobruntime side of (d), publishing while no worker consumes its queue."""
 
-    ONE_ROW = "local/bench_inventory/OneRow"
+    KINDS = KINDS
 
     def __init__(self, database_url: str, home: Path) -> None:
         super().__init__(database_url, home)
@@ -101,7 +107,7 @@ class JobruntimeDrain(JobruntimeSide):
         self.client.bus.declare_run_queues([self.queue])
 
     def drain(self, kind: str, runs: int, concurrency: int) -> float:
-        job = self.NOOP if kind == "noop" else self.ONE_ROW
+        job = self.NOOP if kind == "noop" else ONE_ROW
         for _ in range(runs):
             self.client.publish(self.request(job))
         command = [str(BIN / "jobruntime"), "worker", "-Q", self.queue, "--concurrency", str(concurrency),
@@ -116,19 +122,25 @@ class JobruntimeDrain(JobruntimeSide):
 
 
 class CeleryDrain(CelerySide):
-    """The Celery side, publishing to its (declared) quorum queue while no worker consumes it."""
+    """The Celery side, publishing to its (declared) quorum queue while no worker consumes it.
+
+    Its database holds jobruntime's schema too (migrated, jobs synced, user "bench"), for ``one_row_models``.
+    """
+
+    KINDS = (*KINDS, MODELS_KIND)
 
     def __init__(self, database_url: str, home: Path) -> None:
         super().__init__(database_url, home)
+        self.runtime = prepared_runtime(database_url, home)
         with Connection(BROKER_URL) as connection:
             Queue(self.queue, routing_key=self.queue, queue_arguments={"x-queue-type": "quorum"})(
                 connection.default_channel).declare()
         self.engine = create_engine(database_url, pool_size=1, max_overflow=0)
 
     def drain(self, kind: str, runs: int, concurrency: int) -> float:
-        task = self.module.noop if kind == "noop" else self.module.one_row
+        task = {"noop": self.module.noop, "row": self.module.one_row, MODELS_KIND: self.module.one_row_models}[kind]
         for number in range(runs):
-            task.apply_async(args=() if kind == "noop" else (number,), queue=self.queue)
+            task.apply_async(args=(number,) if kind == "row" else (), queue=self.queue)
         command = [str(BIN / "celery"), "-A", "benchmarks.celery_app", "worker", "-Q", self.queue,
                    "--concurrency", str(concurrency), "--pool", "prefork", "-n", f"{self.node}@%h",
                    "--loglevel", WORKER_LOG_LEVEL, "--without-gossip", "--without-mingle"]
@@ -138,14 +150,24 @@ class CeleryDrain(CelerySide):
         with self.engine.connect() as connection:
             return connection.scalar(text("SELECT count(*) FROM celery_taskmeta WHERE status = 'SUCCESS'"))
 
+    def persisted(self) -> dict[str, int]:
+        """Celery's rows, and the rows ``one_row_models`` left in jobruntime's tables."""
+        with self.engine.connect() as connection:
+            return {**super().persisted(), **{
+                model.__tablename__: connection.scalar(select(func.count()).select_from(model))
+                for model in (Site, ObjectChange)
+            }}
+
     def close(self) -> None:
         self.engine.dispose()
+        self.runtime.engine.dispose()
+        self.runtime.autocommit_engine.dispose()
         super().close()
 
 
 def run_cases(side, runs: int, latency_runs: int) -> dict:
     figures: dict = {}
-    for kind in KINDS:
+    for kind in side.KINDS:
         for concurrency in CONCURRENCIES:
             figures[f"{kind}_{concurrency}"] = side.drain(kind, runs, concurrency)
     with side.worker(1):
@@ -170,18 +192,24 @@ def measure(side_class, home: Path, runs: int, latency_runs: int) -> dict:
 
 def print_table(ours: dict, celery: dict | None, floor: dict | None, runs: int, latency_runs: int) -> None:
     names = {"noop": "no-op", "row": "one-row"}
-    print(f"\n{'case':<44}{'jobruntime':>12}{'Celery':>10}{'ratio':>8}{'floor':>9}")
+    print(f"\n{'case':<54}{'jobruntime':>12}{'Celery':>10}{'ratio':>8}{'floor':>14}")
     for kind in KINDS:
         for concurrency in CONCURRENCIES:
             key = f"{kind}_{concurrency}"
             label = f"{names[kind]} drain runs/s, {concurrency} process{'es' if concurrency > 1 else ''} (n={runs})"
-            _row(label, ours[key], celery and celery[key], floor and floor["batched"][key], False)
-    _row(f"lone run publish -> result p50, ms (n={latency_runs})", ours["latency"]["p50_ms"],
-         celery and celery["latency"]["p50_ms"], floor and floor["p50_ms"], True)
-    _row(f"lone run publish -> result p95, ms (n={latency_runs})", ours["latency"]["p95_ms"],
-         celery and celery["latency"]["p95_ms"], floor and floor["p95_ms"], True)
+            _row(label, ours[key], celery and celery[key], _drain_floor(floor, kind, concurrency), False)
+    for concurrency in CONCURRENCIES if celery is not None else ():
+        _row(f"one-row (same job code on Celery) runs/s, {concurrency} process{'es' if concurrency > 1 else ''}",
+             ours[f"row_{concurrency}"], celery[f"{MODELS_KIND}_{concurrency}"],
+             _drain_floor(floor, "row", concurrency), False)
+    for name in ("p50", "p95"):
+        _row(f"lone run publish -> result {name}, ms (n={latency_runs})", ours["latency"][f"{name}_ms"],
+             celery and celery["latency"][f"{name}_ms"], "" if floor is None else f"{floor[f'{name}_ms']:.2f}", True)
     print("ratio: jobruntime/Celery for throughput, Celery/jobruntime for latency (> 1 = jobruntime faster);")
-    print("floor: drain rows, bench_floor's batched floor (bare consumers, prefetch 32, batches of 32 runs or 20 ms);")
+    print("same job code on Celery: jobruntime's one-row drain against Celery's one_row_models, the")
+    print(f"       one-row job's code on jobruntime's models layer (n={runs});")
+    print("floor: drain rows, bench_floor's batched floor (bare consumers, prefetch 32, batches of 32")
+    print("       runs or 20 ms), for one-row rows bare SQL / models (the job's code on the models layer);")
     print("       latency rows, its bare consumer (1 process, prefetch 1)")
     for name, figures in (("jobruntime", ours), ("Celery", celery)):
         if figures is None:
@@ -191,10 +219,19 @@ def print_table(ours: dict, celery: dict | None, floor: dict | None, runs: int, 
             print(f"  {line}")
 
 
-def _row(label: str, mine: float, theirs: float | None, floor: float | None, lower_is_better: bool) -> None:
+def _drain_floor(floor: dict | None, kind: str, concurrency: int) -> str:
+    """A drain row's floor: the batched floor of its kind; for one-row, the bare-SQL floor and the models floor."""
+    if floor is None:
+        return ""
+    batched = floor["batched"]
+    if kind == "noop":
+        return f"{batched[f'noop_{concurrency}']:.2f}"
+    return f"{batched[f'row_{concurrency}']:.0f} / {batched[f'{MODELS_KIND}_{concurrency}']:.0f}"
+
+
+def _row(label: str, mine: float, theirs: float | None, floor: str, lower_is_better: bool) -> None:
     ratio = "" if theirs is None else f"{(theirs / mine if lower_is_better else mine / theirs):7.2f}x"
-    print(f"{label:<44}{mine:>12.2f}{'' if theirs is None else f'{theirs:10.2f}':>10}{ratio:>8}"
-          f"{'' if floor is None else f'{floor:9.2f}':>9}")
+    print(f"{label:<54}{mine:>12.2f}{'' if theirs is None else f'{theirs:10.2f}':>10}{ratio:>8}{floor:>14}")
 
 
 def main(runs: int = RUNS, latency_runs: int = LATENCY_RUNS, *, celery: bool = True, floor: bool = True) -> dict:

@@ -20,24 +20,53 @@ the Site's unique name and slug, INSERT the site, its change-log row and the
 change event's outbox row, then the result statement. Per batch (32 runs, 20 ms, or nothing waiting): one
 synchronous commit flushing the WAL (as ``flush_commits``), the batch's events
 published with one confirm wait, one ``basic.ack(multiple=True)``.
+
+The models floor (kind ``row_models``) is the same batched consumer running the one-row
+job's own code instead of its SQL: ``OneRow.run`` on jobruntime's models layer
+(``Status.objects.get``, ``Site(...).validated_save()`` with full_clean, the uniqueness check
+and the flush), its change log written as a run writes it, and the run's JobResult row and
+result event written by the worker's deciding write (``decide_run``), all in one relaxed
+transaction on a fresh migrated jobruntime database (``benchmarks.job_code``); per batch,
+``flush_commits``. Profiles put most of a one-row run in that code, so the bare-SQL floor
+says nothing of what the job's code costs: this one is the least a runner of that job can
+do, with no authorization, no claim, no log machinery and no relay, and what the one-row
+drain adds above it is the runner's.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
+import os
 import socket
 import statistics
+import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
 from benchmarks.bench_celery import BROKER_URL
-from benchmarks.common import PG_BASE
+from benchmarks.common import PG_BASE, drop_postgres, fresh_postgres_url, prepared_runtime
+from benchmarks.job_code import ONE_ROW, OneRowJob
+from jobruntime.authoring.records import lookup_record
 from jobruntime.bus.topology import publish_messages
+from jobruntime.core.clock import utcnow
+from jobruntime.core.settings import Settings
+from jobruntime.core.statuses import COMPLETED
+from jobruntime.models import JobResult
+from jobruntime.run.claim import RunClaim
+from jobruntime.run.claim_statements import decide_run
+from jobruntime.run.events import result_event_row
+from jobruntime.run.runtime import Runtime
+from jobruntime.store.database import flush_commits
+from jobruntime.store.prebuilt import DriverConnection, as_model, transaction
 
 RUNS = 2000
 LATENCY_RUNS = 200
@@ -112,17 +141,75 @@ def _run_row(cursor: psycopg.Cursor, job_result_id: str) -> list[tuple[str, str]
     return [("change.site", change), *_run_noop(cursor, job_result_id)]
 
 
-RUN_KINDS = {"noop": _run_noop, "row": _run_row}
+SQL_KINDS = {"noop": _run_noop, "row": _run_row}
+MODELS_KIND = "row_models"
+KINDS = (*SQL_KINDS, MODELS_KIND)
+Message = tuple[bytes, str, str, str | None]  # body, exchange, routing key, message id: what publish_messages sends
 
 
-def _consume_batched(queue: Queue, kind: str) -> None:
+class _BareSQL:
+    """Runs of a bare-SQL kind on one connection to ``test``, on TEMPORARY tables, each committed relaxed."""
+
+    def __init__(self, statements: Callable[[psycopg.Cursor, str], list[tuple[str, str]]]) -> None:
+        self.statements = statements
+        # Relaxed commits set on the connection, as jobruntime's relaxed pool does: no SET per run.
+        self.database = psycopg.connect(f"{PG_BASE}/test", options="-c synchronous_commit=off")
+        for statement in TABLES:
+            self.database.execute(statement)
+        self.database.commit()
+
+    def run(self, job_result_id: str) -> list[Message]:
+        with self.database.transaction(), self.database.cursor() as cursor:
+            return [(body.encode(), EVENTS.name, routing_key, None)
+                    for routing_key, body in self.statements(cursor, job_result_id)]
+
+    def flush(self) -> None:
+        with self.database.transaction():
+            self.database.execute(FLUSH_COMMITS)
+
+
+class _ModelsLayer:
+    """Runs of the one-row job's code on jobruntime's models layer (``job_code``), on a migrated database.
+
+    Each run is decided as a worker decides a short one: its JobResult row, claimed and decided
+    at once, and the row's event, written by ``decide_run`` in the job's transaction, which
+    commits relaxed (``Runtime.from_settings(relaxed=True)``, as a worker's batches do).
+    """
+
+    def __init__(self, settings: Settings, queue: str) -> None:
+        self.runtime = Runtime.from_settings(settings, events=True, relaxed=True)
+        self.job = OneRowJob(self.runtime)
+        self.queue = queue
+        self.worker = f"bench-floor-{os.getpid()}"
+        with transaction(self.runtime.autocommit_engine) as db:
+            self.record = lookup_record(db, ONE_ROW)
+
+    def run(self, job_result_id: str) -> list[Message]:
+        user = self.job.user
+        # The row as a worker sees a run it has not claimed: its RunClaim's snapshot of the request's values.
+        row = RunClaim(self.runtime.engine, {
+            "id": uuid.UUID(job_result_id), "name": ONE_ROW, "job_model_id": self.record.id, "user_id": user.id,
+            "task_queue": self.queue, "job_kwargs": {"data": {}, "commit": True, "task_queue": self.queue},
+        }, worker=self.worker, lease_seconds=self.runtime.settings.lease_seconds, events=(),
+            on_claimed=lambda _claim: None).snapshot()
+
+        def decide(db: DriverConnection) -> list[dict[str, Any]]:
+            decided = {**row, "verdict": None, "status": COMPLETED, "data": {"output": ""}, "completed": utcnow()}
+            event = result_event_row(decided, username=user.username)
+            decide_run(db, decided, event)
+            return [event]
+
+        events = self.job.run(as_model(JobResult, row, job_model=self.record, user=user), decide)
+        return [(json.dumps(event["body"]).encode(), EVENTS.name, event["routing_key"], str(event["id"]))
+                for event in events]
+
+    def flush(self) -> None:
+        flush_commits(self.runtime.engine)
+
+
+def _consume_batched(queue: Queue, make_runs: Callable[[], _BareSQL | _ModelsLayer]) -> None:
     """The batched floor's worker: relaxed commits per run, one flush, one confirm wait, one ack per batch."""
-    run = RUN_KINDS[kind]
-    # Relaxed commits set on the connection, as jobruntime's relaxed pool does: no SET per run.
-    database = psycopg.connect(f"{PG_BASE}/test", options="-c synchronous_commit=off")
-    for statement in TABLES:
-        database.execute(statement)
-    database.commit()
+    runs = make_runs()
     events = Connection(BROKER_URL, transport_options={"confirm_publish": True})
     events_channel = events.channel()
     pending: list[Any] = []
@@ -143,12 +230,9 @@ def _consume_batched(queue: Queue, kind: str) -> None:
                         break  # nothing waiting: close the batch now
                 outgoing = []
                 for message in pending:
-                    with database.transaction(), database.cursor() as cursor:
-                        outgoing += run(cursor, json.loads(message.body)["id"])
-                with database.transaction():
-                    database.execute(FLUSH_COMMITS)
-                publish_messages(events_channel, [(body.encode(), EVENTS.name, routing_key, None)
-                                                  for routing_key, body in outgoing])
+                    outgoing += runs.run(json.loads(message.body)["id"])
+                runs.flush()
+                publish_messages(events_channel, outgoing)
                 channel.basic_ack(pending[-1].delivery_tag, multiple=True)
                 pending.clear()
 
@@ -162,7 +246,8 @@ class _Client:
         self.producer = Producer(self.publishing.channel(), REQUESTS)
         self.receiving = Connection(BROKER_URL)
         self.received: list[Any] = []
-        events = Queue(f"bench-floor-events-{uuid.uuid4().hex[:8]}", EVENTS, routing_key="result.*",
+        # result.<status> from the bare consumers, job.result.<status> from the job's code on the models layer
+        events = Queue(f"bench-floor-events-{uuid.uuid4().hex[:8]}", EVENTS, routing_key="#.result.*",
                        exclusive=True, auto_delete=True)
         Consumer(self.receiving.channel(), [events], on_message=self.received.append, no_ack=True).consume()
 
@@ -200,36 +285,58 @@ def _delete_queue(queue: Queue) -> None:
         connection.default_channel.queue_delete(queue.name)
 
 
+@contextmanager
+def _runs_of(kind: str, queue: Queue) -> Iterator[Callable[[], _BareSQL | _ModelsLayer]]:
+    """What each consumer process makes to run ``kind``: its bare SQL on ``test``, or the job's code on a fresh
+    jobruntime database (migrated, jobs synced, user "bench"), dropped afterwards."""
+    if kind in SQL_KINDS:
+        yield functools.partial(_BareSQL, SQL_KINDS[kind])
+        return
+    url = fresh_postgres_url()
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            runtime = prepared_runtime(url, Path(home))
+            runtime.engine.dispose()
+            runtime.autocommit_engine.dispose()
+            yield functools.partial(_ModelsLayer, runtime.settings, queue.name)
+    finally:
+        drop_postgres(url)
+
+
 def batched_drain(kind: str, processes: int, runs: int = RUNS) -> float:
     """The batched floor of one drain kind: runs/s of ``processes`` bare consumers draining ``runs`` queued runs."""
     queue = _declare_queue()
-    workers = [multiprocessing.get_context("fork").Process(target=_consume_batched, args=(queue, kind), daemon=True)
-               for _ in range(processes)]
     client = None
     try:
-        client = _Client(queue)
-        for _ in range(runs):
-            client.publish()
-        for worker in workers:
-            worker.start()
-        return client.drain_rate(runs)
+        with _runs_of(kind, queue) as make_runs:
+            workers = [multiprocessing.get_context("fork").Process(target=_consume_batched, args=(queue, make_runs),
+                                                                   daemon=True)
+                       for _ in range(processes)]
+            try:
+                client = _Client(queue)
+                for _ in range(runs):
+                    client.publish()
+                for worker in workers:
+                    worker.start()
+                return client.drain_rate(runs)
+            finally:
+                for worker in workers:
+                    if worker.is_alive():
+                        worker.terminate()
+                        worker.join()
     finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.terminate()
-                worker.join()
         if client is not None:
             client.close()
         _delete_queue(queue)
 
 
 def batched_floors(runs: int = RUNS) -> dict[str, float]:
-    """The batched floor of each drain row bench_drain prints, keyed as its rows are (``noop_1`` ...)."""
-    figures = {f"{kind}_{processes}": batched_drain(kind, processes, runs) for kind in RUN_KINDS for processes in (1, 2)}
+    """The batched floor of each drain kind, keyed as bench_drain's rows are (``noop_1`` ... ``row_models_2``)."""
+    figures = {f"{kind}_{processes}": batched_drain(kind, processes, runs) for kind in KINDS for processes in (1, 2)}
     print(f"Batched floor: bare kombu consumers, prefetch {PREFETCH}, batches of {BATCH_SIZE} runs or "
           f"{BATCH_TIME * 1000:g} ms; relaxed commit per run, one flush, one confirm wait, one ack per batch")
     for key, rate in figures.items():
-        print(f"  {key:<8} drain of {runs} queued runs  {rate:8.0f} /s")
+        print(f"  {key:<12} drain of {runs} queued runs  {rate:8.0f} /s")
     return figures
 
 

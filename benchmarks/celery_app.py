@@ -3,17 +3,26 @@
 The worker process (``celery -A benchmarks.celery_app worker``) and the
 benchmark script import this module; both read the database URL and the queue
 from the environment (``CELERY_BENCH_DATABASE_URL``, ``CELERY_BENCH_QUEUE``),
-so the worker needs no other configuration file.
+so the worker needs no other configuration file. ``one_row_models`` also needs
+jobruntime's schema in that database (``common.prepared_runtime``).
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from celery import Celery
 from kombu import Queue
+
+from benchmarks.common import JOBS_ROOT
+from benchmarks.job_code import ONE_ROW, OneRowJob
+from jobruntime.core.settings import Settings
+from jobruntime.models import JobResult
+from jobruntime.run.runtime import Runtime
+from jobruntime.store.prebuilt import as_model
 
 BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 DATABASE_ENV = "CELERY_BENCH_DATABASE_URL"
@@ -98,6 +107,22 @@ def _task_engine() -> sa.Engine:
     return _engine
 
 
+_one_row_job: OneRowJob | None = None
+
+
+def _job_code() -> OneRowJob:
+    """The one-row job's code, loaded once per worker process after the fork, on an engine of its own.
+
+    Events are on, as in a jobruntime worker, so the change log writes the same rows (its
+    outbox rows stay unpublished: Celery has no relay).
+    """
+    global _one_row_job
+    if _one_row_job is None:
+        settings = Settings(database_url=os.environ[DATABASE_ENV], jobs_root=JOBS_ROOT)
+        _one_row_job = OneRowJob(Runtime.from_settings(settings, events=True))
+    return _one_row_job
+
+
 @app.task
 def noop() -> None:
     return None
@@ -109,6 +134,12 @@ def one_row(self, n: int) -> None:
     task_id = self.request.id
     with _task_engine().begin() as connection:
         connection.execute(row_table.insert().values(task_id=task_id, name=f"bench-{n}-{task_id}", created=_now()))
+
+
+@app.task(bind=True)
+def one_row_models(self) -> None:
+    """jobruntime's ``OneRow`` job's own code in one transaction on jobruntime's models layer (``job_code``)."""
+    _job_code().run(as_model(JobResult, {"id": uuid.UUID(self.request.id), "name": ONE_ROW}))
 
 
 @app.task(bind=True)
