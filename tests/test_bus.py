@@ -223,6 +223,26 @@ def test_handler_exception_requeues_the_message(bus: Bus, queue: str) -> None:
     assert raw_get(queue, timeout=0.3) is None
 
 
+def test_a_handed_back_run_request_comes_back_without_spending_a_delivery(queue: str, tap: DeadLetterTap) -> None:
+    """Handed back three times on a queue whose delivery limit is 2, it is never dead-lettered (a reject would be)."""
+    seen: list[Delivery] = []
+
+    def hand_back_thrice(delivery: Delivery) -> None:
+        seen.append(delivery)
+        if len(seen) <= 3:
+            delivery.hand_back()
+
+    with Bus(amqp_settings(max_attempts=2)) as bus:
+        bus.declare_run_queues([queue])
+        with consuming(bus, [queue], hand_back_thrice, prefetch=4):
+            bus.publish_run(b'{"run": 1}', queue, message_id="m-hand-back")
+            wait_for(lambda: len(seen) == 4, what="the fourth delivery")
+
+    assert [(d.body, d.delivery_count) for d in seen] == [(b'{"run": 1}', 0)] * 4
+    assert seen[3].settled and raw_get(queue, timeout=0.3) is None
+    assert tap.get(timeout=0.5) is None
+
+
 def test_rejected_message_is_dead_lettered_with_the_reason(bus: Bus, queue: str, tap: DeadLetterTap) -> None:
     bus.declare_run_queues([queue])
     body = json.dumps({"bad": queue}).encode()

@@ -27,6 +27,7 @@ from jobruntime.run.execution import JobExecution, RunOptions
 from jobruntime.run.log import RunLog
 from jobruntime.run.runtime import Runtime
 from jobruntime.store.prebuilt import as_model, transaction
+from jobruntime.worker.batching import RunBatch
 from tests.conftest import JOB_MODULES
 
 JOB = "local/basic/PassingJob"
@@ -148,3 +149,41 @@ def test_only_a_run_that_leaves_nothing_to_commit_is_decided_with_its_batch(work
     assert (_rows(engine)[claim.job_result_id][0], written_site, claim.state) == ("completed", site,
                                                                                   ClaimState.DECIDED)
     assert len(_messages(engine, claim.job_result_id)) == result.log_info + result.log_success > 0
+
+
+class _KeptDelivery:
+    """Stands in for a bus delivery a batch keeps: records how the batch settles it."""
+
+    def __init__(self) -> None:
+        self.settled = False
+        self.kept = False
+        self.outcome: str | None = None
+
+    def keep(self) -> None:
+        self.kept = True
+
+    def ack(self, *, multiple: bool = False) -> None:
+        self.settled, self.outcome = True, "acked"
+
+    def hand_back(self) -> None:
+        self.settled, self.outcome = True, "handed back"
+
+
+def test_a_batch_whose_decisions_cannot_be_written_hands_its_deliveries_back_unspent(workers_runtime, engine):
+    published: list = []
+    batch = RunBatch(workers_runtime, workers_runtime, published.extend, size=100, max_age=60)
+    good, broken = _pending(workers_runtime), _pending(workers_runtime, job_model_id=uuid.uuid4())  # FK refuses it
+    deliveries = [_KeptDelivery(), _KeptDelivery()]
+    for decision, delivery in zip((good, broken), deliveries, strict=True):
+        batch.defer(decision)
+        batch.handled(delivery, workers_runtime)
+
+    assert batch.close() is False
+    assert ([delivery.outcome for delivery in deliveries], published, _rows(engine)) == (
+        ["handed back", "handed back"], [], {})
+    assert [each.claim.state for each in (good, broken)] == [ClaimState.UNCLAIMED] * 2
+    ok = _pending(workers_runtime)
+    batch.defer(ok)
+    batch.handled(delivery := _KeptDelivery(), workers_runtime)
+    assert (batch.close(), delivery.outcome, [event["routing_key"] for event in published]) == (
+        True, "acked", ["job.result.completed"])

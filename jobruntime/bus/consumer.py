@@ -103,7 +103,7 @@ class Delivery:
     queue: str
     redelivered: bool
     delivery_count: int
-    _settle: Callable[[bool | None, bool], None] = field(repr=False)
+    _settle: Callable[[bool | None, bool, bool], None] = field(repr=False)
     _waiting: Callable[[], int] = field(repr=False, default=lambda: 0)
     _behind: Callable[[], list[bytes]] = field(repr=False, default=list)
     _message: Message | None = field(repr=False, default=None)
@@ -122,6 +122,15 @@ class Delivery:
         """Return the message to its queue (``requeue=True``) or dead-letter it through the queue's DLX."""
         self._finish(requeue, False)
 
+    def hand_back(self) -> None:
+        """Return the message to its queue without counting a delivery, for a fault that was not the message's.
+
+        A run request goes back as a copy carrying its delivery count (a reject counts one on a
+        quorum queue, toward its delivery limit, which is for crashes); any other message is
+        requeued.
+        """
+        self._finish(True, False, hand_back=True)
+
     def keep(self) -> None:
         """Leave the delivery unsettled when the handler returns; the handler's owner settles it later."""
         self.kept = True
@@ -134,11 +143,11 @@ class Delivery:
         """The bodies of those waiting deliveries, in order (a handler may read ahead for them)."""
         return self._behind()
 
-    def _finish(self, requeue: bool | None, multiple: bool) -> None:
+    def _finish(self, requeue: bool | None, multiple: bool, *, hand_back: bool = False) -> None:
         if self.settled:
             raise AlreadySettled(self.queue)
         self.settled = True
-        self._settle(requeue, multiple)
+        self._settle(requeue, multiple, hand_back)
 
 
 def consume(
@@ -211,6 +220,7 @@ class _SettleRequest:
     done: threading.Event = field(default_factory=threading.Event)
     resume: bool = False  # resume receiving unless the handler is busy again
     multiple: bool = False
+    hand_back: bool = False  # requeued as a copy spending no delivery, where it can be (``_Pump._hands_back``)
 
 
 class _Pump(threading.Thread):
@@ -412,9 +422,9 @@ class _Pump(threading.Thread):
         count = delivery_count(headers, redelivered)
         generation = self.generation
 
-        def settle(requeue: bool | None, multiple: bool) -> None:
+        def settle(requeue: bool | None, multiple: bool, hand_back: bool) -> None:
             """Acks return at once (the run is already claimed); rejects wait until the broker has them."""
-            request = _SettleRequest(message, queue, generation, requeue, multiple=multiple)
+            request = _SettleRequest(message, queue, generation, requeue, multiple=multiple, hand_back=hand_back)
             self.request(request)
             if requeue is not None:
                 request.done.wait()
@@ -489,9 +499,9 @@ class _Pump(threading.Thread):
         return None
 
     def _hands_back(self, message: Message) -> bool:
-        """Whether a delivery this process cannot start soon can go back to its queue as a copy: with more than one
-        delivery prefetched, on a connection that publishes, for a run request (whose exchange routes the copy
-        back to the same queue alone)."""
+        """Whether a delivery can go back to its queue as a copy (one this process cannot start soon, or one handed
+        back): with more than one delivery prefetched, on a connection that publishes, for a run request (whose
+        exchange routes the copy back to the same queue alone)."""
         return (self.prefetch > 1 and self.publish_channel is not None
                 and message.delivery_info.get("exchange") == RUN_EXCHANGE)
 
@@ -577,7 +587,9 @@ class _Pump(threading.Thread):
             request.done.set()
 
     def _settle(self, request: _SettleRequest) -> None:
-        if request.requeue is None:
+        if request.hand_back and self._hands_back(request.message):
+            self._hand_back(request.message)
+        elif request.requeue is None:
             request.message.ack(multiple=request.multiple)
         else:
             self.bus.transport.reject(self.channel, self.bus.settings, request.message, request.queue, request.requeue)

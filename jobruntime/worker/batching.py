@@ -115,7 +115,7 @@ class RunBatch:
                 logger.warning("Could not make a batch of %d runs durable; handing their deliveries back",
                                len(deliveries), exc_info=True)
                 for delivery in deliveries:
-                    delivery.reject(requeue=True)
+                    delivery.hand_back()  # spending no delivery: the queue's delivery limit counts crashes
                 return False
             self.publish(events)
             if deliveries:

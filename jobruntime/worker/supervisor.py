@@ -141,7 +141,7 @@ class WorkerProcess:
                     if self.batch is None or self.batch.close():  # the claim durable (with the batch) before its ack
                         delivery.ack()
                     else:  # it may be lost: a redelivery finds the run claimed if it is not
-                        delivery.reject(requeue=True)
+                        delivery.hand_back()
                     acked = True
 
         ctx = HandlerContext(
