@@ -92,7 +92,7 @@ class Delivery:
 
     ``delivery_count`` is the number of earlier deliveries: RabbitMQ's
     ``x-delivery-count`` on quorum queues, otherwise 1 if redelivered else 0.
-    Settle it once with ``ack()`` or ``reject()``; a handler that returns
+    Settle it once with ``ack()``, ``reject()`` or ``hand_back()``; a handler that returns
     without settling has its delivery acked, one that raises has it requeued.
     A handler that ``keep()``s it settles it later, with its own ``ack()`` or
     with ``ack(multiple=True)`` of a later delivery of the same loop.
