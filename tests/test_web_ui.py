@@ -63,12 +63,26 @@ def screenshots(driver, name: str) -> None:
 
 
 def wait_for(driver, condition, message: str):
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        TimeoutException,
+        WebDriverException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
     navigating = (NoSuchElementException, StaleElementReferenceException)  # the page may be changing under us
+
+    def checked(driver):
+        try:
+            return condition(driver)
+        except WebDriverException as exc:  # chromium's word for an element of the page a reload just replaced
+            if "does not belong to the document" in str(exc):
+                return False
+            raise
+
     try:
-        return WebDriverWait(driver, WAIT, poll_frequency=0.2, ignored_exceptions=navigating).until(condition, message)
+        return WebDriverWait(driver, WAIT, poll_frequency=0.2, ignored_exceptions=navigating).until(checked, message)
     except TimeoutException:
         raise AssertionError(f"{message}; at {driver.current_url}:\n{driver.page_source[:3000]}") from None
 
