@@ -55,7 +55,7 @@ def write_decisions(runtime: Runtime, pending: Sequence[PendingDecision]) -> lis
             with pipelined(db):
                 commit_flushing(db)
                 cursors = [decision.statement.execute(db, decision.parameters) for decision in decisions]
-            attempts = [decision.settle(db, next(iter(decision.statement.rows_of(db, cursor)), None))
+            attempts = [decision.settle(db, decision.statement.first_of(db, cursor))
                         for decision, cursor in zip(decisions, cursors, strict=True)]
             decided = [each for each, attempt in zip(pending, attempts, strict=True) if attempt is not None]
             entries = [entry for each in decided for entry in each.entries]

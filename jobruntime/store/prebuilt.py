@@ -81,7 +81,11 @@ class Prebuilt:
         return self.rows_of(db, self.execute(db, parameters))
 
     def first(self, db: DriverConnection, parameters: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-        found = self.rows(db, parameters)
+        return self.first_of(db, self.execute(db, parameters))
+
+    def first_of(self, db: DriverConnection, cursor: Any) -> dict[str, Any] | None:
+        """The first row of ``cursor`` (see ``rows_of``), or None."""
+        found = self.rows_of(db, cursor)
         return found[0] if found else None
 
     def rows_of(self, db: DriverConnection, cursor: Any) -> list[dict[str, Any]]:
