@@ -243,6 +243,37 @@ def test_a_handed_back_run_request_comes_back_without_spending_a_delivery(queue:
     assert tap.get(timeout=0.5) is None
 
 
+def test_runs_acked_as_they_start_in_a_shared_backlog_spend_no_delivery(queue: str, tap: DeadLetterTap) -> None:
+    """Three consumers drain a backlog whose runs are all acked as they start (claimed at once: scheduled and
+    re-queued runs are). A short run must not stop the consumer: a quorum queue returns what was on its way to a
+    cancelled consumer as a counted delivery, and a message bounced so often enough is dead-lettered."""
+    total = 300
+    seen: list[Delivery] = []
+    lock = threading.Lock()
+
+    def claimed_at_start(delivery: Delivery) -> None:
+        delivery.ack()  # the claim's ack, while the run goes on
+        time.sleep(0.002)
+        with lock:
+            seen.append(delivery)
+
+    buses = [Bus(amqp_settings(max_attempts=1, check_consumers=False)) for _ in range(3)]
+    with buses[0] as publisher:
+        publisher.declare_run_queues([queue])
+        for index in range(total):
+            publisher.publish_run(json.dumps({"run": index}).encode(), queue, message_id=f"m-{index}")
+        with consuming(buses[1], [queue], claimed_at_start, prefetch=32), \
+                consuming(buses[2], [queue], claimed_at_start, prefetch=32), \
+                consuming(publisher, [queue], claimed_at_start, prefetch=32):
+            wait_for(lambda: len(seen) >= total, timeout=30, what="the backlog to drain")
+    for bus in buses[1:]:
+        bus.close()
+
+    assert sorted(json.loads(d.body)["run"] for d in seen) == list(range(total))
+    assert {d.delivery_count for d in seen} == {0}
+    assert tap.get(timeout=0.5) is None
+
+
 def test_rejected_message_is_dead_lettered_with_the_reason(bus: Bus, queue: str, tap: DeadLetterTap) -> None:
     bus.declare_run_queues([queue])
     body = json.dumps({"bad": queue}).encode()

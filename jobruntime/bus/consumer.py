@@ -9,23 +9,28 @@ rejects the handler thread asks for (woken at once through a pipe, so an ack
 costs no polling delay), and on a lost connection reconnects with backoff
 (0.5 s doubling to 10 s), re-declares and resumes.
 
-A handler that acks while it goes on working (a run claimed because it lasts)
-makes the pump stop consuming before that ack: a busy worker must not hold the
-next message unacked (RabbitMQ's consumer timeout would close the channel under
-a long job, and another worker may be idle). With a prefetch above 1, the run
-requests received behind it are handed back once the run has lasted its claim
-window (a run claimed at its start may be short): each is published again
-(confirmed) and the original acked, since a reject would count as a delivery
-toward a quorum queue's limit. It consumes again when the handler
-returns, under a new consumer tag (RabbitMQ 3.10 fails a quorum queue's channel
-that consumes again under the tag of a cancelled consumer whose deliveries are
-still unacked). A handler may also keep deliveries unsettled past its return and
-settle them later with one ``ack(multiple=True)`` (a batch of runs); such an ack
-does not stop the consumer. A delivery the handler leaves unsettled is acked after it returns, with
-no pause: the broker's next delivery then follows the ack at once. Cancel and
-consume are sent without waiting for the broker's reply:
-the broker handles a channel's methods in order, so nothing arrives after the
-cancel. A delivery received on a connection that has since died cannot be
+A busy worker must not hold the next message unacked (RabbitMQ's consumer timeout
+would close the channel under a long job, and another worker may be idle), so the
+pump stops consuming behind a long run. With a prefetch of 1 it stops when the
+handler acks while it goes on working (a run claimed because it lasts), before
+sending that ack. With a prefetch above 1 it stops once the run in hand has lasted
+its claim window, before any ack of that wake-up, and hands back the run requests
+received behind it: each is published again (confirmed) and the original acked,
+since a reject would count as a delivery toward a quorum queue's limit. A short run
+never stops it, even one claimed and acked as it starts (a scheduled or re-queued
+run): a quorum queue returns what was on its way to a cancelled consumer as a
+counted delivery, and the returned message goes to the head of the queue, so
+cancelling for every run of a backlog bounces the same messages between workers
+until the broker dead-letters them. It consumes again when the handler returns,
+under a new consumer tag (RabbitMQ 3.10 fails a quorum queue's channel that
+consumes again under the tag of a cancelled consumer whose deliveries are still
+unacked). A handler may also keep deliveries unsettled past its return and settle
+them later with one ``ack(multiple=True)`` (a batch of runs); such an ack does not
+stop the consumer. A delivery the handler leaves unsettled is acked after it
+returns, with no pause: the broker's next delivery then follows the ack at once.
+Cancel and consume are sent without waiting for the broker's reply: the broker
+handles a channel's methods in order, so nothing arrives after the cancel.
+A delivery received on a connection that has since died cannot be
 settled any more; the broker redelivers it, which handlers tolerate because
 claims are idempotent.
 
@@ -285,8 +290,8 @@ class _Pump(threading.Thread):
     def handling(self, busy: bool) -> None:
         """The handler thread started (True) or finished (False) a delivery.
 
-        Told through two fields the pump reads when a claim's ack comes, not by a request:
-        a run costs the pump no wake-up. Only the end of a run it paused for wakes it, to
+        Told through two fields the pump reads when it wakes (for an ack, or when the run
+        becomes long), not by a request: a run costs the pump no wake-up. Only the end of a run it paused for wakes it, to
         resume; the pump checks ``_busy`` again after pausing, so one of them always sees
         the other's change.
         """
@@ -344,9 +349,10 @@ class _Pump(threading.Thread):
         self._backoff.reset()
         with self.bus.transport.serving(self.queues):
             while not self._halt:
-                self._settle_requests()
-                if self._holding_behind_a_long_run():
+                if self._behind_a_long_run():  # paused before this wake-up's acks: they free no credit for it
+                    self._pause_for_the_run()
                     self._hand_back_waiting()
+                self._settle_requests()
                 self._drain(connection)
                 connection.heartbeat_check()
             self._pause(True)
@@ -377,11 +383,12 @@ class _Pump(threading.Thread):
                 pass
 
     def _pause(self, paused: bool, *, confirmed: bool = False) -> None:
-        """Stop (or resume) receiving while the handler works, so no message waits unacked behind a job.
+        """Stop (or resume) receiving while the handler works on a long run, so no message waits unacked behind it.
 
         On RabbitMQ the broker's replies are not awaited (it handles a channel's methods in
-        order, so nothing is delivered after the cancel), except the first consume of a
-        connection (``confirmed``), which reports a missing queue at once.
+        order, so nothing is delivered after the cancel; what was on its way goes back to the
+        queue, counted), except the first consume of a connection (``confirmed``), which
+        reports a missing queue at once.
         """
         if paused == self._paused or self.channel is None:
             return
@@ -470,33 +477,44 @@ class _Pump(threading.Thread):
                 for settled in [tag, *(earlier for earlier in self.unsettled if earlier < tag)] \
                         if request.multiple else [tag]:
                     self.unsettled.pop(settled, None)
-                if self._busy and request.requeue is None and not request.multiple:
-                    self._pause(True)  # a claim's ack: the handler goes on with a long run
-                    if not self._busy:  # it ended meanwhile, and saw the pump not yet paused
-                        self._pause(False)
+                if self._busy and request.requeue is None and not request.multiple and self.prefetch == 1:
+                    self._pause_for_the_run()  # a claim's ack: stopped first, so the ack frees no credit
                 self._settle(request)
         finally:
             request.done.set()
 
-    def _holding_behind_a_long_run(self) -> bool:
-        """Whether deliveries wait behind a claimed run (the consumer paused for it) that has lasted its claim window.
+    def _pause_for_the_run(self) -> None:
+        """Stop receiving while the handler goes on with the run in hand; resume at once if it ended meanwhile
+        (it saw the pump not yet paused, so it asked for no resume)."""
+        self._pause(True)
+        if not self._busy:
+            self._pause(False)
 
-        A run claimed at its start (a re-queued or scheduled one) may still be short: the
-        deliveries behind it stay until it has run that long.
+    def _long_run_due(self) -> float | None:
+        """When the run in hand counts as long, with more than one delivery prefetched (monotonic); None otherwise.
+
+        Only then does the pump stop receiving, and hand back what waits behind the run. A
+        short run, even one claimed and acked as it starts (a scheduled or re-queued run),
+        never stops it: on a quorum queue a cancel returns whatever was on its way to the
+        consumer, and each return counts toward the delivery limit, so cancelling for every
+        run of a backlog bounces messages between workers until the broker dead-letters them.
+        With a prefetch of 1 the claim's ack stops receiving instead (the cancel goes first, so
+        nothing is on its way).
         """
-        due = self._hand_back_due()
+        if self._busy and self.prefetch > 1:
+            return self._busy_since + self.bus.settings.log_flush_interval
+        return None
+
+    def _behind_a_long_run(self) -> bool:
+        due = self._long_run_due()
         return due is not None and time.monotonic() >= due
 
     def _tick(self) -> float:
-        """How long the pump may wait for the broker: less when deliveries are to be handed back before then."""
-        due = self._hand_back_due()
-        return IDLE_TICK if due is None else min(IDLE_TICK, max(due - time.monotonic(), 0.0))
-
-    def _hand_back_due(self) -> float | None:
-        """When the deliveries waiting behind a claimed run go back to the queue (monotonic); None if none wait so."""
-        if self._busy and self._paused and self.prefetch > 1 and not self.deliveries.empty():
-            return self._busy_since + self.bus.settings.log_flush_interval
-        return None
+        """How long the pump may wait for the broker: less when the run in hand becomes long before then."""
+        due = self._long_run_due()
+        if due is None or self._paused:
+            return IDLE_TICK
+        return min(IDLE_TICK, max(due - time.monotonic(), 0.0))
 
     def _hands_back(self, message: Message) -> bool:
         """Whether a delivery can go back to its queue as a copy (one this process cannot start soon, or one handed
