@@ -291,9 +291,9 @@ class _Pump(threading.Thread):
         """The handler thread started (True) or finished (False) a delivery.
 
         Told through two fields the pump reads when it wakes (for an ack, or when the run
-        becomes long), not by a request: a run costs the pump no wake-up. Only the end of a run it paused for wakes it, to
-        resume; the pump checks ``_busy`` again after pausing, so one of them always sees
-        the other's change.
+        becomes long), not by a request: a run costs the pump no wake-up. Only the end of a
+        run it paused for wakes it, to resume; the pump checks ``_busy`` again after pausing,
+        so one of them always sees the other's change.
         """
         if busy:
             self._busy_since = time.monotonic()
@@ -351,7 +351,8 @@ class _Pump(threading.Thread):
             while not self._halt:
                 if self._behind_a_long_run():  # paused before this wake-up's acks: they free no credit for it
                     self._pause_for_the_run()
-                    self._hand_back_waiting()
+                    if self._paused:
+                        self._hand_back_waiting()
                 self._settle_requests()
                 self._drain(connection)
                 connection.heartbeat_check()
@@ -493,13 +494,9 @@ class _Pump(threading.Thread):
     def _long_run_due(self) -> float | None:
         """When the run in hand counts as long, with more than one delivery prefetched (monotonic); None otherwise.
 
-        Only then does the pump stop receiving, and hand back what waits behind the run. A
-        short run, even one claimed and acked as it starts (a scheduled or re-queued run),
-        never stops it: on a quorum queue a cancel returns whatever was on its way to the
-        consumer, and each return counts toward the delivery limit, so cancelling for every
-        run of a backlog bounces messages between workers until the broker dead-letters them.
-        With a prefetch of 1 the claim's ack stops receiving instead (the cancel goes first, so
-        nothing is on its way).
+        Only then does the pump stop receiving, and hand back what waits behind the run; never
+        for a short run (see the module's docstring for why a cancel costs a quorum queue's
+        delivery). With a prefetch of 1 the claim's ack stops receiving instead.
         """
         if self._busy and self.prefetch > 1:
             return self._busy_since + self.bus.settings.log_flush_interval
