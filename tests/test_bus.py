@@ -274,6 +274,43 @@ def test_runs_acked_as_they_start_in_a_shared_backlog_spend_no_delivery(queue: s
     assert tap.get(timeout=0.5) is None
 
 
+def test_run_requests_prefetched_by_a_stopping_consumer_go_back_without_spending_a_delivery(
+    queue: str, tap: DeadLetterTap,
+) -> None:
+    """A worker stopped (a deploy, a scale-down) while run requests wait in its prefetch is not a crash: three
+    stops in a row, on a queue whose delivery limit is 1, dead-letter none of them (a reject would)."""
+    total = 10
+    seen: list[Delivery] = []
+
+    def one_then_stop(bus: Bus) -> Callable[[Delivery], None]:
+        def handle(delivery: Delivery) -> None:
+            seen.append(delivery)
+            bus.stop()  # with the other requests prefetched behind this one
+
+        return handle
+
+    with Bus(amqp_settings(max_attempts=1, check_consumers=False)) as publisher:
+        publisher.declare_run_queues([queue])
+        for index in range(total):
+            publisher.publish_run(json.dumps({"run": index}).encode(), queue, message_id=f"m-stop-{index}")
+    for stop in range(3):
+        with Bus(amqp_settings(max_attempts=1)) as bus:
+            consumer = threading.Thread(target=bus.consume, args=([queue], one_then_stop(bus)),
+                                        kwargs={"prefetch": total})
+            consumer.start()
+            try:
+                wait_for(lambda: len(seen) > stop, what=f"a request after {stop} stopped consumers")  # noqa: B023
+            finally:
+                bus.stop()
+                consumer.join(timeout=30)
+    with Bus(amqp_settings(max_attempts=1)) as bus, consuming(bus, [queue], seen.append, prefetch=total):
+        wait_for(lambda: len(seen) >= total, what="every request")
+
+    assert sorted(json.loads(d.body)["run"] for d in seen) == list(range(total))
+    assert {d.delivery_count for d in seen} == {0}
+    assert tap.get(timeout=0.5) is None
+
+
 def test_rejected_message_is_dead_lettered_with_the_reason(bus: Bus, queue: str, tap: DeadLetterTap) -> None:
     bus.declare_run_queues([queue])
     body = json.dumps({"bad": queue}).encode()

@@ -358,6 +358,7 @@ class _Pump(threading.Thread):
                 connection.heartbeat_check()
             self._pause(True)
             self._settle_requests()
+            self._hand_back_waiting()  # a stop is no crash: what was never handled spends no delivery
             self._requeue_unsettled()
         connection.release()
 
@@ -445,7 +446,8 @@ class _Pump(threading.Thread):
             return [delivery.body for generation, delivery in self.deliveries.queue if generation == self.generation]
 
     def _requeue_unsettled(self) -> None:
-        """Hand back deliveries never handled (prefetched, or the handler was interrupted) right away."""
+        """Return what is left unsettled when the loop stops (a handler interrupted, a message that cannot go back
+        as a copy) right away."""
         for message in self.unsettled.values():
             message.reject(requeue=True)
         self.unsettled.clear()
@@ -521,7 +523,8 @@ class _Pump(threading.Thread):
                 and message.delivery_info.get("exchange") == RUN_EXCHANGE)
 
     def _hand_back_waiting(self) -> None:
-        """Return the deliveries waiting behind a run that outlasted its claim window, so other workers take them.
+        """Return the deliveries waiting in this process (behind a run that outlasted its claim window, or when the
+        loop stops), so other workers take them.
 
         Each goes back as a copy (confirmed), then the original is acked: a reject would count
         as a delivery on a quorum queue, toward its delivery limit, though the run never started.
