@@ -246,7 +246,7 @@ def test_a_handed_back_run_request_comes_back_without_spending_a_delivery(queue:
 def test_runs_acked_as_they_start_in_a_shared_backlog_spend_no_delivery(queue: str, tap: DeadLetterTap) -> None:
     """Three consumers drain a backlog whose runs are all acked as they start (claimed at once: scheduled and
     re-queued runs are). A short run must not stop the consumer: a quorum queue returns what was on its way to a
-    cancelled consumer as a counted delivery, and a message bounced so often enough is dead-lettered."""
+    cancelled consumer as a counted delivery, and a message returned often enough is dead-lettered."""
     total = 300
     seen: list[Delivery] = []
     lock = threading.Lock()
@@ -257,17 +257,15 @@ def test_runs_acked_as_they_start_in_a_shared_backlog_spend_no_delivery(queue: s
         with lock:
             seen.append(delivery)
 
-    buses = [Bus(amqp_settings(max_attempts=1, check_consumers=False)) for _ in range(3)]
-    with buses[0] as publisher:
-        publisher.declare_run_queues([queue])
+    settings = amqp_settings(max_attempts=1, check_consumers=False)
+    with Bus(settings) as first, Bus(settings) as second, Bus(settings) as third:
+        first.declare_run_queues([queue])
         for index in range(total):
-            publisher.publish_run(json.dumps({"run": index}).encode(), queue, message_id=f"m-{index}")
-        with consuming(buses[1], [queue], claimed_at_start, prefetch=32), \
-                consuming(buses[2], [queue], claimed_at_start, prefetch=32), \
-                consuming(publisher, [queue], claimed_at_start, prefetch=32):
+            first.publish_run(json.dumps({"run": index}).encode(), queue, message_id=f"m-{index}")
+        with consuming(first, [queue], claimed_at_start, prefetch=32), \
+                consuming(second, [queue], claimed_at_start, prefetch=32), \
+                consuming(third, [queue], claimed_at_start, prefetch=32):
             wait_for(lambda: len(seen) >= total, timeout=30, what="the backlog to drain")
-    for bus in buses[1:]:
-        bus.close()
 
     assert sorted(json.loads(d.body)["run"] for d in seen) == list(range(total))
     assert {d.delivery_count for d in seen} == {0}
@@ -299,7 +297,7 @@ def test_run_requests_prefetched_by_a_stopping_consumer_go_back_without_spending
                                         kwargs={"prefetch": total})
             consumer.start()
             try:
-                wait_for(lambda: len(seen) > stop, what=f"a request after {stop} stopped consumers")  # noqa: B023
+                wait_for(lambda stop=stop: len(seen) > stop, what=f"a request after {stop} stopped consumers")
             finally:
                 bus.stop()
                 consumer.join(timeout=30)
