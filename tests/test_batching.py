@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 from kombu import Connection
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jobruntime.bus.broker import Bus
 from jobruntime.bus.topology import DELIVERY_COUNT_HEADER, HANDED_BACK_COUNT_HEADER
@@ -192,3 +192,40 @@ def unpublished(stack, ids):
     with stack.runtime.session() as session:
         return [body for body, published in session.execute(select(OutboxEvent.body, OutboxEvent.published))
                 if isinstance(body, dict) and body.get("job_result_id") in ids and published is None]
+
+
+def test_a_backlog_drained_through_worker_restarts_loses_no_request_to_the_delivery_limit(stack):
+    """A stop (SIGTERM: a deploy) is no crash: the requests a worker had prefetched go back uncounted, so three
+    restarts mid-backlog on a queue whose delivery limit is 1 dead-letter none of them (rejected back, the ones
+    two workers in a row had prefetched would be)."""
+    queue = f"{stack.queue}-restarts"
+    settings = stack.settings.replace(default_queue=queue, max_attempts=1)
+    env = {**stack.env, "JOBRUNTIME_DEFAULT_QUEUE": queue, "JOBRUNTIME_MAX_ATTEMPTS": "1",
+           "JOBRUNTIME_LOG_FLUSH_INTERVAL": "2"}  # a claim window no run outlasts: none hands the others back
+    with Bus(settings) as bus:
+        bus.declare_run_queues([queue])
+    with Client(settings, username="alice") as client:
+        requests = [client.request("local/bus_jobs/Brief") for _ in range(60)]
+        for request in requests:
+            client.publish(request)
+    ids = [request.job_result_id for request in requests]
+
+    def ended() -> int:
+        with stack.runtime.session() as session:
+            return session.scalar(select(func.count()).select_from(JobResult).where(
+                JobResult.id.in_(ids), JobResult.status.in_(("completed", "failed", "errored"))))
+
+    try:
+        for _ in range(3):
+            before = ended()
+            with running_worker(env):  # stopped as soon as it has ended a run, with the backlog prefetched
+                deadline = time.monotonic() + 20
+                while ended() == before:
+                    assert time.monotonic() < deadline, "the worker ended no run"
+                    time.sleep(0.01)
+        with running_worker(env):
+            results = [wait_for_result(stack.runtime, job_result_id, timeout=30) for job_result_id in ids]
+    finally:
+        with Connection(RABBIT_URL) as connection:
+            connection.default_channel.queue_delete(queue)
+    assert {(result.status, result.reason, result.attempt) for result in results} == {("completed", None, 1)}

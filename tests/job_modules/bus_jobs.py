@@ -73,6 +73,19 @@ class Quick(Job):
         return "ok"
 
 
+class Brief(Job):
+    """Takes ``milliseconds``, less than a claim window: a backlog of these keeps a worker's prefetch full."""
+
+    class Meta:
+        name = "Brief"
+        has_sensitive_variables = False
+
+    milliseconds = IntegerVar(min_value=0, default=50)
+
+    def run(self, data, commit):
+        time.sleep(data["milliseconds"] / 1000)
+
+
 class LogThenWait(Job):
     """Logs two lines back to back, then waits: the second stays buffered unless something flushes it."""
 
