@@ -349,7 +349,7 @@ class _Pump(threading.Thread):
         self._backoff.reset()
         with self.bus.transport.serving(self.queues):
             while not self._halt:
-                if self._behind_a_long_run():  # paused before this wake-up's acks: they free no credit for it
+                if self._behind_a_long_run():  # before this wake-up's acks, so they free no credit for new deliveries
                     self._pause_for_the_run()
                     if self._paused:
                         self._hand_back_waiting()
